@@ -1,0 +1,12 @@
+# lib/local.mk - libpollsmtpd, the convenience library shared by the
+# programs and the tests.
+
+noinst_LTLIBRARIES += lib/libpollsmtpd.la
+lib_libpollsmtpd_la_SOURCES = \
+	%D%/buf.c %D%/buf.h \
+	%D%/log.c %D%/log.h \
+	%D%/conf.c %D%/conf.h \
+	%D%/addr.c %D%/addr.h \
+	%D%/maildir.c %D%/maildir.h
+lib_libpollsmtpd_la_CFLAGS = $(AM_CFLAGS) $(LIBCONFIG_CFLAGS)
+lib_libpollsmtpd_la_LIBADD = $(LIBCONFIG_LIBS)

@@ -1,0 +1,53 @@
+/*
+ * NAME
+ *	event - the poll() loop: descriptors, deadlines, nothing of SMTP
+ * SYNOPSIS
+ *	#include "event.h"
+ * DESCRIPTION
+ *	One event loop watches every descriptor of the daemon in one poll()
+ *	set. Each registered descriptor has a callback, a context pointer,
+ *	the events it wants (EVENT_READ, EVENT_WRITE, or none) and an
+ *	optional deadline; the poll timeout is the nearest deadline.
+ *
+ *	event_loop_new() makes a loop; event_loop_free() releases it.
+ *	event_add() registers fd; event_set() changes the events wanted;
+ *	event_del() forgets fd (its callback is not called again, even later
+ *	in the same iteration).
+ *	event_deadline() sets fd's deadline to ms milliseconds from now, or
+ *	clears it with ms < 0; when it passes, the callback gets
+ *	EVENT_TIMEOUT (once; set a new one if wanted).
+ *	event_loop_run() runs until event_loop_stop(); before each poll() it
+ *	calls the idle hook set with event_set_idle(), where the caller
+ *	flushes work collected during the iteration (group commit).
+ *	event_now() is the loop's monotonic clock in milliseconds.
+ * DIAGNOSTICS
+ *	event_add() returns 0, or -1 with errno (ENOMEM, EEXIST).
+ *	event_loop_run() returns 0 after event_loop_stop(), -1 when poll()
+ *	fails for another reason than EINTR.
+ */
+#ifndef POLLSMTPD_EVENT_H
+#define POLLSMTPD_EVENT_H
+
+#include <stdint.h>
+
+#define EVENT_READ	0x01
+#define EVENT_WRITE	0x02
+#define EVENT_ERROR	0x04	/* POLLERR/POLLHUP/POLLNVAL (reported, never asked for) */
+#define EVENT_TIMEOUT	0x08
+
+struct event_loop;
+typedef void (*event_fn)(struct event_loop *loop, int fd, int events, void *ctx);
+typedef void (*event_idle_fn)(struct event_loop *loop, void *ctx);
+
+struct event_loop *event_loop_new(void);
+void event_loop_free(struct event_loop *loop);
+int event_add(struct event_loop *loop, int fd, int events, event_fn fn, void *ctx);
+void event_set(struct event_loop *loop, int fd, int events);
+void event_del(struct event_loop *loop, int fd);
+void event_deadline(struct event_loop *loop, int fd, int64_t ms);
+void event_set_idle(struct event_loop *loop, event_idle_fn fn, void *ctx);
+int event_loop_run(struct event_loop *loop);
+void event_loop_stop(struct event_loop *loop);
+int64_t event_now(const struct event_loop *loop);
+
+#endif

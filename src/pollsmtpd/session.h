@@ -1,0 +1,107 @@
+/*
+ * NAME
+ *	session - the SMTP protocol engine: bytes in, replies and actions out
+ * SYNOPSIS
+ *	#include "session.h"
+ * DESCRIPTION
+ *	One struct session is one SMTP conversation (RFC 5321 with
+ *	PIPELINING, SIZE, 8BITMIME and ENHANCEDSTATUSCODES). It knows no file
+ *	descriptor and no clock: the caller hands it the bytes the client
+ *	sent, takes the reply bytes it produced, stores the messages it
+ *	hands over, and tells it when a timer ran out.
+ *
+ *	States: START (greeting sent) -> GREETED (HELO/EHLO) -> MAIL -> RCPT
+ *	-> DATA -> GREETED after the final dot; QUIT closes from any state.
+ *	A command out of sequence gets 503 5.5.1 and changes no state.
+ *
+ *	session_new() starts a session for a client at client_addr (numeric
+ *	text: "127.0.0.1" or "::1"); relay_allowed tells whether the client
+ *	may send to non-local domains; id names the session in log records.
+ *	The 220 greeting is queued as output at once.
+ *	session_free() releases it (NULL allowed).
+ *
+ *	session_input_room() tells how many bytes session_input() takes now:
+ *	0 while a message waits to be stored, while the session is closing,
+ *	or while too much output waits to be sent. The caller reads at most
+ *	that many bytes from the client.
+ *	session_input() takes bytes from the client and runs every complete
+ *	command they hold, queueing replies; it stops, keeping the rest of
+ *	the bytes, when a message is ready to be stored.
+ *	session_output() shows the reply bytes waiting to be sent;
+ *	session_output_drop() tells that n of them were sent (which may let
+ *	the engine go on with bytes it kept).
+ *	session_pending() returns the message waiting to be stored, or NULL.
+ *	session_stored() gives the result of storing it: SESSION_STORE_OK
+ *	with the message ID (250 2.0.0 Ok: queued as ID),
+ *	SESSION_STORE_TEMPFAIL (451 4.3.0), SESSION_STORE_NOSPACE
+ *	(452 4.3.1); then the engine goes on with the bytes it kept.
+ *	session_closing() is true once the session has ended (QUIT, too many
+ *	errors, timeout, shutdown): send the output, then close.
+ *	session_in_data() is true while message text is being received (the
+ *	caller applies data_timeout instead of command_timeout).
+ *	session_timeout() queues 421 4.4.2 and closes; session_shutdown()
+ *	queues 421 4.3.2 and closes (a pending message is not answered: the
+ *	caller stores it or not, first).
+ * DIAGNOSTICS
+ *	session_new() returns NULL when out of memory. session_input()
+ *	returns 0, or -1 when given more than session_input_room() allowed
+ *	(nothing taken).
+ * LIMITS
+ *	Command lines 512 octets with CRLF (longer: 500 5.5.2, discarded up
+ *	to the next LF); message text max_message_size octets (longer: read
+ *	to the end, then 552 5.3.4); max_recipients recipients (more: 452
+ *	4.5.3); SESSION_MAX_ERRORS errors (then 421 4.7.0 and close).
+ */
+#ifndef POLLSMTPD_SESSION_H
+#define POLLSMTPD_SESSION_H
+
+#include <stddef.h>
+
+struct conf;
+struct session;
+
+#define SESSION_LINE_MAX	512
+#define SESSION_MAX_ERRORS	20
+
+enum session_store_result {
+	SESSION_STORE_OK,
+	SESSION_STORE_TEMPFAIL,
+	SESSION_STORE_NOSPACE,
+};
+
+struct session_rcpt {
+	const char *address;	/* "local@domain" as given (route dropped), or "postmaster" */
+	const char *mailbox;	/* configured user for local mail, NULL for remote */
+	const char *domain;	/* lower-cased domain; "" for <postmaster> */
+};
+
+/* A message ready to be stored. Valid until session_stored(). */
+struct session_message {
+	const char *helo;		/* HELO/EHLO argument */
+	int esmtp;			/* 1 after EHLO, 0 after HELO */
+	const char *client_addr;	/* as given to session_new() */
+	const char *sender;		/* reverse-path without <>; "" for <> */
+	const char *mail_params;	/* MAIL FROM parameters as accepted, "" if none */
+	const struct session_rcpt *rcpts;
+	size_t nrcpts;
+	const char *text;		/* dot-stuffing undone, LF line ends */
+	size_t text_len;
+};
+
+struct session *session_new(const struct conf *conf, const char *client_addr,
+    int relay_allowed, const char *id);
+void session_free(struct session *s);
+
+size_t session_input_room(const struct session *s);
+int session_input(struct session *s, const char *data, size_t len);
+const char *session_output(const struct session *s, size_t *len);
+void session_output_drop(struct session *s, size_t n);
+const struct session_message *session_pending(const struct session *s);
+void session_stored(struct session *s, enum session_store_result r,
+    const char *id);
+int session_closing(const struct session *s);
+int session_in_data(const struct session *s);
+void session_timeout(struct session *s);
+void session_shutdown(struct session *s);
+
+#endif

@@ -1,0 +1,67 @@
+# tests/local.mk - Check suites per module and end-to-end tests against
+# the built daemon.
+
+TEST_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(LIBCONFIG_CFLAGS)
+TEST_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/src/pollsmtpd \
+	-DTEST_SRCDIR='"$(abs_top_srcdir)/tests"'
+TEST_LIBS = src/pollsmtpd/libsmtpd.la lib/libpollsmtpd.la \
+	$(CHECK_LIBS) $(LIBCONFIG_LIBS)
+
+UNIT_TESTS = \
+	tests/check_buf \
+	tests/check_log \
+	tests/check_conf \
+	tests/check_addr \
+	tests/check_maildir \
+	tests/check_session
+check_PROGRAMS += $(UNIT_TESTS)
+
+tests_check_buf_SOURCES = %D%/check_buf.c
+tests_check_buf_CFLAGS = $(TEST_CFLAGS)
+tests_check_buf_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_check_buf_LDADD = $(TEST_LIBS)
+
+tests_check_log_SOURCES = %D%/check_log.c
+tests_check_log_CFLAGS = $(TEST_CFLAGS)
+tests_check_log_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_check_log_LDADD = $(TEST_LIBS)
+
+tests_check_conf_SOURCES = %D%/check_conf.c
+tests_check_conf_CFLAGS = $(TEST_CFLAGS)
+tests_check_conf_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_check_conf_LDADD = $(TEST_LIBS)
+
+tests_check_addr_SOURCES = %D%/check_addr.c
+tests_check_addr_CFLAGS = $(TEST_CFLAGS)
+tests_check_addr_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_check_addr_LDADD = $(TEST_LIBS)
+
+tests_check_maildir_SOURCES = %D%/check_maildir.c
+tests_check_maildir_CFLAGS = $(TEST_CFLAGS)
+tests_check_maildir_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_check_maildir_LDADD = $(TEST_LIBS)
+
+tests_check_session_SOURCES = %D%/check_session.c
+tests_check_session_CFLAGS = $(TEST_CFLAGS)
+tests_check_session_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_check_session_LDADD = $(TEST_LIBS)
+
+# End-to-end tests: Python unittest modules run against the built daemon.
+# Each is one test of the automake harness; tests/e2e/run wraps it.
+E2E_TESTS = \
+	tests/e2e/test_smtp.py \
+	tests/e2e/test_hostile.py \
+	tests/e2e/test_clients.py \
+	tests/e2e/test_load.py \
+	tests/e2e/test_config.py
+
+TESTS += $(UNIT_TESTS) $(E2E_TESTS)
+TEST_EXTENSIONS = .py
+PY_LOG_COMPILER = $(top_srcdir)/tests/e2e/run
+AM_TESTS_ENVIRONMENT = \
+	POLLSMTPD='$(abs_top_builddir)/src/pollsmtpd/pollsmtpd'; \
+	PYTHON3='$(PYTHON3)'; \
+	TEST_SRCDIR='$(abs_top_srcdir)/tests'; \
+	export POLLSMTPD PYTHON3 TEST_SRCDIR;
+
+EXTRA_DIST += %D%/transcripts %D%/e2e
