@@ -119,37 +119,69 @@ log_stderr(enum log_level level, const char *record, size_t len)
 		return;
 }
 
-void
-log_vrecord(enum log_level level, const char *id, const char *fmt, va_list ap)
+/* log_vformat - make a record in dst[LOG_RECORD_MAX]; 0 on failure */
+static size_t log_vformat(char *dst, enum log_level level, const char *id,
+    const char *fmt, va_list ap) __attribute__((format(printf, 4, 0)));
+
+static size_t
+log_vformat(char *dst, enum log_level level, const char *id, const char *fmt,
+    va_list ap)
 {
-	char text[LOG_RECORD_MAX], record[LOG_RECORD_MAX];
+	char text[LOG_RECORD_MAX];
 	struct timespec ts;
 	struct tm tm;
 	size_t len, tlen;
-	int n, cut, saved_errno = errno;
+	int n, cut;
 
-	if (level == LOG_LEVEL_DEBUG && !log_debug_on)
-		goto out;
 	n = vsnprintf(text, sizeof(text), fmt, ap);
 	if (n < 0)
-		goto out;
+		return 0;
 	cut = (size_t)n >= sizeof(text);
 	tlen = cut ? sizeof(text) - 1 : (size_t)n;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
-	n = snprintf(record, sizeof(record),
+	n = snprintf(dst, LOG_RECORD_MAX,
 	    "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s %s ",
 	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
 	    tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000L,
 	    log_level_names[level], id != NULL && *id ? id : "-");
-	if (n < 0 || (size_t)n >= sizeof(record))
-		goto out;
+	if (n < 0 || (size_t)n >= LOG_RECORD_MAX)
+		return 0;
 	len = (size_t)n;
-	len += log_escape(record + len, sizeof(record) - len, text, tlen);
+	len += log_escape(dst + len, LOG_RECORD_MAX - len, text, tlen);
 	/* log_escape() stops short of the end only when the record is full. */
-	if (cut || len + 4 >= sizeof(record))
-		memcpy(record + len - 3, "...", 3);
+	if (cut || len + 4 >= LOG_RECORD_MAX)
+		memcpy(dst + len - 3, "...", 3);
+	return len;
+}
+
+size_t
+log_format(char *dst, enum log_level level, const char *id,
+    const char *fmt, ...)
+{
+	va_list ap;
+	size_t len;
+	int saved_errno = errno;
+
+	va_start(ap, fmt);
+	len = log_vformat(dst, level, id, fmt, ap);
+	va_end(ap);
+	errno = saved_errno;
+	return len;
+}
+
+void
+log_vrecord(enum log_level level, const char *id, const char *fmt, va_list ap)
+{
+	char record[LOG_RECORD_MAX];
+	size_t len;
+	int saved_errno = errno;
+
+	if (level == LOG_LEVEL_DEBUG && !log_debug_on)
+		goto out;
+	if ((len = log_vformat(record, level, id, fmt, ap)) == 0)
+		goto out;
 	if (log_sink != NULL)
 		log_sink(level, record, len, log_sink_ctx);
 	else

@@ -24,6 +24,9 @@
  *	log_panic() names the function where a state that cannot happen
  *	happened, and aborts.
  *	log_escape() writes src as the log would show it, into dst.
+ *	log_format() formats a record into dst (at most LOG_RECORD_MAX
+ *	bytes, NUL-terminated) without sending it anywhere, and returns its
+ *	length; the logger client uses it to make its own records.
  * DIAGNOSTICS
  *	These functions keep errno. Nothing here fails visibly: a record that
  *	cannot be written is dropped by the sink, which counts it.
@@ -79,5 +82,7 @@ __attribute__((noreturn)) void log_panic(const char *func, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 size_t log_escape(char *dst, size_t dstlen, const char *src, size_t srclen);
+size_t log_format(char *dst, enum log_level level, const char *id,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 #endif

@@ -13,7 +13,9 @@ UNIT_TESTS = \
 	tests/check_conf \
 	tests/check_addr \
 	tests/check_maildir \
-	tests/check_session
+	tests/check_queuefile \
+	tests/check_session \
+	tests/check_logger
 check_PROGRAMS += $(UNIT_TESTS)
 
 tests_check_buf_SOURCES = %D%/check_buf.c
@@ -41,6 +43,16 @@ tests_check_maildir_CFLAGS = $(TEST_CFLAGS)
 tests_check_maildir_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_check_maildir_LDADD = $(TEST_LIBS)
 
+tests_check_queuefile_SOURCES = %D%/check_queuefile.c
+tests_check_queuefile_CFLAGS = $(TEST_CFLAGS)
+tests_check_queuefile_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_check_queuefile_LDADD = $(TEST_LIBS)
+
+tests_check_logger_SOURCES = %D%/check_logger.c
+tests_check_logger_CFLAGS = $(TEST_CFLAGS)
+tests_check_logger_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_check_logger_LDADD = $(TEST_LIBS)
+
 tests_check_session_SOURCES = %D%/check_session.c
 tests_check_session_CFLAGS = $(TEST_CFLAGS)
 tests_check_session_CPPFLAGS = $(TEST_CPPFLAGS)
@@ -53,7 +65,10 @@ E2E_TESTS = \
 	tests/e2e/test_hostile.py \
 	tests/e2e/test_clients.py \
 	tests/e2e/test_load.py \
-	tests/e2e/test_config.py
+	tests/e2e/test_config.py \
+	tests/e2e/test_logger.py \
+	tests/e2e/test_relay.py \
+	tests/e2e/test_inspect.py
 
 TESTS += $(UNIT_TESTS) $(E2E_TESTS)
 TEST_EXTENSIONS = .py
@@ -61,7 +76,8 @@ PY_LOG_COMPILER = $(top_srcdir)/tests/e2e/run
 AM_TESTS_ENVIRONMENT = \
 	POLLSMTPD='$(abs_top_builddir)/src/pollsmtpd/pollsmtpd'; \
 	PYTHON3='$(PYTHON3)'; \
+	MAILDIR_INSPECT='$(abs_top_builddir)/src/maildir-inspect/maildir-inspect'; \
 	TEST_SRCDIR='$(abs_top_srcdir)/tests'; \
-	export POLLSMTPD PYTHON3 TEST_SRCDIR;
+	export POLLSMTPD MAILDIR_INSPECT PYTHON3 TEST_SRCDIR;
 
 EXTRA_DIST += %D%/transcripts %D%/e2e

@@ -1,0 +1,1 @@
+# packaging/local.mk - install layout, service files, DEB and RPM.

@@ -1,0 +1,501 @@
+/*
+ * NAME
+ *	logger - the logging process and the daemon's side of its queue
+ * SYNOPSIS
+ *	See logger.h.
+ * DESCRIPTION
+ *	Messages on the queue are one type byte and a payload:
+ *	  'R' record	a finished log line (no newline)
+ *	  'O'		reopen the log file (log rotation)
+ *	  'Q'		write everything before this, then exit
+ *	Being on one queue, a reopen or a stop is ordered with the records
+ *	sent before it.
+ *
+ *	The queue is opened O_RDWR|O_NONBLOCK by the daemon and unlinked at
+ *	once: a logger forked later (after a crash of the previous one)
+ *	inherits the descriptor, and no queue can be left behind in
+ *	/dev/mqueue, even when the daemon is killed with SIGKILL.
+ *	The logger learns that the daemon is gone from a pipe: the daemon
+ *	holds the only write end, so the read end reports end-of-file when
+ *	the daemon dies for whatever reason; the logger then drains the queue
+ *	and exits instead of living on as an orphan.
+ *
+ *	The daemon's sink tries the queue first; when it is full (or records
+ *	already wait), the record goes to the backlog, a bounded buffer of
+ *	NUL-separated records that logger_flush() empties when the queue
+ *	descriptor polls writable.
+ * DIAGNOSTICS
+ *	The logger writes its own complaints (a failed write or reopen) to
+ *	the log it has, and carries on.
+ * LIMITS
+ *	LOGGER_BACKLOG_MAX bytes of waiting records; LOG_RECORD_MAX a record.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <mqueue.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "log.h"
+#include "logger.h"
+
+#define LOGGER_MSG_MAX		(LOG_RECORD_MAX + 1)
+#define LOGGER_QUEUE_DEPTH	64	/* tried first; the system limit may be 10 */
+#define LOGGER_STOP_MS		5000	/* how long logger_stop() waits for room */
+#define LOGGER_BATCH		64	/* records written with one writev() */
+
+struct logger {
+	mqd_t mq;
+	int pipe_rd;			/* the logger's end (kept to fork again) */
+	int pipe_wr;			/* only the daemon holds it */
+	int log_fd;			/* the daemon's copy, for a new logger */
+	char *path;			/* "" = standard error */
+	pid_t pid;			/* the running logger, or 0 */
+	uid_t uid;
+	gid_t gid;
+	char *user;
+	struct buf *backlog;		/* records waiting, each ends in NUL */
+	unsigned long dropped;		/* records lost since the last notice */
+	int stopping;
+};
+
+static void logger_sink(enum log_level level, const char *record, size_t len,
+    void *ctx);
+static int logger_send(struct logger *lg, char type, const char *data,
+    size_t len);
+static int logger_fork(struct logger *lg, int first);
+static int logger_open_file(const char *path);
+static void logger_close_others(int keep1, int keep2, int keep3);
+static __attribute__((noreturn)) void logger_child_main(struct logger *lg,
+    int first);
+
+struct logger *
+logger_start(const char *log_file, uid_t uid, gid_t gid, const char *user)
+{
+	struct logger *lg;
+	struct mq_attr attr;
+	char name[64];
+	int fds[2] = { -1, -1 };
+
+	if ((lg = calloc(1, sizeof(*lg))) == NULL) {
+		log_warn(NULL, "logger: out of memory");
+		return NULL;
+	}
+	lg->mq = (mqd_t)-1;
+	lg->pipe_rd = lg->pipe_wr = lg->log_fd = -1;
+	lg->uid = uid;
+	lg->gid = gid;
+	if ((lg->path = strdup(log_file)) == NULL ||
+	    (lg->user = strdup(user != NULL ? user : "")) == NULL ||
+	    (lg->backlog = buf_new(LOGGER_BACKLOG_MAX)) == NULL) {
+		log_warn(NULL, "logger: out of memory");
+		goto fail;
+	}
+	if ((lg->log_fd = logger_open_file(lg->path)) < 0) {
+		log_warn(NULL, "cannot open log file %s", lg->path);
+		goto fail;
+	}
+
+	if (snprintf(name, sizeof(name), "/pollsmtpd.%ld.%lx", (long)getpid(),
+	    (unsigned long)time(NULL)) >= (int)sizeof(name))
+		goto fail;
+	memset(&attr, 0, sizeof(attr));
+	attr.mq_maxmsg = LOGGER_QUEUE_DEPTH;
+	attr.mq_msgsize = LOGGER_MSG_MAX;
+	lg->mq = mq_open(name, O_RDWR | O_CREAT | O_EXCL | O_NONBLOCK, 0600,
+	    &attr);
+	if (lg->mq == (mqd_t)-1 && (errno == EINVAL || errno == EMFILE ||
+	    errno == ENOMEM || errno == EPERM)) {
+		/* Unprivileged: the depth is capped by fs.mqueue.msg_max. */
+		attr.mq_maxmsg = 10;
+		lg->mq = mq_open(name, O_RDWR | O_CREAT | O_EXCL | O_NONBLOCK,
+		    0600, &attr);
+	}
+	if (lg->mq == (mqd_t)-1) {
+		log_warn(NULL, "cannot create the log queue %s", name);
+		goto fail;
+	}
+	(void)mq_unlink(name);
+
+	if (pipe2(fds, O_CLOEXEC) < 0) {
+		log_warn(NULL, "logger: pipe");
+		goto fail;
+	}
+	lg->pipe_rd = fds[0];
+	lg->pipe_wr = fds[1];
+	if (logger_fork(lg, 1) < 0)
+		goto fail;
+	log_set_sink(logger_sink, lg);
+	return lg;
+
+fail:
+	if (lg->pipe_rd >= 0)
+		close(lg->pipe_rd);
+	if (lg->pipe_wr >= 0)
+		close(lg->pipe_wr);
+	if (lg->mq != (mqd_t)-1)
+		mq_close(lg->mq);
+	if (lg->log_fd > STDERR_FILENO)
+		close(lg->log_fd);
+	buf_free(lg->backlog);
+	free(lg->user);
+	free(lg->path);
+	free(lg);
+	return NULL;
+}
+
+int
+logger_fd(const struct logger *lg)
+{
+	return (int)lg->mq;
+}
+
+pid_t
+logger_pid(const struct logger *lg)
+{
+	return lg->pid;
+}
+
+int
+logger_wants_write(const struct logger *lg)
+{
+	return buf_len(lg->backlog) > 0 || lg->dropped > 0;
+}
+
+/* logger_send - put one message on the queue without blocking */
+static int
+logger_send(struct logger *lg, char type, const char *data, size_t len)
+{
+	char msg[LOGGER_MSG_MAX];
+
+	if (len > LOGGER_MSG_MAX - 1)
+		len = LOGGER_MSG_MAX - 1;
+	msg[0] = type;
+	memcpy(msg + 1, data, len);
+	return mq_send(lg->mq, msg, len + 1, 0);
+}
+
+/* logger_backlog_add - keep a record for later; count it when full */
+static void
+logger_backlog_add(struct logger *lg, const char *record, size_t len)
+{
+	char note[LOG_RECORD_MAX];
+	size_t nlen = 0;
+
+	if (lg->dropped > 0)
+		nlen = log_format(note, LOG_LEVEL_WARN, NULL,
+		    "log backlog full: %lu records dropped", lg->dropped);
+	if (buf_room(lg->backlog) < nlen + 1 + len + 1) {
+		lg->dropped++;
+		return;
+	}
+	if (nlen > 0) {
+		(void)buf_append(lg->backlog, note, nlen + 1);
+		lg->dropped = 0;
+	}
+	(void)buf_append(lg->backlog, record, len);
+	(void)buf_append(lg->backlog, "", 1);
+}
+
+static void
+logger_sink(enum log_level level, const char *record, size_t len, void *ctx)
+{
+	struct logger *lg = ctx;
+
+	(void)level;
+	if (buf_len(lg->backlog) == 0 && lg->dropped == 0 &&
+	    logger_send(lg, 'R', record, len) == 0)
+		return;
+	logger_backlog_add(lg, record, len);
+}
+
+void
+logger_flush(struct logger *lg)
+{
+	const char *rec;
+	size_t len;
+
+	while (buf_len(lg->backlog) > 0) {
+		rec = buf_data(lg->backlog);
+		len = strlen(rec);
+		if (logger_send(lg, 'R', rec, len) < 0)
+			return;
+		buf_consume(lg->backlog, len + 1);
+	}
+	if (lg->dropped > 0) {
+		char note[LOG_RECORD_MAX];
+
+		len = log_format(note, LOG_LEVEL_WARN, NULL,
+		    "log backlog full: %lu records dropped", lg->dropped);
+		if (logger_send(lg, 'R', note, len) == 0)
+			lg->dropped = 0;
+	}
+}
+
+void
+logger_reap(struct logger *lg)
+{
+	int status;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (pid != lg->pid)
+			continue;
+		lg->pid = 0;
+		if (lg->stopping)
+			continue;
+		if (WIFSIGNALED(status))
+			log_warnx(NULL, "logger process %ld killed by signal %d; "
+			    "starting a new one", (long)pid, WTERMSIG(status));
+		else
+			log_warnx(NULL, "logger process %ld exited with status %d; "
+			    "starting a new one", (long)pid, WEXITSTATUS(status));
+		(void)logger_fork(lg, 0);
+	}
+}
+
+void
+logger_reopen(struct logger *lg)
+{
+	int fd;
+
+	/* The daemon's copy too: a logger forked later starts from it. */
+	if (*lg->path != '\0' && (fd = logger_open_file(lg->path)) >= 0) {
+		close(lg->log_fd);
+		lg->log_fd = fd;
+	}
+	log_info(NULL, "reopening the log file");
+	if (logger_wants_write(lg) || logger_send(lg, 'O', "", 0) < 0) {
+		/* Queue full: the logger reopens when it gets the next one. */
+		logger_flush(lg);
+		(void)logger_send(lg, 'O', "", 0);
+	}
+}
+
+/* logger_wait_room - wait until the queue takes a message, until deadline */
+static int
+logger_wait_room(struct logger *lg, const struct timespec *deadline)
+{
+	struct pollfd pfd = { .fd = (int)lg->mq, .events = POLLOUT };
+	struct timespec now;
+	long ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (deadline->tv_sec - now.tv_sec) * 1000L +
+	    (deadline->tv_nsec - now.tv_nsec) / 1000000L;
+	if (ms <= 0 || lg->pid == 0)
+		return -1;
+	return poll(&pfd, 1, (int)ms) > 0 ? 0 : -1;
+}
+
+void
+logger_stop(struct logger *lg)
+{
+	struct timespec deadline, pause = { 0, 10 * 1000 * 1000 };
+	int i, status;
+
+	if (lg == NULL)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += LOGGER_STOP_MS / 1000;
+	for (;;) {
+		logger_flush(lg);
+		if (!logger_wants_write(lg) && logger_send(lg, 'Q', "", 0) == 0)
+			break;
+		if (logger_wait_room(lg, &deadline) < 0)
+			break;
+	}
+	lg->stopping = 1;
+	log_set_sink(NULL, NULL);
+	for (i = 0; lg->pid > 0 && i < LOGGER_STOP_MS / 10; i++) {
+		if (waitpid(lg->pid, &status, WNOHANG) == lg->pid) {
+			lg->pid = 0;
+			break;
+		}
+		nanosleep(&pause, NULL);
+	}
+	if (lg->pid > 0) {
+		kill(lg->pid, SIGKILL);
+		(void)waitpid(lg->pid, &status, 0);
+	}
+	mq_close(lg->mq);
+	close(lg->pipe_rd);
+	close(lg->pipe_wr);
+	if (lg->log_fd > STDERR_FILENO)
+		close(lg->log_fd);
+	buf_free(lg->backlog);
+	free(lg->user);
+	free(lg->path);
+	free(lg);
+}
+
+static int
+logger_open_file(const char *path)
+{
+	if (*path == '\0')
+		return fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
+	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY,
+	    0640);
+}
+
+static int
+logger_fork(struct logger *lg, int first)
+{
+	pid_t pid;
+
+	if ((pid = fork()) < 0) {
+		log_warn(NULL, "cannot fork the logger");
+		return -1;
+	}
+	if (pid == 0)
+		logger_child_main(lg, first);
+	lg->pid = pid;
+	log_debug(NULL, "logger process %ld started", (long)pid);
+	return 0;
+}
+
+/* logger_close_others - close every descriptor above 2 but the three kept */
+static void
+logger_close_others(int keep1, int keep2, int keep3)
+{
+	struct rlimit rl;
+	long fd, max = 1024;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		max = (long)rl.rlim_cur;
+	for (fd = 3; fd < max; fd++)
+		if (fd != keep1 && fd != keep2 && fd != keep3)
+			(void)close((int)fd);
+}
+
+/* logger_write_all - write the batch, whatever short writes happen */
+static void
+logger_write_all(int fd, struct iovec *iov, int n)
+{
+	ssize_t w;
+
+	while (n > 0) {
+		if ((w = writev(fd, iov, n)) < 0) {
+			if (errno == EINTR)
+				continue;
+			return;		/* disk full or gone: drop the batch */
+		}
+		while (n > 0 && (size_t)w >= iov->iov_len) {
+			w -= (ssize_t)iov->iov_len;
+			iov++;
+			n--;
+		}
+		if (n > 0) {
+			iov->iov_base = (char *)iov->iov_base + w;
+			iov->iov_len -= (size_t)w;
+		}
+	}
+}
+
+/*
+ * logger_drain - write every message now on the queue; returns 1 when a
+ * 'Q' was seen (exit), else 0.
+ */
+static int
+logger_drain(struct logger *lg)
+{
+	static char msgs[LOGGER_BATCH][LOGGER_MSG_MAX + 1];
+	struct iovec iov[LOGGER_BATCH * 2];
+	ssize_t n;
+	int count, fd;
+
+	for (;;) {
+		for (count = 0; count < LOGGER_BATCH; count++) {
+			n = mq_receive(lg->mq, msgs[count], LOGGER_MSG_MAX, NULL);
+			if (n <= 0)
+				break;
+			if (msgs[count][0] == 'R') {
+				msgs[count][n] = '\n';
+				iov[count].iov_base = msgs[count] + 1;
+				iov[count].iov_len = (size_t)n;
+				continue;
+			}
+			/* A control message: write what came before it first. */
+			logger_write_all(lg->log_fd, iov, count);
+			if (msgs[count][0] == 'Q')
+				return 1;
+			if (msgs[count][0] == 'O' && *lg->path != '\0' &&
+			    (fd = logger_open_file(lg->path)) >= 0) {
+				close(lg->log_fd);
+				lg->log_fd = fd;
+			}
+			count = -1;
+		}
+		if (count > 0)
+			logger_write_all(lg->log_fd, iov, count);
+		if (count < LOGGER_BATCH)
+			return 0;
+	}
+}
+
+static void
+logger_child_main(struct logger *lg, int first)
+{
+	struct pollfd pfd[2];
+	char c;
+	int fd;
+
+	/*
+	 * Stop signals are the daemon's business: the logger goes on until
+	 * the daemon says 'Q' or is gone, so no record is lost at shutdown.
+	 */
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGCHLD, SIG_DFL);
+	log_set_sink(NULL, NULL);
+	close(lg->pipe_wr);
+	logger_close_others((int)lg->mq, lg->pipe_rd, lg->log_fd);
+
+	if (first && lg->uid != (uid_t)-1 && geteuid() == 0) {
+		if ((*lg->user != '\0' && initgroups(lg->user, lg->gid) < 0) ||
+		    setgid(lg->gid) < 0 || setuid(lg->uid) < 0) {
+			log_warn(NULL, "logger: cannot drop privileges");
+			_exit(1);
+		}
+	}
+	/* A logger forked after a reopen starts on the current file. */
+	if (!first && *lg->path != '\0' &&
+	    (fd = logger_open_file(lg->path)) >= 0) {
+		close(lg->log_fd);
+		lg->log_fd = fd;
+	}
+
+	pfd[0].fd = (int)lg->mq;
+	pfd[0].events = POLLIN;
+	pfd[1].fd = lg->pipe_rd;
+	pfd[1].events = POLLIN;
+	for (;;) {
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			_exit(1);
+		}
+		if (logger_drain(lg))
+			_exit(0);
+		if (pfd[1].revents != 0 && read(lg->pipe_rd, &c, 1) <= 0) {
+			/* The daemon is gone: write what it left, then go. */
+			(void)logger_drain(lg);
+			_exit(0);
+		}
+	}
+}
