@@ -1,0 +1,498 @@
+/*
+ * NAME
+ *	addr - RFC 5321 paths (reverse-path and forward-path)
+ * SYNOPSIS
+ *	#include "addr.h"
+ *
+ *	enum addr_result addr_parse_path(text, len, flags, out, consumed)
+ *	int addr_format(a, dst, dstlen)
+ *	int addr_domain_is_safe(domain)
+ *	const char *addr_strerror(r)
+ * DESCRIPTION
+ *	addr_parse_path() parses the path at text[0] by the grammar of RFC
+ *	5321 section 4.1.2 and reads no byte past text[len - 1]; the text
+ *	need not be NUL-terminated. A source route is checked like any
+ *	domain and then dropped: the route never decides where mail goes.
+ *	The text after '>' is the caller's (ESMTP parameters).
+ *
+ *	addr_format() writes the addr-spec of a parsed path ("local@domain",
+ *	"" for <>, the local part alone for <postmaster>).
+ *
+ *	addr_domain_is_safe() is the gate between the wire and the file
+ *	system: only a lower-case LDH domain passes, never a literal.
+ *
+ *	addr_strerror() gives a short English text for a result.
+ * DIAGNOSTICS
+ *	addr_parse_path() returns ADDR_OK, or an error with out cleared and
+ *	*consumed 0. addr_format() returns 0, or -1 when dst is too small
+ *	(dst then holds "" if it has room for that). addr_domain_is_safe()
+ *	returns 1 or 0.
+ * LIMITS
+ *	Local part 64 octets as written (quotes and backslashes count),
+ *	domain 255, whole path 256 including "<", ">" and any source route
+ *	(RFC 5321 4.5.3.1). A domain label is at most 63 octets (RFC 1035
+ *	2.3.4); a longer one is a syntax error. Because "<", "@" and ">"
+ *	count, a path can hold a domain of at most 253 octets.
+ */
+#include "config.h"
+
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "addr.h"
+
+#define ADDR_LABEL_MAX	63
+
+/*
+ * The unparsed rest of the path. Every read goes through addr_peek(),
+ * which is what keeps the parser inside text[0 .. len - 1].
+ */
+struct addr_cursor {
+	const char *text;
+	size_t len;
+	size_t pos;
+};
+
+static int addr_peek(const struct addr_cursor *c);
+static int addr_is_alpha(int ch);
+static int addr_is_let_dig(int ch);
+static int addr_is_atext(int ch);
+static int addr_lower(int ch);
+static int addr_match_nocase(const char *s, size_t len, const char *word);
+static enum addr_result addr_parse_domain(struct addr_cursor *c, char *dst);
+static enum addr_result addr_parse_route(struct addr_cursor *c);
+static enum addr_result addr_parse_literal(struct addr_cursor *c, char *dst);
+static enum addr_result addr_parse_local(struct addr_cursor *c,
+    struct addr *out);
+
+/* addr_peek - the byte at the cursor, or -1 at the end of the text */
+static int
+addr_peek(const struct addr_cursor *c)
+{
+	if (c->pos >= c->len)
+		return -1;
+	return (unsigned char)c->text[c->pos];
+}
+
+/*
+ * The character classes are spelled out in ASCII instead of <ctype.h>,
+ * whose answers depend on the locale and which would let 8-bit bytes in.
+ */
+static int
+addr_is_alpha(int ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
+}
+
+static int
+addr_is_let_dig(int ch)
+{
+	return addr_is_alpha(ch) || (ch >= '0' && ch <= '9');
+}
+
+/* addr_is_atext - RFC 5322 atext, the letters of a Dot-string atom */
+static int
+addr_is_atext(int ch)
+{
+	return addr_is_let_dig(ch) || (ch > 0 && strchr("!#$%&'*+-/=?^_`{|}~",
+	    ch) != NULL);
+}
+
+static int
+addr_lower(int ch)
+{
+	return (ch >= 'A' && ch <= 'Z') ? ch - 'A' + 'a' : ch;
+}
+
+/* addr_match_nocase - whether s[0 .. len - 1] is word, ignoring ASCII case */
+static int
+addr_match_nocase(const char *s, size_t len, const char *word)
+{
+	size_t i;
+
+	if (strlen(word) != len)
+		return 0;
+	for (i = 0; i < len; i++)
+		if (addr_lower((unsigned char)s[i])
+		    != addr_lower((unsigned char)word[i]))
+			return 0;
+	return 1;
+}
+
+/*
+ * addr_parse_domain - Domain = sub-domain *("." sub-domain)
+ *
+ * Writes the domain lower-cased and NUL-terminated into dst, which has
+ * room for ADDR_DOMAIN_MAX + 1 bytes. Stops at the first byte that
+ * cannot continue a domain and leaves it to the caller; so a domain
+ * followed by '/', '\\' or a NUL is refused there by what follows.
+ */
+static enum addr_result
+addr_parse_domain(struct addr_cursor *c, char *dst)
+{
+	size_t n = 0, label = 0;
+	int ch, prev = '.';
+
+	while ((ch = addr_peek(c)) >= 0) {
+		if (ch == '.') {
+			if (label == 0 || prev == '-')
+				return ADDR_ESYNTAX;
+			label = 0;
+		} else if (addr_is_let_dig(ch) || ch == '-') {
+			if (ch == '-' && label == 0)
+				return ADDR_ESYNTAX;
+			if (++label > ADDR_LABEL_MAX)
+				return ADDR_ESYNTAX;
+		} else {
+			break;
+		}
+		if (n >= ADDR_DOMAIN_MAX)
+			return ADDR_EDOMAIN_LONG;
+		dst[n++] = (char)addr_lower(ch);
+		prev = ch;
+		c->pos++;
+	}
+	/* Empty domain, trailing dot or trailing hyphen. */
+	if (label == 0 || prev == '-')
+		return ADDR_ESYNTAX;
+	dst[n] = '\0';
+	return ADDR_OK;
+}
+
+/*
+ * addr_parse_route - A-d-l ":" where A-d-l = At-domain *( "," At-domain )
+ *
+ * The cursor is at the first '@'. The route is checked as strictly as
+ * the mailbox's domain and then forgotten (RFC 5321 appendix C: a
+ * server SHOULD ignore it).
+ */
+static enum addr_result
+addr_parse_route(struct addr_cursor *c)
+{
+	char scratch[ADDR_DOMAIN_MAX + 1];
+	enum addr_result r;
+
+	for (;;) {
+		if (addr_peek(c) != '@')
+			return ADDR_ESYNTAX;
+		c->pos++;
+		if ((r = addr_parse_domain(c, scratch)) != ADDR_OK)
+			return r;
+		switch (addr_peek(c)) {
+		case ',':
+			c->pos++;
+			continue;
+		case ':':
+			c->pos++;
+			return ADDR_OK;
+		default:
+			return ADDR_ESYNTAX;
+		}
+	}
+}
+
+/*
+ * addr_parse_literal - address-literal = "[" ( IPv4 / "IPv6:" IPv6 /
+ *	Standardized-tag ":" 1*dcontent ) "]"
+ *
+ * The cursor is at '['. dst gets the literal as written, brackets
+ * included, with the IPv6 tag lower-cased. The addresses are checked
+ * with inet_pton(), which takes no DNS name and no zone index. A tag
+ * that spells IPv6 in any case is an IPv6 literal or nothing, so a bad
+ * IPv6 address cannot slip through as a general literal.
+ */
+static enum addr_result
+addr_parse_literal(struct addr_cursor *c, char *dst)
+{
+	char ip[INET6_ADDRSTRLEN];
+	unsigned char bin[sizeof(struct in6_addr)];
+	const char *content, *colon, *value;
+	size_t start, clen, tlen, vlen, i;
+	int ch;
+
+	c->pos++;
+	start = c->pos;
+	/* dcontent: printable US-ASCII except "[", "\" and "]". */
+	while ((ch = addr_peek(c)) >= 33 && ch <= 126 && ch != '['
+	    && ch != '\\' && ch != ']') {
+		if (c->pos - start + 3 > ADDR_DOMAIN_MAX)
+			return ADDR_EDOMAIN_LONG;
+		c->pos++;
+	}
+	if (addr_peek(c) != ']')
+		return ADDR_ESYNTAX;
+	content = c->text + start;
+	clen = c->pos - start;
+	c->pos++;
+	if (clen == 0)
+		return ADDR_ESYNTAX;
+
+	if ((colon = memchr(content, ':', clen)) == NULL) {
+		if (clen >= sizeof(ip))
+			return ADDR_ESYNTAX;
+		memcpy(ip, content, clen);
+		ip[clen] = '\0';
+		if (inet_pton(AF_INET, ip, bin) != 1)
+			return ADDR_ESYNTAX;
+		memcpy(dst, c->text + start - 1, clen + 2);
+		dst[clen + 2] = '\0';
+		return ADDR_OK;
+	}
+
+	tlen = (size_t)(colon - content);
+	value = colon + 1;
+	vlen = clen - tlen - 1;
+	if (addr_match_nocase(content, tlen, "IPv6")) {
+		if (vlen >= sizeof(ip))
+			return ADDR_ESYNTAX;
+		memcpy(ip, value, vlen);
+		ip[vlen] = '\0';
+		if (inet_pton(AF_INET6, ip, bin) != 1)
+			return ADDR_ESYNTAX;
+		memcpy(dst, "[ipv6:", 6);
+		memcpy(dst + 6, value, vlen);
+		memcpy(dst + 6 + vlen, "]", 2);
+		return ADDR_OK;
+	}
+
+	/* Standardized-tag: a tag shaped like a domain label. */
+	if (tlen == 0 || vlen == 0
+	    || !addr_is_let_dig((unsigned char)content[0])
+	    || !addr_is_let_dig((unsigned char)content[tlen - 1]))
+		return ADDR_ESYNTAX;
+	for (i = 0; i < tlen; i++)
+		if (!addr_is_let_dig((unsigned char)content[i])
+		    && content[i] != '-')
+			return ADDR_ESYNTAX;
+	memcpy(dst, c->text + start - 1, clen + 2);
+	dst[clen + 2] = '\0';
+	return ADDR_OK;
+}
+
+/*
+ * addr_parse_local - Local-part = Dot-string / Quoted-string
+ *
+ * out->local gets the local part as written, out->mailbox the same with
+ * the quotes and quoted-pair backslashes taken away. Only printable
+ * ASCII and, inside quotes, the space are accepted (qtextSMTP,
+ * quoted-pairSMTP): no TAB, CR, LF, NUL or 8-bit byte even when quoted.
+ */
+static enum addr_result
+addr_parse_local(struct addr_cursor *c, struct addr *out)
+{
+	size_t n = 0, m = 0;
+	int ch, prev = '.';
+
+	if (addr_peek(c) == '"') {
+		out->local[n++] = '"';
+		c->pos++;
+		for (;;) {
+			if ((ch = addr_peek(c)) < 0)
+				return ADDR_ESYNTAX;
+			c->pos++;
+			if (ch == '"')
+				break;
+			if (ch == '\\') {
+				if (n >= ADDR_LOCAL_MAX)
+					return ADDR_ELOCAL_LONG;
+				out->local[n++] = '\\';
+				if ((ch = addr_peek(c)) < 32 || ch > 126)
+					return ADDR_ESYNTAX;
+				c->pos++;
+			} else if (ch < 32 || ch > 126) {
+				return ADDR_ESYNTAX;
+			}
+			if (n >= ADDR_LOCAL_MAX)
+				return ADDR_ELOCAL_LONG;
+			out->local[n++] = (char)ch;
+			out->mailbox[m++] = (char)ch;
+		}
+		if (n >= ADDR_LOCAL_MAX)
+			return ADDR_ELOCAL_LONG;
+		out->local[n++] = '"';
+	} else {
+		while ((ch = addr_peek(c)) >= 0) {
+			if (ch == '.') {
+				if (prev == '.')
+					return ADDR_ESYNTAX;
+			} else if (!addr_is_atext(ch)) {
+				break;
+			}
+			if (n >= ADDR_LOCAL_MAX)
+				return ADDR_ELOCAL_LONG;
+			out->local[n++] = (char)ch;
+			out->mailbox[m++] = (char)ch;
+			prev = ch;
+			c->pos++;
+		}
+		/* Empty local part or trailing dot. */
+		if (prev == '.')
+			return ADDR_ESYNTAX;
+	}
+	out->local[n] = '\0';
+	out->mailbox[m] = '\0';
+	return ADDR_OK;
+}
+
+/*
+ * addr_parse_path - parse "<" [ A-d-l ":" ] Mailbox ">", or "<>", or
+ *	"<postmaster>"
+ *
+ * flags: ADDR_ALLOW_NULL accepts "<>" (else ADDR_ENULL); and
+ * ADDR_ALLOW_POSTMASTER accepts "<postmaster>" in any case without a
+ * domain (else it is a mailbox without '@', ADDR_ESYNTAX). A path that
+ * does not start with '<' is ADDR_ESYNTAX: the brackets are required.
+ * The length limits are checked as the parts are read, the whole path
+ * once '>' is found, so the most specific error is the one returned.
+ */
+enum addr_result
+addr_parse_path(const char *text, size_t len, int flags, struct addr *out,
+    size_t *consumed)
+{
+	struct addr_cursor cur = { text, len, 0 };
+	enum addr_result r;
+
+	memset(out, 0, sizeof(*out));
+	if (consumed != NULL)
+		*consumed = 0;
+	r = ADDR_ESYNTAX;
+	if (text == NULL || addr_peek(&cur) != '<')
+		goto fail;
+	cur.pos++;
+
+	if (addr_peek(&cur) == '>') {
+		if (!(flags & ADDR_ALLOW_NULL)) {
+			r = ADDR_ENULL;
+			goto fail;
+		}
+		cur.pos++;
+		out->null = 1;
+		goto done;
+	}
+
+	if ((flags & ADDR_ALLOW_POSTMASTER) && len >= 12
+	    && addr_match_nocase(text + 1, 10, "postmaster")
+	    && text[11] == '>') {
+		memcpy(out->local, text + 1, 10);
+		memcpy(out->mailbox, text + 1, 10);
+		cur.pos = 12;
+		out->postmaster = 1;
+		goto done;
+	}
+
+	if (addr_peek(&cur) == '@' && (r = addr_parse_route(&cur)) != ADDR_OK)
+		goto fail;
+	if ((r = addr_parse_local(&cur, out)) != ADDR_OK)
+		goto fail;
+	r = ADDR_ESYNTAX;
+	if (addr_peek(&cur) != '@')
+		goto fail;
+	cur.pos++;
+	if (addr_peek(&cur) == '[') {
+		r = addr_parse_literal(&cur, out->domain);
+		out->literal = 1;
+	} else {
+		r = addr_parse_domain(&cur, out->domain);
+	}
+	if (r != ADDR_OK)
+		goto fail;
+	r = ADDR_ESYNTAX;
+	if (addr_peek(&cur) != '>')
+		goto fail;
+	cur.pos++;
+
+done:
+	r = ADDR_EPATH_LONG;
+	if (cur.pos > ADDR_PATH_MAX)
+		goto fail;
+	if (consumed != NULL)
+		*consumed = cur.pos;
+	return ADDR_OK;
+
+fail:
+	/* Nobody may act on half a parse. */
+	memset(out, 0, sizeof(*out));
+	return r;
+}
+
+int
+addr_format(const struct addr *a, char *dst, size_t dstlen)
+{
+	int n;
+
+	if (dstlen == 0)
+		return -1;
+	if (a->null)
+		n = snprintf(dst, dstlen, "%s", "");
+	else if (a->domain[0] == '\0')
+		n = snprintf(dst, dstlen, "%s", a->local);
+	else
+		n = snprintf(dst, dstlen, "%s@%s", a->local, a->domain);
+	if (n < 0 || (size_t)n >= dstlen) {
+		dst[0] = '\0';
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * addr_domain_is_safe - may this domain name a directory?
+ *
+ * Stricter than the parser on purpose: it sees the lower-cased result
+ * and accepts only [a-z0-9-] labels of 1 to 63 octets, not starting or
+ * ending with '-', joined by single dots, 255 octets at most. So no
+ * literal, no '/', '\\', "..", leading or trailing dot, upper case,
+ * space or byte outside ASCII can ever become a path component.
+ */
+int
+addr_domain_is_safe(const char *domain)
+{
+	size_t n, label = 0;
+	int ch, prev = '.';
+
+	if (domain == NULL || domain[0] == '\0')
+		return 0;
+	for (n = 0; (ch = (unsigned char)domain[n]) != '\0'; n++) {
+		if (n >= ADDR_DOMAIN_MAX)
+			return 0;
+		if (ch == '.') {
+			if (label == 0 || prev == '-')
+				return 0;
+			label = 0;
+		} else if ((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9')
+		    || ch == '-') {
+			if (ch == '-' && label == 0)
+				return 0;
+			if (++label > ADDR_LABEL_MAX)
+				return 0;
+		} else {
+			return 0;
+		}
+		prev = ch;
+	}
+	return label > 0 && prev != '-';
+}
+
+const char *
+addr_strerror(enum addr_result r)
+{
+	switch (r) {
+	case ADDR_OK:
+		return "ok";
+	case ADDR_ESYNTAX:
+		return "syntax error in path";
+	case ADDR_ELOCAL_LONG:
+		return "local part longer than 64 octets";
+	case ADDR_EDOMAIN_LONG:
+		return "domain longer than 255 octets";
+	case ADDR_EPATH_LONG:
+		return "path longer than 256 octets";
+	case ADDR_ENULL:
+		return "null path not allowed here";
+	}
+	return "unknown address error";
+}
