@@ -1,0 +1,1285 @@
+/*
+ * NAME
+ *	conf - the configuration file (libconfig syntax), loaded once
+ * SYNOPSIS
+ *	See conf.h.
+ * DESCRIPTION
+ *	conf_load() starts from conf_defaults() and walks the parsed file
+ *	against a table of known keys (conf_keys below): every setting the
+ *	table does not name is an unknown key, every setting of the wrong
+ *	libconfig type is reported, and every value passes its own check
+ *	before it replaces the default. Checks that need two keys (the
+ *	postmaster must be a user, there must be a listen address) run once
+ *	the whole file has been walked. Nothing stops at the first problem:
+ *	the caller sees every one of them, each as "FILE:LINE: KEY: text".
+ *
+ *	Integer keys take libconfig int and int64 (the "L" suffix) values;
+ *	boolean keys take only true/false; list keys take an array [ ] or a
+ *	list ( ) of strings.
+ * DIAGNOSTICS
+ *	conf_load() returns NULL after reporting every problem (also "out of
+ *	memory" and "cannot open: REASON" at line 0). conf_defaults() returns
+ *	NULL when out of memory. conf_parse_listen() and conf_parse_network()
+ *	return -1 on any syntax error; they never resolve names.
+ * LIMITS
+ *	A report is at most CONF_REPORT_MAX bytes; quoted values in it are
+ *	cut at CONF_QUOTE_MAX bytes and end in "...". libconfig 1.5 silently
+ *	truncates an integer literal over 2147483647 written without the L
+ *	suffix; that cannot be seen from here.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libconfig.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "conf.h"
+
+#define CONF_REPORT_MAX		1024
+#define CONF_QUOTE_MAX		96
+#define CONF_PATH_MAX		128	/* "server.listen[12]" and the like */
+#define CONF_USER_MAX		64	/* RFC 5321 local-part limit */
+#define CONF_DOMAIN_MAX		253	/* RFC 1035 name without the root dot */
+#define CONF_LABEL_MAX		63
+#define CONF_HOSTNAME_MAX	255
+#define CONF_TIMEOUT_MAX	86400	/* keeps seconds * 1000 inside an int */
+
+/* What conf_load() carries through the walk. */
+struct conf_loader {
+	struct conf *conf;
+	const char *path;		/* the file as named by the caller */
+	const char *dir;		/* its directory, for @include */
+	conf_report_fn report;
+	void *ctx;
+	int errors;
+	const config_setting_t *users;	/* for the postmaster check: */
+	const config_setting_t *postmaster;	/* where to report, */
+	int users_bad, postmaster_bad;	/* and whether it makes sense */
+};
+
+enum conf_key_type {
+	CONF_KEY_GROUP,
+	CONF_KEY_BOOL,			/* int in struct conf */
+	CONF_KEY_INT,			/* long in struct conf */
+	CONF_KEY_STRING,		/* char * in struct conf */
+	CONF_KEY_OWN,			/* loaded by its own function */
+};
+
+struct conf_key {
+	const char *name;
+	enum conf_key_type type;
+	const struct conf_key *members;	/* GROUP: ends with a NULL name */
+	size_t offset;			/* BOOL, INT, STRING */
+	long min, max;			/* INT */
+	int (*string_ok)(const char *);	/* STRING */
+	const char *string_what;	/* STRING: what string_ok wants */
+	void (*load)(struct conf_loader *, const config_setting_t *,
+	    const char *);		/* OWN */
+};
+
+static void conf_vreport(struct conf_loader *, const char *, unsigned,
+    const char *, va_list) __attribute__((format(printf, 4, 0)));
+static void conf_report_line(struct conf_loader *, const char *, unsigned,
+    const char *, ...) __attribute__((format(printf, 4, 5)));
+static void conf_vreport_in(struct conf_loader *, const char *, unsigned,
+    const char *, va_list) __attribute__((format(printf, 4, 0)));
+static void conf_report_in(struct conf_loader *, const char *, unsigned,
+    const char *, ...) __attribute__((format(printf, 4, 5)));
+static void conf_report(struct conf_loader *, const config_setting_t *,
+    const char *, ...) __attribute__((format(printf, 3, 4)));
+static void conf_report_nomem(struct conf_loader *);
+static const char *conf_quote(char *, size_t, const char *);
+static const char *conf_type_name(int);
+static const char *conf_key_path(char *, size_t, const char *, const char *,
+    int);
+static int conf_ascii_lower(int);
+static int conf_casecmp(const char *, const char *);
+static int conf_is_alnum(int);
+static int conf_word_ok(const char *);
+static int conf_absolute_ok(const char *);
+static int conf_absolute_or_empty_ok(const char *);
+static int conf_domain_ok(const char *);
+static int conf_user_ok(const char *);
+static int conf_parse_port(const char *, unsigned short *);
+static int conf_prefix_match(const unsigned char *, const unsigned char *,
+    unsigned);
+static void conf_free_strings(char **, size_t);
+static void conf_free_listen(struct conf_listen *, size_t);
+static char **conf_strings(const char *const *, size_t);
+static char *conf_default_hostname(void);
+static int conf_list_length(struct conf_loader *, const config_setting_t *,
+    const char *);
+static const char *conf_list_string(struct conf_loader *,
+    const config_setting_t *, const char *, int, char *, size_t);
+static void conf_load_names(struct conf_loader *, const config_setting_t *,
+    const char *, char ***, size_t *, int (*)(const char *), const char *,
+    int);
+static void conf_load_listen(struct conf_loader *, const config_setting_t *,
+    const char *);
+static void conf_load_domains(struct conf_loader *, const config_setting_t *,
+    const char *);
+static void conf_load_users(struct conf_loader *, const config_setting_t *,
+    const char *);
+static void conf_load_postmaster(struct conf_loader *,
+    const config_setting_t *, const char *);
+static void conf_load_networks(struct conf_loader *, const config_setting_t *,
+    const char *);
+static void conf_load_setting(struct conf_loader *, const config_setting_t *,
+    const struct conf_key *, const char *);
+static void conf_load_group(struct conf_loader *, const config_setting_t *,
+    const struct conf_key *, const char *);
+static void conf_check_postmaster(struct conf_loader *);
+static char *conf_include_dir(const char *);
+
+#define CONF_OFF(field)	offsetof(struct conf, field)
+
+static const struct conf_key conf_maildir_keys[] = {
+	{"path", CONF_KEY_STRING, NULL, CONF_OFF(maildir_path), 0, 0,
+	    conf_absolute_ok, "an absolute path", NULL},
+	{"fsync", CONF_KEY_BOOL, NULL, CONF_OFF(maildir_fsync), 0, 0,
+	    NULL, NULL, NULL},
+	{NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL},
+};
+
+static const struct conf_key conf_application_keys[] = {
+	{"debug", CONF_KEY_BOOL, NULL, CONF_OFF(debug), 0, 0,
+	    NULL, NULL, NULL},
+	{"maildir", CONF_KEY_GROUP, conf_maildir_keys, 0, 0, 0,
+	    NULL, NULL, NULL},
+	{NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL},
+};
+
+static const struct conf_key conf_server_keys[] = {
+	{"listen", CONF_KEY_OWN, NULL, 0, 0, 0,
+	    NULL, NULL, conf_load_listen},
+	{"max_connections", CONF_KEY_INT, NULL, CONF_OFF(max_connections),
+	    1, INT_MAX, NULL, NULL, NULL},
+	{"max_message_size", CONF_KEY_INT, NULL, CONF_OFF(max_message_size),
+	    1024, INT_MAX, NULL, NULL, NULL},
+	{"max_recipients", CONF_KEY_INT, NULL, CONF_OFF(max_recipients),
+	    1, INT_MAX, NULL, NULL, NULL},
+	{"command_timeout", CONF_KEY_INT, NULL, CONF_OFF(command_timeout),
+	    1, CONF_TIMEOUT_MAX, NULL, NULL, NULL},
+	{"data_timeout", CONF_KEY_INT, NULL, CONF_OFF(data_timeout),
+	    1, CONF_TIMEOUT_MAX, NULL, NULL, NULL},
+	{"user", CONF_KEY_STRING, NULL, CONF_OFF(user), 0, 0,
+	    conf_word_ok, "a user name (printable, no spaces)", NULL},
+	{"group", CONF_KEY_STRING, NULL, CONF_OFF(group), 0, 0,
+	    conf_word_ok, "a group name (printable, no spaces)", NULL},
+	{"pid_file", CONF_KEY_STRING, NULL, CONF_OFF(pid_file), 0, 0,
+	    conf_absolute_ok, "an absolute path", NULL},
+	{NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL},
+};
+
+static const struct conf_key conf_local_keys[] = {
+	{"domains", CONF_KEY_OWN, NULL, 0, 0, 0,
+	    NULL, NULL, conf_load_domains},
+	{"users", CONF_KEY_OWN, NULL, 0, 0, 0,
+	    NULL, NULL, conf_load_users},
+	{"postmaster", CONF_KEY_OWN, NULL, 0, 0, 0,
+	    NULL, NULL, conf_load_postmaster},
+	{NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL},
+};
+
+static const struct conf_key conf_relay_keys[] = {
+	{"networks", CONF_KEY_OWN, NULL, 0, 0, 0,
+	    NULL, NULL, conf_load_networks},
+	{NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL},
+};
+
+static const struct conf_key conf_log_keys[] = {
+	{"file", CONF_KEY_STRING, NULL, CONF_OFF(log_file), 0, 0,
+	    conf_absolute_or_empty_ok, "an absolute path or \"\" (stderr)",
+	    NULL},
+	{NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL},
+};
+
+static const struct conf_key conf_keys[] = {
+	{"hostname", CONF_KEY_STRING, NULL, CONF_OFF(hostname), 0, 0,
+	    conf_word_ok, "a host name (printable, no spaces)", NULL},
+	{"application", CONF_KEY_GROUP, conf_application_keys, 0, 0, 0,
+	    NULL, NULL, NULL},
+	{"server", CONF_KEY_GROUP, conf_server_keys, 0, 0, 0,
+	    NULL, NULL, NULL},
+	{"local", CONF_KEY_GROUP, conf_local_keys, 0, 0, 0,
+	    NULL, NULL, NULL},
+	{"relay", CONF_KEY_GROUP, conf_relay_keys, 0, 0, 0,
+	    NULL, NULL, NULL},
+	{"log", CONF_KEY_GROUP, conf_log_keys, 0, 0, 0,
+	    NULL, NULL, NULL},
+	{NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL},
+};
+
+/* The defaults of design.md; paths are the installed ones, not configure's. */
+static const char *const conf_default_listen[] = {"0.0.0.0:25", "[::]:25"};
+static const char *const conf_default_domains[] = {"example.org"};
+static const char *const conf_default_users[] = {"alice", "bob"};
+static const char *const conf_default_networks[] = {"127.0.0.0/8", "::1/128"};
+#define CONF_NELEM(a)	(sizeof(a) / sizeof((a)[0]))
+
+/* conf_vreport - hand one "FILE:LINE: message" to the caller */
+static void
+conf_vreport(struct conf_loader *ld, const char *file, unsigned line,
+    const char *fmt, va_list ap)
+{
+	char msg[CONF_REPORT_MAX];
+	int n, m;
+
+	ld->errors++;
+	n = snprintf(msg, sizeof(msg), "%s:%u: ", file, line);
+	if (n < 0)
+		return;
+	if ((size_t)n < sizeof(msg)) {
+		m = vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
+		if (m < 0)
+			return;
+		n += m;
+	}
+	/* A report cut short says so rather than passing for whole. */
+	if ((size_t)n >= sizeof(msg))
+		memcpy(msg + sizeof(msg) - 4, "...", 4);
+	ld->report(msg, ld->ctx);
+}
+
+static void
+conf_report_line(struct conf_loader *ld, const char *file, unsigned line,
+    const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	conf_vreport(ld, file, line, fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * conf_vreport_in - report at a line of file, which is NULL for the main
+ * file, or the name an @include gave: relative to the main file's
+ * directory, where libconfig looked for it, and shown so.
+ */
+static void
+conf_vreport_in(struct conf_loader *ld, const char *file, unsigned line,
+    const char *fmt, va_list ap)
+{
+	char where[PATH_MAX];
+	int n;
+
+	if (file == NULL || strcmp(file, ld->path) == 0) {
+		file = ld->path;
+	} else if (file[0] != '/' && ld->dir != NULL) {
+		n = snprintf(where, sizeof(where), "%s/%s", ld->dir, file);
+		if (n > 0 && (size_t)n < sizeof(where))
+			file = where;
+	}
+	conf_vreport(ld, file, line, fmt, ap);
+}
+
+static void
+conf_report_in(struct conf_loader *ld, const char *file, unsigned line,
+    const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	conf_vreport_in(ld, file, line, fmt, ap);
+	va_end(ap);
+}
+
+/* conf_report - report a problem with setting s, at its file and line */
+static void
+conf_report(struct conf_loader *ld, const config_setting_t *s,
+    const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	conf_vreport_in(ld, config_setting_source_file(s),
+	    config_setting_source_line(s), fmt, ap);
+	va_end(ap);
+}
+
+static void
+conf_report_nomem(struct conf_loader *ld)
+{
+	conf_report_line(ld, ld->path, 0, "out of memory");
+}
+
+/*
+ * conf_quote - src in double quotes, bytes outside printable ASCII (and
+ * the quote and backslash) as \xHH, cut with "..." to fit dst. A value
+ * from the file goes through here before it goes into a report, so a
+ * report is always one printable line.
+ */
+static const char *
+conf_quote(char *dst, size_t size, const char *src)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+	unsigned char c;
+
+	/* Room for the quotes, "..." and the NUL is kept back. */
+	dst[o++] = '"';
+	for (; (c = (unsigned char)*src) != '\0'; src++) {
+		int plain = c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+
+		if (o + (plain ? 1 : 4) + 5 > size) {
+			memcpy(dst + o, "\"...", 5);
+			return dst;
+		}
+		if (plain) {
+			dst[o++] = (char)c;
+		} else {
+			dst[o++] = '\\';
+			dst[o++] = 'x';
+			dst[o++] = hex[c >> 4];
+			dst[o++] = hex[c & 15];
+		}
+	}
+	dst[o++] = '"';
+	dst[o] = '\0';
+	return dst;
+}
+
+/* conf_type_name - a libconfig type as a report names it */
+static const char *
+conf_type_name(int type)
+{
+	switch (type) {
+	case CONFIG_TYPE_GROUP:
+		return "a group";
+	case CONFIG_TYPE_INT:
+	case CONFIG_TYPE_INT64:
+		return "an integer";
+	case CONFIG_TYPE_FLOAT:
+		return "a float";
+	case CONFIG_TYPE_STRING:
+		return "a string";
+	case CONFIG_TYPE_BOOL:
+		return "a boolean";
+	case CONFIG_TYPE_ARRAY:
+		return "an array";
+	case CONFIG_TYPE_LIST:
+		return "a list";
+	default:
+		return "nothing";
+	}
+}
+
+/* conf_key_path - "prefix.name" or "prefix[index]", cut visibly */
+static const char *
+conf_key_path(char *dst, size_t size, const char *prefix, const char *name,
+    int index)
+{
+	int n;
+
+	if (name != NULL && prefix == NULL)
+		n = snprintf(dst, size, "%s", name);
+	else if (name != NULL)
+		n = snprintf(dst, size, "%s.%s", prefix, name);
+	else
+		n = snprintf(dst, size, "%s[%d]", prefix, index);
+	if (n < 0)
+		dst[0] = '\0';
+	else if ((size_t)n >= size)
+		memcpy(dst + size - 4, "...", 4);
+	return dst;
+}
+
+static int
+conf_ascii_lower(int c)
+{
+	return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c;
+}
+
+/* conf_casecmp - strcasecmp for ASCII only, whatever the locale says */
+static int
+conf_casecmp(const char *a, const char *b)
+{
+	int ca, cb;
+
+	do {
+		ca = conf_ascii_lower((unsigned char)*a++);
+		cb = conf_ascii_lower((unsigned char)*b++);
+	} while (ca == cb && ca != '\0');
+	return ca - cb;
+}
+
+static int
+conf_is_alnum(int c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+	    || (c >= '0' && c <= '9');
+}
+
+/* conf_word_ok - non-empty, printable ASCII, no space: fits a header line */
+static int
+conf_word_ok(const char *s)
+{
+	size_t len = strlen(s);
+	const char *p;
+
+	if (len == 0 || len > CONF_HOSTNAME_MAX)
+		return 0;
+	for (p = s; *p != '\0'; p++)
+		if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
+			return 0;
+	return 1;
+}
+
+static int
+conf_absolute_ok(const char *s)
+{
+	return s[0] == '/';
+}
+
+static int
+conf_absolute_or_empty_ok(const char *s)
+{
+	return s[0] == '\0' || s[0] == '/';
+}
+
+/*
+ * conf_domain_ok - an LDH domain name (RFC 1035, RFC 1123): labels of
+ * letters, digits and inner hyphens, 1-63 octets, 253 in all. A last
+ * label of digits only is refused, so that no dotted quad passes for a
+ * domain.
+ */
+static int
+conf_domain_ok(const char *s)
+{
+	size_t len = strlen(s), label = 0;
+	int digits_only = 1;
+	const char *p;
+
+	if (len == 0 || len > CONF_DOMAIN_MAX)
+		return 0;
+	for (p = s;; p++) {
+		if (*p == '.' || *p == '\0') {
+			if (label == 0 || label > CONF_LABEL_MAX || p[-1] == '-')
+				return 0;
+			if (*p == '\0')
+				return !digits_only;
+			label = 0;
+			digits_only = 1;
+			continue;
+		}
+		if (!conf_is_alnum((unsigned char)*p) && *p != '-')
+			return 0;
+		if (*p == '-' && label == 0)
+			return 0;
+		if (*p < '0' || *p > '9')
+			digits_only = 0;
+		label++;
+	}
+}
+
+/*
+ * conf_user_ok - a name that is safe as a directory under the Maildir
+ * root: letters, digits, '.', '-', '_', '+'; never a leading dot (that
+ * also keeps "..", ".OTHER_SERVERS" and hidden names out); at most 64.
+ */
+static int
+conf_user_ok(const char *s)
+{
+	size_t len = strlen(s);
+	const char *p;
+
+	if (len == 0 || len > CONF_USER_MAX || s[0] == '.')
+		return 0;
+	for (p = s; *p != '\0'; p++)
+		if (!conf_is_alnum((unsigned char)*p) && strchr(".-_+", *p) == NULL)
+			return 0;
+	return 1;
+}
+
+/* conf_parse_port - 1 to 65535 in decimal digits, nothing else */
+static int
+conf_parse_port(const char *s, unsigned short *port)
+{
+	unsigned long v = 0;
+	size_t n;
+
+	for (n = 0; s[n] != '\0'; n++) {
+		if (s[n] < '0' || s[n] > '9' || n >= 5)
+			return -1;
+		v = v * 10 + (unsigned long)(s[n] - '0');
+	}
+	if (n == 0 || v < 1 || v > 65535)
+		return -1;
+	*port = (unsigned short)v;
+	return 0;
+}
+
+int
+conf_parse_listen(const char *text, struct sockaddr_storage *ss,
+    socklen_t *len)
+{
+	char host[INET6_ADDRSTRLEN];
+	const char *end, *port;
+	unsigned short portnum;
+	size_t hostlen;
+	int v6 = text[0] == '[';
+
+	if (v6) {
+		if ((end = strchr(text, ']')) == NULL || end[1] != ':')
+			return -1;
+		text++;
+		port = end + 2;
+	} else {
+		/* An unbracketed IPv6 address would make the port ambiguous. */
+		if ((end = strchr(text, ':')) == NULL || strchr(end + 1, ':'))
+			return -1;
+		port = end + 1;
+	}
+	hostlen = (size_t)(end - text);
+	if (hostlen == 0 || hostlen >= sizeof(host))
+		return -1;
+	memcpy(host, text, hostlen);
+	host[hostlen] = '\0';
+	if (conf_parse_port(port, &portnum) < 0)
+		return -1;
+
+	memset(ss, 0, sizeof(*ss));
+	if (v6) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+		/* inet_pton, not getaddrinfo: no "127.1", no scope, no DNS. */
+		if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1)
+			return -1;
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(portnum);
+		*len = sizeof(*sin6);
+	} else {
+		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+
+		if (inet_pton(AF_INET, host, &sin->sin_addr) != 1)
+			return -1;
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(portnum);
+		*len = sizeof(*sin);
+	}
+	return 0;
+}
+
+int
+conf_parse_network(const char *text, struct conf_network *net)
+{
+	char host[INET6_ADDRSTRLEN];
+	const char *slash = strchr(text, '/');
+	size_t hostlen = slash ? (size_t)(slash - text) : strlen(text);
+	unsigned long prefix = 0, max;
+	unsigned char mask;
+	size_t i, n;
+
+	if (hostlen == 0 || hostlen >= sizeof(host))
+		return -1;
+	memcpy(host, text, hostlen);
+	host[hostlen] = '\0';
+
+	memset(net, 0, sizeof(*net));
+	if (strchr(host, ':') != NULL) {
+		if (inet_pton(AF_INET6, host, net->addr) != 1)
+			return -1;
+		net->family = AF_INET6;
+		max = 128;
+	} else {
+		if (inet_pton(AF_INET, host, net->addr) != 1)
+			return -1;
+		net->family = AF_INET;
+		max = 32;
+	}
+
+	if (slash == NULL) {
+		prefix = max;
+	} else {
+		for (n = 0; slash[1 + n] != '\0'; n++) {
+			if (slash[1 + n] < '0' || slash[1 + n] > '9' || n >= 3)
+				return -1;
+			prefix = prefix * 10 + (unsigned long)(slash[1 + n] - '0');
+		}
+		if (n == 0 || prefix > max)
+			return -1;
+	}
+	net->prefix = (unsigned)prefix;
+
+	/* The host bits go, so matching is a plain prefix comparison. */
+	for (i = prefix / 8; i < sizeof(net->addr); i++) {
+		mask = i == prefix / 8 ? (unsigned char)(0xff00 >> (prefix % 8)) : 0;
+		net->addr[i] &= mask;
+	}
+	return 0;
+}
+
+/* conf_prefix_match - do the first prefix bits of a and b agree? */
+static int
+conf_prefix_match(const unsigned char *a, const unsigned char *b,
+    unsigned prefix)
+{
+	unsigned whole = prefix / 8, rest = prefix % 8;
+	unsigned char mask;
+
+	if (memcmp(a, b, whole) != 0)
+		return 0;
+	if (rest == 0)
+		return 1;
+	mask = (unsigned char)(0xff00 >> rest);
+	return (a[whole] & mask) == (b[whole] & mask);
+}
+
+int
+conf_relay_allowed(const struct conf *conf, const struct sockaddr *sa)
+{
+	const unsigned char *v4 = NULL, *v6 = NULL;
+	size_t i;
+
+	if (sa == NULL)
+		return 0;
+	if (sa->sa_family == AF_INET) {
+		v4 = (const unsigned char *)
+		    &((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+	} else if (sa->sa_family == AF_INET6) {
+		const struct in6_addr *a6 =
+		    &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+
+		v6 = a6->s6_addr;
+		/* A dual-stack socket shows IPv4 clients as ::ffff:a.b.c.d. */
+		if (IN6_IS_ADDR_V4MAPPED(a6))
+			v4 = a6->s6_addr + 12;
+	} else {
+		return 0;
+	}
+
+	for (i = 0; i < conf->nrelay_networks; i++) {
+		const struct conf_network *net = &conf->relay_networks[i];
+
+		if (net->family == AF_INET && v4 != NULL
+		    && conf_prefix_match(v4, net->addr, net->prefix))
+			return 1;
+		if (net->family == AF_INET6 && v6 != NULL
+		    && conf_prefix_match(v6, net->addr, net->prefix))
+			return 1;
+	}
+	return 0;
+}
+
+const char *
+conf_find_user(const struct conf *conf, const char *local)
+{
+	size_t i;
+
+	if (local == NULL)
+		return NULL;
+	for (i = 0; i < conf->nusers; i++)
+		if (conf_casecmp(conf->users[i], local) == 0)
+			return conf->users[i];
+	return NULL;
+}
+
+int
+conf_is_local_domain(const struct conf *conf, const char *domain)
+{
+	size_t i;
+
+	if (domain == NULL)
+		return 0;
+	for (i = 0; i < conf->ndomains; i++)
+		if (conf_casecmp(conf->domains[i], domain) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+conf_free_strings(char **v, size_t n)
+{
+	size_t i;
+
+	if (v == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static void
+conf_free_listen(struct conf_listen *v, size_t n)
+{
+	size_t i;
+
+	if (v == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		free(v[i].text);
+	free(v);
+}
+
+void
+conf_free(struct conf *conf)
+{
+	if (conf == NULL)
+		return;
+	free(conf->file);
+	free(conf->hostname);
+	free(conf->maildir_path);
+	conf_free_listen(conf->listen, conf->nlisten);
+	free(conf->user);
+	free(conf->group);
+	free(conf->pid_file);
+	conf_free_strings(conf->domains, conf->ndomains);
+	conf_free_strings(conf->users, conf->nusers);
+	free(conf->postmaster);
+	free(conf->relay_networks);
+	free(conf->log_file);
+	free(conf);
+}
+
+/* conf_strings - a malloc'ed copy of a list of n strings, or NULL */
+static char **
+conf_strings(const char *const *src, size_t n)
+{
+	char **v;
+	size_t i;
+
+	if ((v = calloc(n, sizeof(*v))) == NULL)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		if ((v[i] = strdup(src[i])) == NULL) {
+			conf_free_strings(v, i);
+			return NULL;
+		}
+	}
+	return v;
+}
+
+/* conf_default_hostname - gethostname(), or "localhost" if it is unusable */
+static char *
+conf_default_hostname(void)
+{
+	char name[CONF_HOSTNAME_MAX + 1];
+
+	if (gethostname(name, sizeof(name)) < 0)
+		return strdup("localhost");
+	/* POSIX leaves a truncated name unterminated. */
+	name[sizeof(name) - 1] = '\0';
+	if (!conf_word_ok(name))
+		return strdup("localhost");
+	return strdup(name);
+}
+
+struct conf *
+conf_defaults(void)
+{
+	struct conf *conf;
+	size_t i;
+
+	if ((conf = calloc(1, sizeof(*conf))) == NULL)
+		return NULL;
+	conf->debug = 0;
+	conf->maildir_fsync = 1;
+	conf->max_connections = 1024;
+	conf->max_message_size = 10485760;
+	conf->max_recipients = 100;
+	conf->command_timeout = 300;
+	conf->data_timeout = 600;
+	if ((conf->hostname = conf_default_hostname()) == NULL
+	    || (conf->maildir_path = strdup("/var/spool/pollsmtpd")) == NULL
+	    || (conf->user = strdup("pollsmtpd")) == NULL
+	    || (conf->group = strdup("pollsmtpd")) == NULL
+	    || (conf->pid_file = strdup("/run/pollsmtpd.pid")) == NULL
+	    || (conf->postmaster = strdup("alice")) == NULL
+	    || (conf->log_file =
+	    strdup("/var/log/pollsmtpd/pollsmtpd.log")) == NULL)
+		goto fail;
+
+	if ((conf->listen = calloc(CONF_NELEM(conf_default_listen),
+	    sizeof(*conf->listen))) == NULL)
+		goto fail;
+	for (i = 0; i < CONF_NELEM(conf_default_listen); i++) {
+		struct conf_listen *l = &conf->listen[i];
+
+		if ((l->text = strdup(conf_default_listen[i])) == NULL)
+			goto fail;
+		conf->nlisten++;
+		if (conf_parse_listen(l->text, &l->addr, &l->addrlen) < 0)
+			goto fail;
+	}
+
+	if ((conf->domains = conf_strings(conf_default_domains,
+	    CONF_NELEM(conf_default_domains))) == NULL)
+		goto fail;
+	conf->ndomains = CONF_NELEM(conf_default_domains);
+	if ((conf->users = conf_strings(conf_default_users,
+	    CONF_NELEM(conf_default_users))) == NULL)
+		goto fail;
+	conf->nusers = CONF_NELEM(conf_default_users);
+
+	if ((conf->relay_networks = calloc(CONF_NELEM(conf_default_networks),
+	    sizeof(*conf->relay_networks))) == NULL)
+		goto fail;
+	for (i = 0; i < CONF_NELEM(conf_default_networks); i++)
+		if (conf_parse_network(conf_default_networks[i],
+		    &conf->relay_networks[i]) < 0)
+			goto fail;
+	conf->nrelay_networks = CONF_NELEM(conf_default_networks);
+	return conf;
+
+fail:
+	conf_free(conf);
+	return NULL;
+}
+
+/*
+ * conf_list_length - the length of a list key (an array or a list), or
+ * -1 after reporting that s is neither.
+ */
+static int
+conf_list_length(struct conf_loader *ld, const config_setting_t *s,
+    const char *path)
+{
+	if (!config_setting_is_array(s) && !config_setting_is_list(s)) {
+		conf_report(ld, s, "%s: expected a list of strings, not %s",
+		    path, conf_type_name(config_setting_type(s)));
+		return -1;
+	}
+	return config_setting_length(s);
+}
+
+/*
+ * conf_list_string - element i of a list key as a string, or NULL after
+ * reporting its type. The element's own line is the one reported.
+ */
+static const char *
+conf_list_string(struct conf_loader *ld, const config_setting_t *s,
+    const char *path, int i, char *elem_path, size_t size)
+{
+	const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+
+	conf_key_path(elem_path, size, path, NULL, i);
+	if (config_setting_type(e) != CONFIG_TYPE_STRING) {
+		conf_report(ld, e, "%s: expected a string, not %s", elem_path,
+		    conf_type_name(config_setting_type(e)));
+		return NULL;
+	}
+	return config_setting_get_string(e);
+}
+
+static void
+conf_load_listen(struct conf_loader *ld, const config_setting_t *s,
+    const char *path)
+{
+	struct conf_listen *v;
+	char epath[CONF_PATH_MAX], q[CONF_QUOTE_MAX];
+	const char *text;
+	size_t n = 0, j;
+	int len, i;
+
+	if ((len = conf_list_length(ld, s, path)) < 0)
+		return;
+	if (len == 0) {
+		conf_report(ld, s, "%s: at least one address is needed", path);
+		return;
+	}
+	if ((v = calloc((size_t)len + 1, sizeof(*v))) == NULL) {
+		conf_report_nomem(ld);
+		return;
+	}
+	for (i = 0; i < len; i++) {
+		const config_setting_t *e = config_setting_get_elem(s,
+		    (unsigned)i);
+
+		if ((text = conf_list_string(ld, s, path, i, epath,
+		    sizeof(epath))) == NULL)
+			continue;
+		if (conf_parse_listen(text, &v[n].addr, &v[n].addrlen) < 0) {
+			conf_report(ld, e, "%s: %s is not a numeric ADDRESS:PORT "
+			    "or [IPV6-ADDRESS]:PORT", epath,
+			    conf_quote(q, sizeof(q), text));
+			continue;
+		}
+		/* Two equal entries could never both be bound. */
+		for (j = 0; j < n; j++)
+			if (v[j].addrlen == v[n].addrlen
+			    && memcmp(&v[j].addr, &v[n].addr, v[n].addrlen) == 0)
+				break;
+		if (j < n) {
+			conf_report(ld, e, "%s: %s is listed twice", epath,
+			    conf_quote(q, sizeof(q), text));
+			continue;
+		}
+		if ((v[n].text = strdup(text)) == NULL) {
+			conf_report_nomem(ld);
+			break;
+		}
+		n++;
+	}
+	conf_free_listen(ld->conf->listen, ld->conf->nlisten);
+	ld->conf->listen = v;
+	ld->conf->nlisten = n;
+}
+
+/*
+ * conf_load_names - local.domains and local.users: each element passes
+ * name_ok, is not there twice in any case, and is stored lower-cased if
+ * lower is set.
+ */
+static void
+conf_load_names(struct conf_loader *ld, const config_setting_t *s,
+    const char *path, char ***names, size_t *nnames,
+    int (*name_ok)(const char *), const char *what, int lower)
+{
+	char epath[CONF_PATH_MAX], q[CONF_QUOTE_MAX];
+	const char *text;
+	char **v, *p;
+	size_t n = 0, j;
+	int len, i;
+
+	if ((len = conf_list_length(ld, s, path)) < 0)
+		return;
+	if ((v = calloc((size_t)len + 1, sizeof(*v))) == NULL) {
+		conf_report_nomem(ld);
+		return;
+	}
+	for (i = 0; i < len; i++) {
+		const config_setting_t *e = config_setting_get_elem(s,
+		    (unsigned)i);
+
+		if ((text = conf_list_string(ld, s, path, i, epath,
+		    sizeof(epath))) == NULL)
+			continue;
+		if (!name_ok(text)) {
+			conf_report(ld, e, "%s: %s is not %s", epath,
+			    conf_quote(q, sizeof(q), text), what);
+			continue;
+		}
+		for (j = 0; j < n; j++)
+			if (conf_casecmp(v[j], text) == 0)
+				break;
+		if (j < n) {
+			conf_report(ld, e, "%s: %s is listed twice", epath,
+			    conf_quote(q, sizeof(q), text));
+			continue;
+		}
+		if ((v[n] = strdup(text)) == NULL) {
+			conf_report_nomem(ld);
+			break;
+		}
+		if (lower)
+			for (p = v[n]; *p != '\0'; p++)
+				*p = (char)conf_ascii_lower((unsigned char)*p);
+		n++;
+	}
+	conf_free_strings(*names, *nnames);
+	*names = v;
+	*nnames = n;
+}
+
+static void
+conf_load_domains(struct conf_loader *ld, const config_setting_t *s,
+    const char *path)
+{
+	conf_load_names(ld, s, path, &ld->conf->domains, &ld->conf->ndomains,
+	    conf_domain_ok, "a domain name (letters, digits, '-', dots)", 1);
+}
+
+static void
+conf_load_users(struct conf_loader *ld, const config_setting_t *s,
+    const char *path)
+{
+	int errors = ld->errors;
+
+	ld->users = s;
+	conf_load_names(ld, s, path, &ld->conf->users, &ld->conf->nusers,
+	    conf_user_ok, "a mailbox name (letters, digits, '.', '-', '_', "
+	    "'+', no leading '.', at most 64)", 0);
+	ld->users_bad = ld->errors != errors;
+}
+
+/*
+ * conf_load_postmaster - only the type is checked here: whether it names
+ * a user is known once local.users is read, which may come later.
+ */
+static void
+conf_load_postmaster(struct conf_loader *ld, const config_setting_t *s,
+    const char *path)
+{
+	char *copy;
+
+	ld->postmaster = s;
+	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+		conf_report(ld, s, "%s: expected a string, not %s", path,
+		    conf_type_name(config_setting_type(s)));
+		ld->postmaster_bad = 1;
+		return;
+	}
+	if ((copy = strdup(config_setting_get_string(s))) == NULL) {
+		conf_report_nomem(ld);
+		ld->postmaster_bad = 1;
+		return;
+	}
+	free(ld->conf->postmaster);
+	ld->conf->postmaster = copy;
+}
+
+static void
+conf_load_networks(struct conf_loader *ld, const config_setting_t *s,
+    const char *path)
+{
+	struct conf_network *v;
+	char epath[CONF_PATH_MAX], q[CONF_QUOTE_MAX];
+	const char *text;
+	size_t n = 0;
+	int len, i;
+
+	if ((len = conf_list_length(ld, s, path)) < 0)
+		return;
+	if ((v = calloc((size_t)len + 1, sizeof(*v))) == NULL) {
+		conf_report_nomem(ld);
+		return;
+	}
+	for (i = 0; i < len; i++) {
+		if ((text = conf_list_string(ld, s, path, i, epath,
+		    sizeof(epath))) == NULL)
+			continue;
+		if (conf_parse_network(text, &v[n]) < 0) {
+			conf_report(ld, config_setting_get_elem(s, (unsigned)i),
+			    "%s: %s is not a numeric ADDRESS/PREFIX", epath,
+			    conf_quote(q, sizeof(q), text));
+			continue;
+		}
+		n++;
+	}
+	free(ld->conf->relay_networks);
+	ld->conf->relay_networks = v;
+	ld->conf->nrelay_networks = n;
+}
+
+/* conf_load_setting - check setting s against its key k and store it */
+static void
+conf_load_setting(struct conf_loader *ld, const config_setting_t *s,
+    const struct conf_key *k, const char *path)
+{
+	char q[CONF_QUOTE_MAX];
+	int type = config_setting_type(s);
+	const char *text;
+	char *copy, **field;
+	long long v;
+
+	switch (k->type) {
+	case CONF_KEY_GROUP:
+		if (type != CONFIG_TYPE_GROUP) {
+			conf_report(ld, s, "%s: expected a group, not %s", path,
+			    conf_type_name(type));
+			return;
+		}
+		conf_load_group(ld, s, k->members, path);
+		return;
+	case CONF_KEY_BOOL:
+		if (type != CONFIG_TYPE_BOOL) {
+			conf_report(ld, s, "%s: expected a boolean (true or "
+			    "false), not %s", path, conf_type_name(type));
+			return;
+		}
+		*(int *)(void *)((char *)ld->conf + k->offset) =
+		    config_setting_get_bool(s) != 0;
+		return;
+	case CONF_KEY_INT:
+		if (type == CONFIG_TYPE_INT)
+			v = config_setting_get_int(s);
+		else if (type == CONFIG_TYPE_INT64)
+			v = config_setting_get_int64(s);
+		else {
+			conf_report(ld, s, "%s: expected an integer, not %s",
+			    path, conf_type_name(type));
+			return;
+		}
+		if (v < k->min || v > k->max) {
+			conf_report(ld, s, "%s: %lld is out of range (%ld to %ld)",
+			    path, v, k->min, k->max);
+			return;
+		}
+		*(long *)(void *)((char *)ld->conf + k->offset) = (long)v;
+		return;
+	case CONF_KEY_STRING:
+		if (type != CONFIG_TYPE_STRING) {
+			conf_report(ld, s, "%s: expected a string, not %s", path,
+			    conf_type_name(type));
+			return;
+		}
+		text = config_setting_get_string(s);
+		if (k->string_ok != NULL && !k->string_ok(text)) {
+			conf_report(ld, s, "%s: %s is not %s", path,
+			    conf_quote(q, sizeof(q), text), k->string_what);
+			return;
+		}
+		if ((copy = strdup(text)) == NULL) {
+			conf_report_nomem(ld);
+			return;
+		}
+		field = (char **)(void *)((char *)ld->conf + k->offset);
+		free(*field);
+		*field = copy;
+		return;
+	case CONF_KEY_OWN:
+		k->load(ld, s, path);
+		return;
+	}
+}
+
+/* conf_load_group - every member of group must be one of keys */
+static void
+conf_load_group(struct conf_loader *ld, const config_setting_t *group,
+    const struct conf_key *keys, const char *prefix)
+{
+	char path[CONF_PATH_MAX];
+	const config_setting_t *s;
+	const struct conf_key *k;
+	int i, len = config_setting_length(group);
+
+	for (i = 0; i < len; i++) {
+		s = config_setting_get_elem(group, (unsigned)i);
+		conf_key_path(path, sizeof(path), prefix,
+		    config_setting_name(s), 0);
+		for (k = keys; k->name != NULL; k++)
+			if (strcmp(k->name, config_setting_name(s)) == 0)
+				break;
+		if (k->name == NULL) {
+			conf_report(ld, s, "%s: unknown key", path);
+			continue;
+		}
+		conf_load_setting(ld, s, k, path);
+	}
+}
+
+/*
+ * conf_check_postmaster - local.postmaster must name one of local.users;
+ * the user's own spelling is kept, since it names the directory.
+ */
+static void
+conf_check_postmaster(struct conf_loader *ld)
+{
+	struct conf *conf = ld->conf;
+	char q[CONF_QUOTE_MAX];
+	const char *user;
+	char *copy;
+
+	/* A broken list of users would only make a second, false report. */
+	if (ld->users_bad || ld->postmaster_bad)
+		return;
+	if ((user = conf_find_user(conf, conf->postmaster)) != NULL) {
+		if ((copy = strdup(user)) == NULL) {
+			conf_report_nomem(ld);
+			return;
+		}
+		free(conf->postmaster);
+		conf->postmaster = copy;
+		return;
+	}
+	if (ld->postmaster != NULL)
+		conf_report(ld, ld->postmaster, "local.postmaster: %s is not one "
+		    "of local.users", conf_quote(q, sizeof(q), conf->postmaster));
+	else if (ld->users != NULL)
+		conf_report(ld, ld->users, "local.postmaster: not set, and the "
+		    "default %s is not one of local.users",
+		    conf_quote(q, sizeof(q), conf->postmaster));
+	else
+		conf_report_line(ld, ld->path, 0, "local.postmaster: %s is "
+		    "not one of local.users",
+		    conf_quote(q, sizeof(q), conf->postmaster));
+}
+
+/* conf_include_dir - the directory of path, for relative @include */
+static char *
+conf_include_dir(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (slash == NULL)
+		return strdup(".");
+	if (slash == path)
+		return strdup("/");
+	return strndup(path, (size_t)(slash - path));
+}
+
+struct conf *
+conf_load(const char *path, conf_report_fn report, void *ctx)
+{
+	struct conf_loader ld;
+	struct stat st;
+	config_t cf;
+	char *dir = NULL;
+	int fd, cf_inited = 0;
+
+	memset(&ld, 0, sizeof(ld));
+	ld.path = path;
+	ld.report = report;
+	ld.ctx = ctx;
+
+	/*
+	 * libconfig says only "file I/O error" and leaves errno unreliable,
+	 * so the reason a file cannot be read is found out here.
+	 */
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		conf_report_line(&ld, path, 0, "cannot open: %s",
+		    strerror(errno));
+		goto fail;
+	}
+	if (fstat(fd, &st) < 0) {
+		conf_report_line(&ld, path, 0, "cannot open: %s",
+		    strerror(errno));
+		close(fd);
+		goto fail;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		conf_report_line(&ld, path, 0, "cannot open: %s",
+		    strerror(EISDIR));
+		close(fd);
+		goto fail;
+	}
+	close(fd);
+
+	if ((ld.conf = conf_defaults()) == NULL
+	    || (ld.conf->file = strdup(path)) == NULL
+	    || (dir = conf_include_dir(path)) == NULL) {
+		conf_report_nomem(&ld);
+		goto fail;
+	}
+
+	ld.dir = dir;
+	config_init(&cf);
+	cf_inited = 1;
+	config_set_include_dir(&cf, dir);
+	if (config_read_file(&cf, path) != CONFIG_TRUE) {
+		if (config_error_type(&cf) == CONFIG_ERR_PARSE)
+			conf_report_in(&ld, config_error_file(&cf),
+			    (unsigned)config_error_line(&cf), "%s",
+			    config_error_text(&cf));
+		else
+			conf_report_line(&ld, path, 0, "cannot read: %s",
+			    config_error_text(&cf));
+		goto fail;
+	}
+
+	conf_load_group(&ld, config_root_setting(&cf), conf_keys, NULL);
+	conf_check_postmaster(&ld);
+	if (ld.errors > 0)
+		goto fail;
+
+	config_destroy(&cf);
+	free(dir);
+	return ld.conf;
+
+fail:
+	if (cf_inited)
+		config_destroy(&cf);
+	free(dir);
+	conf_free(ld.conf);
+	return NULL;
+}
