@@ -1,0 +1,1118 @@
+/*
+ * NAME
+ *	session - the SMTP protocol engine: bytes in, replies and actions out
+ * SYNOPSIS
+ *	See session.h.
+ * DESCRIPTION
+ *	The engine reads from one bounded input buffer and writes to one
+ *	bounded output buffer; it knows no descriptor and no clock.
+ *
+ *	Commands. A command line ends in CRLF and is at most SESSION_LINE_MAX
+ *	octets with it. The line is checked before anything else looks at
+ *	it: a bare LF, a bare CR, a NUL or an 8-bit byte makes it a 500 5.5.2
+ *	and it is never run. An over-long line gets one 500 5.5.2 and the
+ *	rest of it, up to the next LF, is thrown away unread. A good line
+ *	is looked up in the command table {verb, states it is allowed in,
+ *	handler}; out of sequence is 503 5.5.1 and changes no state.
+ *
+ *	Message text. The text after 354 is parsed as a stream by a small
+ *	state machine (text_feed()), so a message may come in pieces of any
+ *	size and memory stays bounded by max_message_size. Only CRLF "."
+ *	CRLF ends it. A CR not followed by LF, or an LF not preceded by CR,
+ *	anywhere in the text marks the message as bad: it is read to the
+ *	real end and refused with 550 5.5.2, so "<LF>.<LF>", "<LF>.<CR><LF>",
+ *	"<CR>.<CR>" and the like can never end a message or split it in two
+ *	(SMTP smuggling). Text over max_message_size is read to the end and
+ *	refused with 552 5.3.4. Dot-stuffing is undone and CRLF is stored
+ *	as LF; lines longer than 1000 octets are kept as they are.
+ *
+ *	Pipelining. Replies are queued in order; processing stops while a
+ *	message waits to be stored (session_pending()), and while more than
+ *	SESSION_OUTPUT_HIGH reply bytes wait to be sent, and goes on with the
+ *	kept bytes after session_stored() or session_output_drop().
+ *
+ *	Errors. Every 4xx/5xx reply counts against SESSION_MAX_ERRORS, with
+ *	two exceptions: the 452 4.5.3 of a recipient over max_recipients
+ *	(RFC 5321 4.5.3.1.10 lets a client send the rest in a later
+ *	transaction; counting them would kill a client that pipelines many
+ *	recipients) and the result of storing a message (a server problem,
+ *	not the client's). At the limit: 421 4.7.0 and close.
+ *
+ *	Recipients. A path is parsed by addr_parse_path() and never becomes
+ *	a file name here: a local recipient is looked up in the configured
+ *	user list; a remote domain is accepted only from a relay client and
+ *	only when addr_domain_is_safe() passes it (address literals are never
+ *	relayed). Duplicates are answered 250 and kept once: local ones by
+ *	mailbox (one copy per Maildir), remote ones by address.
+ * DIAGNOSTICS
+ *	session_new() returns NULL when out of memory; session_input()
+ *	returns -1 when given more than session_input_room() allowed. When
+ *	memory runs out mid-session the client gets a 4xx reply (452 4.3.1,
+ *	or 421 and close when even the input cannot be kept).
+ * LIMITS
+ *	Input buffer SESSION_INPUT_MAX, output SESSION_OUTPUT_MAX octets;
+ *	HELO/EHLO argument SESSION_HELO_MAX octets; see session.h.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "addr.h"
+#include "buf.h"
+#include "conf.h"
+#include "log.h"
+#include "session.h"
+
+#define SESSION_INPUT_MAX	(64 * 1024)
+#define SESSION_OUTPUT_MAX	(64 * 1024)
+#define SESSION_OUTPUT_HIGH	(32 * 1024)
+#define SESSION_HELO_MAX	255
+#define SESSION_REPLY_MAX	1024
+
+enum state {
+	STATE_START,		/* greeting sent, no HELO/EHLO yet */
+	STATE_GREETED,		/* HELO/EHLO done, no transaction */
+	STATE_MAIL,		/* sender accepted */
+	STATE_RCPT,		/* at least one recipient accepted */
+	STATE_DATA,		/* receiving message text */
+	STATE_STORING,		/* message complete, waiting for session_stored() */
+	STATE_CLOSED,		/* last reply queued; nothing more is read */
+};
+
+static const char *const state_names[] = {
+	[STATE_START] = "START",
+	[STATE_GREETED] = "GREETED",
+	[STATE_MAIL] = "MAIL",
+	[STATE_RCPT] = "RCPT",
+	[STATE_DATA] = "DATA",
+	[STATE_STORING] = "STORING",
+	[STATE_CLOSED] = "CLOSED",
+};
+
+#define IN(st)		(1u << (st))
+#define ANY_STATE	(IN(STATE_START) | IN(STATE_GREETED) | IN(STATE_MAIL) | \
+			 IN(STATE_RCPT))
+
+/* Where the text parser stands; see text_feed(). */
+enum text_state {
+	TEXT_LINE_START,	/* after CRLF, or right after the 354 */
+	TEXT_DOT,		/* "." at the start of a line */
+	TEXT_DOT_CR,		/* "." CR at the start of a line */
+	TEXT_MIDDLE,		/* inside a line */
+	TEXT_CR,		/* CR inside a line: LF must follow */
+};
+
+struct rcpt {
+	char *address;
+	char *domain;
+	const char *mailbox;	/* points into the configuration; NULL: remote */
+};
+
+struct session {
+	const struct conf *conf;
+	char *id;
+	char *client_addr;
+	int relay_allowed;
+	enum state state;
+	struct buf *in;
+	struct buf *out;
+	int discarding;		/* dropping the rest of an over-long line */
+	unsigned errors;
+	const char *command;	/* the line being run, for reject records */
+
+	char *helo;
+	int esmtp;
+
+	/* The transaction. */
+	char *sender;
+	char *mail_params;
+	struct rcpt *rcpts;
+	size_t nrcpts;
+	size_t rcpts_alloc;
+
+	/* The message text. */
+	struct buf *text;
+	enum text_state text_state;
+	int text_bare;		/* a bare CR or LF was seen */
+	int text_too_big;
+	int text_nomem;
+
+	/* What session_pending() shows. */
+	struct session_message message;
+	struct session_rcpt *message_rcpts;
+};
+
+struct command {
+	const char *verb;
+	unsigned allowed;	/* IN() bits of the states it may run in */
+	void (*handler)(struct session *, char *);
+};
+
+static void state_enter(struct session *, enum state);
+static void reply(struct session *, const char *, ...)
+    __attribute__((format(printf, 2, 3)));
+static void reply_uncounted(struct session *, const char *, ...)
+    __attribute__((format(printf, 2, 3)));
+static void reply_add(struct session *, int, const char *, va_list)
+    __attribute__((format(printf, 3, 0)));
+static void session_run(struct session *);
+static int command_feed(struct session *);
+static void command_run(struct session *, char *, size_t);
+static const char *sequence_hint(const struct session *, const char *);
+static void text_feed(struct session *);
+static void text_append(struct session *, const char *, size_t);
+static void text_end(struct session *);
+static void transaction_reset(struct session *);
+static void close_with(struct session *, const char *, const char *);
+static const char *hostname(const struct session *);
+static int helo_valid(const char *);
+static int helo_accept(struct session *, char *, int);
+static const struct rcpt *rcpt_find(const struct session *, const char *,
+    const char *);
+static int rcpt_add(struct session *, const char *, const char *,
+    const char *);
+static char *skip_spaces(char *);
+static int mail_params_parse(struct session *, char *, char *, size_t);
+static void cmd_ehlo(struct session *, char *);
+static void cmd_helo(struct session *, char *);
+static void cmd_mail(struct session *, char *);
+static void cmd_rcpt(struct session *, char *);
+static void cmd_data(struct session *, char *);
+static void cmd_rset(struct session *, char *);
+static void cmd_noop(struct session *, char *);
+static void cmd_help(struct session *, char *);
+static void cmd_vrfy(struct session *, char *);
+static void cmd_quit(struct session *, char *);
+static void cmd_not_implemented(struct session *, char *);
+
+static const struct command commands[] = {
+	{ "EHLO", ANY_STATE, cmd_ehlo },
+	{ "HELO", ANY_STATE, cmd_helo },
+	{ "MAIL", IN(STATE_GREETED), cmd_mail },
+	{ "RCPT", IN(STATE_MAIL) | IN(STATE_RCPT), cmd_rcpt },
+	{ "DATA", IN(STATE_RCPT), cmd_data },
+	{ "RSET", ANY_STATE, cmd_rset },
+	{ "NOOP", ANY_STATE, cmd_noop },
+	{ "HELP", ANY_STATE, cmd_help },
+	{ "VRFY", ANY_STATE, cmd_vrfy },
+	{ "QUIT", ANY_STATE, cmd_quit },
+	/* Known, and refused as such rather than as unknown. */
+	{ "EXPN", ANY_STATE, cmd_not_implemented },
+	{ "TURN", ANY_STATE, cmd_not_implemented },
+	{ "ETRN", ANY_STATE, cmd_not_implemented },
+	{ "ATRN", ANY_STATE, cmd_not_implemented },
+	{ "STARTTLS", ANY_STATE, cmd_not_implemented },
+	{ "AUTH", ANY_STATE, cmd_not_implemented },
+	{ "BDAT", ANY_STATE, cmd_not_implemented },
+	{ "SEND", ANY_STATE, cmd_not_implemented },
+	{ "SOML", ANY_STATE, cmd_not_implemented },
+	{ "SAML", ANY_STATE, cmd_not_implemented },
+};
+
+static const char *
+hostname(const struct session *s)
+{
+	const char *h = s->conf->hostname;
+
+	return h != NULL && *h != '\0' ? h : "localhost";
+}
+
+struct session *
+session_new(const struct conf *conf, const char *client_addr,
+    int relay_allowed, const char *id)
+{
+	struct session *s;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return NULL;
+	s->conf = conf;
+	s->relay_allowed = relay_allowed;
+	s->state = STATE_START;
+	if ((s->id = strdup(id != NULL ? id : "-")) == NULL ||
+	    (s->client_addr = strdup(client_addr != NULL ? client_addr : ""))
+	    == NULL ||
+	    (s->in = buf_new(SESSION_INPUT_MAX)) == NULL ||
+	    (s->out = buf_new(SESSION_OUTPUT_MAX)) == NULL)
+		goto fail;
+	reply_uncounted(s, "220 %s ESMTP pollsmtpd", hostname(s));
+	if (s->state == STATE_CLOSED)
+		goto fail;
+	log_debug(s->id, "session for %s, relay %s", s->client_addr,
+	    relay_allowed ? "allowed" : "denied");
+	return s;
+
+fail:
+	session_free(s);
+	return NULL;
+}
+
+void
+session_free(struct session *s)
+{
+	if (s == NULL)
+		return;
+	transaction_reset(s);
+	free(s->helo);
+	buf_free(s->out);
+	buf_free(s->in);
+	free(s->client_addr);
+	free(s->id);
+	free(s);
+}
+
+/* state_enter - the one place where the state changes */
+static void
+state_enter(struct session *s, enum state st)
+{
+	if (s->state != st)
+		log_debug(s->id, "state %s -> %s", state_names[s->state],
+		    state_names[st]);
+	s->state = st;
+	if (st == STATE_CLOSED) {
+		/* Nothing after QUIT (or a 421) is ever run. */
+		buf_reset(s->in);
+		s->discarding = 0;
+		transaction_reset(s);
+	}
+}
+
+/*
+ * reply_add - queue one reply (lines separated by CRLF, the final CRLF
+ * added here). counted: whether a 4xx/5xx counts as a client error.
+ * A reply that cannot be queued closes the session: the client would
+ * otherwise wait for it forever.
+ */
+static void
+reply_add(struct session *s, int counted, const char *fmt, va_list ap)
+{
+	char line[SESSION_REPLY_MAX];
+	int n;
+
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	if (n < 0 || (size_t)n >= sizeof(line)) {
+		log_warnx(s->id, "reply too long, replaced");
+		n = snprintf(line, sizeof(line), "451 4.3.0 Error: internal error");
+		if (n < 0 || (size_t)n >= sizeof(line))
+			log_panic(__func__, "snprintf of a constant failed");
+	}
+	if (buf_append(s->out, line, (size_t)n) < 0 ||
+	    buf_append(s->out, "\r\n", 2) < 0) {
+		log_warn(s->id, "cannot queue reply");
+		state_enter(s, STATE_CLOSED);
+		return;
+	}
+	log_debug(s->id, "< %s", line);
+	if (line[0] == '4' || line[0] == '5') {
+		if (s->command != NULL)
+			log_info(s->id, "reject: \"%s\": %s", s->command, line);
+		else
+			log_info(s->id, "reject: %s", line);
+		if (counted)
+			s->errors++;
+	}
+}
+
+static void
+reply(struct session *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	reply_add(s, 1, fmt, ap);
+	va_end(ap);
+}
+
+static void
+reply_uncounted(struct session *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	reply_add(s, 0, fmt, ap);
+	va_end(ap);
+}
+
+/* close_with - queue a final 421 and stop reading */
+static void
+close_with(struct session *s, const char *code, const char *why)
+{
+	if (s->state == STATE_CLOSED)
+		return;
+	reply_uncounted(s, "421 %s %s %s", code, hostname(s), why);
+	log_info(s->id, "closing: %s", why);
+	state_enter(s, STATE_CLOSED);
+}
+
+size_t
+session_input_room(const struct session *s)
+{
+	if (s->state == STATE_STORING || s->state == STATE_CLOSED ||
+	    buf_len(s->out) >= SESSION_OUTPUT_HIGH)
+		return 0;
+	return buf_room(s->in);
+}
+
+int
+session_input(struct session *s, const char *data, size_t len)
+{
+	if (len > session_input_room(s))
+		return -1;
+	if (len == 0)
+		return 0;
+	if (buf_append(s->in, data, len) < 0) {
+		log_warn(s->id, "cannot keep input");
+		close_with(s, "4.3.2", "Error: out of memory");
+		return 0;
+	}
+	session_run(s);
+	return 0;
+}
+
+const char *
+session_output(const struct session *s, size_t *len)
+{
+	const char *data = buf_data(s->out);
+
+	*len = buf_len(s->out);
+	return data != NULL ? data : "";
+}
+
+void
+session_output_drop(struct session *s, size_t n)
+{
+	buf_consume(s->out, n);
+	session_run(s);
+}
+
+const struct session_message *
+session_pending(const struct session *s)
+{
+	return s->state == STATE_STORING ? &s->message : NULL;
+}
+
+void
+session_stored(struct session *s, enum session_store_result r, const char *id)
+{
+	if (s->state != STATE_STORING) {
+		log_warnx(s->id, "session_stored without a pending message");
+		return;
+	}
+	switch (r) {
+	case SESSION_STORE_OK:
+		log_info(s->id, "queued as %s: from=<%s> nrcpt=%zu size=%zu",
+		    id != NULL ? id : "-", s->sender, s->nrcpts,
+		    s->message.text_len);
+		reply_uncounted(s, "250 2.0.0 Ok: queued as %s",
+		    id != NULL ? id : "-");
+		break;
+	case SESSION_STORE_NOSPACE:
+		reply_uncounted(s, "452 4.3.1 Error: insufficient system storage");
+		break;
+	case SESSION_STORE_TEMPFAIL:
+	default:
+		reply_uncounted(s, "451 4.3.0 Error: queue file write error");
+		break;
+	}
+	if (s->state == STATE_CLOSED)
+		return;
+	transaction_reset(s);
+	state_enter(s, STATE_GREETED);
+	session_run(s);
+}
+
+int
+session_closing(const struct session *s)
+{
+	return s->state == STATE_CLOSED;
+}
+
+int
+session_in_data(const struct session *s)
+{
+	return s->state == STATE_DATA;
+}
+
+void
+session_timeout(struct session *s)
+{
+	close_with(s, "4.4.2", "Error: timeout exceeded");
+}
+
+void
+session_shutdown(struct session *s)
+{
+	close_with(s, "4.3.2", "Service shutting down");
+}
+
+/*
+ * session_run - run what the input holds, as far as the engine may go:
+ * not while a message waits to be stored, not after the end, and not
+ * while the client leaves too many replies unread.
+ */
+static void
+session_run(struct session *s)
+{
+	while (buf_len(s->in) > 0 && buf_len(s->out) < SESSION_OUTPUT_HIGH) {
+		if (s->state == STATE_STORING || s->state == STATE_CLOSED)
+			break;
+		if (s->state == STATE_DATA)
+			text_feed(s);
+		else if (command_feed(s) == 0)
+			break;
+		if (s->errors >= SESSION_MAX_ERRORS)
+			close_with(s, "4.7.0", "Error: too many errors");
+	}
+}
+
+/*
+ * command_feed - take one command line (or a piece of an over-long one)
+ * from the input. Returns 0 when a complete line has not arrived yet.
+ */
+static int
+command_feed(struct session *s)
+{
+	char line[SESSION_LINE_MAX + 1];
+	const char *data = buf_data(s->in);
+	size_t len = buf_len(s->in);
+	const char *lf;
+	size_t n;
+
+	if (s->discarding) {
+		if ((lf = memchr(data, '\n', len)) == NULL) {
+			buf_consume(s->in, len);
+			return 1;
+		}
+		buf_consume(s->in, (size_t)(lf - data) + 1);
+		s->discarding = 0;
+		return 1;
+	}
+	lf = memchr(data, '\n', len < SESSION_LINE_MAX ? len : SESSION_LINE_MAX);
+	if (lf == NULL) {
+		if (len < SESSION_LINE_MAX)
+			return 0;
+		/* The limit is enforced before the line is kept anywhere. */
+		buf_consume(s->in, SESSION_LINE_MAX);
+		s->discarding = 1;
+		s->command = NULL;
+		reply(s, "500 5.5.2 Error: line too long");
+		return 1;
+	}
+	n = (size_t)(lf - data) + 1;
+	memcpy(line, data, n);
+	line[n] = '\0';
+	buf_consume(s->in, n);
+	command_run(s, line, n);
+	return 1;
+}
+
+/* command_run - check one line (with its line end) and run it */
+static void
+command_run(struct session *s, char *line, size_t n)
+{
+	const struct command *cmd = NULL;
+	const char *bad = NULL;
+	size_t i, len, verblen;
+	char *arg;
+
+	s->command = NULL;
+	if (n < 2 || line[n - 2] != '\r') {
+		reply(s, "500 5.5.2 Error: bare LF in command");
+		return;
+	}
+	len = n - 2;
+	line[len] = '\0';
+	for (i = 0; i < len && bad == NULL; i++) {
+		if (line[i] == '\r')
+			bad = "bare CR";
+		else if (line[i] == '\0')
+			bad = "NUL";
+		else if ((unsigned char)line[i] >= 0x80)
+			bad = "8-bit byte";
+	}
+	if (bad != NULL) {
+		reply(s, "500 5.5.2 Error: %s in command", bad);
+		return;
+	}
+	while (len > 0 && (line[len - 1] == ' ' || line[len - 1] == '\t'))
+		line[--len] = '\0';
+	s->command = line;
+	log_debug(s->id, "> %s", line);
+
+	verblen = strcspn(line, " ");
+	arg = skip_spaces(line + verblen);
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strlen(commands[i].verb) == verblen &&
+		    strncasecmp(commands[i].verb, line, verblen) == 0) {
+			cmd = &commands[i];
+			break;
+		}
+	}
+	/* AUTH arguments are credentials: keep them out of the log. */
+	if (cmd != NULL && strcmp(cmd->verb, "AUTH") == 0)
+		s->command = "AUTH ...";
+	if (cmd == NULL)
+		reply(s, "500 5.5.1 Error: command not recognized");
+	else if ((cmd->allowed & IN(s->state)) == 0)
+		reply(s, "503 5.5.1 Error: %s", sequence_hint(s, cmd->verb));
+	else
+		cmd->handler(s, arg);
+	s->command = NULL;
+}
+
+/* sequence_hint - what the client should have sent first */
+static const char *
+sequence_hint(const struct session *s, const char *verb)
+{
+	if (s->state == STATE_START)
+		return "send HELO/EHLO first";
+	if (strcmp(verb, "MAIL") == 0)
+		return "nested MAIL command";
+	if (s->state == STATE_GREETED)
+		return "need MAIL command";
+	return "need RCPT command";
+}
+
+static char *
+skip_spaces(char *p)
+{
+	while (*p == ' ')
+		p++;
+	return p;
+}
+
+/*
+ * text_feed - run the message text through the end-of-data state
+ * machine. Only CRLF "." CRLF ends the message; the state before the
+ * first byte is TEXT_LINE_START because the DATA command's CRLF counts
+ * as the first CRLF. A bare CR or LF marks the message bad and does not
+ * start a line, so no smuggled end can match.
+ */
+static void
+text_feed(struct session *s)
+{
+	const char *p = buf_data(s->in);
+	size_t len = buf_len(s->in);
+	size_t i = 0, j;
+	int end = 0;
+
+	while (i < len && !end) {
+		switch (s->text_state) {
+		case TEXT_LINE_START:
+			if (p[i] == '.') {
+				s->text_state = TEXT_DOT;
+				i++;
+			} else {
+				s->text_state = TEXT_MIDDLE;
+			}
+			break;
+		case TEXT_DOT:
+			if (p[i] == '\r') {
+				s->text_state = TEXT_DOT_CR;
+				i++;
+			} else {
+				/* RFC 5321 4.5.2: drop the leading dot. */
+				s->text_state = TEXT_MIDDLE;
+			}
+			break;
+		case TEXT_DOT_CR:
+			if (p[i] == '\n') {
+				end = 1;
+				i++;
+			} else {
+				s->text_bare = 1;
+				s->text_state = TEXT_MIDDLE;
+			}
+			break;
+		case TEXT_MIDDLE:
+			for (j = i; j < len && p[j] != '\r' && p[j] != '\n'; j++)
+				;
+			if (j > i) {
+				text_append(s, p + i, j - i);
+				i = j;
+			} else if (p[i] == '\r') {
+				s->text_state = TEXT_CR;
+				i++;
+			} else {
+				s->text_bare = 1;
+				i++;
+			}
+			break;
+		case TEXT_CR:
+			if (p[i] == '\n') {
+				text_append(s, "\n", 1);
+				s->text_state = TEXT_LINE_START;
+				i++;
+			} else {
+				/* The byte is looked at again as text. */
+				s->text_bare = 1;
+				s->text_state = TEXT_MIDDLE;
+			}
+			break;
+		}
+	}
+	buf_consume(s->in, i);
+	if (end)
+		text_end(s);
+}
+
+/* text_append - keep text, unless the message is refused anyway */
+static void
+text_append(struct session *s, const char *p, size_t n)
+{
+	if (s->text_bare || s->text_too_big || s->text_nomem) {
+		buf_reset(s->text);
+		return;
+	}
+	if (buf_append(s->text, p, n) < 0) {
+		if (errno == EMSGSIZE)
+			s->text_too_big = 1;
+		else
+			s->text_nomem = 1;
+		buf_reset(s->text);
+	}
+}
+
+/* text_end - the final dot: refuse the message or hand it over */
+static void
+text_end(struct session *s)
+{
+	struct session_message *m = &s->message;
+	size_t i;
+
+	if (s->text_bare || s->text_too_big || s->text_nomem) {
+		log_info(s->id, "message rejected: %s: from=<%s> nrcpt=%zu",
+		    s->text_bare ? "bare CR or LF in text" : s->text_too_big ?
+		    "too big" : "out of memory", s->sender, s->nrcpts);
+		state_enter(s, STATE_GREETED);
+		if (s->text_bare)
+			reply(s, "550 5.5.2 Error: bare CR or LF in message text");
+		else if (s->text_too_big)
+			reply(s, "552 5.3.4 Error: message exceeds fixed maximum "
+			    "message size");
+		else
+			reply(s, "452 4.3.1 Error: insufficient system storage");
+		transaction_reset(s);
+		return;
+	}
+	if ((s->message_rcpts = calloc(s->nrcpts,
+	    sizeof(*s->message_rcpts))) == NULL) {
+		state_enter(s, STATE_GREETED);
+		reply(s, "452 4.3.1 Error: insufficient system storage");
+		transaction_reset(s);
+		return;
+	}
+	for (i = 0; i < s->nrcpts; i++) {
+		s->message_rcpts[i].address = s->rcpts[i].address;
+		s->message_rcpts[i].mailbox = s->rcpts[i].mailbox;
+		s->message_rcpts[i].domain = s->rcpts[i].domain;
+	}
+	m->helo = s->helo;
+	m->esmtp = s->esmtp;
+	m->client_addr = s->client_addr;
+	m->sender = s->sender;
+	m->mail_params = s->mail_params;
+	m->rcpts = s->message_rcpts;
+	m->nrcpts = s->nrcpts;
+	m->text = buf_data(s->text) != NULL ? buf_data(s->text) : "";
+	m->text_len = buf_len(s->text);
+	log_debug(s->id, "message complete: %zu bytes", m->text_len);
+	state_enter(s, STATE_STORING);
+}
+
+/* transaction_reset - forget sender, recipients and text */
+static void
+transaction_reset(struct session *s)
+{
+	size_t i;
+
+	free(s->sender);
+	s->sender = NULL;
+	free(s->mail_params);
+	s->mail_params = NULL;
+	for (i = 0; i < s->nrcpts; i++) {
+		free(s->rcpts[i].address);
+		free(s->rcpts[i].domain);
+	}
+	free(s->rcpts);
+	s->rcpts = NULL;
+	s->nrcpts = s->rcpts_alloc = 0;
+	buf_free(s->text);
+	s->text = NULL;
+	s->text_bare = s->text_too_big = s->text_nomem = 0;
+	free(s->message_rcpts);
+	s->message_rcpts = NULL;
+	memset(&s->message, 0, sizeof(s->message));
+}
+
+/* helo_valid - one word of printable ASCII; it ends up in Received: */
+static int
+helo_valid(const char *arg)
+{
+	size_t i;
+
+	for (i = 0; arg[i] != '\0'; i++)
+		if (arg[i] <= ' ' || arg[i] > '~')
+			return 0;
+	return i > 0 && i <= SESSION_HELO_MAX;
+}
+
+static int
+helo_accept(struct session *s, char *arg, int esmtp)
+{
+	char *copy;
+
+	if (!helo_valid(arg)) {
+		reply(s, "501 5.5.4 Syntax: %s hostname", esmtp ? "EHLO" : "HELO");
+		return -1;
+	}
+	if ((copy = strdup(arg)) == NULL) {
+		reply(s, "452 4.3.1 Error: insufficient system storage");
+		return -1;
+	}
+	free(s->helo);
+	s->helo = copy;
+	s->esmtp = esmtp;
+	transaction_reset(s);
+	state_enter(s, STATE_GREETED);
+	log_info(s->id, "%s %s from [%s]", esmtp ? "EHLO" : "HELO", s->helo,
+	    s->client_addr);
+	return 0;
+}
+
+static void
+cmd_ehlo(struct session *s, char *arg)
+{
+	if (helo_accept(s, arg, 1) < 0)
+		return;
+	reply(s, "250-%s\r\n250-PIPELINING\r\n250-SIZE %ld\r\n250-8BITMIME\r\n"
+	    "250-ENHANCEDSTATUSCODES\r\n250 HELP", hostname(s),
+	    s->conf->max_message_size);
+}
+
+static void
+cmd_helo(struct session *s, char *arg)
+{
+	if (helo_accept(s, arg, 0) < 0)
+		return;
+	reply(s, "250 %s", hostname(s));
+}
+
+/*
+ * mail_params_parse - check the MAIL FROM parameters in p and write them,
+ * as accepted, to out. Returns 0, or -1 after a reply.
+ */
+static int
+mail_params_parse(struct session *s, char *p, char *out, size_t outlen)
+{
+	int seen_size = 0, seen_body = 0, n;
+	size_t o = 0;
+	const char *digit;
+	char *word, *value;
+	unsigned long long size, limit;
+
+	out[0] = '\0';
+	for (p = skip_spaces(p); *p != '\0'; p = skip_spaces(p)) {
+		word = p;
+		p += strcspn(p, " ");
+		if (*p != '\0')
+			*p++ = '\0';
+		if ((value = strchr(word, '=')) != NULL)
+			*value++ = '\0';
+		if (strcasecmp(word, "SIZE") == 0) {
+			if (seen_size++ || value == NULL || *value == '\0' ||
+			    strspn(value, "0123456789") != strlen(value)) {
+				reply(s, "501 5.5.4 Syntax: SIZE=number");
+				return -1;
+			}
+			/* Stop once past the limit: no overflow possible. */
+			limit = (unsigned long long)s->conf->max_message_size;
+			size = 0;
+			for (digit = value; *digit != '\0' && size <= limit;
+			    digit++)
+				size = size * 10 + (unsigned)(*digit - '0');
+			if (size > limit) {
+				reply(s, "552 5.3.4 Error: message size exceeds "
+				    "fixed limit");
+				return -1;
+			}
+		} else if (strcasecmp(word, "BODY") == 0) {
+			if (seen_body++ || value == NULL) {
+				reply(s, "501 5.5.4 Syntax: BODY=7BIT|8BITMIME");
+				return -1;
+			}
+			if (strcasecmp(value, "7BIT") != 0 &&
+			    strcasecmp(value, "8BITMIME") != 0) {
+				reply(s, "555 5.5.4 Error: unsupported BODY type");
+				return -1;
+			}
+		} else {
+			reply(s, "555 5.5.4 Error: unsupported parameter");
+			return -1;
+		}
+		n = snprintf(out + o, outlen - o, "%s%s=%s", o > 0 ? " " : "",
+		    word, value);
+		if (n < 0 || (size_t)n >= outlen - o) {
+			reply(s, "501 5.5.4 Error: parameters too long");
+			return -1;
+		}
+		o += (size_t)n;
+	}
+	return 0;
+}
+
+static void
+cmd_mail(struct session *s, char *arg)
+{
+	char sender[ADDR_LOCAL_MAX + ADDR_DOMAIN_MAX + 2];
+	char params[SESSION_LINE_MAX];
+	struct addr a;
+	enum addr_result r;
+	size_t used;
+	char *p, *rest;
+
+	if (strncasecmp(arg, "FROM:", 5) != 0) {
+		reply(s, "501 5.5.4 Syntax: MAIL FROM:<address>");
+		return;
+	}
+	/* "MAIL FROM: <a@b>" breaks RFC 5321 but is common. */
+	p = skip_spaces(arg + 5);
+	if (*p != '<') {
+		reply(s, "501 5.1.7 Error: bad sender address syntax");
+		return;
+	}
+	r = addr_parse_path(p, strlen(p), ADDR_ALLOW_NULL, &a, &used);
+	if (r != ADDR_OK) {
+		reply(s, "501 5.1.7 Error: bad sender address: %s",
+		    addr_strerror(r));
+		return;
+	}
+	rest = p + used;
+	if (*rest != '\0' && *rest != ' ') {
+		reply(s, "501 5.1.7 Error: bad sender address syntax");
+		return;
+	}
+	if (mail_params_parse(s, rest, params, sizeof(params)) < 0)
+		return;
+	if (addr_format(&a, sender, sizeof(sender)) < 0) {
+		reply(s, "501 5.1.7 Error: bad sender address");
+		return;
+	}
+	if ((s->sender = strdup(sender)) == NULL ||
+	    (s->mail_params = strdup(params)) == NULL) {
+		transaction_reset(s);
+		reply(s, "452 4.3.1 Error: insufficient system storage");
+		return;
+	}
+	log_info(s->id, "from=<%s>%s%s", s->sender, *params ? " " : "", params);
+	state_enter(s, STATE_MAIL);
+	reply(s, "250 2.1.0 Ok");
+}
+
+/* rcpt_find - the recipient already accepted for the same destination */
+static const struct rcpt *
+rcpt_find(const struct session *s, const char *address, const char *mailbox)
+{
+	size_t i;
+
+	for (i = 0; i < s->nrcpts; i++) {
+		if (mailbox != NULL && s->rcpts[i].mailbox != NULL &&
+		    strcasecmp(mailbox, s->rcpts[i].mailbox) == 0)
+			return &s->rcpts[i];
+		if (mailbox == NULL && s->rcpts[i].mailbox == NULL &&
+		    strcmp(address, s->rcpts[i].address) == 0)
+			return &s->rcpts[i];
+	}
+	return NULL;
+}
+
+static int
+rcpt_add(struct session *s, const char *address, const char *domain,
+    const char *mailbox)
+{
+	struct rcpt *r;
+	size_t alloc;
+
+	if (s->nrcpts == s->rcpts_alloc) {
+		alloc = s->rcpts_alloc ? s->rcpts_alloc * 2 : 4;
+		if ((r = reallocarray(s->rcpts, alloc, sizeof(*r))) == NULL)
+			return -1;
+		s->rcpts = r;
+		s->rcpts_alloc = alloc;
+	}
+	r = &s->rcpts[s->nrcpts];
+	r->mailbox = mailbox;
+	if ((r->address = strdup(address)) == NULL)
+		return -1;
+	if ((r->domain = strdup(domain)) == NULL) {
+		free(r->address);
+		return -1;
+	}
+	s->nrcpts++;
+	return 0;
+}
+
+static void
+cmd_rcpt(struct session *s, char *arg)
+{
+	char address[ADDR_LOCAL_MAX + ADDR_DOMAIN_MAX + 2];
+	const char *mailbox = NULL;
+	struct addr a;
+	enum addr_result r;
+	size_t used;
+	char *p, *rest;
+
+	if (strncasecmp(arg, "TO:", 3) != 0) {
+		reply(s, "501 5.5.4 Syntax: RCPT TO:<address>");
+		return;
+	}
+	p = skip_spaces(arg + 3);
+	if (*p != '<') {
+		reply(s, "501 5.1.3 Error: bad recipient address syntax");
+		return;
+	}
+	r = addr_parse_path(p, strlen(p), ADDR_ALLOW_POSTMASTER, &a, &used);
+	if (r != ADDR_OK) {
+		reply(s, "501 5.1.3 Error: bad recipient address: %s",
+		    addr_strerror(r));
+		return;
+	}
+	rest = p + used;
+	if (*rest != '\0' && *rest != ' ') {
+		reply(s, "501 5.1.3 Error: bad recipient address syntax");
+		return;
+	}
+	if (*skip_spaces(rest) != '\0') {
+		reply(s, "555 5.5.4 Error: unsupported parameter");
+		return;
+	}
+	if (addr_format(&a, address, sizeof(address)) < 0) {
+		reply(s, "501 5.1.3 Error: bad recipient address");
+		return;
+	}
+
+	if (a.postmaster || (!a.literal && conf_is_local_domain(s->conf,
+	    a.domain) && strcasecmp(a.mailbox, "postmaster") == 0)) {
+		mailbox = s->conf->postmaster;
+		if (a.postmaster)	/* any case: one name for Delivered-To */
+			snprintf(address, sizeof(address), "postmaster");
+		if (mailbox == NULL || *mailbox == '\0') {
+			reply(s, "550 5.1.1 <%s>: no postmaster configured",
+			    address);
+			return;
+		}
+	} else if (!a.literal && conf_is_local_domain(s->conf, a.domain)) {
+		if ((mailbox = conf_find_user(s->conf, a.mailbox)) == NULL) {
+			reply(s, "550 5.1.1 <%s>: Recipient address rejected: "
+			    "User unknown", address);
+			return;
+		}
+	} else if (!s->relay_allowed) {
+		reply(s, "554 5.7.1 <%s>: Relay access denied", address);
+		return;
+	} else if (a.literal || !addr_domain_is_safe(a.domain)) {
+		reply(s, "501 5.1.2 <%s>: Recipient domain not accepted "
+		    "for relaying", address);
+		return;
+	}
+
+	if (rcpt_find(s, address, mailbox) != NULL) {
+		log_info(s->id, "to=<%s> duplicate, kept once", address);
+		reply(s, "250 2.1.5 Ok");
+		return;
+	}
+	if (s->conf->max_recipients > 0 &&
+	    s->nrcpts >= (size_t)s->conf->max_recipients) {
+		reply_uncounted(s, "452 4.5.3 Error: too many recipients");
+		return;
+	}
+	if (rcpt_add(s, address, a.domain, mailbox) < 0) {
+		reply(s, "452 4.3.1 Error: insufficient system storage");
+		return;
+	}
+	if (mailbox != NULL)
+		log_info(s->id, "to=<%s> accepted, mailbox %s", address,
+		    mailbox);
+	else
+		log_info(s->id, "to=<%s> accepted, relay to %s", address,
+		    a.domain);
+	state_enter(s, STATE_RCPT);
+	reply(s, "250 2.1.5 Ok");
+}
+
+static void
+cmd_data(struct session *s, char *arg)
+{
+	if (*arg != '\0') {
+		reply(s, "501 5.5.4 Syntax: DATA");
+		return;
+	}
+	if ((s->text = buf_new((size_t)s->conf->max_message_size)) == NULL) {
+		reply(s, "452 4.3.1 Error: insufficient system storage");
+		return;
+	}
+	s->text_state = TEXT_LINE_START;
+	s->text_bare = s->text_too_big = s->text_nomem = 0;
+	state_enter(s, STATE_DATA);
+	reply(s, "354 End data with <CR><LF>.<CR><LF>");
+}
+
+static void
+cmd_rset(struct session *s, char *arg)
+{
+	if (*arg != '\0') {
+		reply(s, "501 5.5.4 Syntax: RSET");
+		return;
+	}
+	transaction_reset(s);
+	if (s->state != STATE_START)
+		state_enter(s, STATE_GREETED);
+	reply(s, "250 2.0.0 Ok");
+}
+
+static void
+cmd_noop(struct session *s, char *arg)
+{
+	(void)arg;
+	reply(s, "250 2.0.0 Ok");
+}
+
+static void
+cmd_help(struct session *s, char *arg)
+{
+	(void)arg;
+	reply(s, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP "
+	    "HELP VRFY QUIT");
+}
+
+static void
+cmd_vrfy(struct session *s, char *arg)
+{
+	if (*arg == '\0') {
+		reply(s, "501 5.5.4 Syntax: VRFY address");
+		return;
+	}
+	/* Never tell which users exist. */
+	reply(s, "252 2.5.2 Cannot VRFY user, but will accept message and "
+	    "attempt delivery");
+}
+
+static void
+cmd_quit(struct session *s, char *arg)
+{
+	(void)arg;
+	reply(s, "221 2.0.0 Bye");
+	log_info(s->id, "QUIT");
+	state_enter(s, STATE_CLOSED);
+}
+
+static void
+cmd_not_implemented(struct session *s, char *arg)
+{
+	(void)arg;
+	reply(s, "502 5.5.1 Error: command not implemented");
+}
