@@ -1,0 +1,93 @@
+/*
+ * NAME
+ *	queuefile - the envelope of a remote queue file (reader)
+ * SYNOPSIS
+ *	#include "queuefile.h"
+ * DESCRIPTION
+ *	A queue file (root/.OTHER_SERVERS/<domain>/NAME) starts with its
+ *	envelope, then the server's own Received: line, then the message:
+ *	  X-Envelope-From: <sender>[ SP params]	exactly one, the first line
+ *	  X-Envelope-To: <rcpt>			one or more
+ *	  Received: ...				ends the envelope
+ *	Lines end in LF. Paths are checked with addr_parse_path(): the
+ *	sender may be "<>", a recipient may not. Anything else in the
+ *	leading run (a missing or second X-Envelope-From, no recipient, an
+ *	unknown line, no Received: after the envelope, a line over
+ *	QUEUEFILE_LINE_MAX octets, NUL, CR, any other control or 8-bit byte
+ *	in these lines) makes the envelope malformed. Lines after the
+ *	Received: line belong to the message and are never read as envelope,
+ *	whatever they say.
+ *
+ *	queuefile_parse() parses the envelope at the start of data[0..len-1]
+ *	(data need not be NUL-terminated; nothing past len is read).
+ *	queuefile_read() does the same from the start of the file open on fd
+ *	(with pread(2), so the file offset is not used or moved); it reads
+ *	only as far as the end of the Received: line, in QUEUEFILE_CHUNK
+ *	steps.
+ *	On success *qfp is the envelope, released with queuefile_free()
+ *	(NULL is allowed).
+ *
+ *	queuefile_sender() is the sender as written between the brackets
+ *	("" for the null sender), queuefile_params() the text after
+ *	"> " ("" when none), queuefile_nrcpts() and queuefile_rcpt() the
+ *	recipients as written between the brackets, in file order.
+ *	queuefile_envelope_len() is the offset of the Received: line, where
+ *	the message (its header section first) begins.
+ *
+ *	queuefile_header_len() tells how many bytes at the start of data
+ *	belong to a header section: every line up to, not including, the
+ *	first empty line (*complete = 1), or all of data when it holds no
+ *	empty line (*complete = 0).
+ *	queuefile_read_headers() appends to out the header section that
+ *	starts at offset in the file open on fd (for a queue file: offset
+ *	queuefile_envelope_len()), reading no further than the empty line
+ *	that ends it or the end of the file.
+ * DIAGNOSTICS
+ *	queuefile_parse() and queuefile_read() return 0 (envelope parsed),
+ *	1 (malformed: *err says why), or -1 with errno (ENOMEM, or a read
+ *	error). err->line is the 1-based line of the problem (0 when none
+ *	applies), err->truncated is set when the data ends inside the
+ *	envelope or its Received: line, and err->reason is a NUL-terminated
+ *	English sentence that begins with "line N: " when line is known.
+ *	queuefile_read_headers() returns 0, or -1 with errno (EMSGSIZE when
+ *	the header section does not fit in out; out then holds part of it).
+ * LIMITS
+ *	QUEUEFILE_LINE_MAX octets a line (the LF not counted), the Received:
+ *	line included; QUEUEFILE_RCPT_MAX recipients.
+ */
+#ifndef POLLSMTPD_QUEUEFILE_H
+#define POLLSMTPD_QUEUEFILE_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#define QUEUEFILE_LINE_MAX	1000
+#define QUEUEFILE_RCPT_MAX	100000
+#define QUEUEFILE_REASON_MAX	160
+#define QUEUEFILE_CHUNK		8192
+
+struct buf;
+struct queuefile;
+
+struct queuefile_error {
+	unsigned long line;		/* 1-based; 0 when none applies */
+	int truncated;			/* the data ended too early */
+	char reason[QUEUEFILE_REASON_MAX];
+};
+
+int queuefile_parse(const char *data, size_t len, struct queuefile **qfp,
+    struct queuefile_error *err);
+int queuefile_read(int fd, struct queuefile **qfp,
+    struct queuefile_error *err);
+void queuefile_free(struct queuefile *qf);
+
+const char *queuefile_sender(const struct queuefile *qf);
+const char *queuefile_params(const struct queuefile *qf);
+size_t queuefile_nrcpts(const struct queuefile *qf);
+const char *queuefile_rcpt(const struct queuefile *qf, size_t i);
+size_t queuefile_envelope_len(const struct queuefile *qf);
+
+size_t queuefile_header_len(const char *data, size_t len, int *complete);
+int queuefile_read_headers(int fd, off_t offset, struct buf *out);
+
+#endif

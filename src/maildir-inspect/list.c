@@ -1,0 +1,568 @@
+/*
+ * NAME
+ *	list - the "list" and "show" commands: letters with their envelopes
+ * SYNOPSIS
+ *	See list.h.
+ * DESCRIPTION
+ *	Both commands first collect the letters they want from the
+ *	directories alone (name, size, mtime), sort them, and only then
+ *	open each in turn: at most one file is open at a time, memory grows
+ *	with the number of letters but not with their envelopes, and a file
+ *	that went away in between (delivered, bounced) is skipped quietly.
+ * DIAGNOSTICS
+ *	See list.h.
+ * LIMITS
+ *	show reads at most LIST_HEADERS_MAX bytes of headers and, with
+ *	--body, at most LIST_MESSAGE_MAX bytes of message.
+ */
+#include "config.h"
+
+#include <sys/stat.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "json.h"
+#include "list.h"
+#include "queuefile.h"
+#include "scan.h"
+
+#define LIST_HEADERS_MAX	(1024 * 1024)
+#define LIST_MESSAGE_MAX	(1024L * 1024 * 1024)
+
+struct list_letter {
+	char *domain;
+	char *name;
+	char *path;			/* relative to the root */
+	char id[INSPECT_ID_MAX];
+	int in_error;
+	off_t size;
+	time_t mtime;
+};
+
+struct list {
+	struct inspect *in;
+	struct list_letter *letters;
+	size_t nletters;
+	size_t cap;
+	int nomem;
+};
+
+/* One letter opened: its envelope, or why it has none. */
+struct list_open {
+	int fd;
+	struct queuefile *qf;		/* NULL when malformed */
+	struct queuefile_error err;
+};
+
+static int list_collect(void *ctx, const struct scan_letter *l);
+static int show_collect(void *ctx, const struct scan_letter *l);
+static int list_add(struct list *ls, const struct scan_letter *l);
+static void list_problem(void *ctx, enum scan_problem kind,
+    const char *path, const char *detail, int err);
+static int list_compare(const void *a, const void *b);
+static void list_free(struct list *ls);
+static int list_open(struct inspect *in, const struct list_letter *l,
+    struct list_open *lo);
+static void list_close(struct list_open *lo);
+static int list_matches(const struct inspect *in,
+    const struct queuefile *qf);
+static void list_json_letter(const struct inspect *in,
+    const struct list_letter *l, const struct queuefile *qf,
+    const struct queuefile_error *err);
+static void list_text_letter(const struct inspect *in,
+    const struct list_letter *l, int idw, int domw,
+    const struct queuefile *qf, const struct queuefile_error *err);
+static int show_letter(struct inspect *in, const struct list_letter *l,
+    int first);
+static void show_json_headers(const char *h, size_t len);
+static int show_read_message(int fd, off_t offset, struct buf **out);
+
+static int
+list_add(struct list *ls, const struct scan_letter *l)
+{
+	struct list_letter *grown, *n;
+	size_t cap;
+
+	if (ls->nletters == ls->cap) {
+		cap = ls->cap ? ls->cap * 2 : 64;
+		if ((grown = realloc(ls->letters, cap * sizeof(*grown)))
+		    == NULL)
+			goto nomem;
+		ls->letters = grown;
+		ls->cap = cap;
+	}
+	n = &ls->letters[ls->nletters];
+	memset(n, 0, sizeof(*n));
+	n->domain = strdup(l->domain);
+	n->name = strdup(l->name);
+	n->path = strdup(l->path);
+	if (n->domain == NULL || n->name == NULL || n->path == NULL) {
+		free(n->domain);
+		free(n->name);
+		free(n->path);
+		goto nomem;
+	}
+	/* scan.c took the ID from the name: it fits. */
+	(void)snprintf(n->id, sizeof(n->id), "%s", l->id);
+	n->in_error = l->in_error;
+	n->size = l->size;
+	n->mtime = l->mtime;
+	ls->nletters++;
+	return 0;
+
+nomem:
+	ls->nomem = 1;
+	return -1;
+}
+
+static int
+list_collect(void *ctx, const struct scan_letter *l)
+{
+	struct list *ls = ctx;
+
+	if (ls->in->older_than >= 0
+	    && inspect_age(ls->in, l->mtime) <= ls->in->older_than)
+		return 0;
+	return list_add(ls, l);
+}
+
+static int
+show_collect(void *ctx, const struct scan_letter *l)
+{
+	struct list *ls = ctx;
+
+	if (strcmp(l->id, ls->in->id) != 0)
+		return 0;
+	return list_add(ls, l);
+}
+
+static void
+list_problem(void *ctx, enum scan_problem kind, const char *path,
+    const char *detail, int err)
+{
+	struct list *ls = ctx;
+
+	if (kind == SCAN_UNREADABLE)
+		inspect_io_error(ls->in, path, err);
+}
+
+/* list_compare - by domain, oldest first, queued before error/, by name */
+static int
+list_compare(const void *a, const void *b)
+{
+	const struct list_letter *x = a, *y = b;
+	int c;
+
+	if ((c = strcmp(x->domain, y->domain)) != 0)
+		return c;
+	if (x->mtime != y->mtime)
+		return x->mtime < y->mtime ? -1 : 1;
+	if (x->in_error != y->in_error)
+		return x->in_error - y->in_error;
+	return strcmp(x->name, y->name);
+}
+
+static void
+list_free(struct list *ls)
+{
+	size_t i;
+
+	for (i = 0; i < ls->nletters; i++) {
+		free(ls->letters[i].domain);
+		free(ls->letters[i].name);
+		free(ls->letters[i].path);
+	}
+	free(ls->letters);
+}
+
+/*
+ * list_open - open a letter and read its envelope. Returns 1 (lo is
+ * filled: close it with list_close()), 0 (the file is gone, or could not
+ * be read: reported), or -1 (out of memory).
+ */
+static int
+list_open(struct inspect *in, const struct list_letter *l,
+    struct list_open *lo)
+{
+	int r;
+
+	memset(lo, 0, sizeof(*lo));
+	lo->fd = openat(in->rootfd, l->path,
+	    O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+	if (lo->fd < 0) {
+		if (errno != ENOENT)
+			inspect_io_error(in, l->path, errno);
+		return 0;
+	}
+	r = queuefile_read(lo->fd, &lo->qf, &lo->err);
+	if (r < 0) {
+		int saved = errno;
+
+		(void)close(lo->fd);
+		if (saved == ENOMEM)
+			return -1;
+		inspect_io_error(in, l->path, saved);
+		return 0;
+	}
+	return 1;
+}
+
+static void
+list_close(struct list_open *lo)
+{
+	queuefile_free(lo->qf);
+	(void)close(lo->fd);
+}
+
+static int
+list_matches(const struct inspect *in, const struct queuefile *qf)
+{
+	size_t i;
+	int found;
+
+	if (in->from == NULL && in->to == NULL)
+		return 1;
+	if (qf == NULL)
+		return 0;
+	if (in->from != NULL) {
+		if (strcmp(in->from, "<>") == 0) {
+			if (*queuefile_sender(qf) != '\0')
+				return 0;
+		} else if (!inspect_contains_nocase(queuefile_sender(qf),
+		    in->from))
+			return 0;
+	}
+	if (in->to != NULL) {
+		found = 0;
+		for (i = 0; i < queuefile_nrcpts(qf) && !found; i++)
+			found = inspect_contains_nocase(queuefile_rcpt(qf, i),
+			    in->to);
+		if (!found)
+			return 0;
+	}
+	return 1;
+}
+
+/* list_json_letter - the members every letter object has, without braces */
+static void
+list_json_letter(const struct inspect *in, const struct list_letter *l,
+    const struct queuefile *qf, const struct queuefile_error *err)
+{
+	size_t i;
+
+	printf("\"id\":");
+	json_cstring(stdout, l->id);
+	printf(",\"domain\":");
+	json_cstring(stdout, l->domain);
+	printf(",\"state\":\"%s\",\"file\":", l->in_error ? "error" : "queued");
+	json_cstring(stdout, l->name);
+	printf(",\"path\":");
+	json_cstring(stdout, l->path);
+	printf(",\"size\":%lld,\"mtime\":%lld,\"age\":%lld,\"sender\":",
+	    (long long)l->size, (long long)l->mtime,
+	    inspect_age(in, l->mtime));
+	json_nstring(stdout, qf ? queuefile_sender(qf) : NULL);
+	printf(",\"params\":");
+	json_nstring(stdout, qf ? queuefile_params(qf) : NULL);
+	printf(",\"recipients\":[");
+	for (i = 0; qf != NULL && i < queuefile_nrcpts(qf); i++) {
+		if (i > 0)
+			putchar(',');
+		json_cstring(stdout, queuefile_rcpt(qf, i));
+	}
+	printf("],\"malformed\":");
+	json_nstring(stdout, qf ? NULL : err->reason);
+}
+
+static void
+list_text_letter(const struct inspect *in, const struct list_letter *l,
+    int idw, int domw, const struct queuefile *qf,
+    const struct queuefile_error *err)
+{
+	char age[32];
+
+	inspect_format_age(inspect_age(in, l->mtime), age, sizeof(age));
+	printf("%-*s %-*s %10lld %7s ", idw, l->id, domw, l->domain,
+	    (long long)l->size, age);
+	if (qf == NULL) {
+		printf("%6s (malformed envelope: %s)\n", "-", err->reason);
+		return;
+	}
+	printf("%6zu <%s>\n", queuefile_nrcpts(qf), queuefile_sender(qf));
+}
+
+int
+list_run(struct inspect *in)
+{
+	static const struct scan_ops ops = {
+		.letter = list_collect,
+		.problem = list_problem,
+	};
+	struct list ls;
+	struct list_open lo;
+	unsigned long long count = 0, bytes = 0;
+	size_t i;
+	int idw = 2, domw = 6, r, status = 0;
+
+	memset(&ls, 0, sizeof(ls));
+	ls.in = in;
+	if (scan_queue(in, in->error ? SCAN_ERROR : SCAN_QUEUED, &ops, &ls) < 0
+	    || ls.nomem)
+		goto nomem;
+	if (ls.nletters > 0)
+		qsort(ls.letters, ls.nletters, sizeof(ls.letters[0]),
+		    list_compare);
+	for (i = 0; i < ls.nletters; i++) {
+		if (strlen(ls.letters[i].id) > (size_t)idw)
+			idw = (int)strlen(ls.letters[i].id);
+		if (strlen(ls.letters[i].domain) > (size_t)domw)
+			domw = (int)strlen(ls.letters[i].domain);
+	}
+
+	if (in->json) {
+		printf("{\"version\":1,\"command\":\"list\",\"root\":");
+		json_cstring(stdout, in->root);
+		printf(",\"now\":%lld,\"filters\":{\"domain\":",
+		    (long long)in->now);
+		json_nstring(stdout, in->domain);
+		printf(",\"from\":");
+		json_nstring(stdout, in->from);
+		printf(",\"to\":");
+		json_nstring(stdout, in->to);
+		if (in->older_than >= 0)
+			printf(",\"older_than\":%lld", in->older_than);
+		else
+			printf(",\"older_than\":null");
+		printf(",\"error\":%s},\"letters\":[",
+		    in->error ? "true" : "false");
+	} else {
+		printf("%-*s %-*s %10s %7s %6s %s\n", idw, "ID", domw, "DOMAIN",
+		    "SIZE", "AGE", "RCPTS", "SENDER");
+	}
+	for (i = 0; i < ls.nletters; i++) {
+		if ((r = list_open(in, &ls.letters[i], &lo)) < 0)
+			goto nomem;
+		if (r == 0)
+			continue;
+		if (list_matches(in, lo.qf)) {
+			if (in->json) {
+				printf("%s{", count > 0 ? "," : "");
+				list_json_letter(in, &ls.letters[i], lo.qf,
+				    &lo.err);
+				putchar('}');
+			} else {
+				list_text_letter(in, &ls.letters[i], idw, domw,
+				    lo.qf, &lo.err);
+			}
+			count++;
+			bytes += (unsigned long long)ls.letters[i].size;
+		}
+		list_close(&lo);
+	}
+	if (in->json)
+		printf("],\"count\":%llu,\"bytes\":%llu}\n", count, bytes);
+	list_free(&ls);
+	return status;
+
+nomem:
+	inspect_warnx("out of memory");
+	list_free(&ls);
+	return EX_OSERR;
+}
+
+/*
+ * show_json_headers - the header section as an array of fields, each a
+ * string with its continuation lines (joined by "\n") and without the
+ * final LF.
+ */
+static void
+show_json_headers(const char *h, size_t len)
+{
+	size_t start = 0, pos = 0, n = 0;
+	const char *lf;
+
+	putchar('[');
+	while (pos < len) {
+		lf = memchr(h + pos, '\n', len - pos);
+		pos = lf ? (size_t)(lf - h) + 1 : len;
+		if (pos < len && (h[pos] == ' ' || h[pos] == '\t'))
+			continue;
+		if (n++ > 0)
+			putchar(',');
+		json_string(stdout, h + start,
+		    pos - start - (h[pos - 1] == '\n' ? 1 : 0));
+		start = pos;
+	}
+	putchar(']');
+}
+
+/* show_read_message - the file from offset to its end */
+static int
+show_read_message(int fd, off_t offset, struct buf **out)
+{
+	char chunk[65536];
+	ssize_t n;
+
+	if ((*out = buf_new(LIST_MESSAGE_MAX)) == NULL)
+		return -1;
+	for (;;) {
+		n = pread(fd, chunk, sizeof(chunk), offset);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			return 0;
+		if (buf_append(*out, chunk, (size_t)n) < 0)
+			return -1;
+		offset += n;
+	}
+}
+
+/*
+ * show_letter - one letter, text or a JSON object. Returns 1 (shown),
+ * 0 (gone or unreadable: reported), -1 (out of memory).
+ */
+static int
+show_letter(struct inspect *in, const struct list_letter *l, int first)
+{
+	struct list_open lo;
+	struct buf *hdr = NULL, *msg = NULL;
+	const char *text = NULL;
+	size_t i, len = 0, hlen = 0;
+	int complete = 0, r, ret = 1;
+	char age[32];
+
+	if ((r = list_open(in, l, &lo)) <= 0)
+		return r;
+	if (lo.qf != NULL) {
+		off_t off = (off_t)queuefile_envelope_len(lo.qf);
+
+		if (in->body) {
+			r = show_read_message(lo.fd, off, &msg);
+			text = msg ? buf_data(msg) : NULL;
+			len = msg ? buf_len(msg) : 0;
+		} else {
+			hdr = buf_new(LIST_HEADERS_MAX);
+			r = hdr ? queuefile_read_headers(lo.fd, off, hdr) : -1;
+			text = hdr ? buf_data(hdr) : NULL;
+			len = hdr ? buf_len(hdr) : 0;
+		}
+		if (r < 0) {
+			int saved = errno;
+
+			if (saved == ENOMEM) {
+				ret = -1;
+				goto fail;
+			}
+			/* Headers too big to show whole: show what fits. */
+			inspect_io_error(in, l->path, saved);
+			if (saved != EMSGSIZE)
+				goto fail;
+		}
+		if (text == NULL)
+			text = "";
+		hlen = queuefile_header_len(text, len, &complete);
+	}
+
+	if (in->json) {
+		printf("%s{", first ? "" : ",");
+		list_json_letter(in, l, lo.qf, &lo.err);
+		printf(",\"headers\":");
+		if (lo.qf == NULL)
+			printf("null");
+		else
+			show_json_headers(text, hlen);
+		printf(",\"body\":");
+		if (lo.qf == NULL || !in->body)
+			printf("null");
+		else if (complete)
+			json_string(stdout, text + hlen + 1, len - hlen - 1);
+		else
+			printf("\"\"");
+		putchar('}');
+		goto fail;
+	}
+
+	if (!first)
+		putchar('\n');
+	inspect_format_age(inspect_age(in, l->mtime), age, sizeof(age));
+	printf("path: ");
+	inspect_print_safe(stdout, l->path, strlen(l->path), INSPECT_ESC_8BIT);
+	printf("\nid: %s\ndomain: %s\nstate: %s\nsize: %lld\n"
+	    "age: %s (%lld s)\n", l->id, l->domain,
+	    l->in_error ? "error" : "queued", (long long)l->size, age,
+	    inspect_age(in, l->mtime));
+	if (lo.qf == NULL) {
+		printf("malformed: %s\n", lo.err.reason);
+		goto fail;
+	}
+	printf("sender: <%s>\n", queuefile_sender(lo.qf));
+	if (*queuefile_params(lo.qf) != '\0')
+		printf("params: %s\n", queuefile_params(lo.qf));
+	for (i = 0; i < queuefile_nrcpts(lo.qf); i++)
+		printf("recipient: <%s>\n", queuefile_rcpt(lo.qf, i));
+	putchar('\n');
+	inspect_print_safe(stdout, text, in->body ? len : hlen,
+	    INSPECT_KEEP_LINES);
+	if ((in->body ? len : hlen) > 0 && text[(in->body ? len : hlen) - 1]
+	    != '\n')
+		putchar('\n');
+fail:
+	buf_free(hdr);
+	buf_free(msg);
+	list_close(&lo);
+	return ret;
+}
+
+int
+show_run(struct inspect *in)
+{
+	static const struct scan_ops ops = {
+		.letter = show_collect,
+		.problem = list_problem,
+	};
+	struct list ls;
+	size_t i, shown = 0;
+	int r;
+
+	memset(&ls, 0, sizeof(ls));
+	ls.in = in;
+	if (scan_queue(in, SCAN_QUEUED | SCAN_ERROR, &ops, &ls) < 0
+	    || ls.nomem)
+		goto nomem;
+	if (ls.nletters > 0)
+		qsort(ls.letters, ls.nletters, sizeof(ls.letters[0]),
+		    list_compare);
+	if (in->json) {
+		printf("{\"version\":1,\"command\":\"show\",\"root\":");
+		json_cstring(stdout, in->root);
+		printf(",\"now\":%lld,\"id\":", (long long)in->now);
+		json_cstring(stdout, in->id);
+		printf(",\"letters\":[");
+	}
+	for (i = 0; i < ls.nletters; i++) {
+		if ((r = show_letter(in, &ls.letters[i], shown == 0)) < 0)
+			goto nomem;
+		shown += (size_t)r;
+	}
+	if (in->json)
+		printf("]}\n");
+	list_free(&ls);
+	if (shown == 0 && in->status == 0) {
+		inspect_warnx("no queued letter has the ID %s", in->id);
+		return 1;
+	}
+	return 0;
+
+nomem:
+	inspect_warnx("out of memory");
+	list_free(&ls);
+	return EX_OSERR;
+}

@@ -1,0 +1,923 @@
+"""test_inspect - maildir-inspect against hand-made Maildir trees.
+
+Each test writes a tree in a temporary directory - queue files with the
+exact envelope format, error/ letters, stale tmp/ files (old mtimes set
+with os.utime), bad names, malformed envelopes - runs the built
+maildir-inspect ($MAILDIR_INSPECT) on it and checks the text and JSON
+output field by field, and the exit status. The last test, when the daemon
+is built ($POLLSMTPD), relays a message through it and inspects the queue
+it made.
+
+With E2E_VALGRIND=1 every run of maildir-inspect is under valgrind (any
+error or leak makes it exit 99).
+"""
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+HOST = "mx.test.example"
+VALGRIND = os.environ.get("E2E_VALGRIND", "") == "1"
+
+EX_USAGE = 64
+EX_NOINPUT = 66
+EX_IOERR = 74
+EX_CONFIG = 78
+
+BUCKETS = ["0-5m", "5-10m", "10-20m", "20-40m", "40-80m", "80-160m",
+           "160m+"]
+
+
+def inspect_path():
+    path = os.environ.get("MAILDIR_INSPECT")
+    if not path:
+        path = os.path.join(HERE, "..", "..", "src", "maildir-inspect",
+                            "maildir-inspect")
+    return os.path.abspath(path)
+
+
+def envelope(sender, rcpts, params=""):
+    text = "X-Envelope-From: <%s>%s\n" % (sender,
+                                         " " + params if params else "")
+    text += "".join("X-Envelope-To: <%s>\n" % r for r in rcpts)
+    return text.encode("ascii")
+
+
+def received(msgid):
+    return ("Received: from client.test.example ([127.0.0.1]) by %s "
+            "(pollsmtpd) with ESMTP id %s; Thu, 26 Nov 2026 07:00:00 +0000\n"
+            % (HOST, msgid)).encode("ascii")
+
+
+MESSAGE = b"Subject: test\nFrom: <a@example.net>\n\nHello.\n"
+
+
+class Tree:
+    """A Maildir tree under root, written the way the daemon writes it."""
+
+    def __init__(self, root, queue=True):
+        self.root = root
+        self.now = int(time.time())
+        os.makedirs(root)
+        if queue:
+            os.makedirs(self.path(".OTHER_SERVERS", ".tmp"))
+
+    def path(self, *parts):
+        return os.path.join(self.root, *parts)
+
+    def write(self, rel, data, age=0):
+        """A file at root/rel holding data, last modified age s ago."""
+        p = self.path(rel)
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        with open(p, "wb") as f:
+            f.write(data)
+        t = self.now - age
+        os.utime(p, (t, t))
+        return t
+
+    def domain(self, domain, error_dir=True):
+        os.makedirs(self.path(".OTHER_SERVERS", domain), exist_ok=True)
+        if error_dir:
+            os.makedirs(self.path(".OTHER_SERVERS", domain, "error"),
+                        exist_ok=True)
+
+    def letter(self, domain, msgid, sender="a@example.net", rcpts=None,
+               params="", message=MESSAGE, age=0, error=False, data=None,
+               name=None):
+        """Queue a letter; returns (name, mtime, size)."""
+        self.domain(domain)
+        if rcpts is None:
+            rcpts = ["r@" + domain]
+        if name is None:
+            name = "%d.%s.%s" % (self.now - age, msgid, HOST)
+        if data is None:
+            data = envelope(sender, rcpts, params) + received(msgid) + message
+        rel = os.path.join(".OTHER_SERVERS", domain,
+                           "error" if error else "", name)
+        mtime = self.write(rel, data, age)
+        return name, mtime, len(data)
+
+    def user(self, name, new=0, cur=0):
+        for sub in ("tmp", "new", "cur"):
+            os.makedirs(self.path(name, sub), exist_ok=True)
+        for i in range(new):
+            self.write(os.path.join(name, "new", "%d.U%d.%s" % (
+                self.now, i, HOST)), b"Subject: x\n\nx\n")
+        for i in range(cur):
+            self.write(os.path.join(name, "cur", "%d.C%d.%s:2,S" % (
+                self.now, i, HOST)), b"Subject: x\n\nx\n")
+
+    def snapshot(self):
+        """Every path below root with its type, size, mtime and bytes."""
+        out = {}
+        for dirpath, dirs, names in os.walk(self.root):
+            for n in dirs + names:
+                p = os.path.join(dirpath, n)
+                st = os.lstat(p)
+                data = None
+                if stat.S_ISREG(st.st_mode):
+                    with open(p, "rb") as f:
+                        data = f.read()
+                out[os.path.relpath(p, self.root)] = (
+                    stat.S_IFMT(st.st_mode), st.st_mode, st.st_size,
+                    st.st_mtime_ns, data)
+        return out
+
+
+class InspectTestCase(unittest.TestCase):
+
+    def setUp(self):
+        self.binary = inspect_path()
+        if not os.access(self.binary, os.X_OK):
+            self.fail("maildir-inspect not built: %s" % self.binary)
+        self.tmp = tempfile.mkdtemp(prefix="inspect-e2e-",
+                                    dir=os.environ.get("E2E_TMPDIR"))
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        self.t = Tree(os.path.join(self.tmp, "root"))
+
+    def run_inspect(self, *args, root=None, status=0):
+        """Run maildir-inspect -d ROOT ARGS (root=False: no -d); check the
+        exit status; return (stdout as str, stderr as str)."""
+        cmd = [self.binary]
+        if VALGRIND:
+            cmd = ["valgrind", "-q", "--error-exitcode=99",
+                   "--leak-check=full", "--errors-for-leak-kinds=definite"
+                   ] + cmd
+        if root is None:
+            root = self.t.root
+        if root is not False:
+            cmd += ["-d", root]
+        cmd += list(args)
+        p = subprocess.run(cmd, stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=300 if VALGRIND else 60)
+        out = p.stdout.decode("utf-8", "surrogateescape")
+        err = p.stderr.decode("utf-8", "surrogateescape")
+        self.assertEqual(p.returncode, status,
+                         "%r: exit %d\nstdout:\n%s\nstderr:\n%s"
+                         % (args, p.returncode, out, err))
+        return out, err
+
+    def run_json(self, *args, root=None, status=0):
+        out, err = self.run_inspect("--json", *args, root=root,
+                                    status=status)
+        self.assertTrue(out.endswith("}\n"), out)
+        self.assertEqual(out.count("\n"), 1, "one line of JSON: %r" % out)
+        doc = json.loads(out)
+        self.assertEqual(doc["version"], 1)
+        return doc, err
+
+    def table(self, out):
+        """Text output as rows of white-space separated fields."""
+        return [line.split() for line in out.splitlines()]
+
+
+class SummaryTest(InspectTestCase):
+
+    def make_queue(self):
+        t = self.t
+        self.a1 = t.letter("remote.example", "AAAA1", age=7200)
+        self.a2 = t.letter("remote.example", "AAAA2", age=60,
+                           rcpts=["x@remote.example", "y@remote.example"])
+        self.a3 = t.letter("remote.example", "AAAA3", age=90000, error=True)
+        self.b1 = t.letter("other.example", "BBBB1", sender="", age=600)
+        t.domain("empty.example")          # an emptied domain: not shown
+        t.user("alice", new=2, cur=3)
+        t.user("bob")
+        # Not users: hidden, incomplete, a plain file.
+        os.makedirs(t.path(".hidden", "new"))
+        os.makedirs(t.path("half", "new"))
+        t.write("README", b"x\n")
+
+    def test_summary_json(self):
+        self.make_queue()
+        doc, err = self.run_json("summary")
+        self.assertEqual(err, "")
+        self.assertEqual(doc["command"], "summary")
+        self.assertEqual(doc["root"], self.t.root)
+        now = doc["now"]
+        self.assertLessEqual(abs(now - self.t.now), 60)
+        self.assertEqual(doc["domains"], [
+            {"domain": "other.example", "queued": 1, "bytes": self.b1[2],
+             "oldest": now - self.b1[1], "error": 0, "error_bytes": 0},
+            {"domain": "remote.example", "queued": 2,
+             "bytes": self.a1[2] + self.a2[2], "oldest": now - self.a1[1],
+             "error": 1, "error_bytes": self.a3[2]},
+        ])
+        self.assertEqual(doc["users"], [
+            {"user": "alice", "new": 2, "cur": 3},
+            {"user": "bob", "new": 0, "cur": 0},
+        ])
+        self.assertEqual(doc["totals"], {
+            "domains": 2, "queued": 3,
+            "bytes": self.a1[2] + self.a2[2] + self.b1[2],
+            "oldest": now - self.a1[1], "error": 1,
+            "error_bytes": self.a3[2], "new": 2, "cur": 3})
+
+    def test_summary_text_is_default(self):
+        self.make_queue()
+        out, err = self.run_inspect()
+        self.assertEqual(err, "")
+        out2, _ = self.run_inspect("summary")
+        self.assertEqual(out, out2)
+        rows = self.table(out)
+        self.assertEqual(rows[0], ["DOMAIN", "QUEUED", "BYTES", "OLDEST",
+                                   "ERROR"])
+        self.assertEqual(rows[1], ["other.example", "1", str(self.b1[2]),
+                                   "10m", "0"])
+        self.assertEqual(rows[2], ["remote.example", "2",
+                                   str(self.a1[2] + self.a2[2]), "2h00m",
+                                   "1"])
+        self.assertEqual(rows[3], ["TOTAL", "3", str(
+            self.a1[2] + self.a2[2] + self.b1[2]), "2h00m", "1"])
+        self.assertEqual(rows[4], [])
+        self.assertEqual(rows[5], ["USER", "NEW", "CUR"])
+        self.assertEqual(rows[6], ["alice", "2", "3"])
+        self.assertEqual(rows[7], ["bob", "0", "0"])
+        self.assertEqual(rows[8], ["TOTAL", "2", "3"])
+        self.assertEqual(len(rows), 9)
+
+    def test_summary_users_from_config(self):
+        self.make_queue()
+        conf = os.path.join(self.tmp, "pollsmtpd.conf")
+        with open(conf, "w") as f:
+            f.write('application = { maildir = { path = "%s"; }; };\n'
+                    'local = { domains = [ "example.org" ];\n'
+                    '  users = [ "bob", "carol", "alice" ];\n'
+                    '  postmaster = "alice"; };\n' % self.t.root)
+        doc, _ = self.run_json("-c", conf, root=False)
+        self.assertEqual(doc["root"], self.t.root)
+        # Configuration order; carol has no Maildir.
+        self.assertEqual(doc["users"], [
+            {"user": "bob", "new": 0, "cur": 0},
+            {"user": "carol", "new": None, "cur": None},
+            {"user": "alice", "new": 2, "cur": 3},
+        ])
+        self.assertEqual(doc["totals"]["queued"], 3)
+        out, _ = self.run_inspect("-c", conf, root=False)
+        self.assertIn(["carol", "-", "-"], self.table(out))
+
+    def test_empty_root(self):
+        doc, _ = self.run_json()
+        self.assertEqual(doc["domains"], [])
+        self.assertEqual(doc["users"], [])
+        self.assertEqual(doc["totals"], {
+            "domains": 0, "queued": 0, "bytes": 0, "oldest": None,
+            "error": 0, "error_bytes": 0, "new": 0, "cur": 0})
+        out, _ = self.run_inspect()
+        self.assertEqual(self.table(out), [
+            ["DOMAIN", "QUEUED", "BYTES", "OLDEST", "ERROR"],
+            ["TOTAL", "0", "0", "-", "0"]])
+        # Not even .OTHER_SERVERS (the daemon never ran): an empty queue.
+        os.rmdir(self.t.path(".OTHER_SERVERS", ".tmp"))
+        os.rmdir(self.t.path(".OTHER_SERVERS"))
+        doc, _ = self.run_json()
+        self.assertEqual(doc["totals"]["queued"], 0)
+        out, _ = self.run_inspect("check")
+        self.assertEqual(out, "no problems (0 letters checked)\n")
+        doc, _ = self.run_json("list")
+        self.assertEqual(doc["letters"], [])
+        self.assertEqual(doc["count"], 0)
+        doc, _ = self.run_json("ages")
+        self.assertEqual(doc["totals"], {"total": 0, "counts": [0] * 7})
+
+    def test_missing_root(self):
+        missing = os.path.join(self.tmp, "nothing")
+        for cmd in (["summary"], ["list"], ["show", "ABC"], ["ages"],
+                    ["check"], ["--json", "summary"]):
+            out, err = self.run_inspect(*cmd, root=missing,
+                                        status=EX_NOINPUT)
+            self.assertEqual(out, "")
+            self.assertIn(missing, err)
+            self.assertIn("No such file or directory", err)
+        # A file where the root should be.
+        self.t.write("file", b"")
+        self.run_inspect(root=self.t.path("file"), status=EX_NOINPUT)
+        self.assertFalse(os.path.exists(missing), "nothing is created")
+
+    def test_read_only(self):
+        """No command changes a byte, a name or an mtime of the tree."""
+        self.make_queue()
+        self.t.write(".OTHER_SERVERS/.tmp/1.STALE.x.0", b"x", age=200000)
+        self.t.write(".OTHER_SERVERS/remote.example/bad name", b"x")
+        os.chmod(self.t.path("alice", "new"), 0o500)
+        self.addCleanup(os.chmod, self.t.path("alice", "new"), 0o700)
+        before = self.t.snapshot()
+        for args in (["summary"], ["list"], ["list", "--error"],
+                     ["show", "AAAA1", "--body"], ["ages"], ["check"]):
+            self.run_inspect(*args, status=1 if args == ["check"] else 0)
+            self.run_inspect("--json", *args,
+                             status=1 if args == ["check"] else 0)
+        self.assertEqual(self.t.snapshot(), before)
+
+
+class ListTest(InspectTestCase):
+
+    def make_queue(self):
+        t = self.t
+        self.l = {
+            "A1": t.letter("remote.example", "A1", sender="Alice@Example.NET",
+                           params="SIZE=1234 BODY=8BITMIME", age=3 * 3600,
+                           rcpts=["u1@remote.example", "u2@remote.example",
+                                  "u3@remote.example"]),
+            "A2": t.letter("remote.example", "A2", sender="bob@example.net",
+                           age=125),
+            "A3": t.letter("remote.example", "A3", sender="", age=86400 * 2,
+                           error=True),
+            "B1": t.letter("other.example", "B1", sender="",
+                           rcpts=["Postmaster@Other.example"], age=30),
+            "C1": t.letter("third.example", "C1", age=5000,
+                           data=b"X-Envelope-To: <r@third.example>\n"
+                           + received("C1") + MESSAGE),
+        }
+
+    def ids(self, doc):
+        return [x["id"] for x in doc["letters"]]
+
+    def test_list_json(self):
+        self.make_queue()
+        doc, err = self.run_json("list")
+        self.assertEqual(err, "")
+        self.assertEqual(doc["command"], "list")
+        self.assertEqual(doc["filters"], {"domain": None, "from": None,
+                                          "to": None, "older_than": None,
+                                          "error": False})
+        # By domain, then oldest first; error/ letters are not listed.
+        self.assertEqual(self.ids(doc), ["B1", "A1", "A2", "C1"])
+        now = doc["now"]
+        name, mtime, size = self.l["A1"]
+        self.assertEqual(doc["letters"][1], {
+            "id": "A1", "domain": "remote.example", "state": "queued",
+            "file": name,
+            "path": ".OTHER_SERVERS/remote.example/" + name,
+            "size": size, "mtime": mtime, "age": now - mtime,
+            "sender": "Alice@Example.NET",
+            "params": "SIZE=1234 BODY=8BITMIME",
+            "recipients": ["u1@remote.example", "u2@remote.example",
+                           "u3@remote.example"],
+            "malformed": None})
+        b1 = doc["letters"][0]
+        self.assertEqual(b1["sender"], "")
+        self.assertEqual(b1["params"], "")
+        self.assertEqual(b1["recipients"], ["Postmaster@Other.example"])
+        c1 = doc["letters"][3]
+        self.assertIsNone(c1["sender"])
+        self.assertIsNone(c1["params"])
+        self.assertEqual(c1["recipients"], [])
+        self.assertEqual(c1["malformed"],
+                         "line 1: X-Envelope-To before X-Envelope-From")
+        self.assertEqual(doc["count"], 4)
+        self.assertEqual(doc["bytes"], sum(self.l[i][2] for i in
+                                           ("A1", "A2", "B1", "C1")))
+
+    def test_list_text(self):
+        self.make_queue()
+        out, err = self.run_inspect("list")
+        self.assertEqual(err, "")
+        rows = self.table(out)
+        self.assertEqual(rows[0], ["ID", "DOMAIN", "SIZE", "AGE", "RCPTS",
+                                   "SENDER"])
+        self.assertEqual(rows[1][:3], ["B1", "other.example",
+                                       str(self.l["B1"][2])])
+        self.assertRegex(rows[1][3], r"^3\ds$")
+        self.assertEqual(rows[1][4:], ["1", "<>"])
+        self.assertEqual(rows[2], ["A1", "remote.example",
+                                   str(self.l["A1"][2]), "3h00m", "3",
+                                   "<Alice@Example.NET>"])
+        self.assertEqual(rows[3], ["A2", "remote.example",
+                                   str(self.l["A2"][2]), "2m", "1",
+                                   "<bob@example.net>"])
+        self.assertEqual(rows[4][:5], ["C1", "third.example",
+                                       str(self.l["C1"][2]), "1h23m", "-"])
+        self.assertIn("(malformed envelope: line 1: X-Envelope-To before "
+                      "X-Envelope-From)", out.splitlines()[4])
+        self.assertEqual(len(rows), 5)
+
+    def test_list_filters(self):
+        self.make_queue()
+        # --from: substring, any case; "<>" is the null sender.
+        doc, _ = self.run_json("list", "--from", "alice@EXAMPLE")
+        self.assertEqual(self.ids(doc), ["A1"])
+        self.assertEqual(doc["filters"]["from"], "alice@EXAMPLE")
+        doc, _ = self.run_json("list", "--from", "example.net")
+        self.assertEqual(self.ids(doc), ["A1", "A2"])
+        doc, _ = self.run_json("list", "--from", "<>")
+        self.assertEqual(self.ids(doc), ["B1"])
+        # --to: any recipient; a malformed letter never matches.
+        doc, _ = self.run_json("list", "--to", "U2@")
+        self.assertEqual(self.ids(doc), ["A1"])
+        doc, _ = self.run_json("list", "--to", "postmaster")
+        self.assertEqual(self.ids(doc), ["B1"])
+        doc, _ = self.run_json("list", "--to", "r@third.example")
+        self.assertEqual(self.ids(doc), [])
+        # --older-than: strictly older; units and sums.
+        doc, _ = self.run_json("list", "--older-than", "1h")
+        self.assertEqual(self.ids(doc), ["A1", "C1"])
+        self.assertEqual(doc["filters"]["older_than"], 3600)
+        doc, _ = self.run_json("list", "--older-than", "1h30m")
+        self.assertEqual(self.ids(doc), ["A1"])
+        doc, _ = self.run_json("list", "--older-than", "90")
+        self.assertEqual(self.ids(doc), ["A1", "A2", "C1"])
+        doc, _ = self.run_json("list", "--older-than", "10s")
+        self.assertEqual(self.ids(doc), ["B1", "A1", "A2", "C1"])
+        doc, _ = self.run_json("list", "--older-than", "1d")
+        self.assertEqual(self.ids(doc), [])
+        # DOMAIN, in any case.
+        doc, _ = self.run_json("list", "REMOTE.example")
+        self.assertEqual(self.ids(doc), ["A1", "A2"])
+        self.assertEqual(doc["filters"]["domain"], "remote.example")
+        doc, _ = self.run_json("list", "nowhere.example")
+        self.assertEqual(self.ids(doc), [])
+        # --error: the letters in error/ instead.
+        doc, _ = self.run_json("list", "--error")
+        self.assertEqual(self.ids(doc), ["A3"])
+        self.assertEqual(doc["letters"][0]["state"], "error")
+        self.assertEqual(doc["letters"][0]["path"],
+                         ".OTHER_SERVERS/remote.example/error/"
+                         + self.l["A3"][0])
+        # All together.
+        doc, _ = self.run_json("list", "remote.example", "--from", "b",
+                               "--to", "remote", "--older-than", "1m")
+        self.assertEqual(self.ids(doc), ["A2"])
+
+    def test_injected_envelope_is_message(self):
+        """X-Envelope-To: lines a client wrote in its message (after the
+        server's Received:) are not recipients."""
+        data = (envelope("a@example.net", ["r@remote.example"])
+                + received("INJ1")
+                + b"X-Envelope-To: <evil@attacker.example>\n"
+                + b"X-Envelope-From: <forged@example.net>\n\nbody\n")
+        self.t.letter("remote.example", "INJ1", data=data)
+        doc, _ = self.run_json("list")
+        self.assertEqual(doc["letters"][0]["recipients"],
+                         ["r@remote.example"])
+        self.assertEqual(doc["letters"][0]["sender"], "a@example.net")
+        doc, _ = self.run_json("list", "--to", "attacker")
+        self.assertEqual(doc["letters"], [])
+        out, _ = self.run_inspect("check")
+        self.assertEqual(out, "no problems (1 letters checked)\n")
+
+    def test_many_recipients(self):
+        rcpts = ["user%d@remote.example" % i for i in range(1000)]
+        self.t.letter("remote.example", "MANY", rcpts=rcpts)
+        doc, _ = self.run_json("list")
+        self.assertEqual(doc["letters"][0]["recipients"], rcpts)
+        out, _ = self.run_inspect("list")
+        self.assertEqual(self.table(out)[1][4], "1000")
+
+
+class ShowTest(InspectTestCase):
+
+    def test_show_text(self):
+        msg = b"Subject: hi\nTo: x\n  folded\n\nline 1\n\nline 3\n"
+        name, mtime, size = self.t.letter(
+            "remote.example", "SHOW1", params="SIZE=99",
+            rcpts=["a@remote.example", "b@remote.example"], message=msg,
+            age=7260)
+        out, err = self.run_inspect("show", "SHOW1")
+        self.assertEqual(err, "")
+        self.assertEqual(out, (
+            "path: .OTHER_SERVERS/remote.example/%s\n"
+            "id: SHOW1\n"
+            "domain: remote.example\n"
+            "state: queued\n"
+            "size: %d\n"
+            "age: 2h01m (%d s)\n"
+            "sender: <a@example.net>\n"
+            "params: SIZE=99\n"
+            "recipient: <a@remote.example>\n"
+            "recipient: <b@remote.example>\n"
+            "\n" % (name, size, int(out.split("(")[1].split()[0])))
+            + received("SHOW1").decode()
+            + "Subject: hi\nTo: x\n  folded\n")
+        out, _ = self.run_inspect("show", "SHOW1", "--body")
+        self.assertTrue(out.endswith(received("SHOW1").decode()
+                                     + msg.decode()), out)
+
+    def test_show_json(self):
+        msg = ("Subject: caf\u00e9\nTo: x\n\tfolded\n\nline 1\n\nend \u00e9\n"
+               .encode("utf-8"))
+        name, mtime, size = self.t.letter("remote.example", "SHOW2",
+                                          message=msg, age=100)
+        doc, _ = self.run_json("show", "SHOW2")
+        self.assertEqual(doc["id"], "SHOW2")
+        self.assertEqual(len(doc["letters"]), 1)
+        x = doc["letters"][0]
+        self.assertEqual(x["file"], name)
+        self.assertEqual(x["size"], size)
+        self.assertEqual(x["age"], doc["now"] - mtime)
+        self.assertEqual(x["sender"], "a@example.net")
+        self.assertEqual(x["recipients"], ["r@remote.example"])
+        self.assertEqual(x["headers"], [
+            received("SHOW2").decode().rstrip("\n"),
+            "Subject: caf\u00e9", "To: x\n\tfolded"])
+        self.assertIsNone(x["body"])
+        doc, _ = self.run_json("show", "SHOW2", "--body")
+        self.assertEqual(doc["letters"][0]["body"], "line 1\n\nend \u00e9\n")
+
+    def test_show_every_copy(self):
+        """One message for two domains (a file in each), one in error/."""
+        self.t.letter("b.example", "MULTI1", age=50)
+        self.t.letter("a.example", "MULTI1", age=50, error=True)
+        self.t.letter("a.example", "OTHER1")
+        doc, _ = self.run_json("show", "MULTI1")
+        self.assertEqual([(x["domain"], x["state"]) for x in doc["letters"]],
+                         [("a.example", "error"), ("b.example", "queued")])
+        out, _ = self.run_inspect("show", "MULTI1")
+        self.assertEqual(out.count("id: MULTI1\n"), 2)
+
+    def test_show_malformed(self):
+        self.t.letter("remote.example", "BAD1",
+                      data=b"X-Envelope-From: <a@example.net>\n" + MESSAGE)
+        doc, _ = self.run_json("show", "BAD1", "--body")
+        x = doc["letters"][0]
+        self.assertEqual(x["malformed"],
+                         "line 2: expected X-Envelope-To")
+        self.assertIsNone(x["headers"])
+        self.assertIsNone(x["body"])
+        out, _ = self.run_inspect("show", "BAD1")
+        self.assertIn("malformed: line 2: expected X-Envelope-To\n", out)
+
+    def test_show_not_found(self):
+        self.t.letter("remote.example", "THERE1")
+        out, err = self.run_inspect("show", "NOTHERE1", status=1)
+        self.assertEqual(out, "")
+        self.assertIn("NOTHERE1", err)
+        doc, _ = self.run_json("show", "NOTHERE1", status=1)
+        self.assertEqual(doc["letters"], [])
+
+
+class AgesTest(InspectTestCase):
+
+    def test_ages(self):
+        t = self.t
+        ages = {"r.example": [60, 7 * 60, 15 * 60, 30 * 60, 60 * 60,
+                              120 * 60, 300 * 60, 86400],
+                "s.example": [30, 40],
+                "t.example": [9000]}
+        for dom, lst in ages.items():
+            for i, age in enumerate(lst):
+                t.letter(dom, "ID%d" % i, age=age)
+        t.letter("r.example", "ERR1", age=20, error=True)
+        t.letter("u.example", "ERR2", age=20, error=True)
+        doc, err = self.run_json("ages")
+        self.assertEqual(err, "")
+        self.assertEqual(doc["state"], "queued")
+        self.assertEqual([b["label"] for b in doc["buckets"]], BUCKETS)
+        self.assertEqual([(b["from"], b["to"]) for b in doc["buckets"]], [
+            (0, 300), (300, 600), (600, 1200), (1200, 2400), (2400, 4800),
+            (4800, 9600), (9600, None)])
+        # Most letters first (qshape), then by name.
+        self.assertEqual(doc["domains"], [
+            {"domain": "r.example", "total": 8,
+             "counts": [1, 1, 1, 1, 1, 1, 2]},
+            {"domain": "s.example", "total": 2,
+             "counts": [2, 0, 0, 0, 0, 0, 0]},
+            {"domain": "t.example", "total": 1,
+             "counts": [0, 0, 0, 0, 0, 1, 0]},
+        ])
+        self.assertEqual(doc["totals"], {"total": 11,
+                                         "counts": [3, 1, 1, 1, 1, 2, 2]})
+        out, _ = self.run_inspect("ages")
+        self.assertEqual(self.table(out), [
+            ["DOMAIN", "TOTAL"] + BUCKETS,
+            ["TOTAL", "11", "3", "1", "1", "1", "1", "2", "2"],
+            ["r.example", "8", "1", "1", "1", "1", "1", "1", "2"],
+            ["s.example", "2", "2", "0", "0", "0", "0", "0", "0"],
+            ["t.example", "1", "0", "0", "0", "0", "0", "1", "0"]])
+        doc, _ = self.run_json("ages", "--error")
+        self.assertEqual(doc["state"], "error")
+        self.assertEqual(doc["domains"], [
+            {"domain": "r.example", "total": 1,
+             "counts": [1, 0, 0, 0, 0, 0, 0]},
+            {"domain": "u.example", "total": 1,
+             "counts": [1, 0, 0, 0, 0, 0, 0]}])
+
+
+class CheckTest(InspectTestCase):
+
+    def test_clean_tree(self):
+        self.t.letter("remote.example", "OK1")
+        self.t.letter("remote.example", "OK2", error=True)
+        self.t.user("alice", new=1)
+        # A young file in tmp/ is a delivery in progress, not a problem.
+        self.t.write(".OTHER_SERVERS/.tmp/%d.OK3.%s.0" % (self.t.now, HOST),
+                     b"X-Env", age=3600)
+        self.t.write("alice/tmp/young", b"x", age=35 * 3600)
+        out, err = self.run_inspect("check")
+        self.assertEqual((out, err), ("no problems (2 letters checked)\n", ""))
+        doc, _ = self.run_json("check")
+        self.assertEqual(doc["problems"], [])
+        self.assertIs(doc["ok"], True)
+        self.assertEqual(doc["letters"], 2)
+        self.assertEqual(doc["stale_after"], 36 * 3600)
+
+    def test_problems(self):
+        t = self.t
+        t.letter("remote.example", "GOOD1")
+        # Stale tmp files: the queue's and a user's.
+        t.write(".OTHER_SERVERS/.tmp/1.STALE1.x.0", b"X", age=37 * 3600)
+        t.user("alice")
+        t.write("alice/tmp/1.STALE2.x", b"X", age=3 * 86400)
+        # Names that are not Maildir names.
+        t.letter("remote.example", "X", name="junk")
+        t.letter("remote.example", "X", name=".1.HIDDEN.x")
+        t.letter("remote.example", "X", name="1.FLAGGED.x:2,S")
+        t.letter("remote.example", "X", name="1.B-AD.x", error=True)
+        # Malformed envelopes.
+        t.letter("remote.example", "M1",
+                 data=b"X-Envelope-To: <r@remote.example>\n" + received("M1"))
+        t.letter("remote.example", "M2",
+                 data=envelope("a@example.net", ["r@remote.example"])
+                 + MESSAGE)
+        t.letter("remote.example", "M3",
+                 data=envelope("a@example.net", [])
+                 + received("M3") + MESSAGE)
+        t.letter("remote.example", "M4", data=b"X-Envelope-From: <a@exa")
+        t.letter("remote.example", "M5",
+                 data=b"X-Envelope-From: <a@example.net>\r\n"
+                 b"X-Envelope-To: <r@remote.example>\r\n" + received("M5"))
+        t.letter("remote.example", "M6",
+                 data=b"X-Envelope-From: <a@example.net> "
+                 + b"X" * 1200 + b"\n")
+        t.letter("remote.example", "M7", data=b"", error=True)
+        # A recipient of another domain.
+        t.letter("remote.example", "W1",
+                 rcpts=["r@remote.example", "x@elsewhere.example"])
+        # Unknown entries and bad domains.
+        os.makedirs(t.path(".OTHER_SERVERS", "remote.example", "subdir"))
+        os.mkfifo(t.path(".OTHER_SERVERS", "remote.example", "1.FIFO.x"))
+        t.write(".OTHER_SERVERS/stray-file", b"x")
+        os.makedirs(t.path(".OTHER_SERVERS", ".other"))
+        os.makedirs(t.path(".OTHER_SERVERS", "UPPER.example"))
+        os.makedirs(t.path(".OTHER_SERVERS", "noerror.example"))
+        os.makedirs(t.path("notamaildir"))
+
+        doc, err = self.run_json("check", status=1)
+        self.assertEqual(err, "")
+        self.assertIs(doc["ok"], False)
+        self.assertEqual(doc["letters"], 9)
+        R = ".OTHER_SERVERS/remote.example/"
+        expected = [
+            ("unknown-entry", ".OTHER_SERVERS/.other",
+             "not a domain directory"),
+            ("stale-tmp", ".OTHER_SERVERS/.tmp/1.STALE1.x.0",
+             "left in tmp/ for 1d13h"),
+            ("bad-domain", ".OTHER_SERVERS/UPPER.example",
+             "not a lower-case domain name"),
+            ("missing-error-dir", ".OTHER_SERVERS/noerror.example",
+             "no error/ directory"),
+            ("bad-name", R + ".1.HIDDEN.x",
+             "not a Maildir name SECONDS.ID.HOST"),
+            ("unknown-entry", R + "1.FIFO.x", "not a regular file"),
+            ("bad-name", R + "1.FLAGGED.x:2,S",
+             "not a Maildir name SECONDS.ID.HOST"),
+            ("bad-name", R + "error/1.B-AD.x",
+             "not a Maildir name SECONDS.ID.HOST"),
+            ("bad-name", R + "junk", "not a Maildir name SECONDS.ID.HOST"),
+            ("unknown-entry", R + "subdir", "not a regular file"),
+            ("unknown-entry", ".OTHER_SERVERS/stray-file",
+             "not a directory"),
+            ("stale-tmp", "alice/tmp/1.STALE2.x", "left in tmp/ for 3d00h"),
+            ("unknown-entry", "notamaildir", "not a Maildir"),
+        ]
+        got = [(p["kind"], p["path"], p["detail"]) for p in doc["problems"]]
+        # The names of letters carry SECONDS: look them up by ID.
+        by_id = {}
+        for kind, path, detail in got:
+            parts = os.path.basename(path).split(".")
+            if kind in ("malformed-envelope", "wrong-domain"):
+                by_id[parts[1]] = (kind, detail)
+        self.assertEqual(by_id, {
+            "M1": ("malformed-envelope",
+                   "line 1: X-Envelope-To before X-Envelope-From"),
+            "M2": ("malformed-envelope", "line 3: expected X-Envelope-To "
+                   "or Received: after the envelope"),
+            "M3": ("malformed-envelope",
+                   "line 2: no X-Envelope-To before Received:"),
+            "M4": ("malformed-envelope", "line 1: the file ends inside "
+                   "a line"),
+            "M5": ("malformed-envelope", "line 1: CR in the envelope "
+                   "(lines end in LF alone)"),
+            "M6": ("malformed-envelope", "line 1: longer than 1000 octets"),
+            "M7": ("malformed-envelope", "the file is empty"),
+            "W1": ("wrong-domain",
+                   "recipient <x@elsewhere.example> is not in "
+                   "remote.example"),
+        })
+        rest = [g for g in got
+                if g[0] not in ("malformed-envelope", "wrong-domain")]
+        self.assertEqual(rest, expected)
+        # Sorted by path.
+        self.assertEqual([p["path"] for p in doc["problems"]],
+                         sorted(p["path"] for p in doc["problems"]))
+
+        out, err = self.run_inspect("check", status=1)
+        lines = out.splitlines()
+        self.assertEqual(lines[-1], "21 problems (9 letters checked)")
+        self.assertEqual(len(lines), 22)
+        self.assertIn("stale-tmp: alice/tmp/1.STALE2.x: left in tmp/ for "
+                      "3d00h", lines)
+        self.assertIn("bad-domain: .OTHER_SERVERS/UPPER.example: not a "
+                      "lower-case domain name", lines)
+
+    def test_config_users(self):
+        """With a configuration, a user without a Maildir and a directory
+        that is no configured user's are problems."""
+        self.t.user("alice")
+        self.t.user("olduser")
+        os.makedirs(self.t.path("bob", "new"))
+        conf = os.path.join(self.tmp, "c.conf")
+        with open(conf, "w") as f:
+            f.write('application = { maildir = { path = "%s"; }; };\n'
+                    'local = { users = [ "alice", "bob", "carol" ];\n'
+                    '  postmaster = "alice"; };\n' % self.t.root)
+        doc, _ = self.run_json("-c", conf, "check", root=False, status=1)
+        self.assertEqual([(p["kind"], p["path"]) for p in doc["problems"]], [
+            ("missing-maildir", "bob/cur"),
+            ("missing-maildir", "bob/tmp"),
+            ("missing-maildir", "carol"),
+            ("unknown-entry", "olduser")])
+
+    def test_hostile_names_are_escaped(self):
+        """Names with control and 8-bit bytes: text escapes them, JSON
+        stays valid JSON."""
+        d = self.t.path(".OTHER_SERVERS", "remote.example")
+        self.t.domain("remote.example")
+        with open(os.path.join(d.encode(), b"bad\x1b[31m\xff"), "wb") as f:
+            f.write(b"x")
+        out, _ = self.run_inspect("check", status=1)
+        self.assertIn("bad-name: .OTHER_SERVERS/remote.example/"
+                      "bad\\x1b[31m\\xff: ", out)
+        self.assertNotIn("\x1b", out)
+        doc, _ = self.run_json("check", status=1)
+        self.assertEqual(doc["problems"][0]["path"],
+                         ".OTHER_SERVERS/remote.example/bad\x1b[31m\u00ff")
+
+    def test_unreadable(self):
+        if os.geteuid() == 0:
+            self.skipTest("root reads every file")
+        self.t.letter("remote.example", "OK1")
+        name, _, _ = self.t.letter("remote.example", "LOCKED1")
+        p = self.t.path(".OTHER_SERVERS", "remote.example", name)
+        os.chmod(p, 0)
+        out, err = self.run_inspect("list", status=EX_IOERR)
+        self.assertIn("Permission denied", err)
+        self.assertIn("OK1", out)
+        doc, _ = self.run_json("check", status=1)
+        self.assertEqual([p["kind"] for p in doc["problems"]],
+                         ["unreadable"])
+
+
+class VanishingTest(InspectTestCase):
+
+    def test_files_vanish_while_scanning(self):
+        """Letters removed mid-scan (delivered) are not errors."""
+        n = 3000
+        for i in range(n):
+            self.t.letter("remote.example", "V%d" % i)
+        d = self.t.path(".OTHER_SERVERS", "remote.example")
+        names = sorted(x for x in os.listdir(d) if x != "error")
+        stop = threading.Event()
+
+        def remover():
+            for x in names:
+                if stop.is_set():
+                    return
+                os.unlink(os.path.join(d, x))
+                time.sleep(0.0001)
+
+        th = threading.Thread(target=remover)
+        th.start()
+        try:
+            for _ in range(30 if not VALGRIND else 3):
+                if not th.is_alive():
+                    break
+                for args in (["list"], ["summary"], ["check"]):
+                    out, err = self.run_inspect(*args)
+                    self.assertEqual(err, "")
+        finally:
+            stop.set()
+            th.join()
+
+
+class UsageTest(InspectTestCase):
+
+    def test_help_and_version(self):
+        for opt in ("-h", "--help"):
+            out, err = self.run_inspect(opt, root=False)
+            self.assertTrue(out.startswith("usage: maildir-inspect"), out)
+            for word in ("summary", "list", "show", "ages", "check",
+                         "--json", "--from", "--to", "--older-than",
+                         "--error", "--body", "-c", "-d"):
+                self.assertIn(word, out)
+        for opt in ("-V", "--version"):
+            out, _ = self.run_inspect(opt, root=False)
+            self.assertRegex(out, r"^maildir-inspect \(pollsmtpd\) \S+\n$")
+
+    def test_usage_errors(self):
+        bad = [
+            ["frobnicate"],
+            ["summary", "extra"],
+            ["show"],
+            ["show", "A", "B"],
+            ["show", "../etc/passwd"],
+            ["show", "ABC", "--from", "x"],
+            ["list", "a", "b"],
+            ["list", "../../etc"],
+            ["list", "--body"],
+            ["list", "--older-than", "soon"],
+            ["list", "--older-than", "1h30"],
+            ["list", "--older-than"],
+            ["summary", "--error"],
+            ["check", "--to", "x"],
+            ["--bogus"],
+        ]
+        for args in bad:
+            out, err = self.run_inspect(*args, status=EX_USAGE)
+            self.assertEqual(out, "")
+            self.assertIn("maildir-inspect: ", err)
+        out, err = self.run_inspect("-c", "/x", "summary", status=EX_USAGE)
+        self.assertIn("-c and -d", err)
+
+    def test_config_errors(self):
+        out, err = self.run_inspect("-c", os.path.join(self.tmp, "none"),
+                                    root=False, status=EX_CONFIG)
+        self.assertIn("none", err)
+        bad = os.path.join(self.tmp, "bad.conf")
+        with open(bad, "w") as f:
+            f.write("application = { maildir = { path = 42; }; };\n")
+        out, err = self.run_inspect("-c", bad, root=False, status=EX_CONFIG)
+        self.assertIn("bad.conf:1", err)
+        self.assertEqual(out, "")
+        # A configuration whose root is missing: no input.
+        good = os.path.join(self.tmp, "good.conf")
+        with open(good, "w") as f:
+            f.write('application = { maildir = { path = "%s"; }; };\n'
+                    % os.path.join(self.tmp, "missing"))
+        self.run_inspect("-c", good, root=False, status=EX_NOINPUT)
+
+
+def daemon_available():
+    path = os.environ.get("POLLSMTPD") or os.path.join(
+        HERE, "..", "..", "src", "pollsmtpd", "pollsmtpd")
+    return os.access(path, os.X_OK)
+
+
+@unittest.skipUnless(daemon_available(), "pollsmtpd not built")
+class DaemonQueueTest(InspectTestCase):
+    """What the real daemon queues, maildir-inspect reads."""
+
+    def test_relayed_message(self):
+        import harness
+        with harness.Daemon() as d:
+            with d.client() as c:
+                c.hello()
+                reply = c.transaction(
+                    "sender@client.example",
+                    ["one@remote.example", "two@remote.example",
+                     "three@far.example", "alice@example.org"],
+                    harness.smtp_data(
+                        "Subject: relayed\n"
+                        "X-Envelope-To: <evil@attacker.example>\n"
+                        "\nHello.\n"))
+                self.assertEqual(reply.code, 250, reply)
+                msgid = reply.queued_id()
+            root = d.root
+            doc, _ = self.run_json("-c", d.conf_path, "summary", root=False)
+            self.assertEqual([(x["domain"], x["queued"], x["error"])
+                              for x in doc["domains"]],
+                             [("far.example", 1, 0),
+                              ("remote.example", 1, 0)])
+            self.assertEqual([(u["user"], u["new"], u["cur"])
+                              for u in doc["users"]],
+                             [("alice", 1, 0), ("bob", 0, 0)])
+            doc, _ = self.run_json("list", root=root)
+            self.assertEqual([(x["id"], x["domain"], x["sender"],
+                               x["recipients"], x["malformed"])
+                              for x in doc["letters"]], [
+                (msgid, "far.example", "sender@client.example",
+                 ["three@far.example"], None),
+                (msgid, "remote.example", "sender@client.example",
+                 ["one@remote.example", "two@remote.example"], None)])
+            doc, _ = self.run_json("show", msgid, root=root)
+            self.assertEqual(len(doc["letters"]), 2)
+            hdrs = doc["letters"][1]["headers"]
+            self.assertRegex(hdrs[0], harness.received_re(
+                harness.HELO, "127.0.0.1", msgid))
+            self.assertEqual(hdrs[1:], ["Subject: relayed",
+                                        "X-Envelope-To: "
+                                        "<evil@attacker.example>"])
+            out, _ = self.run_inspect("check", root=root)
+            self.assertEqual(out, "no problems (2 letters checked)\n")
+
+
+if __name__ == "__main__":
+    unittest.main()
