@@ -171,6 +171,16 @@ log_format(char *dst, enum log_level level, const char *id,
 	return len;
 }
 
+/* log_emit - hand a finished record to the sink, or to stderr */
+static void
+log_emit(enum log_level level, const char *record, size_t len)
+{
+	if (log_sink != NULL)
+		log_sink(level, record, len, log_sink_ctx);
+	else
+		log_stderr(level, record, len);
+}
+
 void
 log_vrecord(enum log_level level, const char *id, const char *fmt, va_list ap)
 {
@@ -180,12 +190,31 @@ log_vrecord(enum log_level level, const char *id, const char *fmt, va_list ap)
 
 	if (level == LOG_LEVEL_DEBUG && !log_debug_on)
 		goto out;
-	if ((len = log_vformat(record, level, id, fmt, ap)) == 0)
+	if ((len = log_vformat(record, level, id, fmt, ap)) > 0)
+		log_emit(level, record, len);
+out:
+	errno = saved_errno;
+}
+
+void
+log_bytes(enum log_level level, const char *id, const char *what,
+    const void *bytes, size_t len)
+{
+	char record[LOG_RECORD_MAX];
+	size_t n;
+	int saved_errno = errno;
+
+	if (level == LOG_LEVEL_DEBUG && !log_debug_on)
 		goto out;
-	if (log_sink != NULL)
-		log_sink(level, record, len, log_sink_ctx);
-	else
-		log_stderr(level, record, len);
+	n = log_format(record, level, id, "%s: \"", what);
+	/* Room for the closing quote; a cut shows as "..." before it. */
+	if (n == 0 || n + 5 >= sizeof(record))
+		goto out;
+	n += log_escape(record + n, sizeof(record) - n - 1, bytes, len);
+	if (n + 5 >= sizeof(record))
+		memcpy(record + n - 3, "...", 3);
+	record[n++] = '"';
+	log_emit(level, record, n);
 out:
 	errno = saved_errno;
 }

@@ -24,6 +24,9 @@
  *	log_panic() names the function where a state that cannot happen
  *	happened, and aborts.
  *	log_escape() writes src as the log would show it, into dst.
+ *	log_bytes() logs "WHAT: \"BYTES\"" with bytes taken as they are
+ *	(NUL included) and escaped once, for a line from the wire that was
+ *	refused for the bytes in it.
  *	log_format() formats a record into dst (at most LOG_RECORD_MAX
  *	bytes, NUL-terminated) without sending it anywhere, and returns its
  *	length; the logger client uses it to make its own records.
@@ -82,6 +85,8 @@ __attribute__((noreturn)) void log_panic(const char *func, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 size_t log_escape(char *dst, size_t dstlen, const char *src, size_t srclen);
+void log_bytes(enum log_level level, const char *id, const char *what,
+    const void *bytes, size_t len);
 size_t log_format(char *dst, enum log_level level, const char *id,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 

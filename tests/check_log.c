@@ -114,6 +114,26 @@ START_TEST(test_fatalx_exits)
 }
 END_TEST
 
+START_TEST(test_bytes_with_nul)
+{
+	log_bytes(LOG_LEVEL_INFO, "S5", "refused line", "EHLO a\r\0b\\\n", 11);
+	ck_assert_int_eq(records, 1);
+	ck_assert_ptr_nonnull(strstr(last,
+	    " INFO S5 refused line: \"EHLO a\\x0d\\x00b\\\\\\x0a\""));
+}
+END_TEST
+
+START_TEST(test_bytes_cut)
+{
+	char big[3 * LOG_RECORD_MAX];
+
+	memset(big, '\0', sizeof(big));
+	log_bytes(LOG_LEVEL_WARN, "S6", "line", big, sizeof(big));
+	ck_assert_uint_le(strlen(last), LOG_RECORD_MAX);
+	ck_assert_str_eq(last + strlen(last) - 4, "...\"");
+}
+END_TEST
+
 START_TEST(test_escape_function)
 {
 	char dst[8];
@@ -142,6 +162,8 @@ main(void)
 	tcase_add_test(tc, test_errno_kept_and_appended);
 	tcase_add_exit_test(tc, test_fatalx_exits, 70);
 	tcase_add_test(tc, test_escape_function);
+	tcase_add_test(tc, test_bytes_with_nul);
+	tcase_add_test(tc, test_bytes_cut);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

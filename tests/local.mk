@@ -15,7 +15,8 @@ UNIT_TESTS = \
 	tests/check_maildir \
 	tests/check_queuefile \
 	tests/check_session \
-	tests/check_logger
+	tests/check_logger \
+	tests/check_event
 check_PROGRAMS += $(UNIT_TESTS)
 
 tests_check_buf_SOURCES = %D%/check_buf.c
@@ -52,6 +53,11 @@ tests_check_logger_SOURCES = %D%/check_logger.c
 tests_check_logger_CFLAGS = $(TEST_CFLAGS)
 tests_check_logger_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_check_logger_LDADD = $(TEST_LIBS)
+
+tests_check_event_SOURCES = %D%/check_event.c
+tests_check_event_CFLAGS = $(TEST_CFLAGS)
+tests_check_event_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_check_event_LDADD = $(TEST_LIBS)
 
 tests_check_session_SOURCES = %D%/check_session.c
 tests_check_session_CFLAGS = $(TEST_CFLAGS)

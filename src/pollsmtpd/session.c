@@ -521,6 +521,7 @@ command_run(struct session *s, char *line, size_t n)
 
 	s->command = NULL;
 	if (n < 2 || line[n - 2] != '\r') {
+		log_bytes(LOG_LEVEL_INFO, s->id, "refused line", line, n);
 		reply(s, "500 5.5.2 Error: bare LF in command");
 		return;
 	}
@@ -535,6 +536,7 @@ command_run(struct session *s, char *line, size_t n)
 			bad = "8-bit byte";
 	}
 	if (bad != NULL) {
+		log_bytes(LOG_LEVEL_INFO, s->id, "refused line", line, len);
 		reply(s, "500 5.5.2 Error: %s in command", bad);
 		return;
 	}

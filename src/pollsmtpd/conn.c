@@ -1,0 +1,650 @@
+/*
+ * NAME
+ *	conn - client connections: glue between the event loop and sessions
+ * SYNOPSIS
+ *	See conn.h.
+ * DESCRIPTION
+ *	Every client is a non-blocking socket in the event loop and a
+ *	session engine. conn_drive() is the one place that moves a client
+ *	forward: it stores the messages the session hands over, writes what
+ *	the session has to say, and then decides what to wait for:
+ *	  EVENT_WRITE only while replies wait to be sent;
+ *	  EVENT_READ only while the session takes input
+ *	    (session_input_room() > 0). The session says 0 while too much
+ *	    output waits, so a client that sends commands but never reads
+ *	    the replies stops being read: the kernel's buffers fill up and
+ *	    TCP flow control holds the client, not our memory.
+ *
+ *	Deadlines: command_timeout is set at connect and after each read
+ *	outside DATA; data_timeout is set once when the session enters
+ *	DATA and covers the whole message; back to command_timeout after
+ *	it. When a deadline passes the session says 421 4.4.2.
+ *
+ *	Closing: when the session has ended, its last replies are written
+ *	(waiting at most CONN_LINGER_MS for a client that does not read),
+ *	then the write side is shut and the client's remaining input is
+ *	read and dropped until it closes (again at most CONN_LINGER_MS).
+ *	Closing a socket that still has unread input makes the kernel send
+ *	a reset, and a reset can destroy the reply (221 or 421) that the
+ *	client has not read yet; the lingering close avoids that.
+ *
+ *	All clients share one read buffer: the process has one thread and
+ *	the session copies what it takes.
+ * DIAGNOSTICS
+ *	Connects, disconnects (with the reason), refused clients and
+ *	descriptor shortages are logged; session ids are "S" and a counter
+ *	in hex.
+ * LIMITS
+ *	CONN_ACCEPT_BATCH accepts per listener and loop iteration;
+ *	conn_read_buf bytes per read.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "conn.h"
+#include "deliver.h"
+#include "event.h"
+#include "log.h"
+#include "session.h"
+
+#define CONN_ID_SIZE	24
+
+static const char conn_reply_busy[] =
+    "421 4.7.0 Too many connections, try again later\r\n";
+static const char conn_reply_nofd[] =
+    "421 4.3.2 Out of resources, try again later\r\n";
+
+struct conn {
+	struct conn_server *srv;
+	struct conn *prev;
+	struct conn *next;
+	struct session *session;
+	int fd;
+	int in_data;			/* data_timeout applies */
+	int closing;			/* session ended; last replies being sent */
+	int lingering;			/* replies sent, write side shut */
+	char id[CONN_ID_SIZE];
+	char addr[INET6_ADDRSTRLEN];
+};
+
+struct conn_server {
+	struct event_loop *loop;
+	const struct conf *conf;
+	struct deliver *dl;
+	int *listen_fds;		/* conf->nlisten entries, -1 when closed */
+	size_t nlisten;
+	struct conn *clients;
+	size_t nclients;
+	int spare_fd;			/* given up to accept when out of descriptors */
+	unsigned long next_session;
+};
+
+/*
+ * The one read buffer of all clients: a single thread reads into it
+ * and session_input() copies what it keeps before the next read.
+ */
+static char conn_read_buf[64 * 1024];
+
+static void conn_accept_ready(struct event_loop *loop, int fd, int events,
+    void *ctx);
+static void conn_accept_pause(struct conn_server *srv, int lfd);
+static void conn_out_of_fds(struct conn_server *srv, int lfd);
+static void conn_turn_away(int fd, const char *reply, size_t len);
+static void conn_new_client(struct conn_server *srv, int fd,
+    const struct sockaddr_storage *ss);
+static void conn_client_ready(struct event_loop *loop, int fd, int events,
+    void *ctx);
+static int conn_read(struct conn *c);
+static int conn_flush(struct conn *c);
+static void conn_drive(struct conn *c);
+static void conn_linger(struct conn *c, int events);
+static void conn_close(struct conn *c, const char *reason);
+static void conn_format_addr(const struct sockaddr *sa, char *dst,
+    size_t dstlen);
+static void conn_close_listeners(struct conn_server *srv);
+
+struct conn_server *
+conn_server_new(struct event_loop *loop, const struct conf *conf,
+    struct deliver *dl)
+{
+	struct conn_server *srv;
+	size_t i;
+
+	if ((srv = calloc(1, sizeof(*srv))) == NULL)
+		return NULL;
+	if ((srv->listen_fds = calloc(conf->nlisten ? conf->nlisten : 1,
+	    sizeof(int))) == NULL) {
+		free(srv);
+		return NULL;
+	}
+	for (i = 0; i < conf->nlisten; i++)
+		srv->listen_fds[i] = -1;
+	srv->nlisten = conf->nlisten;
+	srv->loop = loop;
+	srv->conf = conf;
+	srv->dl = dl;
+	srv->spare_fd = -1;
+	return srv;
+}
+
+void
+conn_server_free(struct conn_server *srv)
+{
+	if (srv == NULL)
+		return;
+	conn_close_listeners(srv);
+	while (srv->clients != NULL)
+		conn_close(srv->clients, "server stopped");
+	if (srv->spare_fd >= 0)
+		close(srv->spare_fd);
+	free(srv->listen_fds);
+	free(srv);
+}
+
+size_t
+conn_count(const struct conn_server *srv)
+{
+	return srv->nclients;
+}
+
+int
+conn_listen_fd(const struct conn_server *srv, size_t i)
+{
+	return i < srv->nlisten ? srv->listen_fds[i] : -1;
+}
+
+/* conn_format_addr - numeric text of a socket address: "1.2.3.4" or "::1" */
+static void
+conn_format_addr(const struct sockaddr *sa, char *dst, size_t dstlen)
+{
+	const void *raw = NULL;
+
+	if (sa->sa_family == AF_INET)
+		raw = &((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+	else if (sa->sa_family == AF_INET6)
+		raw = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+	if (raw == NULL || inet_ntop(sa->sa_family, raw, dst, dstlen) == NULL)
+		snprintf(dst, dstlen, "unknown");
+}
+
+/*
+ * conn_listen - one listening socket per configured address
+ *
+ * SO_REUSEADDR lets a restarted daemon bind while old connections are
+ * in TIME_WAIT; IPV6_V6ONLY keeps "[::]" from taking the IPv4 port
+ * that "0.0.0.0" wants.
+ */
+int
+conn_listen(struct conn_server *srv, const char **failed)
+{
+	const struct conf_listen *l;
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	char addr[INET6_ADDRSTRLEN];
+	int fd = -1, on = 1, saved;
+	size_t i;
+
+	for (i = 0; i < srv->conf->nlisten; i++) {
+		l = &srv->conf->listen[i];
+		*failed = l->text;
+		fd = socket(l->addr.ss_family,
+		    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			goto fail;
+		if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on,
+		    sizeof(on)) < 0)
+			goto fail;
+		if (l->addr.ss_family == AF_INET6 && setsockopt(fd,
+		    IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on)) < 0)
+			goto fail;
+		if (bind(fd, (const struct sockaddr *)&l->addr, l->addrlen) < 0
+		    || listen(fd, SOMAXCONN) < 0)
+			goto fail;
+		if (event_add(srv->loop, fd, EVENT_READ, conn_accept_ready,
+		    srv) < 0)
+			goto fail;
+		srv->listen_fds[i] = fd;
+
+		/* The port actually bound, for ":0" in tests. */
+		sslen = sizeof(ss);
+		if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0) {
+			conn_format_addr((struct sockaddr *)&ss, addr,
+			    sizeof(addr));
+			log_info("-", ss.ss_family == AF_INET6
+			    ? "listening on [%s]:%u" : "listening on %s:%u",
+			    addr, ntohs(ss.ss_family == AF_INET6
+			    ? ((struct sockaddr_in6 *)&ss)->sin6_port
+			    : ((struct sockaddr_in *)&ss)->sin_port));
+		}
+	}
+
+	/*
+	 * The spare descriptor is what lets us answer and close a client
+	 * when every other descriptor is taken (see conn_out_of_fds()).
+	 */
+	if (srv->spare_fd < 0)
+		srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	*failed = NULL;
+	return 0;
+
+fail:
+	saved = errno;
+	if (fd >= 0)
+		close(fd);
+	conn_close_listeners(srv);
+	errno = saved;
+	return -1;
+}
+
+static void
+conn_close_listeners(struct conn_server *srv)
+{
+	size_t i;
+
+	for (i = 0; i < srv->nlisten; i++) {
+		if (srv->listen_fds[i] < 0)
+			continue;
+		event_del(srv->loop, srv->listen_fds[i]);
+		close(srv->listen_fds[i]);
+		srv->listen_fds[i] = -1;
+	}
+}
+
+/* conn_turn_away - best-effort one-line reply to a client we do not serve */
+static void
+conn_turn_away(int fd, const char *reply, size_t len)
+{
+	ssize_t n;
+
+	/* The socket is new and its buffer empty: one line always fits. */
+	n = send(fd, reply, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	(void)n;
+	close(fd);
+}
+
+/* conn_accept_pause - stop accepting on lfd for CONN_ACCEPT_PAUSE_MS */
+static void
+conn_accept_pause(struct conn_server *srv, int lfd)
+{
+	event_set(srv->loop, lfd, 0);
+	event_deadline(srv->loop, lfd, CONN_ACCEPT_PAUSE_MS);
+}
+
+/*
+ * conn_out_of_fds - accept() failed with EMFILE or ENFILE
+ *
+ * The pending client stays in the listen queue, so the listener stays
+ * readable and poll() would return at once, forever. Take one client
+ * out of the queue on the spare descriptor, tell it to come back later
+ * and close it; when even the spare cannot be had again, stop
+ * listening for a while.
+ */
+static void
+conn_out_of_fds(struct conn_server *srv, int lfd)
+{
+	int fd;
+
+	if (srv->spare_fd >= 0) {
+		close(srv->spare_fd);
+		srv->spare_fd = -1;
+		fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd >= 0) {
+			conn_turn_away(fd, conn_reply_nofd,
+			    sizeof(conn_reply_nofd) - 1);
+			log_warnx("-", "out of descriptors: client turned away");
+		}
+		srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (srv->spare_fd >= 0)
+			return;
+	}
+	log_warnx("-", "out of descriptors: not accepting for %d ms",
+	    CONN_ACCEPT_PAUSE_MS);
+	conn_accept_pause(srv, lfd);
+}
+
+/*
+ * conn_accept_ready - a listener is readable (or its pause ended):
+ * accept up to CONN_ACCEPT_BATCH clients, so that a flood of connects
+ * cannot starve the clients already served.
+ */
+static void
+conn_accept_ready(struct event_loop *loop, int lfd, int events, void *ctx)
+{
+	struct conn_server *srv = ctx;
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	char addr[INET6_ADDRSTRLEN];
+	int fd, k;
+
+	if (events & EVENT_TIMEOUT) {
+		if (srv->spare_fd < 0)
+			srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		event_set(loop, lfd, EVENT_READ);
+		log_info("-", "accepting again");
+	}
+	if (!(events & (EVENT_READ | EVENT_ERROR)))
+		return;
+
+	for (k = 0; k < CONN_ACCEPT_BATCH; k++) {
+		sslen = sizeof(ss);
+		fd = accept4(lfd, (struct sockaddr *)&ss, &sslen,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			switch (errno) {
+			case EAGAIN:
+#if EWOULDBLOCK != EAGAIN
+			case EWOULDBLOCK:
+#endif
+				return;
+			case EINTR:
+			case ECONNABORTED:
+			case EPROTO:
+			case EPERM:	/* a firewall rule refused it */
+				continue;
+			case EMFILE:
+			case ENFILE:
+				conn_out_of_fds(srv, lfd);
+				return;
+			default:	/* ENOBUFS, ENOMEM, ...: let it recover */
+				log_warn("-", "accept");
+				conn_accept_pause(srv, lfd);
+				return;
+			}
+		}
+		if ((long)srv->nclients >= srv->conf->max_connections) {
+			conn_format_addr((struct sockaddr *)&ss, addr,
+			    sizeof(addr));
+			log_info("-", "refused [%s]: %ld connections",
+			    addr, srv->conf->max_connections);
+			conn_turn_away(fd, conn_reply_busy,
+			    sizeof(conn_reply_busy) - 1);
+			continue;
+		}
+		conn_new_client(srv, fd, &ss);
+	}
+}
+
+static void
+conn_new_client(struct conn_server *srv, int fd,
+    const struct sockaddr_storage *ss)
+{
+	const struct sockaddr *sa = (const struct sockaddr *)ss;
+	struct conn *c;
+	int relay;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		goto fail;
+	c->srv = srv;
+	c->fd = fd;
+	conn_format_addr(sa, c->addr, sizeof(c->addr));
+	srv->next_session++;
+	if (snprintf(c->id, sizeof(c->id), "S%lX", srv->next_session)
+	    >= (int)sizeof(c->id))
+		log_panic(__func__, "session id does not fit");
+	relay = conf_relay_allowed(srv->conf, sa);
+	if ((c->session = session_new(srv->conf, c->addr, relay, c->id)) == NULL)
+		goto fail;
+	if (event_add(srv->loop, fd, 0, conn_client_ready, c) < 0)
+		goto fail;
+
+	c->next = srv->clients;
+	if (srv->clients != NULL)
+		srv->clients->prev = c;
+	srv->clients = c;
+	srv->nclients++;
+	log_info(c->id, "connect from [%s]%s", c->addr,
+	    relay ? " (relay allowed)" : "");
+	event_deadline(srv->loop, fd, srv->conf->command_timeout * 1000);
+	conn_drive(c);
+	return;
+
+fail:
+	log_warn("-", "cannot serve a new client");
+	if (c != NULL)
+		session_free(c->session);
+	free(c);
+	close(fd);
+}
+
+/*
+ * conn_client_ready - the loop's callback for one client
+ *
+ * Reading comes before the error check: a client may have sent its
+ * last commands and closed, and those deserve an answer.
+ */
+static void
+conn_client_ready(struct event_loop *loop, int fd, int events, void *ctx)
+{
+	struct conn *c = ctx;
+
+	if (c->lingering) {
+		conn_linger(c, events);
+		return;
+	}
+	if (events & EVENT_TIMEOUT) {
+		if (c->closing) {
+			conn_close(c, "client did not take its last replies");
+			return;
+		}
+		log_info(c->id, "timeout %s", c->in_data ? "in DATA"
+		    : "waiting for a command");
+		session_timeout(c->session);
+		conn_drive(c);
+		return;
+	}
+	if (events & EVENT_READ) {
+		if (conn_read(c) < 0)
+			return;
+	} else if ((events & EVENT_ERROR) && !(events & EVENT_WRITE)) {
+		conn_close(c, c->in_data ? "connection lost in DATA"
+		    : "connection lost");
+		return;
+	}
+	conn_drive(c);
+}
+
+/*
+ * conn_read - read what the session takes now. Returns 0, or -1 when
+ * the client is gone (and closed).
+ */
+static int
+conn_read(struct conn *c)
+{
+	const struct conf *conf = c->srv->conf;
+	size_t room = session_input_room(c->session);
+	ssize_t n;
+
+	if (room == 0)
+		return 0;
+	if (room > sizeof(conn_read_buf))
+		room = sizeof(conn_read_buf);
+	n = read(c->fd, conn_read_buf, room);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+			return 0;
+		log_info(c->id, "read error: %s", strerror(errno));
+		conn_close(c, c->in_data ? "connection lost in DATA"
+		    : "connection lost");
+		return -1;
+	}
+	if (n == 0) {
+		conn_close(c, c->in_data ? "connection lost in DATA"
+		    : "client closed the connection");
+		return -1;
+	}
+	if (session_input(c->session, conn_read_buf, (size_t)n) < 0)
+		log_panic(__func__, "session refused %zd bytes of %zu allowed",
+		    n, room);
+	if (!c->in_data && !session_in_data(c->session))
+		event_deadline(c->srv->loop, c->fd,
+		    conf->command_timeout * 1000);
+	return 0;
+}
+
+/*
+ * conn_flush - send the replies that wait. Returns 0 (all sent, or the
+ * socket is full), or -1 when the client is gone. Each accepted byte
+ * is dropped from the session at once, which may let it run commands
+ * it kept and make more replies: the loop goes on while the socket
+ * takes them.
+ */
+static int
+conn_flush(struct conn *c)
+{
+	const char *out;
+	size_t len;
+	ssize_t n;
+
+	while ((out = session_output(c->session, &len)) != NULL && len > 0) {
+		n = send(c->fd, out, len, MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return 0;
+			return -1;
+		}
+		session_output_drop(c->session, (size_t)n);
+	}
+	return 0;
+}
+
+/*
+ * conn_drive - store, reply, then choose what to wait for
+ *
+ * Storing is synchronous: the 250 for a message is queued only after
+ * its files are durable. Sending replies can let the session take up
+ * input it kept, which may complete another message, hence the loop.
+ */
+static void
+conn_drive(struct conn *c)
+{
+	struct event_loop *loop = c->srv->loop;
+	const struct conf *conf = c->srv->conf;
+	const struct session_message *msg;
+	enum session_store_result r;
+	char id[DELIVER_ID_SIZE];
+	size_t outlen;
+	int in_data, events;
+
+	for (;;) {
+		while ((msg = session_pending(c->session)) != NULL) {
+			r = deliver_message(c->srv->dl, c->id, msg, id,
+			    sizeof(id));
+			session_stored(c->session, r, id);
+		}
+		if (conn_flush(c) < 0) {
+			conn_close(c, c->in_data ? "connection lost in DATA"
+			    : "connection lost");
+			return;
+		}
+		if (session_pending(c->session) == NULL)
+			break;
+	}
+
+	in_data = session_in_data(c->session);
+	if (in_data && !c->in_data)
+		event_deadline(loop, c->fd, conf->data_timeout * 1000);
+	else if (!in_data && c->in_data)
+		event_deadline(loop, c->fd, conf->command_timeout * 1000);
+	c->in_data = in_data;
+
+	(void)session_output(c->session, &outlen);
+	if (session_closing(c->session)) {
+		if (outlen == 0) {
+			/* Replies sent: shut our side, wait for the client's. */
+			shutdown(c->fd, SHUT_WR);
+			c->lingering = 1;
+			event_set(loop, c->fd, EVENT_READ);
+			event_deadline(loop, c->fd, CONN_LINGER_MS);
+			return;
+		}
+		if (!c->closing) {
+			c->closing = 1;
+			event_deadline(loop, c->fd, CONN_LINGER_MS);
+		}
+		event_set(loop, c->fd, EVENT_WRITE);
+		return;
+	}
+
+	events = 0;
+	if (outlen > 0)
+		events |= EVENT_WRITE;
+	if (session_input_room(c->session) > 0)
+		events |= EVENT_READ;
+	event_set(loop, c->fd, events);
+}
+
+/* conn_linger - drop what a finished client still sends, until it closes */
+static void
+conn_linger(struct conn *c, int events)
+{
+	ssize_t n;
+	int k;
+
+	if (events & EVENT_TIMEOUT) {
+		conn_close(c, "closed");
+		return;
+	}
+	for (k = 0; k < 4; k++) {
+		n = read(c->fd, conn_read_buf, sizeof(conn_read_buf));
+		if (n > 0)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK
+		    || errno == EINTR))
+			return;
+		conn_close(c, "closed");
+		return;
+	}
+}
+
+static void
+conn_close(struct conn *c, const char *reason)
+{
+	struct conn_server *srv = c->srv;
+
+	log_info(c->id, "disconnect from [%s] (%s)", c->addr, reason);
+	event_del(srv->loop, c->fd);
+	close(c->fd);
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		srv->clients = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	srv->nclients--;
+	session_free(c->session);
+	free(c);
+}
+
+/*
+ * conn_shutdown - the daemon stops: no new clients, 421 4.3.2 to each
+ * open session and close. Messages are stored synchronously, so no
+ * session has one half-stored here; a message still being received is
+ * dropped with its session.
+ */
+void
+conn_shutdown(struct conn_server *srv)
+{
+	struct conn *c;
+
+	conn_close_listeners(srv);
+	while ((c = srv->clients) != NULL) {
+		if (!c->lingering) {
+			if (!session_closing(c->session))
+				session_shutdown(c->session);
+			(void)conn_flush(c);
+		}
+		conn_close(c, "shutdown");
+	}
+}

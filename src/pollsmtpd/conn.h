@@ -1,0 +1,59 @@
+/*
+ * NAME
+ *	conn - client connections: glue between the event loop and sessions
+ * SYNOPSIS
+ *	#include "conn.h"
+ * DESCRIPTION
+ *	conn_server_new() prepares a server that serves the clients of
+ *	conf on loop and stores their messages through dl; all three must
+ *	outlive it. conn_server_free() closes every listener and client
+ *	(without a word to the clients) and releases it (NULL allowed).
+ *
+ *	conn_listen() creates, binds and registers a non-blocking listening
+ *	socket for every conf->listen entry (IPv6 sockets are IPv6 only, so
+ *	"0.0.0.0:25" and "[::]:25" can both be bound). On failure *failed
+ *	is the entry's text, every socket made so far is closed, and errno
+ *	tells why.
+ *	conn_listen_fd() is the listener number i (0 .. conf->nlisten - 1)
+ *	after conn_listen(), e.g. to find an ephemeral port.
+ *
+ *	Clients are served by the loop from then on: conn reads at most
+ *	what the session takes, writes its replies, stores the messages it
+ *	hands over (synchronously) and applies command_timeout and
+ *	data_timeout. Beyond max_connections, a new client gets
+ *	"421 4.7.0" and is closed. When descriptors run out, a client is
+ *	accepted on a spare descriptor and closed with "421 4.3.2", or
+ *	accepting pauses for a second: the loop never spins on EMFILE.
+ *
+ *	conn_shutdown() stops accepting, sends "421 4.3.2" to every client
+ *	(best effort, without waiting) and closes them all.
+ *	conn_count() is the number of open client connections.
+ * DIAGNOSTICS
+ *	conn_server_new() returns NULL when out of memory; conn_listen()
+ *	returns 0 or -1. Client failures are logged and end that client only.
+ * LIMITS
+ *	A closing client is given CONN_LINGER_MS to take its last replies.
+ */
+#ifndef POLLSMTPD_CONN_H
+#define POLLSMTPD_CONN_H
+
+#include <stddef.h>
+
+#define CONN_LINGER_MS		5000
+#define CONN_ACCEPT_BATCH	64
+#define CONN_ACCEPT_PAUSE_MS	1000
+
+struct conf;
+struct deliver;
+struct event_loop;
+struct conn_server;
+
+struct conn_server *conn_server_new(struct event_loop *loop,
+    const struct conf *conf, struct deliver *dl);
+void conn_server_free(struct conn_server *srv);
+int conn_listen(struct conn_server *srv, const char **failed);
+int conn_listen_fd(const struct conn_server *srv, size_t i);
+void conn_shutdown(struct conn_server *srv);
+size_t conn_count(const struct conn_server *srv);
+
+#endif

@@ -1,0 +1,469 @@
+/*
+ * NAME
+ *	check_event - tests of the poll() loop
+ * DESCRIPTION
+ *	Readiness reaches the right callback; a descriptor deleted by an
+ *	earlier callback of the same iteration is not called (also when its
+ *	number is reused at once); deadlines fire once, the nearest first,
+ *	not before their time, and can be cleared or rearmed; errors are
+ *	reported without being asked for; the idle hook runs before each
+ *	poll; a signal does not end the loop.
+ */
+#include "config.h"
+
+#include <check.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "event.h"
+
+#define MAX_CALLS 64
+
+struct call {
+	int fd;
+	int events;
+	int64_t when;
+};
+
+/* What the callbacks saw, in order; reset by each test. */
+struct record {
+	struct call calls[MAX_CALLS];
+	int ncalls;
+	int stop_after;			/* stop the loop after this many calls */
+	int victim;			/* fd the callback deletes, or -1 */
+	int rearm;			/* fd whose deadline the callback resets */
+	int reuse;			/* 1: reopen the victim's number at once */
+	int reused[2];			/* the pipe that took the number */
+};
+
+static struct record rec;
+
+static void record_reset(void);
+static void record_cb(struct event_loop *loop, int fd, int events, void *ctx);
+static void reused_cb(struct event_loop *loop, int fd, int events, void *ctx);
+static void make_pipe(int p[2]);
+
+static void
+record_reset(void)
+{
+	memset(&rec, 0, sizeof(rec));
+	rec.stop_after = 1;
+	rec.victim = -1;
+	rec.rearm = -1;
+	rec.reused[0] = rec.reused[1] = -1;
+}
+
+static void
+make_pipe(int p[2])
+{
+	ck_assert_int_eq(pipe(p), 0);
+}
+
+static void
+record_cb(struct event_loop *loop, int fd, int events, void *ctx)
+{
+	char c;
+
+	(void)ctx;
+	ck_assert_int_lt(rec.ncalls, MAX_CALLS);
+	/* Take the byte, so that the descriptor is not ready again. */
+	if (events & EVENT_READ)
+		ck_assert_int_eq(read(fd, &c, 1), 1);
+	rec.calls[rec.ncalls].fd = fd;
+	rec.calls[rec.ncalls].events = events;
+	rec.calls[rec.ncalls].when = event_now(loop);
+	rec.ncalls++;
+	if (rec.victim >= 0 && rec.victim != fd) {
+		event_del(loop, rec.victim);
+		if (rec.reuse) {
+			/* The lowest free number is the victim's: take it back. */
+			close(rec.victim);
+			make_pipe(rec.reused);
+			ck_assert_int_eq(rec.reused[0], rec.victim);
+			ck_assert_int_eq(event_add(loop, rec.reused[0],
+			    EVENT_READ, reused_cb, NULL), 0);
+		}
+		rec.victim = -1;
+	}
+	if (rec.rearm >= 0 && rec.rearm != fd) {
+		event_deadline(loop, rec.rearm, 10000);
+		rec.rearm = -1;
+	}
+	if (rec.ncalls >= rec.stop_after)
+		event_loop_stop(loop);
+}
+
+static void
+reused_cb(struct event_loop *loop, int fd, int events, void *ctx)
+{
+	(void)loop;
+	(void)fd;
+	(void)events;
+	(void)ctx;
+	ck_abort_msg("the callback of a descriptor added in this iteration ran");
+}
+
+START_TEST(test_add_errors)
+{
+	struct event_loop *loop = event_loop_new();
+	int p[2];
+
+	make_pipe(p);
+	ck_assert_int_eq(event_add(loop, p[0], EVENT_READ, record_cb, NULL), 0);
+	errno = 0;
+	ck_assert_int_eq(event_add(loop, p[0], EVENT_READ, record_cb, NULL), -1);
+	ck_assert_int_eq(errno, EEXIST);
+	errno = 0;
+	ck_assert_int_eq(event_add(loop, -1, EVENT_READ, record_cb, NULL), -1);
+	ck_assert_int_eq(errno, EBADF);
+	event_del(loop, p[0]);
+	event_del(loop, p[0]);		/* harmless */
+	ck_assert_int_eq(event_add(loop, p[0], EVENT_READ, record_cb, NULL), 0);
+	event_loop_free(loop);
+	close(p[0]);
+	close(p[1]);
+}
+END_TEST
+
+START_TEST(test_read_and_write_ready)
+{
+	struct event_loop *loop = event_loop_new();
+	int p[2];
+
+	record_reset();
+	make_pipe(p);
+	ck_assert_int_eq(event_add(loop, p[0], EVENT_READ, record_cb, NULL), 0);
+	ck_assert_int_eq(write(p[1], "x", 1), 1);
+	ck_assert_int_eq(event_loop_run(loop), 0);
+	ck_assert_int_eq(rec.ncalls, 1);
+	ck_assert_int_eq(rec.calls[0].fd, p[0]);
+	ck_assert_int_eq(rec.calls[0].events, EVENT_READ);
+
+	/* Not asked for: a readable fd with no events wanted stays quiet. */
+	record_reset();
+	event_set(loop, p[0], 0);
+	ck_assert_int_eq(event_add(loop, p[1], EVENT_WRITE, record_cb, NULL), 0);
+	ck_assert_int_eq(event_loop_run(loop), 0);
+	ck_assert_int_eq(rec.ncalls, 1);
+	ck_assert_int_eq(rec.calls[0].fd, p[1]);
+	ck_assert_int_eq(rec.calls[0].events, EVENT_WRITE);
+	event_loop_free(loop);
+	close(p[0]);
+	close(p[1]);
+}
+END_TEST
+
+/* Both are ready; whichever runs first deletes the other. */
+START_TEST(test_deleted_not_called_same_iteration)
+{
+	struct event_loop *loop = event_loop_new();
+	int a[2], b[2];
+
+	record_reset();
+	rec.stop_after = 1;
+	make_pipe(a);
+	make_pipe(b);
+	ck_assert_int_eq(event_add(loop, a[0], EVENT_READ, record_cb, NULL), 0);
+	ck_assert_int_eq(event_add(loop, b[0], EVENT_READ, record_cb, NULL), 0);
+	ck_assert_int_eq(write(a[1], "x", 1), 1);
+	ck_assert_int_eq(write(b[1], "x", 1), 1);
+	/* The first callback deletes b[0] (or a[0] if b runs first). */
+	rec.victim = b[0];
+	rec.stop_after = 2;
+	/* Stop by a deadline in case only one callback runs, as it must. */
+	ck_assert_int_eq(event_add(loop, a[1], 0, record_cb, NULL), 0);
+	event_deadline(loop, a[1], 50);
+	ck_assert_int_eq(event_loop_run(loop), 0);
+	ck_assert_int_eq(rec.ncalls, 2);
+	ck_assert_int_eq(rec.calls[0].fd, a[0]);
+	ck_assert_int_eq(rec.calls[1].fd, a[1]);
+	ck_assert_int_eq(rec.calls[1].events, EVENT_TIMEOUT);
+	event_loop_free(loop);
+	close(a[0]);
+	close(a[1]);
+	close(b[0]);
+	close(b[1]);
+}
+END_TEST
+
+/*
+ * A callback deletes a ready descriptor, closes it and gets the same
+ * number back from pipe(): the new registration must not receive the
+ * old descriptor's readiness.
+ */
+START_TEST(test_reused_number_not_called)
+{
+	struct event_loop *loop = event_loop_new();
+	int a[2], b[2], timer[2];
+
+	record_reset();
+	make_pipe(a);
+	make_pipe(b);
+	make_pipe(timer);
+	ck_assert_int_eq(event_add(loop, a[0], EVENT_READ, record_cb, NULL), 0);
+	ck_assert_int_eq(event_add(loop, b[0], EVENT_READ, record_cb, NULL), 0);
+	ck_assert_int_eq(event_add(loop, timer[0], 0, record_cb, NULL), 0);
+	ck_assert_int_eq(write(a[1], "x", 1), 1);
+	ck_assert_int_eq(write(b[1], "x", 1), 1);
+	rec.victim = b[0];
+	rec.reuse = 1;
+	rec.stop_after = 2;
+	event_deadline(loop, timer[0], 30);
+	ck_assert_int_eq(event_loop_run(loop), 0);
+	ck_assert_int_eq(rec.ncalls, 2);
+	ck_assert_int_eq(rec.calls[0].fd, a[0]);
+	ck_assert_int_eq(rec.calls[1].fd, timer[0]);
+	event_del(loop, rec.reused[0]);
+	close(rec.reused[0]);
+	close(rec.reused[1]);
+	event_loop_free(loop);
+	close(a[0]);
+	close(a[1]);
+	close(b[1]);
+	close(timer[0]);
+	close(timer[1]);
+}
+END_TEST
+
+START_TEST(test_deadline_fires_once_not_early)
+{
+	struct event_loop *loop = event_loop_new();
+	int p[2];
+	int64_t start;
+
+	record_reset();
+	make_pipe(p);
+	ck_assert_int_eq(event_add(loop, p[0], EVENT_READ, record_cb, NULL), 0);
+	start = event_now(loop);
+	event_deadline(loop, p[0], 60);
+	ck_assert_int_eq(event_loop_run(loop), 0);
+	ck_assert_int_eq(rec.ncalls, 1);
+	ck_assert_int_eq(rec.calls[0].events, EVENT_TIMEOUT);
+	ck_assert_int_ge(rec.calls[0].when - start, 60);
+	ck_assert_int_lt(rec.calls[0].when - start, 1000);
+
+	/* Once: the next thing to happen is the write, not another timeout. */
+	record_reset();
+	ck_assert_int_eq(event_add(loop, p[1], 0, record_cb, NULL), 0);
+	event_deadline(loop, p[1], 100);
+	ck_assert_int_eq(event_loop_run(loop), 0);
+	ck_assert_int_eq(rec.ncalls, 1);
+	ck_assert_int_eq(rec.calls[0].fd, p[1]);
+	event_loop_free(loop);
+	close(p[0]);
+	close(p[1]);
+}
+END_TEST
+
+START_TEST(test_nearest_deadline_first_and_clear)
+{
+	struct event_loop *loop = event_loop_new();
+	int a[2], b[2];
+
+	record_reset();
+	make_pipe(a);
+	make_pipe(b);
+	ck_assert_int_eq(event_add(loop, a[0], 0, record_cb, NULL), 0);
+	ck_assert_int_eq(event_add(loop, b[0], 0, record_cb, NULL), 0);
+	ck_assert_int_eq(event_add(loop, a[1], 0, record_cb, NULL), 0);
+	event_deadline(loop, a[0], 200);
+	event_deadline(loop, b[0], 20);
+	event_deadline(loop, a[1], 10);
+	event_deadline(loop, a[1], -1);	/* cleared: never fires */
+	rec.stop_after = 2;
+	ck_assert_int_eq(event_loop_run(loop), 0);
+	ck_assert_int_eq(rec.ncalls, 2);
+	ck_assert_int_eq(rec.calls[0].fd, b[0]);
+	ck_assert_int_eq(rec.calls[1].fd, a[0]);
+	ck_assert_int_ge(rec.calls[1].when - rec.calls[0].when, 100);
+	event_loop_free(loop);
+	close(a[0]);
+	close(a[1]);
+	close(b[0]);
+	close(b[1]);
+}
+END_TEST
+
+/* Two deadlines pass together; the first callback rearms the other's. */
+START_TEST(test_rearmed_deadline_respected)
+{
+	struct event_loop *loop = event_loop_new();
+	int a[2], stop[2];
+
+	record_reset();
+	make_pipe(a);
+	make_pipe(stop);
+	ck_assert_int_eq(event_add(loop, a[0], 0, record_cb, NULL), 0);
+	ck_assert_int_eq(event_add(loop, a[1], 0, record_cb, NULL), 0);
+	ck_assert_int_eq(event_add(loop, stop[0], 0, record_cb, NULL), 0);
+	event_deadline(loop, a[0], 0);
+	event_deadline(loop, a[1], 0);
+	event_deadline(loop, stop[0], 80);
+	rec.rearm = a[1];
+	rec.stop_after = 2;
+	ck_assert_int_eq(event_loop_run(loop), 0);
+	ck_assert_int_eq(rec.ncalls, 2);
+	ck_assert_int_eq(rec.calls[0].fd, a[0]);
+	ck_assert_int_eq(rec.calls[1].fd, stop[0]);
+	event_loop_free(loop);
+	close(a[0]);
+	close(a[1]);
+	close(stop[0]);
+	close(stop[1]);
+}
+END_TEST
+
+START_TEST(test_error_reported_unasked)
+{
+	struct event_loop *loop = event_loop_new();
+	int p[2];
+
+	record_reset();
+	make_pipe(p);
+	ck_assert_int_eq(event_add(loop, p[0], 0, record_cb, NULL), 0);
+	close(p[1]);			/* the read end now reports POLLHUP */
+	ck_assert_int_eq(event_loop_run(loop), 0);
+	ck_assert_int_eq(rec.ncalls, 1);
+	ck_assert_int_eq(rec.calls[0].events & EVENT_ERROR, EVENT_ERROR);
+	ck_assert_int_eq(rec.calls[0].events & EVENT_READ, 0);
+	event_loop_free(loop);
+	close(p[0]);
+}
+END_TEST
+
+/*
+ * Many descriptors, deleted from the front and the middle: the slot
+ * that moves into the hole keeps working under its own number.
+ */
+START_TEST(test_swap_on_delete_keeps_map)
+{
+	struct event_loop *loop = event_loop_new();
+	int p[40][2], i;
+
+	record_reset();
+	for (i = 0; i < 40; i++) {
+		make_pipe(p[i]);
+		ck_assert_int_eq(event_add(loop, p[i][0], 0, record_cb, NULL),
+		    0);
+	}
+	event_del(loop, p[0][0]);
+	event_del(loop, p[17][0]);
+	event_set(loop, p[39][0], EVENT_READ);
+	event_set(loop, p[38][0], EVENT_READ);
+	ck_assert_int_eq(write(p[39][1], "x", 1), 1);
+	ck_assert_int_eq(write(p[0][1], "x", 1), 1);
+	ck_assert_int_eq(event_loop_run(loop), 0);
+	ck_assert_int_eq(rec.ncalls, 1);
+	ck_assert_int_eq(rec.calls[0].fd, p[39][0]);
+	event_loop_free(loop);
+	for (i = 0; i < 40; i++) {
+		close(p[i][0]);
+		close(p[i][1]);
+	}
+}
+END_TEST
+
+static int idle_calls;
+
+static void
+idle_cb(struct event_loop *loop, void *ctx)
+{
+	int *fd = ctx;
+
+	idle_calls++;
+	if (idle_calls == 1)
+		ck_assert_int_eq(write(*fd, "x", 1), 1);
+	else
+		event_loop_stop(loop);
+}
+
+START_TEST(test_idle_before_each_poll)
+{
+	struct event_loop *loop = event_loop_new();
+	int p[2];
+
+	record_reset();
+	rec.stop_after = 100;
+	idle_calls = 0;
+	make_pipe(p);
+	ck_assert_int_eq(event_add(loop, p[0], EVENT_READ, record_cb, NULL), 0);
+	event_set_idle(loop, idle_cb, &p[1]);
+	/* Idle writes, poll wakes for it, the next idle stops the loop. */
+	ck_assert_int_eq(event_loop_run(loop), 0);
+	ck_assert_int_eq(idle_calls, 2);
+	ck_assert_int_eq(rec.ncalls, 1);
+	event_loop_free(loop);
+	close(p[0]);
+	close(p[1]);
+}
+END_TEST
+
+static void
+alarm_handler(int sig)
+{
+	(void)sig;
+}
+
+START_TEST(test_signal_does_not_end_loop)
+{
+	struct event_loop *loop = event_loop_new();
+	struct itimerval it;
+	struct sigaction sa;
+	int p[2];
+
+	record_reset();
+	make_pipe(p);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = alarm_handler;	/* no SA_RESTART: poll gets EINTR */
+	sigemptyset(&sa.sa_mask);
+	ck_assert_int_eq(sigaction(SIGALRM, &sa, NULL), 0);
+	memset(&it, 0, sizeof(it));
+	it.it_value.tv_usec = 20000;
+	ck_assert_int_eq(setitimer(ITIMER_REAL, &it, NULL), 0);
+	ck_assert_int_eq(event_add(loop, p[0], 0, record_cb, NULL), 0);
+	event_deadline(loop, p[0], 150);
+	ck_assert_int_eq(event_loop_run(loop), 0);
+	ck_assert_int_eq(rec.ncalls, 1);
+	ck_assert_int_eq(rec.calls[0].events, EVENT_TIMEOUT);
+	event_loop_free(loop);
+	close(p[0]);
+	close(p[1]);
+}
+END_TEST
+
+static Suite *
+event_suite(void)
+{
+	Suite *s = suite_create("event");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_test(tc, test_add_errors);
+	tcase_add_test(tc, test_read_and_write_ready);
+	tcase_add_test(tc, test_deleted_not_called_same_iteration);
+	tcase_add_test(tc, test_reused_number_not_called);
+	tcase_add_test(tc, test_deadline_fires_once_not_early);
+	tcase_add_test(tc, test_nearest_deadline_first_and_clear);
+	tcase_add_test(tc, test_rearmed_deadline_respected);
+	tcase_add_test(tc, test_error_reported_unasked);
+	tcase_add_test(tc, test_swap_on_delete_keeps_map);
+	tcase_add_test(tc, test_idle_before_each_poll);
+	tcase_add_test(tc, test_signal_does_not_end_loop);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(event_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
