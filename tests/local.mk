@@ -86,4 +86,10 @@ AM_TESTS_ENVIRONMENT = \
 	TEST_SRCDIR='$(abs_top_srcdir)/tests'; \
 	export POLLSMTPD MAILDIR_INSPECT PYTHON3 TEST_SRCDIR;
 
-EXTRA_DIST += %D%/transcripts %D%/e2e
+# Named one by one: a directory would carry the logs of an in-tree run.
+EXTRA_DIST += %D%/transcripts %D%/e2e/run %D%/e2e/harness.py $(E2E_TESTS)
+
+# For .ci/run: the end-to-end tests alone (run again under valgrind).
+print-e2e-tests:
+	@echo $(E2E_TESTS)
+.PHONY: print-e2e-tests
