@@ -531,8 +531,6 @@ main_detach_stdio(void)
 static void
 main_cleanup(struct main_daemon *d)
 {
-	if (d->logger != NULL)
-		event_del(d->loop, logger_fd(d->logger));
 	conn_server_free(d->srv);
 	deliver_free(d->dl);
 	maildir_close(d->md);
@@ -658,7 +656,9 @@ main(int argc, char **argv)
 		status = EX_OSERR;
 	}
 	log_info("-", "%s stopped", main_progname);
+	event_del(d.loop, logger_fd(d.logger));
 	logger_stop(d.logger);
+	d.logger = NULL;
 	main_cleanup(&d);
 	return status;
 }
