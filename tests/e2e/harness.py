@@ -250,7 +250,8 @@ log = {
         cmd = [daemon_path(), "-f", "-c", self.conf_path]
         if VALGRIND:
             cmd = ["valgrind", "-q", "--error-exitcode=99",
-                   "--leak-check=full", "--errors-for-leak-kinds=definite",
+                   "--leak-check=full",
+                   "--errors-for-leak-kinds=definite,indirect,possible",
                    "--trace-children=no"] + cmd
         return cmd
 
