@@ -406,6 +406,50 @@ START_TEST(test_greeting)
 }
 END_TEST
 
+START_TEST(test_http_request_closes)
+{
+	const char *verbs[] = { "GET / HTTP/1.1", "POST /x HTTP/1.0",
+	    "CONNECT mx:25 HTTP/1.1", "head / HTTP/1.1" };
+	size_t i;
+
+	for (i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
+		struct client *c = client_new(1, 0);
+		char req[256];
+
+		(void)unread(c);
+		snprintf(req, sizeof(req), "%s\r\nHost: x\r\n\r\n"
+		    "EHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<bob@example.org>\r\n"
+		    "DATA\r\nsmuggled\r\n.\r\n", verbs[i]);
+		/* One reply, then nothing of the body is ever run. */
+		ck_assert_str_eq(say(c, req),
+		    "421 4.7.0 Error: HTTP is not SMTP, closing\r\n");
+		ck_assert(session_closing(c->s));
+		ck_assert_ptr_null(session_pending(c->s));
+		client_free(c);
+	}
+}
+END_TEST
+
+START_TEST(test_lines_count_only_complete_lines)
+{
+	struct client *c = client_new(0, 1);
+	unsigned long before = session_lines(c->s);
+
+	/* A byte at a time without a line end: no progress. */
+	(void)say(c, "NOO");
+	ck_assert_uint_eq(session_lines(c->s), before);
+	(void)say(c, "P\r\n");
+	ck_assert_uint_eq(session_lines(c->s), before + 1);
+	(void)say(c, "EHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<bob@example.org>\r\n"
+	    "DATA\r\nline one\r\nline two\r\n");
+	ck_assert_uint_eq(session_lines(c->s), before + 5);
+	/* Message text counts once, at its final dot. */
+	(void)say(c, ".\r\n");
+	ck_assert_uint_eq(session_lines(c->s), before + 6);
+	client_free(c);
+}
+END_TEST
+
 START_TEST(test_ehlo_reply)
 {
 	struct client *c = client_new(0, 0);
@@ -1911,6 +1955,8 @@ session_suite(void)
 	tc = tcase_create("transcripts");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_transcripts_present);
+	tcase_add_test(tc, test_http_request_closes);
+	tcase_add_test(tc, test_lines_count_only_complete_lines);
 	tcase_add_loop_test(tc, test_transcript, 0, (int)ntranscripts);
 	suite_add_tcase(s, tc);
 	return s;

@@ -74,7 +74,12 @@ E2E_TESTS = \
 	tests/e2e/test_config.py \
 	tests/e2e/test_logger.py \
 	tests/e2e/test_relay.py \
-	tests/e2e/test_inspect.py
+	tests/e2e/test_inspect.py \
+	tests/e2e/test_crash.py \
+	tests/e2e/test_durability_order.py \
+	tests/e2e/test_diskfull.py \
+	tests/e2e/test_hostile_table.py \
+	tests/e2e/test_stress.py
 
 TESTS += $(UNIT_TESTS) $(E2E_TESTS)
 TEST_EXTENSIONS = .py

@@ -13,7 +13,10 @@
  *	and it is never run. An over-long line gets one 500 5.5.2 and the
  *	rest of it, up to the next LF, is thrown away unread. A good line
  *	is looked up in the command table {verb, states it is allowed in,
- *	handler}; out of sequence is 503 5.5.1 and changes no state.
+ *	handler}; out of sequence is 503 5.5.1 and changes no state. An
+ *	HTTP request line (GET, POST, CONNECT, ...) gets 421 4.7.0 and ends
+ *	the session at once, so that SMTP commands smuggled in the body of a
+ *	cross-protocol request are never run.
  *
  *	Message text. The text after 354 is parsed as a stream by a small
  *	state machine (text_feed()), so a message may come in pieces of any
@@ -123,6 +126,7 @@ struct session {
 	struct buf *out;
 	int discarding;		/* dropping the rest of an over-long line */
 	unsigned errors;
+	unsigned long lines;	/* command lines and message texts taken */
 	const char *command;	/* the line being run, for reject records */
 
 	char *helo;
@@ -189,6 +193,7 @@ static void cmd_help(struct session *, char *);
 static void cmd_vrfy(struct session *, char *);
 static void cmd_quit(struct session *, char *);
 static void cmd_not_implemented(struct session *, char *);
+static void cmd_http(struct session *, char *);
 
 static const struct command commands[] = {
 	{ "EHLO", ANY_STATE, cmd_ehlo },
@@ -212,6 +217,13 @@ static const struct command commands[] = {
 	{ "SEND", ANY_STATE, cmd_not_implemented },
 	{ "SOML", ANY_STATE, cmd_not_implemented },
 	{ "SAML", ANY_STATE, cmd_not_implemented },
+	/* A browser or proxy talking HTTP to port 25 is sent away at once. */
+	{ "GET", ANY_STATE, cmd_http },
+	{ "POST", ANY_STATE, cmd_http },
+	{ "HEAD", ANY_STATE, cmd_http },
+	{ "PUT", ANY_STATE, cmd_http },
+	{ "CONNECT", ANY_STATE, cmd_http },
+	{ "OPTIONS", ANY_STATE, cmd_http },
 };
 
 static const char *
@@ -431,6 +443,12 @@ session_closing(const struct session *s)
 	return s->state == STATE_CLOSED;
 }
 
+unsigned long
+session_lines(const struct session *s)
+{
+	return s->lines;
+}
+
 int
 session_in_data(const struct session *s)
 {
@@ -489,6 +507,7 @@ command_feed(struct session *s)
 		}
 		buf_consume(s->in, (size_t)(lf - data) + 1);
 		s->discarding = 0;
+		s->lines++;
 		return 1;
 	}
 	lf = memchr(data, '\n', len < SESSION_LINE_MAX ? len : SESSION_LINE_MAX);
@@ -506,6 +525,7 @@ command_feed(struct session *s)
 	memcpy(line, data, n);
 	line[n] = '\0';
 	buf_consume(s->in, n);
+	s->lines++;
 	command_run(s, line, n);
 	return 1;
 }
@@ -683,6 +703,7 @@ text_append(struct session *s, const char *p, size_t n)
 static void
 text_end(struct session *s)
 {
+	s->lines++;
 	struct session_message *m = &s->message;
 	size_t i;
 
@@ -1109,6 +1130,19 @@ cmd_quit(struct session *s, char *arg)
 	(void)arg;
 	reply(s, "221 2.0.0 Bye");
 	log_info(s->id, "QUIT");
+	state_enter(s, STATE_CLOSED);
+}
+
+/*
+ * cmd_http - an HTTP request (or one of its header lines) on the SMTP
+ * port: a cross-protocol attack would smuggle SMTP commands in the
+ * request body, so the session ends before any of them is read.
+ */
+static void
+cmd_http(struct session *s, char *arg)
+{
+	(void)arg;
+	reply(s, "421 4.7.0 Error: HTTP is not SMTP, closing");
 	state_enter(s, STATE_CLOSED);
 }
 

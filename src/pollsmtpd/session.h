@@ -39,6 +39,9 @@
  *	errors, timeout, shutdown): send the output, then close.
  *	session_in_data() is true while message text is being received (the
  *	caller applies data_timeout instead of command_timeout).
+ *	session_lines() counts the command lines and message texts taken so
+ *	far: command_timeout runs from the last time it grew, so a client
+ *	that trickles a byte at a time without ending a line is still cut.
  *	session_timeout() queues 421 4.4.2 and closes; session_shutdown()
  *	queues 421 4.3.2 and closes (a pending message is not answered: the
  *	caller stores it or not, first).
@@ -101,6 +104,7 @@ void session_stored(struct session *s, enum session_store_result r,
     const char *id);
 int session_closing(const struct session *s);
 int session_in_data(const struct session *s);
+unsigned long session_lines(const struct session *s);
 void session_timeout(struct session *s);
 void session_shutdown(struct session *s);
 
