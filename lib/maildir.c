@@ -23,6 +23,23 @@
  *	from the targets, and returns the errno of that first failure.
  *	Directories made on the way stay: they are part of the tree.
  *
+ *	Group commit splits the same phases across many messages: a batch
+ *	runs phases 1-3 for each message as it is added (without the
+ *	fsync, and keeping the file open), and maildir_batch_commit() runs
+ *	the syncs once for all of them:
+ *	  a. sync_file_range(SYNC_FILE_RANGE_WRITE) on every file, so that
+ *	     the disk gets all the data at once, then fsync() on each (which
+ *	     now mostly finds its data written; it still reports an error of
+ *	     its own file, which syncfs() did not before Linux 5.8);
+ *	  b. rename each copy into place;
+ *	  c. fsync each target directory once, however many copies it got.
+ *	A message is still all or nothing on its own: a failure in a or b
+ *	removes that message's files; a failed directory fsync in c removes
+ *	every message that placed a file in that directory. Data is durable
+ *	before any rename (a crash never leaves an empty letter in new/),
+ *	and every rename is durable before the caller answers.
+ *	maildir_deliver() is a batch of one.
+ *
  *	Host names are escaped in file names: '/' as \057 and ':' as \072
  *	(the Maildir specification), and, so that a name stays one printable
  *	word, any other byte outside '!'..'~' as \ooo too.
@@ -51,6 +68,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,15 +113,51 @@ struct maildir {
 	struct maildir_domain *domains;
 	size_t ndomains;
 	unsigned long use_clock;
+	/*
+	 * While messages are staged, their targets hold descriptors of
+	 * domain directories: the cache is then neither trimmed nor closed,
+	 * and a directory found removed leaves its old descriptor in
+	 * retired until nothing is staged.
+	 */
+	size_t nstaged;
+	int *retired;
+	size_t nretired;
 };
 
 /* One copy of a delivery in progress: where it goes, what exists. */
 struct maildir_target {
 	int tmpdirfd;
 	int dstdirfd;
+	int fd;				/* tmp file kept open for its sync, or -1 */
 	char tmpname[MAILDIR_TMP_NAME_MAX];
 	int written;			/* tmp/tmpname exists */
 	int placed;			/* renamed to dst/NAME */
+};
+
+/* One message of a batch: targets[first .. first + ntargets - 1]. */
+struct maildir_staged {
+	char name[MAILDIR_NAME_MAX];	/* its file name in every target */
+	char id[MAILDIR_NAME_MAX];	/* for log records; part of name */
+	size_t first;
+	size_t ntargets;
+	int err;			/* 0, or why it failed */
+};
+
+/*
+ * The arrays only grow and are reused from batch to batch, so that a
+ * busy server does not allocate per message.
+ */
+struct maildir_batch {
+	struct maildir *md;
+	struct maildir_staged *msgs;
+	size_t nmsgs;
+	size_t msgs_cap;
+	struct maildir_target *targets;
+	size_t ntargets;
+	size_t targets_cap;
+	int *dirs;			/* target directories renamed into, once each */
+	size_t ndirs;
+	size_t dirs_cap;
 };
 
 static char *maildir_escape_host(const char *hostname);
@@ -122,12 +176,18 @@ static void maildir_trim_cache(struct maildir *md);
 static int maildir_copies_check(const struct maildir *md,
     const struct maildir_copy *copies, size_t ncopies);
 static int maildir_write_all(int fd, const struct iovec *iov, int iovcnt);
-static int maildir_write_file(int dfd, const char *name,
-    const struct iovec *iov, int iovcnt, int do_fsync, int *created);
+static int maildir_write_tmp(struct maildir_target *t,
+    const struct iovec *iov, int iovcnt, int keep_open);
 static int maildir_rename_new(int olddfd, const char *oldname, int newdfd,
     const char *newname);
 static void maildir_undo(const struct maildir *md, const char *id,
     struct maildir_target *targets, size_t ntargets, const char *name);
+static int maildir_grow(void *arrayp, size_t *cap, size_t need,
+    size_t size);
+static void maildir_batch_undo(struct maildir_batch *b,
+    struct maildir_staged *m);
+static int maildir_batch_note_dir(struct maildir_batch *b, int dfd);
+static void maildir_start_writeback(int fd);
 static int maildir_clean_dir(int dfd, const char *what);
 
 /* maildir_escape_host - the host name as it may appear in a file name */
@@ -350,6 +410,9 @@ maildir_close(struct maildir *md)
 	for (i = 0; i < md->ndomains; i++)
 		(void)close(md->domains[i].fd);
 	free(md->domains);
+	for (i = 0; i < md->nretired; i++)
+		(void)close(md->retired[i]);
+	free(md->retired);
 	for (i = 0; i < md->nusers; i++) {
 		(void)close(md->users[i].newfd);
 		(void)close(md->users[i].tmpfd);
@@ -473,19 +536,41 @@ fail:
 	return (-1);
 }
 
+/*
+ * maildir_domain_drop - forget a cached directory. A staged message may
+ * still use its descriptor: then it is closed once nothing is staged
+ * (and should even that bookkeeping fail, it stays open: a leak, never
+ * a descriptor closed under a message).
+ */
+
 static void
 maildir_domain_drop(struct maildir *md, size_t idx)
 {
-	(void)close(md->domains[idx].fd);
+	int *grown;
+
+	if (md->nstaged == 0) {
+		(void)close(md->domains[idx].fd);
+	} else if ((grown = realloc(md->retired, (md->nretired + 1)
+	    * sizeof(*md->retired))) != NULL) {
+		md->retired = grown;
+		md->retired[md->nretired++] = md->domains[idx].fd;
+	}
 	md->domains[idx] = md->domains[md->ndomains - 1];
 	md->ndomains--;
 }
 
-/* maildir_trim_cache - close the least recently used domain directories */
+/*
+ * maildir_trim_cache - close the least recently used domain directories,
+ * and retired ones; only while nothing is staged.
+ */
 
 static void
 maildir_trim_cache(struct maildir *md)
 {
+	if (md->nstaged > 0)
+		return;
+	while (md->nretired > 0)
+		(void)close(md->retired[--md->nretired]);
 	while (md->ndomains > MAILDIR_DOMAIN_CACHE) {
 		size_t oldest = 0;
 		size_t i;
@@ -596,39 +681,36 @@ maildir_write_all(int fd, const struct iovec *iov, int iovcnt)
 }
 
 /*
- * maildir_write_file - create dfd/name (it must not exist), write iov to
- * it, fsync and close it. *created tells the caller whether a file was
- * made that must be removed should anything fail later.
+ * maildir_write_tmp - create t's tmp file (it must not exist) and write
+ * iov to it. With keep_open the descriptor stays in t->fd for the sync
+ * of the batch; otherwise the file is closed at once. t->written tells
+ * whether a file was made that must be removed should anything fail.
  */
 
 static int
-maildir_write_file(int dfd, const char *name, const struct iovec *iov,
-    int iovcnt, int do_fsync, int *created)
+maildir_write_tmp(struct maildir_target *t, const struct iovec *iov,
+    int iovcnt, int keep_open)
 {
 	int fd;
 
-	fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC
-	    | O_NOFOLLOW, MAILDIR_FILE_MODE);
+	fd = openat(t->tmpdirfd, t->tmpname, O_WRONLY | O_CREAT | O_EXCL
+	    | O_CLOEXEC | O_NOFOLLOW, MAILDIR_FILE_MODE);
 	if (fd == -1)
 		return (-1);
-	*created = 1;
-	if (maildir_write_all(fd, iov, iovcnt) == -1)
-		goto fail;
-	if (do_fsync && fsync(fd) == -1)
-		goto fail;
-	/* Some file systems (NFS) report a failed write only here. */
-	if (close(fd) == -1)
-		return (-1);
-	return (0);
-
-fail:
-	{
+	t->written = 1;
+	if (maildir_write_all(fd, iov, iovcnt) == -1) {
 		int saved = errno;
 
 		(void)close(fd);
 		errno = saved;
+		return (-1);
 	}
-	return (-1);
+	if (keep_open) {
+		t->fd = fd;
+		return (0);
+	}
+	/* Some file systems (NFS) report a failed write only here. */
+	return (close(fd));
 }
 
 /*
@@ -665,6 +747,10 @@ maildir_undo(const struct maildir *md, const char *id,
 	for (i = 0; i < ntargets; i++) {
 		struct maildir_target *t = &targets[i];
 
+		if (t->fd != -1) {
+			(void)close(t->fd);
+			t->fd = -1;
+		}
 		if (t->placed) {
 			if (unlinkat(t->dstdirfd, name, 0) == -1) {
 				if (errno != ENOENT)
@@ -684,30 +770,162 @@ maildir_undo(const struct maildir *md, const char *id,
 	}
 }
 
+/*
+ * maildir_deliver - one message, all or none: a batch of one, on the
+ * stack, whose arrays are released before returning.
+ */
+
 int
 maildir_deliver(struct maildir *md, const char *id,
     const struct maildir_copy *copies, size_t ncopies)
 {
-	char name[MAILDIR_NAME_MAX];
-	struct maildir_target *targets = NULL;
-	size_t i;
-	int err;
+	struct maildir_batch b;
+	int err = 0;
 
-	if (md == NULL || copies == NULL || ncopies == 0) {
+	if (md == NULL) {
 		errno = EINVAL;
 		return (-1);
 	}
-	if (maildir_name(md, id, name, sizeof(name)) == -1)
+	memset(&b, 0, sizeof(b));
+	b.md = md;
+	if (maildir_batch_add(&b, id, copies, ncopies) == -1)
+		err = errno;
+	else
+		(void)maildir_batch_commit(&b, &err);
+	free(b.dirs);
+	free(b.targets);
+	free(b.msgs);
+	if (err != 0) {
+		errno = err;
+		return (-1);
+	}
+	return (0);
+}
+
+/* maildir_grow - make *arrayp hold at least need elements of size bytes */
+
+static int
+maildir_grow(void *arrayp, size_t *cap, size_t need, size_t size)
+{
+	void **array = arrayp;
+	size_t n = *cap ? *cap : 8;
+	void *p;
+
+	if (need <= *cap)
+		return (0);
+	while (n < need)
+		n *= 2;
+	if (n > SIZE_MAX / size || (p = realloc(*array, n * size)) == NULL) {
+		errno = ENOMEM;
+		return (-1);
+	}
+	*array = p;
+	*cap = n;
+	return (0);
+}
+
+struct maildir_batch *
+maildir_batch_new(struct maildir *md)
+{
+	struct maildir_batch *b;
+
+	if (md == NULL) {
+		errno = EINVAL;
+		return (NULL);
+	}
+	if ((b = calloc(1, sizeof(*b))) == NULL)
+		return (NULL);
+	b->md = md;
+	return (b);
+}
+
+void
+maildir_batch_free(struct maildir_batch *b)
+{
+	size_t i;
+
+	if (b == NULL)
+		return;
+	for (i = 0; i < b->nmsgs; i++)
+		maildir_batch_undo(b, &b->msgs[i]);
+	b->md->nstaged -= b->nmsgs;
+	maildir_trim_cache(b->md);
+	free(b->dirs);
+	free(b->targets);
+	free(b->msgs);
+	free(b);
+}
+
+size_t
+maildir_batch_count(const struct maildir_batch *b)
+{
+	return (b->nmsgs);
+}
+
+size_t
+maildir_batch_files(const struct maildir_batch *b)
+{
+	return (b->ntargets);
+}
+
+/* maildir_batch_undo - remove every file of message m (once) */
+
+static void
+maildir_batch_undo(struct maildir_batch *b, struct maildir_staged *m)
+{
+	maildir_undo(b->md, m->id, &b->targets[m->first], m->ntargets,
+	    m->name);
+}
+
+/*
+ * maildir_batch_add - phases 1 to 3 for one message (see DESCRIPTION);
+ * a failure removes what this message made and leaves the batch as it
+ * was.
+ */
+
+int
+maildir_batch_add(struct maildir_batch *b, const char *id,
+    const struct maildir_copy *copies, size_t ncopies)
+{
+	struct maildir *md;
+	struct maildir_staged *m;
+	size_t i;
+	size_t ready = 0;		/* targets set up, for the undo */
+	int err;
+
+	if (b == NULL || copies == NULL || ncopies == 0) {
+		errno = EINVAL;
+		return (-1);
+	}
+	md = b->md;
+	if (b->nmsgs >= INT_MAX || ncopies > SIZE_MAX / 2 - b->ntargets) {
+		errno = ENOMEM;
+		return (-1);
+	}
+	if (maildir_grow(&b->msgs, &b->msgs_cap, b->nmsgs + 1,
+	    sizeof(*b->msgs)) == -1 || maildir_grow(&b->targets,
+	    &b->targets_cap, b->ntargets + ncopies, sizeof(*b->targets)) == -1)
+		return (-1);
+	m = &b->msgs[b->nmsgs];
+	if (maildir_name(md, id, m->name, sizeof(m->name)) == -1)
 		return (-1);
 	if (maildir_copies_check(md, copies, ncopies) == -1)
 		return (-1);
-	if ((targets = calloc(ncopies, sizeof(*targets))) == NULL)
-		return (-1);
+	/* The name holds the ID, so the ID fits. */
+	memcpy(m->id, id, strlen(id) + 1);
+	m->first = b->ntargets;
+	m->ntargets = ncopies;
+	m->err = 0;
+	/* From here on a domain directory's descriptor may be ours. */
+	md->nstaged++;
 
 	for (i = 0; i < ncopies; i++) {
-		struct maildir_target *t = &targets[i];
+		struct maildir_target *t = &b->targets[m->first + i];
 		int n;
 
+		memset(t, 0, sizeof(*t));
+		t->fd = -1;
+		ready = i + 1;
 		if (copies[i].mailbox != NULL) {
 			const struct maildir_user *u;
 
@@ -720,41 +938,156 @@ maildir_deliver(struct maildir *md, const char *id,
 			    copies[i].domain)) == -1)
 				goto fail;
 		}
-		n = snprintf(t->tmpname, sizeof(t->tmpname), "%s.%zu", name,
-		    i);
+		n = snprintf(t->tmpname, sizeof(t->tmpname), "%s.%zu",
+		    m->name, i);
 		if (n < 0 || (size_t)n >= sizeof(t->tmpname)) {
 			errno = ENAMETOOLONG;
 			goto fail;
 		}
 	}
 	for (i = 0; i < ncopies; i++)
-		if (maildir_write_file(targets[i].tmpdirfd, targets[i].tmpname,
-		    copies[i].iov, copies[i].iovcnt, md->do_fsync,
-		    &targets[i].written) == -1)
+		if (maildir_write_tmp(&b->targets[m->first + i], copies[i].iov,
+		    copies[i].iovcnt, md->do_fsync) == -1)
 			goto fail;
-	for (i = 0; i < ncopies; i++) {
-		if (maildir_rename_new(targets[i].tmpdirfd, targets[i].tmpname,
-		    targets[i].dstdirfd, name) == -1)
-			goto fail;
-		targets[i].written = 0;
-		targets[i].placed = 1;
-	}
-	/* Copies never share a target directory: each is synced once. */
-	if (md->do_fsync)
-		for (i = 0; i < ncopies; i++)
-			if (fsync(targets[i].dstdirfd) == -1)
-				goto fail;
-	maildir_trim_cache(md);
-	free(targets);
-	return (0);
+	b->ntargets += ncopies;
+	return ((int)b->nmsgs++);
 
 fail:
 	err = errno;
-	maildir_undo(md, id, targets, ncopies, name);
+	maildir_undo(md, m->id, &b->targets[m->first], ready, m->name);
+	md->nstaged--;
 	maildir_trim_cache(md);
-	free(targets);
 	errno = err;
 	return (-1);
+}
+
+/* maildir_start_writeback - let the disk have fd's data without waiting */
+
+static void
+maildir_start_writeback(int fd)
+{
+#ifdef SYNC_FILE_RANGE_WRITE
+	/* Only a hint: fsync() below is what reports errors. */
+	(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+#else
+	(void)fd;
+#endif
+}
+
+/* maildir_batch_note_dir - remember a directory to fsync, once */
+
+static int
+maildir_batch_note_dir(struct maildir_batch *b, int dfd)
+{
+	size_t i;
+
+	for (i = 0; i < b->ndirs; i++)
+		if (b->dirs[i] == dfd)
+			return (0);
+	if (maildir_grow(&b->dirs, &b->dirs_cap, b->ndirs + 1,
+	    sizeof(*b->dirs)) == -1)
+		return (-1);
+	b->dirs[b->ndirs++] = dfd;
+	return (0);
+}
+
+/*
+ * maildir_batch_commit - phases a to c of DESCRIPTION for every staged
+ * message. Directories are few (one per user and domain touched), so a
+ * linear search keeps them unique.
+ */
+
+size_t
+maildir_batch_commit(struct maildir_batch *b, int *errs)
+{
+	struct maildir *md = b->md;
+	struct maildir_staged *m;
+	struct maildir_target *t;
+	size_t i, k, d, nfailed = 0;
+
+	/* a. The data of every file, with one wait per file. */
+	if (md->do_fsync) {
+		for (k = 0; k < b->ntargets; k++)
+			if (b->targets[k].fd != -1)
+				maildir_start_writeback(b->targets[k].fd);
+		for (i = 0; i < b->nmsgs; i++) {
+			m = &b->msgs[i];
+			for (k = 0; k < m->ntargets && m->err == 0; k++) {
+				t = &b->targets[m->first + k];
+				if (fsync(t->fd) == -1)
+					m->err = errno;
+			}
+		}
+	}
+	for (i = 0; i < b->nmsgs; i++) {
+		m = &b->msgs[i];
+		for (k = 0; k < m->ntargets; k++) {
+			t = &b->targets[m->first + k];
+			if (t->fd == -1)
+				continue;
+			if (close(t->fd) == -1 && m->err == 0)
+				m->err = errno;
+			t->fd = -1;
+		}
+	}
+
+	/* b. Into place; a message that cannot be placed whole goes. */
+	for (i = 0; i < b->nmsgs; i++) {
+		m = &b->msgs[i];
+		for (k = 0; k < m->ntargets && m->err == 0; k++) {
+			t = &b->targets[m->first + k];
+			if (maildir_batch_note_dir(b, t->dstdirfd) == -1
+			    || maildir_rename_new(t->tmpdirfd, t->tmpname,
+			    t->dstdirfd, m->name) == -1) {
+				m->err = errno;
+				break;
+			}
+			t->written = 0;
+			t->placed = 1;
+		}
+		if (m->err != 0)
+			maildir_batch_undo(b, m);
+	}
+
+	/*
+	 * c. Each directory once. When one cannot be synced, no message
+	 * that went there may be reported stored: each is taken back
+	 * whole, from every directory it reached.
+	 */
+	if (md->do_fsync) {
+		for (d = 0; d < b->ndirs; d++) {
+			int err;
+
+			if (fsync(b->dirs[d]) == 0)
+				continue;
+			err = errno;
+			for (i = 0; i < b->nmsgs; i++) {
+				m = &b->msgs[i];
+				if (m->err != 0)
+					continue;
+				for (k = 0; k < m->ntargets; k++)
+					if (b->targets[m->first + k].dstdirfd
+					    == b->dirs[d])
+						break;
+				if (k == m->ntargets)
+					continue;
+				m->err = err;
+				maildir_batch_undo(b, m);
+			}
+		}
+	}
+
+	for (i = 0; i < b->nmsgs; i++) {
+		errs[i] = b->msgs[i].err;
+		if (errs[i] != 0)
+			nfailed++;
+	}
+	md->nstaged -= b->nmsgs;
+	b->nmsgs = 0;
+	b->ntargets = 0;
+	b->ndirs = 0;
+	maildir_trim_cache(md);
+	return (nfailed);
 }
 
 int

@@ -37,11 +37,35 @@
  *	from tmp/ and from the target directories, before it returns.
  *	A copy names either mailbox (a user added with maildir_add_user) or
  *	domain (a domain that passed addr_domain_is_safe()), never both.
+ *
+ *	Group commit: a batch stores many messages with one pass of syncs.
+ *	maildir_batch_new() makes an empty batch for md (which must outlive
+ *	it); maildir_batch_free() removes the files of messages still staged
+ *	and releases it (NULL allowed).
+ *	maildir_batch_add() stages one message as maildir_deliver() would,
+ *	but stops after writing its copies to tmp/: nothing is synced or
+ *	renamed yet, and the iovecs are no longer needed when it returns. It
+ *	returns the message's index in the batch (0, 1, ...).
+ *	maildir_batch_commit() finishes every staged message: the data of
+ *	all their files is synced in one pass (writeback started for all,
+ *	then fsync of each), each copy renamed into place, and each
+ *	target directory fsynced once, however many messages it received.
+ *	Each message stays all or nothing on its own: errs (room for
+ *	maildir_batch_count() entries) gets, for message i, 0 when
+ *	every copy is durable in place, or the errno of its
+ *	failure when none of its files is left. The batch is empty after it.
+ *	maildir_batch_count() is the number of messages staged,
+ *	maildir_batch_files() the number of their files.
  * DIAGNOSTICS
  *	maildir_open() returns NULL and sets errno. maildir_deliver()
  *	returns 0, or -1 with errno (ENOSPC and EDQUOT mean the disk is full;
  *	EINVAL a bad copy). maildir_name() returns 0, or -1 when the name does
  *	not fit or the ID is not alphanumeric.
+ *	maildir_batch_new() returns NULL (ENOMEM, or EINVAL for a NULL md).
+ *	maildir_batch_add() returns -1 with errno as maildir_deliver() does,
+ *	and then nothing of that message exists (the batch's other messages
+ *	are untouched). maildir_batch_commit() returns how many messages
+ *	failed.
  * LIMITS
  *	MAILDIR_NAME_MAX bytes for a name, including the NUL.
  */
@@ -55,6 +79,7 @@
 #define MAILDIR_QUEUE_DIR	".OTHER_SERVERS"
 
 struct maildir;
+struct maildir_batch;
 
 struct maildir_copy {
 	const char *mailbox;		/* local user, or NULL */
@@ -73,5 +98,13 @@ int maildir_name(const struct maildir *md, const char *id, char *dst,
 int maildir_name_id(const char *name, char *id, size_t idlen);
 int maildir_deliver(struct maildir *md, const char *id,
     const struct maildir_copy *copies, size_t ncopies);
+
+struct maildir_batch *maildir_batch_new(struct maildir *md);
+void maildir_batch_free(struct maildir_batch *b);
+int maildir_batch_add(struct maildir_batch *b, const char *id,
+    const struct maildir_copy *copies, size_t ncopies);
+size_t maildir_batch_commit(struct maildir_batch *b, int *errs);
+size_t maildir_batch_count(const struct maildir_batch *b);
+size_t maildir_batch_files(const struct maildir_batch *b);
 
 #endif

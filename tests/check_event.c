@@ -402,6 +402,65 @@ START_TEST(test_idle_before_each_poll)
 }
 END_TEST
 
+/*
+ * Several idle hooks: added ones in order, then the one set with
+ * event_set_idle(); a hook removed from within a hook is not called
+ * again.
+ */
+static char idle_order[16];
+static size_t idle_norder;
+
+static void
+idle_mark(struct event_loop *loop, void *ctx)
+{
+	const char *tag = ctx;
+
+	if (idle_norder < sizeof(idle_order) - 1)
+		idle_order[idle_norder++] = *tag;
+	if (*tag == 'b')
+		event_del_idle(loop, idle_mark, ctx);
+}
+
+static void
+idle_last(struct event_loop *loop, void *ctx)
+{
+	(void)ctx;
+	if (idle_norder < sizeof(idle_order) - 1)
+		idle_order[idle_norder++] = 'z';
+	if (idle_norder >= 6)
+		event_loop_stop(loop);
+}
+
+START_TEST(test_idle_hooks_in_order)
+{
+	struct event_loop *loop = event_loop_new();
+	static char a = 'a', b = 'b', c = 'c';
+	int p[2];
+
+	memset(idle_order, 0, sizeof(idle_order));
+	idle_norder = 0;
+	make_pipe(p);
+	/* A deadline of 0 ms keeps poll() from sleeping between iterations. */
+	ck_assert_int_eq(event_add(loop, p[0], 0, record_cb, NULL), 0);
+	event_set_idle(loop, idle_last, NULL);
+	ck_assert_int_eq(event_add_idle(loop, idle_mark, &a), 0);
+	ck_assert_int_eq(event_add_idle(loop, idle_mark, &b), 0);
+	ck_assert_int_eq(event_add_idle(loop, idle_mark, &c), 0);
+	record_reset();
+	rec.stop_after = 100;
+	event_deadline(loop, p[0], 0);
+	ck_assert_int_eq(event_loop_run(loop), 0);
+	/* b removed itself: c is skipped once (its slot moved), never doubled. */
+	ck_assert_str_eq(idle_order, "abz" "acz");
+	/* Removing an unknown hook changes nothing. */
+	event_del_idle(loop, idle_mark, &b);
+	event_del_idle(loop, idle_last, NULL);
+	event_loop_free(loop);
+	close(p[0]);
+	close(p[1]);
+}
+END_TEST
+
 static void
 alarm_handler(int sig)
 {
@@ -451,6 +510,7 @@ event_suite(void)
 	tcase_add_test(tc, test_error_reported_unasked);
 	tcase_add_test(tc, test_swap_on_delete_keeps_map);
 	tcase_add_test(tc, test_idle_before_each_poll);
+	tcase_add_test(tc, test_idle_hooks_in_order);
 	tcase_add_test(tc, test_signal_does_not_end_loop);
 	suite_add_tcase(s, tc);
 	return s;

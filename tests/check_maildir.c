@@ -13,7 +13,9 @@
  *	queue directory). Failures are made for real: a tmp/ or new/
  *	directory removed after maildir_add_user(), RLIMIT_FSIZE (with
  *	SIGXFSZ ignored) for a write that fails half-way with EFBIG, and a
- *	file already in place under the name a delivery wants.
+ *	file already in place under the name a delivery wants. Batches (group
+ *	commit) are checked the same way: each message all or nothing, the
+ *	others of its batch untouched.
  * DIAGNOSTICS
  *	Exit status 0 when every test passes. Runs under valgrind with
  *	CK_FORK=no and with -fsanitize=address,undefined.
@@ -1113,6 +1115,194 @@ START_TEST(test_clean_tmp)
 }
 END_TEST
 
+/*
+ * Group commit: batches of messages, each still all or nothing.
+ */
+
+/* Nothing of a staged message is visible in new/ or the queue yet. */
+
+START_TEST(test_batch_commits_all)
+{
+	struct maildir_copy copies[3];
+	struct iovec iov;
+	struct maildir_batch *b;
+	char p[PATH_MAX];
+	struct maildir *md;
+	int errs[3] = { -1, -1, -1 };
+
+	three_copies(copies, &iov);
+	md = open_with_users();
+	ck_assert_ptr_nonnull(b = maildir_batch_new(md));
+	ck_assert_int_eq(maildir_batch_add(b, "M1", copies, 3), 0);
+	ck_assert_int_eq(maildir_batch_add(b, "M2", &copies[0], 1), 1);
+	ck_assert_int_eq(maildir_batch_add(b, "M3", &copies[2], 1), 2);
+	ck_assert_uint_eq(maildir_batch_count(b), 3);
+	ck_assert_uint_eq(maildir_batch_files(b), 5);
+	xpath(p, "%s/alice/new", root);
+	ck_assert_int_eq(count_entries(p), 0);
+	xpath(p, "%s/.OTHER_SERVERS/remote.example", root);
+	ck_assert_int_eq(count_entries(p), 1);	/* error/ only */
+
+	ck_assert_uint_eq(maildir_batch_commit(b, errs), 0);
+	ck_assert_int_eq(errs[0], 0);
+	ck_assert_int_eq(errs[1], 0);
+	ck_assert_int_eq(errs[2], 0);
+	ck_assert_uint_eq(maildir_batch_count(b), 0);
+	ck_assert_uint_eq(maildir_batch_files(b), 0);
+	xpath(p, "%s/alice/new", root);
+	ck_assert_int_eq(count_entries(p), 2);
+	xpath(p, "%s/bob/new", root);
+	ck_assert_int_eq(count_entries(p), 1);
+	xpath(p, "%s/.OTHER_SERVERS/remote.example", root);
+	ck_assert_int_eq(count_entries(p), 3);
+	xpath(p, "%s/alice/tmp", root);
+	ck_assert_int_eq(count_entries(p), 0);
+	xpath(p, "%s/.OTHER_SERVERS/.tmp", root);
+	ck_assert_int_eq(count_entries(p), 0);
+	ck_assert_int_eq(count_files(), 5);
+
+	/* The batch is reused. */
+	ck_assert_int_eq(maildir_batch_add(b, "M4", &copies[1], 1), 0);
+	ck_assert_uint_eq(maildir_batch_commit(b, errs), 0);
+	ck_assert_int_eq(count_files(), 6);
+	maildir_batch_free(b);
+	maildir_close(md);
+}
+END_TEST
+
+/*
+ * One message of a batch cannot be placed (bob/new is gone): it goes
+ * whole, its copy already in alice/new included; the others stay.
+ */
+
+START_TEST(test_batch_one_fails_alone)
+{
+	struct maildir_copy copies[3];
+	struct iovec iov;
+	struct maildir_batch *b;
+	char p[PATH_MAX];
+	struct maildir *md;
+	int errs[3];
+
+	three_copies(copies, &iov);
+	md = open_with_users();
+	ck_assert_ptr_nonnull(b = maildir_batch_new(md));
+	ck_assert_int_eq(maildir_batch_add(b, "OK1", &copies[0], 1), 0);
+	ck_assert_int_eq(maildir_batch_add(b, "BAD", copies, 3), 1);
+	ck_assert_int_eq(maildir_batch_add(b, "OK2", &copies[2], 1), 2);
+	xpath(p, "%s/bob/new", root);
+	ck_assert_int_eq(rmdir(p), 0);
+	write_plain(p, "");
+	ck_assert_uint_eq(maildir_batch_commit(b, errs), 1);
+	ck_assert_int_eq(errs[0], 0);
+	ck_assert_int_eq(errs[1], ENOENT);
+	ck_assert_int_eq(errs[2], 0);
+	/* OK1 in alice/new, OK2 queued, the planted file: nothing of BAD. */
+	ck_assert_int_eq(count_files(), 3);
+	xpath(p, "%s/alice/new", root);
+	ck_assert_int_eq(count_entries(p), 1);
+	xpath(p, "%s/.OTHER_SERVERS/remote.example", root);
+	ck_assert_int_eq(count_entries(p), 2);
+	xpath(p, "%s/bob/tmp", root);
+	ck_assert_int_eq(count_entries(p), 0);
+	maildir_batch_free(b);
+	maildir_close(md);
+}
+END_TEST
+
+/* A message that cannot be staged leaves the batch as it was. */
+
+START_TEST(test_batch_add_fails_alone)
+{
+	struct maildir_copy copies[3];
+	struct iovec iov;
+	struct maildir_batch *b;
+	char p[PATH_MAX];
+	struct maildir *md;
+	int errs[2];
+
+	three_copies(copies, &iov);
+	md = open_with_users();
+	ck_assert_ptr_nonnull(b = maildir_batch_new(md));
+	ck_assert_int_eq(maildir_batch_add(b, "FIRST", &copies[0], 1), 0);
+	xpath(p, "%s/bob/tmp", root);
+	ck_assert_int_eq(rmdir(p), 0);
+	errno = 0;
+	ck_assert_int_eq(maildir_batch_add(b, "BAD", copies, 3), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	ck_assert_uint_eq(maildir_batch_count(b), 1);
+	ck_assert_uint_eq(maildir_batch_files(b), 1);
+	/* Only FIRST's tmp file exists. */
+	ck_assert_int_eq(count_files(), 1);
+	ck_assert_int_eq(maildir_batch_add(b, "LAST", &copies[2], 1), 1);
+	ck_assert_uint_eq(maildir_batch_commit(b, errs), 0);
+	ck_assert_int_eq(count_files(), 2);
+	xpath(p, "%s/alice/new", root);
+	ck_assert_int_eq(count_entries(p), 1);
+	maildir_batch_free(b);
+	maildir_close(md);
+}
+END_TEST
+
+/* Freeing a batch that was never committed leaves no file behind. */
+
+START_TEST(test_batch_free_removes_staged)
+{
+	struct maildir_copy copies[3];
+	struct iovec iov;
+	struct maildir_batch *b;
+	struct maildir *md;
+	int fds;
+
+	three_copies(copies, &iov);
+	md = open_with_users();
+	fds = count_fds();
+	ck_assert_ptr_nonnull(b = maildir_batch_new(md));
+	ck_assert_int_eq(maildir_batch_add(b, "GONE1", copies, 3), 0);
+	ck_assert_int_eq(maildir_batch_add(b, "GONE2", copies, 2), 1);
+	ck_assert_int_eq(count_files(), 5);
+	maildir_batch_free(b);
+	ck_assert_int_eq(count_files(), 0);
+	/* The open tmp files were closed; the domain stays cached. */
+	ck_assert_int_eq(count_fds(), fds + 1);
+	maildir_batch_free(NULL);
+	errno = 0;
+	ck_assert_ptr_null(maildir_batch_new(NULL));
+	ck_assert_int_eq(errno, EINVAL);
+	maildir_close(md);
+}
+END_TEST
+
+/*
+ * Without fsync (tmpfs benchmarks) a batch still places every copy, and
+ * keeps no descriptor open between add and commit.
+ */
+
+START_TEST(test_batch_without_fsync)
+{
+	struct maildir_copy copies[3];
+	struct iovec iov;
+	struct maildir_batch *b;
+	struct maildir *md;
+	int errs[2];
+	int fds;
+
+	three_copies(copies, &iov);
+	ck_assert_ptr_nonnull(md = maildir_open(root, HOST, 0));
+	ck_assert_int_eq(maildir_add_user(md, "alice"), 0);
+	ck_assert_int_eq(maildir_add_user(md, "bob"), 0);
+	ck_assert_ptr_nonnull(b = maildir_batch_new(md));
+	ck_assert_int_eq(maildir_batch_add(b, "NF1", copies, 3), 0);
+	fds = count_fds();
+	ck_assert_int_eq(maildir_batch_add(b, "NF2", copies, 2), 1);
+	ck_assert_int_eq(count_fds(), fds);
+	ck_assert_uint_eq(maildir_batch_commit(b, errs), 0);
+	ck_assert_int_eq(count_files(), 5);
+	maildir_batch_free(b);
+	maildir_close(md);
+}
+END_TEST
+
 static Suite *
 maildir_suite(void)
 {
@@ -1155,6 +1345,15 @@ maildir_suite(void)
 	tcase_add_test(tc, test_refuse_unknown_mailbox);
 	tcase_add_test(tc, test_refuse_unsafe_domain);
 	tcase_add_test(tc, test_refuse_bad_copies);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("batch");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_batch_commits_all);
+	tcase_add_test(tc, test_batch_one_fails_alone);
+	tcase_add_test(tc, test_batch_add_fails_alone);
+	tcase_add_test(tc, test_batch_free_removes_staged);
+	tcase_add_test(tc, test_batch_without_fsync);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("clean");

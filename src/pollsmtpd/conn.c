@@ -15,10 +15,21 @@
  *	    the replies stops being read: the kernel's buffers fill up and
  *	    TCP flow control holds the client, not our memory.
  *
+ *	Storing: a message the session hands over is submitted to deliver
+ *	(group commit) and the client waits, taking no input, until the
+ *	loop's idle hook, conn_idle(), flushes deliver: every message
+ *	whose final dot came in the same loop iteration is synced in one
+ *	pass, and each client gets its 250 (or 451/452) only from
+ *	conn_stored(), after its files are durable. The hook runs before
+ *	every poll(), so no message waits past the iteration it completed
+ *	in, and a lone client waits no longer than it did for a
+ *	synchronous store.
+ *
  *	Deadlines: command_timeout is set at connect and after each read
- *	outside DATA; data_timeout is set once when the session enters
- *	DATA and covers the whole message; back to command_timeout after
- *	it. When a deadline passes the session says 421 4.4.2.
+ *	outside DATA that completed a command (the session replied);
+ *	data_timeout is set once when the session enters DATA and covers
+ *	the whole message; back to command_timeout after it. When a
+ *	deadline passes the session says 421 4.4.2.
  *
  *	Closing: when the session has ended, its last replies are written
  *	(waiting at most CONN_LINGER_MS for a client that does not read),
@@ -71,6 +82,7 @@ struct conn {
 	struct session *session;
 	int fd;
 	int in_data;			/* data_timeout applies */
+	int storing;			/* message submitted, conn_stored() due */
 	int closing;			/* session ended; last replies being sent */
 	int lingering;			/* replies sent, write side shut */
 	char id[CONN_ID_SIZE];
@@ -112,6 +124,9 @@ static void conn_close(struct conn *c, const char *reason);
 static void conn_format_addr(const struct sockaddr *sa, char *dst,
     size_t dstlen);
 static void conn_close_listeners(struct conn_server *srv);
+static void conn_idle(struct event_loop *loop, void *ctx);
+static void conn_stored(void *ctx, enum session_store_result result,
+    const char *id);
 
 struct conn_server *
 conn_server_new(struct event_loop *loop, const struct conf *conf,
@@ -134,6 +149,11 @@ conn_server_new(struct event_loop *loop, const struct conf *conf,
 	srv->conf = conf;
 	srv->dl = dl;
 	srv->spare_fd = -1;
+	if (event_add_idle(loop, conn_idle, srv) < 0) {
+		free(srv->listen_fds);
+		free(srv);
+		return NULL;
+	}
 	return srv;
 }
 
@@ -142,6 +162,7 @@ conn_server_free(struct conn_server *srv)
 {
 	if (srv == NULL)
 		return;
+	event_del_idle(srv->loop, conn_idle, srv);
 	conn_close_listeners(srv);
 	while (srv->clients != NULL)
 		conn_close(srv->clients, "server stopped");
@@ -462,6 +483,7 @@ conn_read(struct conn *c)
 {
 	const struct conf *conf = c->srv->conf;
 	size_t room = session_input_room(c->session);
+	size_t before, after;
 	ssize_t n;
 
 	if (room == 0)
@@ -482,10 +504,18 @@ conn_read(struct conn *c)
 		    : "client closed the connection");
 		return -1;
 	}
+	(void)session_output(c->session, &before);
 	if (session_input(c->session, conn_read_buf, (size_t)n) < 0)
 		log_panic(__func__, "session refused %zd bytes of %zu allowed",
 		    n, room);
-	if (!c->in_data && !session_in_data(c->session))
+	(void)session_output(c->session, &after);
+	/*
+	 * Every complete command gets a reply, so new output means one was
+	 * run: only then does command_timeout start again. A client that
+	 * drips a byte at a time never completes one and is cut when it
+	 * runs out, as an idle one is.
+	 */
+	if (after > before && !c->in_data && !session_in_data(c->session))
 		event_deadline(c->srv->loop, c->fd,
 		    conf->command_timeout * 1000);
 	return 0;
@@ -520,10 +550,10 @@ conn_flush(struct conn *c)
 }
 
 /*
- * conn_drive - store, reply, then choose what to wait for
+ * conn_drive - submit, reply, then choose what to wait for
  *
- * Storing is synchronous: the 250 for a message is queued only after
- * its files are durable. Sending replies can let the session take up
+ * A message is only submitted here; its reply comes from conn_stored()
+ * after the group commit. Sending replies can let the session take up
  * input it kept, which may complete another message, hence the loop.
  */
 static void
@@ -532,23 +562,26 @@ conn_drive(struct conn *c)
 	struct event_loop *loop = c->srv->loop;
 	const struct conf *conf = c->srv->conf;
 	const struct session_message *msg;
-	enum session_store_result r;
-	char id[DELIVER_ID_SIZE];
 	size_t outlen;
 	int in_data, events;
 
 	for (;;) {
-		while ((msg = session_pending(c->session)) != NULL) {
-			r = deliver_message(c->srv->dl, c->id, msg, id,
-			    sizeof(id));
-			session_stored(c->session, r, id);
+		while (!c->storing
+		    && (msg = session_pending(c->session)) != NULL) {
+			if (deliver_submit(c->srv->dl, c->id, msg, conn_stored,
+			    c) == 0) {
+				c->storing = 1;
+				break;
+			}
+			log_warn(c->id, "cannot queue a message for storing");
+			session_stored(c->session, SESSION_STORE_TEMPFAIL, NULL);
 		}
 		if (conn_flush(c) < 0) {
 			conn_close(c, c->in_data ? "connection lost in DATA"
 			    : "connection lost");
 			return;
 		}
-		if (session_pending(c->session) == NULL)
+		if (c->storing || session_pending(c->session) == NULL)
 			break;
 	}
 
@@ -585,6 +618,31 @@ conn_drive(struct conn *c)
 	event_set(loop, c->fd, events);
 }
 
+/*
+ * conn_stored - deliver's answer for the message this client submitted:
+ * its files are durable (or gone); now the session may say so.
+ */
+static void
+conn_stored(void *ctx, enum session_store_result result, const char *id)
+{
+	struct conn *c = ctx;
+
+	c->storing = 0;
+	session_stored(c->session, result, id);
+	conn_drive(c);
+}
+
+/* conn_idle - before each poll(): commit what this iteration collected */
+static void
+conn_idle(struct event_loop *loop, void *ctx)
+{
+	struct conn_server *srv = ctx;
+
+	(void)loop;
+	if (deliver_pending(srv->dl) > 0)
+		deliver_flush(srv->dl);
+}
+
 /* conn_linger - drop what a finished client still sends, until it closes */
 static void
 conn_linger(struct conn *c, int events)
@@ -614,6 +672,9 @@ conn_close(struct conn *c, const char *reason)
 	struct conn_server *srv = c->srv;
 
 	log_info(c->id, "disconnect from [%s] (%s)", c->addr, reason);
+	/* Its message, if one waits, was never answered: it is dropped. */
+	if (c->storing)
+		deliver_cancel(srv->dl, c);
 	event_del(srv->loop, c->fd);
 	close(c->fd);
 	if (c->prev != NULL)
@@ -629,9 +690,9 @@ conn_close(struct conn *c, const char *reason)
 
 /*
  * conn_shutdown - the daemon stops: no new clients, 421 4.3.2 to each
- * open session and close. Messages are stored synchronously, so no
- * session has one half-stored here; a message still being received is
- * dropped with its session.
+ * open session and close. Messages already received whole are stored
+ * (and answered) first, so none is left half-done; a message still
+ * being received is dropped with its session.
  */
 void
 conn_shutdown(struct conn_server *srv)
@@ -639,6 +700,7 @@ conn_shutdown(struct conn_server *srv)
 	struct conn *c;
 
 	conn_close_listeners(srv);
+	deliver_flush(srv->dl);
 	while ((c = srv->clients) != NULL) {
 		if (!c->lingering) {
 			if (!session_closing(c->session))

@@ -19,7 +19,9 @@
  *
  *	Clients are served by the loop from then on: conn reads at most
  *	what the session takes, writes its replies, stores the messages it
- *	hands over (synchronously) and applies command_timeout and
+ *	hands over (group commit: through deliver_submit(), flushed by an
+ *	idle hook of the loop before each poll(); a message is answered only
+ *	once its files are durable) and applies command_timeout and
  *	data_timeout. Beyond max_connections, a new client gets
  *	"421 4.7.0" and is closed. When descriptors run out, a client is
  *	accepted on a spare descriptor and closed with "421 4.3.2", or
@@ -29,7 +31,8 @@
  *	(best effort, without waiting) and closes them all.
  *	conn_count() is the number of open client connections.
  * DIAGNOSTICS
- *	conn_server_new() returns NULL when out of memory; conn_listen()
+ *	conn_server_new() returns NULL when out of memory (it registers an
+ *	idle hook on loop, removed by conn_server_free()); conn_listen()
  *	returns 0 or -1. Client failures are logged and end that client only.
  * LIMITS
  *	A closing client is given CONN_LINGER_MS to take its last replies.

@@ -12,6 +12,22 @@
  *	the message text, which is never copied. maildir_deliver() makes it
  *	all or nothing.
  *
+ *	Group commit: deliver_submit() only queues; deliver_flush() takes
+ *	the queue in chunks (at most DELIVER_BATCH_MESSAGES messages and
+ *	DELIVER_BATCH_FILES files), stages each message of a chunk in one
+ *	maildir batch, commits the batch (one pass of syncs for all), logs
+ *	each outcome and only then calls the done callbacks, which queue
+ *	the 250 (or 451/452) replies. A message is written when its chunk is
+ *	staged, not when it is submitted: a session whose client vanished
+ *	before the flush is cancelled and nothing of its message is made.
+ *	The callbacks run after the chunk is finished, from a copy of the
+ *	chunk, so that one of them may submit, cancel or flush again.
+ *
+ *	Nothing is allocated per message once the server has warmed up:
+ *	the header text, the copy plans and iovecs, the queue and the batch
+ *	keep their memory and grow to the largest message seen. The date of
+ *	the Received: line is formatted once per second.
+ *
  *	Header values come from the session, which has parsed them from
  *	the wire; they are still checked here for bytes that could end a
  *	header line (a defect upstream must not let a client write headers
@@ -32,31 +48,36 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "addr.h"
-#include "buf.h"
 #include "conf.h"
 #include "deliver.h"
 #include "log.h"
 #include "maildir.h"
 
-struct deliver {
-	const struct conf *conf;
-	struct maildir *md;
-	uint64_t last_usec;		/* last ID time, microseconds since the epoch */
-	unsigned counter;		/* low 16 bits go into the ID */
+/*
+ * Header text of one message: grows to the largest seen and is reused.
+ * max is the bound of the message being built (see deliver_stage()).
+ */
+struct deliver_text {
+	char *data;
+	size_t len;
+	size_t cap;
+	size_t max;
 };
 
 /*
- * One planned file. The header block is [off, off + len) of the shared
- * buffer; rcpt is the first recipient of the copy (local: the one that
+ * One planned file. The header block is [off, off + len) of the header
+ * text; rcpt is the first recipient of the copy (local: the one that
  * names it in Delivered-To; remote: the domain's first).
  */
 struct deliver_plan {
@@ -65,22 +86,71 @@ struct deliver_plan {
 	size_t len;
 };
 
-static int deliver_append_clean(struct buf *b, const char *s);
-static int deliver_received(const struct deliver *d,
-    const struct session_message *msg, const char *id, struct buf *b);
+/* A submitted message, from deliver_submit() to its done call. */
+struct deliver_job {
+	const char *session_id;
+	const struct session_message *msg;
+	deliver_done_fn done;		/* NULL once cancelled */
+	void *ctx;
+	int index;			/* in the maildir batch, or -1 */
+	enum session_store_result result;
+	char id[DELIVER_ID_SIZE];
+};
+
+struct deliver {
+	const struct conf *conf;
+	struct maildir *md;
+	struct maildir_batch *batch;
+	uint64_t last_usec;		/* last ID time, microseconds since the epoch */
+	unsigned counter;		/* low 16 bits go into the ID */
+	time_t date_time;		/* the second date_text shows */
+	char date_text[DELIVER_DATE_SIZE];
+
+	struct deliver_job *queue;	/* submitted, not yet taken */
+	size_t nqueue;
+	size_t queue_cap;
+	struct deliver_job chunk[DELIVER_BATCH_MESSAGES];	/* being stored */
+	size_t nchunk;
+	struct deliver_job done_calls[DELIVER_BATCH_MESSAGES];	/* to call */
+	size_t ndone;
+	int errs[DELIVER_BATCH_MESSAGES];
+	int flushing;
+
+	/* Reused for each message; room for rcpts_cap recipients. */
+	struct deliver_text hdr;
+	struct deliver_plan *plan;
+	struct maildir_copy *copies;
+	struct iovec *iov;
+	size_t rcpts_cap;
+};
+
+static int deliver_text_add(struct deliver_text *t, const char *s,
+    size_t len);
+static int deliver_text_printf(struct deliver_text *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int deliver_append_clean(struct deliver_text *t, const char *s);
+static const char *deliver_date(struct deliver *d);
+static int deliver_received(struct deliver *d,
+    const struct session_message *msg, const char *id,
+    struct deliver_text *t);
 static size_t deliver_plan_copies(const struct session_message *msg,
     struct deliver_plan *plan);
 static int deliver_local_header(const struct session_message *msg,
-    const struct session_rcpt *rcpt, struct buf *b);
+    const struct session_rcpt *rcpt, struct deliver_text *t);
 static int deliver_remote_header(const struct session_message *msg,
-    const struct session_rcpt *first, struct buf *b);
+    const struct session_rcpt *first, struct deliver_text *t);
 static int deliver_is_new_address(const struct session_message *msg,
     size_t i);
-static int deliver_build_headers(const struct deliver *d,
-    const struct session_message *msg, const char *id, struct buf *b,
-    struct deliver_plan *plan, size_t *ncopies);
+static int deliver_build_headers(struct deliver *d,
+    const struct session_message *msg, const char *id, size_t *ncopies);
+static int deliver_reserve_rcpts(struct deliver *d, size_t nrcpts);
+static int deliver_stage(struct deliver *d, const char *session_id,
+    const struct session_message *msg, const char *id);
+static enum session_store_result deliver_outcome(const char *id,
+    const char *session_id, const struct session_message *msg, int err);
 static void deliver_log_ok(const char *id, const char *session_id,
     const struct session_message *msg);
+static void deliver_commit_chunk(struct deliver *d);
 
 struct deliver *
 deliver_new(const struct conf *conf, struct maildir *md)
@@ -92,12 +162,25 @@ deliver_new(const struct conf *conf, struct maildir *md)
 	d->conf = conf;
 	d->md = md;
 	d->counter = (unsigned)getpid();
+	d->date_time = (time_t)-1;
+	if ((d->batch = maildir_batch_new(md)) == NULL) {
+		free(d);
+		return NULL;
+	}
 	return d;
 }
 
 void
 deliver_free(struct deliver *d)
 {
+	if (d == NULL)
+		return;
+	maildir_batch_free(d->batch);
+	free(d->queue);
+	free(d->hdr.data);
+	free(d->plan);
+	free(d->copies);
+	free(d->iov);
 	free(d);
 }
 
@@ -149,22 +232,83 @@ deliver_format_date(time_t t, char *dst, size_t dstlen)
 	return 0;
 }
 
+/*
+ * deliver_text_add - append len bytes; past t->max it fails (EMSGSIZE)
+ * and changes nothing. The memory is kept for the next message.
+ */
+static int
+deliver_text_add(struct deliver_text *t, const char *s, size_t len)
+{
+	size_t cap;
+	char *p;
+
+	if (len > t->max - t->len) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	if (t->len + len > t->cap) {
+		cap = t->cap ? t->cap : 512;
+		while (cap < t->len + len)
+			cap *= 2;
+		if ((p = realloc(t->data, cap)) == NULL) {
+			errno = ENOMEM;
+			return -1;
+		}
+		t->data = p;
+		t->cap = cap;
+	}
+	memcpy(t->data + t->len, s, len);
+	t->len += len;
+	return 0;
+}
+
+static int
+deliver_text_printf(struct deliver_text *t, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(line)) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	return deliver_text_add(t, line, (size_t)n);
+}
+
 /* deliver_append_clean - append s with every byte outside 0x20..0x7e as '?' */
 static int
-deliver_append_clean(struct buf *b, const char *s)
+deliver_append_clean(struct deliver_text *t, const char *s)
 {
 	const char *start = s;
-	char q = '?';
 
 	for (; *s != '\0'; s++) {
 		if ((unsigned char)*s >= 0x20 && (unsigned char)*s <= 0x7e)
 			continue;
-		if (buf_append(b, start, (size_t)(s - start)) < 0
-		    || buf_append(b, &q, 1) < 0)
+		if (deliver_text_add(t, start, (size_t)(s - start)) < 0
+		    || deliver_text_add(t, "?", 1) < 0)
 			return -1;
 		start = s + 1;
 	}
-	return buf_append(b, start, (size_t)(s - start));
+	return deliver_text_add(t, start, (size_t)(s - start));
+}
+
+/* deliver_date - the date of now, formatted again only when the second changes */
+static const char *
+deliver_date(struct deliver *d)
+{
+	time_t now = time(NULL);
+
+	if (now != d->date_time) {
+		if (deliver_format_date(now, d->date_text,
+		    sizeof(d->date_text)) < 0)
+			return NULL;
+		d->date_time = now;
+	}
+	return d->date_text;
 }
 
 /*
@@ -174,23 +318,23 @@ deliver_append_clean(struct buf *b, const char *s)
  * [IPv6:...].
  */
 static int
-deliver_received(const struct deliver *d, const struct session_message *msg,
-    const char *id, struct buf *b)
+deliver_received(struct deliver *d, const struct session_message *msg,
+    const char *id, struct deliver_text *t)
 {
-	char date[DELIVER_DATE_SIZE];
+	const char *date = deliver_date(d);
 	const char *addr = msg->client_addr ? msg->client_addr : "";
 
-	if (deliver_format_date(time(NULL), date, sizeof(date)) < 0)
+	if (date == NULL)
 		return -1;
-	if (buf_append(b, "Received: from ", 15) < 0
-	    || deliver_append_clean(b, msg->helo && *msg->helo ? msg->helo
+	if (deliver_text_add(t, "Received: from ", 15) < 0
+	    || deliver_append_clean(t, msg->helo && *msg->helo ? msg->helo
 		: "unknown") < 0
-	    || buf_append(b, " ([", 3) < 0
-	    || (strchr(addr, ':') != NULL && buf_append(b, "IPv6:", 5) < 0)
-	    || deliver_append_clean(b, addr) < 0
-	    || buf_append(b, "]) by ", 6) < 0
-	    || deliver_append_clean(b, d->conf->hostname) < 0
-	    || buf_printf(b, " (pollsmtpd) with %s id %s; %s\n",
+	    || deliver_text_add(t, " ([", 3) < 0
+	    || (strchr(addr, ':') != NULL && deliver_text_add(t, "IPv6:", 5) < 0)
+	    || deliver_append_clean(t, addr) < 0
+	    || deliver_text_add(t, "]) by ", 6) < 0
+	    || deliver_append_clean(t, d->conf->hostname) < 0
+	    || deliver_text_printf(t, " (pollsmtpd) with %s id %s; %s\n",
 		msg->esmtp ? "ESMTP" : "SMTP", id, date) < 0)
 		return -1;
 	return 0;
@@ -243,13 +387,13 @@ deliver_plan_copies(const struct session_message *msg,
 
 static int
 deliver_local_header(const struct session_message *msg,
-    const struct session_rcpt *rcpt, struct buf *b)
+    const struct session_rcpt *rcpt, struct deliver_text *t)
 {
-	if (buf_append(b, "Return-Path: <", 14) < 0
-	    || deliver_append_clean(b, msg->sender) < 0
-	    || buf_append(b, ">\nDelivered-To: ", 16) < 0
-	    || deliver_append_clean(b, rcpt->address) < 0
-	    || buf_append(b, "\n", 1) < 0)
+	if (deliver_text_add(t, "Return-Path: <", 14) < 0
+	    || deliver_append_clean(t, msg->sender) < 0
+	    || deliver_text_add(t, ">\nDelivered-To: ", 16) < 0
+	    || deliver_append_clean(t, rcpt->address) < 0
+	    || deliver_text_add(t, "\n", 1) < 0)
 		return -1;
 	return 0;
 }
@@ -261,57 +405,89 @@ deliver_local_header(const struct session_message *msg,
  */
 static int
 deliver_remote_header(const struct session_message *msg,
-    const struct session_rcpt *first, struct buf *b)
+    const struct session_rcpt *first, struct deliver_text *t)
 {
 	const struct session_rcpt *r;
 	size_t i;
 
-	if (buf_append(b, "X-Envelope-From: <", 18) < 0
-	    || deliver_append_clean(b, msg->sender) < 0
-	    || buf_append(b, ">", 1) < 0)
+	if (deliver_text_add(t, "X-Envelope-From: <", 18) < 0
+	    || deliver_append_clean(t, msg->sender) < 0
+	    || deliver_text_add(t, ">", 1) < 0)
 		return -1;
 	if (msg->mail_params != NULL && *msg->mail_params != '\0'
-	    && (buf_append(b, " ", 1) < 0
-		|| deliver_append_clean(b, msg->mail_params) < 0))
+	    && (deliver_text_add(t, " ", 1) < 0
+		|| deliver_append_clean(t, msg->mail_params) < 0))
 		return -1;
-	if (buf_append(b, "\n", 1) < 0)
+	if (deliver_text_add(t, "\n", 1) < 0)
 		return -1;
 	for (i = (size_t)(first - msg->rcpts); i < msg->nrcpts; i++) {
 		r = &msg->rcpts[i];
 		if (r->mailbox != NULL || strcmp(r->domain, first->domain) != 0
 		    || !deliver_is_new_address(msg, i))
 			continue;
-		if (buf_append(b, "X-Envelope-To: <", 16) < 0
-		    || deliver_append_clean(b, r->address) < 0
-		    || buf_append(b, ">\n", 2) < 0)
+		if (deliver_text_add(t, "X-Envelope-To: <", 16) < 0
+		    || deliver_append_clean(t, r->address) < 0
+		    || deliver_text_add(t, ">\n", 2) < 0)
 			return -1;
 	}
 	return 0;
 }
 
 /*
- * deliver_build_headers - the Received: line at offset 0 of b, then the
- * header block of every planned copy. Returns 0, or -1 (out of memory).
+ * deliver_build_headers - the Received: line at offset 0 of d->hdr,
+ * then the header block of every planned copy. Returns 0, or -1 (out
+ * of memory).
  */
 static int
-deliver_build_headers(const struct deliver *d,
-    const struct session_message *msg, const char *id, struct buf *b,
-    struct deliver_plan *plan, size_t *ncopies)
+deliver_build_headers(struct deliver *d, const struct session_message *msg,
+    const char *id, size_t *ncopies)
 {
+	struct deliver_plan *plan = d->plan;
 	size_t i, n;
 
-	if (deliver_received(d, msg, id, b) < 0)
+	if (deliver_received(d, msg, id, &d->hdr) < 0)
 		return -1;
 	n = deliver_plan_copies(msg, plan);
 	for (i = 0; i < n; i++) {
-		plan[i].off = buf_len(b);
+		plan[i].off = d->hdr.len;
 		if ((plan[i].rcpt->mailbox != NULL
-		    ? deliver_local_header(msg, plan[i].rcpt, b)
-		    : deliver_remote_header(msg, plan[i].rcpt, b)) < 0)
+		    ? deliver_local_header(msg, plan[i].rcpt, &d->hdr)
+		    : deliver_remote_header(msg, plan[i].rcpt, &d->hdr)) < 0)
 			return -1;
-		plan[i].len = buf_len(b) - plan[i].off;
+		plan[i].len = d->hdr.len - plan[i].off;
 	}
 	*ncopies = n;
+	return 0;
+}
+
+/* deliver_reserve_rcpts - room in the reused arrays for nrcpts recipients */
+static int
+deliver_reserve_rcpts(struct deliver *d, size_t nrcpts)
+{
+	struct deliver_plan *plan;
+	struct maildir_copy *copies;
+	struct iovec *iov;
+	size_t cap = d->rcpts_cap ? d->rcpts_cap : 8;
+
+	if (nrcpts <= d->rcpts_cap)
+		return 0;
+	while (cap < nrcpts)
+		cap *= 2;
+	if (cap > SIZE_MAX / (3 * sizeof(*iov))) {
+		errno = ENOMEM;
+		return -1;
+	}
+	/* Each realloc keeps the old block when it fails: no leak either way. */
+	if ((plan = realloc(d->plan, cap * sizeof(*plan))) == NULL)
+		return -1;
+	d->plan = plan;
+	if ((copies = realloc(d->copies, cap * sizeof(*copies))) == NULL)
+		return -1;
+	d->copies = copies;
+	if ((iov = realloc(d->iov, cap * 3 * sizeof(*iov))) == NULL)
+		return -1;
+	d->iov = iov;
+	d->rcpts_cap = cap;
 	return 0;
 }
 
@@ -337,90 +513,230 @@ deliver_log_ok(const char *id, const char *session_id,
 }
 
 /*
- * deliver_message - store msg under a new ID, all copies or none
+ * deliver_stage - write msg, under the ID id, into d->batch: every
+ * copy in tmp/, nothing synced or in place yet. Returns the index in
+ * the batch, or -1 (logged; errno tells why).
  *
- * The header buffer's maximum is computed from the inputs, so it can
- * only fail for lack of memory, never cut a header.
+ * The header text's bound is computed from the inputs, so it can only
+ * fail for lack of memory, never cut a header. Each recipient costs at
+ * most one header block of its own: a local copy (sender and address)
+ * or a remote domain's envelope (sender, parameters and address), plus
+ * the fixed words.
  */
+static int
+deliver_stage(struct deliver *d, const char *session_id,
+    const struct session_message *msg, const char *id)
+{
+	size_t ncopies, i, received_len;
+	int index;
+
+	if (msg->nrcpts == 0) {
+		log_errx(id, "session=%s message without recipients", session_id);
+		errno = EINVAL;
+		return -1;
+	}
+	d->hdr.len = 0;
+	d->hdr.max = 1024 + strlen(msg->helo ? msg->helo : "")
+	    + strlen(d->conf->hostname) + strlen(msg->client_addr);
+	for (i = 0; i < msg->nrcpts; i++)
+		d->hdr.max += 64 + strlen(msg->sender) + strlen(msg->mail_params ?
+		    msg->mail_params : "") + strlen(msg->rcpts[i].address);
+	if (deliver_reserve_rcpts(d, msg->nrcpts) < 0
+	    || deliver_build_headers(d, msg, id, &ncopies) < 0) {
+		log_warn(id, "session=%s cannot build headers", session_id);
+		return -1;
+	}
+	received_len = d->plan[0].off;
+
+	/* The text is complete: from here on its data does not move. */
+	for (i = 0; i < ncopies; i++) {
+		struct iovec *v = &d->iov[i * 3];
+
+		v[0].iov_base = d->hdr.data + d->plan[i].off;
+		v[0].iov_len = d->plan[i].len;
+		v[1].iov_base = d->hdr.data;
+		v[1].iov_len = received_len;
+		v[2].iov_base = (void *)msg->text;
+		v[2].iov_len = msg->text_len;
+		d->copies[i].mailbox = d->plan[i].rcpt->mailbox;
+		d->copies[i].domain = d->plan[i].rcpt->mailbox ? NULL
+		    : d->plan[i].rcpt->domain;
+		d->copies[i].iov = v;
+		d->copies[i].iovcnt = msg->text_len > 0 ? 3 : 2;
+	}
+	if ((index = maildir_batch_add(d->batch, id, d->copies, ncopies)) < 0)
+		return -1;
+	return index;
+}
+
+/* deliver_outcome - log how storing msg ended (err: 0 or errno) */
+static enum session_store_result
+deliver_outcome(const char *id, const char *session_id,
+    const struct session_message *msg, int err)
+{
+	enum session_store_result result = SESSION_STORE_TEMPFAIL;
+
+	if (err == 0) {
+		deliver_log_ok(id, session_id, msg);
+		return SESSION_STORE_OK;
+	}
+	if (err == ENOSPC || err == EDQUOT)
+		result = SESSION_STORE_NOSPACE;
+	errno = err;
+	log_warn(id, "session=%s from=<%s> not stored (%s)", session_id,
+	    msg->sender, result == SESSION_STORE_NOSPACE ? "disk full"
+	    : "temporary failure");
+	return result;
+}
+
+/* deliver_message - store msg under a new ID, all copies or none, now */
 enum session_store_result
 deliver_message(struct deliver *d, const char *session_id,
     const struct session_message *msg, char *id, size_t idlen)
 {
-	enum session_store_result result = SESSION_STORE_TEMPFAIL;
-	struct deliver_plan *plan = NULL;
-	struct maildir_copy *copies = NULL;
-	struct iovec *iov = NULL;
-	struct buf *b = NULL;
-	size_t ncopies, i, max, received_len;
-	const char *data;
-	int saved;
+	int err = 0;
 
 	if (deliver_make_id(d, id, idlen) < 0)
 		log_panic(__func__, "message ID does not fit %zu bytes", idlen);
-	if (msg->nrcpts == 0) {
-		log_errx(id, "session=%s message without recipients", session_id);
-		goto fail;
+	if (deliver_stage(d, session_id, msg, id) < 0)
+		err = errno ? errno : EIO;
+	else
+		(void)maildir_batch_commit(d->batch, &err);
+	return deliver_outcome(id, session_id, msg, err);
+}
+
+int
+deliver_submit(struct deliver *d, const char *session_id,
+    const struct session_message *msg, deliver_done_fn done, void *ctx)
+{
+	struct deliver_job *grown, *job;
+	size_t cap;
+
+	if (d->nqueue == d->queue_cap) {
+		cap = d->queue_cap ? d->queue_cap * 2 : 32;
+		if ((grown = realloc(d->queue, cap * sizeof(*grown))) == NULL) {
+			errno = ENOMEM;
+			return -1;
+		}
+		d->queue = grown;
+		d->queue_cap = cap;
+	}
+	job = &d->queue[d->nqueue++];
+	memset(job, 0, sizeof(*job));
+	job->session_id = session_id;
+	job->msg = msg;
+	job->done = done;
+	job->ctx = ctx;
+	job->index = -1;
+	return 0;
+}
+
+size_t
+deliver_pending(const struct deliver *d)
+{
+	return d->nqueue;
+}
+
+/*
+ * deliver_cancel - ctx goes away: its queued messages are dropped
+ * (never written), and done is not called for it any more.
+ */
+void
+deliver_cancel(struct deliver *d, void *ctx)
+{
+	size_t i, k = 0;
+
+	for (i = 0; i < d->nqueue; i++)
+		if (d->queue[i].ctx != ctx)
+			d->queue[k++] = d->queue[i];
+	d->nqueue = k;
+	for (i = 0; i < d->nchunk; i++)
+		if (d->chunk[i].ctx == ctx)
+			d->chunk[i].done = NULL;
+	for (i = 0; i < d->ndone; i++)
+		if (d->done_calls[i].ctx == ctx)
+			d->done_calls[i].done = NULL;
+}
+
+/*
+ * deliver_commit_chunk - take messages from the head of the queue, as
+ * many as one commit may hold, store them together, then call their
+ * done callbacks. A message has at most one file per recipient; a
+ * single message over DELIVER_BATCH_FILES still goes alone.
+ */
+static void
+deliver_commit_chunk(struct deliver *d)
+{
+	struct timespec t0, t1;
+	struct deliver_job *job;
+	size_t n = 0, files = 0, i;
+	int debug = log_debug_enabled();
+
+	if (debug)
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (n < d->nqueue && n < DELIVER_BATCH_MESSAGES) {
+		if (n > 0 && files + d->queue[n].msg->nrcpts > DELIVER_BATCH_FILES)
+			break;
+		files += d->queue[n].msg->nrcpts;
+		n++;
+	}
+	memcpy(d->chunk, d->queue, n * sizeof(*d->chunk));
+	memmove(d->queue, d->queue + n, (d->nqueue - n) * sizeof(*d->queue));
+	d->nqueue -= n;
+	d->nchunk = n;
+
+	for (i = 0; i < n; i++) {
+		job = &d->chunk[i];
+		if (deliver_make_id(d, job->id, sizeof(job->id)) < 0)
+			log_panic(__func__, "message ID does not fit");
+		job->index = deliver_stage(d, job->session_id, job->msg, job->id);
+		if (job->index < 0)
+			job->result = deliver_outcome(job->id, job->session_id,
+			    job->msg, errno ? errno : EIO);
+	}
+	if (maildir_batch_count(d->batch) > 0)
+		(void)maildir_batch_commit(d->batch, d->errs);
+	for (i = 0; i < n; i++) {
+		job = &d->chunk[i];
+		if (job->index >= 0)
+			job->result = deliver_outcome(job->id, job->session_id,
+			    job->msg, d->errs[job->index]);
+	}
+	if (debug) {
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		log_debug("-", "group commit: %zu messages, %zu recipients, "
+		    "%ld us", n, files, (long)((t1.tv_sec - t0.tv_sec)
+		    * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000));
 	}
 
 	/*
-	 * Each recipient costs at most one header block of its own: a
-	 * local copy (sender and address) or a remote domain's envelope
-	 * (sender, parameters and address), plus the fixed words.
+	 * The chunk is done: callbacks may now submit (to the queue) or
+	 * cancel (a later call of this list), and nothing refers to the
+	 * chunk any more.
 	 */
-	max = 1024 + strlen(msg->helo ? msg->helo : "")
-	    + strlen(d->conf->hostname) + strlen(msg->client_addr);
-	for (i = 0; i < msg->nrcpts; i++)
-		max += 64 + strlen(msg->sender) + strlen(msg->mail_params ?
-		    msg->mail_params : "") + strlen(msg->rcpts[i].address);
-
-	if ((plan = calloc(msg->nrcpts, sizeof(*plan))) == NULL
-	    || (copies = calloc(msg->nrcpts, sizeof(*copies))) == NULL
-	    || (iov = calloc(msg->nrcpts * 3, sizeof(*iov))) == NULL
-	    || (b = buf_new(max)) == NULL) {
-		log_warn(id, "session=%s cannot store", session_id);
-		goto fail;
+	memcpy(d->done_calls, d->chunk, n * sizeof(*d->done_calls));
+	d->ndone = n;
+	d->nchunk = 0;
+	for (i = 0; i < d->ndone; i++) {
+		job = &d->done_calls[i];
+		if (job->done != NULL)
+			job->done(job->ctx, job->result, job->id);
 	}
+	d->ndone = 0;
+}
 
-	if (deliver_build_headers(d, msg, id, b, plan, &ncopies) < 0) {
-		log_warn(id, "session=%s cannot build headers", session_id);
-		goto fail;
-	}
-	received_len = plan[0].off;
-
-	/* The buffer is complete: from here on its data does not move. */
-	data = buf_data(b);
-	for (i = 0; i < ncopies; i++) {
-		struct iovec *v = &iov[i * 3];
-
-		v[0].iov_base = (void *)(data + plan[i].off);
-		v[0].iov_len = plan[i].len;
-		v[1].iov_base = (void *)data;
-		v[1].iov_len = received_len;
-		v[2].iov_base = (void *)msg->text;
-		v[2].iov_len = msg->text_len;
-		copies[i].mailbox = plan[i].rcpt->mailbox;
-		copies[i].domain = plan[i].rcpt->mailbox ? NULL
-		    : plan[i].rcpt->domain;
-		copies[i].iov = v;
-		copies[i].iovcnt = msg->text_len > 0 ? 3 : 2;
-	}
-
-	if (maildir_deliver(d->md, id, copies, ncopies) < 0) {
-		saved = errno;
-		if (saved == ENOSPC || saved == EDQUOT)
-			result = SESSION_STORE_NOSPACE;
-		log_warn(id, "session=%s from=<%s> not stored (%s)",
-		    session_id, msg->sender, result == SESSION_STORE_NOSPACE
-		    ? "disk full" : "temporary failure");
-		goto fail;
-	}
-	deliver_log_ok(id, session_id, msg);
-	result = SESSION_STORE_OK;
-
-fail:
-	buf_free(b);
-	free(iov);
-	free(copies);
-	free(plan);
-	return result;
+/*
+ * deliver_flush - store everything queued, in as many commits as it
+ * takes. Messages submitted by the callbacks are stored in the same
+ * call; a flush asked for from within a callback is that same loop.
+ */
+void
+deliver_flush(struct deliver *d)
+{
+	if (d->flushing)
+		return;
+	d->flushing = 1;
+	while (d->nqueue > 0)
+		deliver_commit_chunk(d);
+	d->flushing = 0;
 }

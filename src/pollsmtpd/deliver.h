@@ -26,17 +26,31 @@
  *	hex digits (seconds, microseconds, a counter), unique on the host.
  *	deliver_format_date() writes an RFC 5322 date in UTC ("+0000").
  *
- *	The interface is synchronous for now. Group commit will add a
- *	submit call that collects messages and a flush called from the
- *	event loop's idle hook; deliver_message() will stay as the
- *	one-message case.
+ *	Group commit: deliver_submit() queues msg (which must stay valid
+ *	until done is called: the session keeps it until session_stored())
+ *	and returns at once. deliver_flush() stores every queued message,
+ *	syncing them together (see maildir_batch_commit()), and only then
+ *	calls each one's done(ctx, result, id): the result and ID that
+ *	session_stored() takes. The event loop's idle hook calls it, so
+ *	messages whose final dot arrived in the same loop iteration share
+ *	their syncs, and none waits past that iteration. A done callback
+ *	may submit again; such a message is stored before deliver_flush()
+ *	returns. deliver_cancel() forgets every queued message of ctx
+ *	(nothing of it is stored) and every done call still due to ctx.
+ *	deliver_pending() is the number of messages queued.
+ *	deliver_message() stores one message at once (a batch of one).
  * DIAGNOSTICS
  *	deliver_new() returns NULL when out of memory. deliver_message()
  *	returns SESSION_STORE_OK, SESSION_STORE_NOSPACE (ENOSPC, EDQUOT) or
- *	SESSION_STORE_TEMPFAIL (any other failure), and logs the outcome.
+ *	SESSION_STORE_TEMPFAIL (any other failure), and logs the outcome;
+ *	done callbacks get the same. deliver_submit() returns 0, or -1
+ *	(ENOMEM) when msg cannot be queued: done will not be called.
  * LIMITS
  *	An ID is unique as long as fewer than 65536 messages are stored in
- *	one microsecond by one process.
+ *	one microsecond by one process. One commit takes at most
+ *	DELIVER_BATCH_MESSAGES messages and, unless a single message needs
+ *	more, DELIVER_BATCH_FILES files (each an open descriptor until the
+ *	sync); more queued messages make more commits in the same flush.
  */
 #ifndef POLLSMTPD_DELIVER_H
 #define POLLSMTPD_DELIVER_H
@@ -49,16 +63,26 @@
 #define DELIVER_ID_LEN	17
 #define DELIVER_ID_SIZE	(DELIVER_ID_LEN + 1)
 #define DELIVER_DATE_SIZE	40
+#define DELIVER_BATCH_MESSAGES	128
+#define DELIVER_BATCH_FILES	256
 
 struct conf;
 struct maildir;
 struct deliver;
+
+typedef void (*deliver_done_fn)(void *ctx, enum session_store_result result,
+    const char *id);
 
 struct deliver *deliver_new(const struct conf *conf, struct maildir *md);
 void deliver_free(struct deliver *d);
 enum session_store_result deliver_message(struct deliver *d,
     const char *session_id, const struct session_message *msg,
     char *id, size_t idlen);
+int deliver_submit(struct deliver *d, const char *session_id,
+    const struct session_message *msg, deliver_done_fn done, void *ctx);
+void deliver_flush(struct deliver *d);
+void deliver_cancel(struct deliver *d, void *ctx);
+size_t deliver_pending(const struct deliver *d);
 int deliver_make_id(struct deliver *d, char *id, size_t idlen);
 int deliver_format_date(time_t t, char *dst, size_t dstlen);
 

@@ -10,7 +10,7 @@
  *	event_del() and event_deadline() O(1): event_del() moves the last
  *	slot into the hole, so the array never has gaps.
  *
- *	One iteration: call the idle hook, compute the poll timeout from the
+ *	One iteration: call the idle hooks, compute the poll timeout from the
  *	nearest deadline, poll(), then collect every slot that has events or
  *	an expired deadline into a "fired" list and only then run the
  *	callbacks. A callback may add and delete any descriptor, including
@@ -59,6 +59,12 @@ struct event_handler {
 	uint64_t serial;		/* which registration of this fd */
 };
 
+/* An idle hook of event_add_idle(). */
+struct event_idle {
+	event_idle_fn fn;
+	void *ctx;
+};
+
 /* A slot that poll() or a deadline woke, remembered until its callback runs. */
 struct event_fired {
 	int fd;
@@ -75,7 +81,10 @@ struct event_loop {
 	int *slot_of;			/* fd -> slot index + 1; 0: not registered */
 	size_t slot_of_len;
 	uint64_t next_serial;
-	event_idle_fn idle_fn;
+	struct event_idle *idles;	/* event_add_idle(), in order */
+	size_t nidles;
+	size_t idles_cap;
+	event_idle_fn idle_fn;		/* event_set_idle(): runs last */
 	void *idle_ctx;
 	int64_t now;			/* clock at the last wake-up */
 	int stop;
@@ -92,6 +101,7 @@ static int event_timer_expired(const struct event_loop *loop, size_t slot);
 static int event_poll_timeout(struct event_loop *loop);
 static size_t event_collect(struct event_loop *loop);
 static void event_dispatch(struct event_loop *loop, size_t nfired);
+static void event_run_idle(struct event_loop *loop);
 
 /* event_clock - CLOCK_MONOTONIC in milliseconds */
 static int64_t
@@ -126,6 +136,7 @@ event_loop_free(struct event_loop *loop)
 	free(loop->handlers);
 	free(loop->fired);
 	free(loop->slot_of);
+	free(loop->idles);
 	free(loop);
 }
 
@@ -293,6 +304,60 @@ event_set_idle(struct event_loop *loop, event_idle_fn fn, void *ctx)
 	loop->idle_ctx = ctx;
 }
 
+int
+event_add_idle(struct event_loop *loop, event_idle_fn fn, void *ctx)
+{
+	struct event_idle *grown;
+	size_t cap;
+
+	if (loop->nidles == loop->idles_cap) {
+		cap = loop->idles_cap ? loop->idles_cap * 2 : 4;
+		if ((grown = realloc(loop->idles, cap * sizeof(*grown))) == NULL) {
+			errno = ENOMEM;
+			return -1;
+		}
+		loop->idles = grown;
+		loop->idles_cap = cap;
+	}
+	loop->idles[loop->nidles].fn = fn;
+	loop->idles[loop->nidles].ctx = ctx;
+	loop->nidles++;
+	return 0;
+}
+
+/* event_del_idle - keeps the order of the others: they may depend on it */
+void
+event_del_idle(struct event_loop *loop, event_idle_fn fn, void *ctx)
+{
+	size_t i;
+
+	for (i = 0; i < loop->nidles; i++) {
+		if (loop->idles[i].fn != fn || loop->idles[i].ctx != ctx)
+			continue;
+		memmove(&loop->idles[i], &loop->idles[i + 1],
+		    (loop->nidles - i - 1) * sizeof(loop->idles[0]));
+		loop->nidles--;
+		return;
+	}
+}
+
+/*
+ * event_run_idle - the added hooks in order, then the one set last. The
+ * count is read again after each call: a hook may remove hooks (then one
+ * may be skipped for this iteration, never called twice or after its
+ * removal).
+ */
+static void
+event_run_idle(struct event_loop *loop)
+{
+	size_t i;
+
+	for (i = 0; i < loop->nidles && !loop->stop; i++)
+		loop->idles[i].fn(loop, loop->idles[i].ctx);
+	if (loop->idle_fn != NULL && !loop->stop)
+		loop->idle_fn(loop, loop->idle_ctx);
+}
+
 void
 event_loop_stop(struct event_loop *loop)
 {
@@ -413,7 +478,7 @@ event_dispatch(struct event_loop *loop, size_t nfired)
 /*
  * event_loop_run - serve until event_loop_stop()
  *
- * Each iteration calls the idle hook first, so that work collected by
+ * Each iteration calls the idle hooks first, so that work collected by
  * the callbacks (messages to commit, log records) is done before the
  * process sleeps. Returns 0 after event_loop_stop(), or -1 with errno
  * when poll() fails for another reason than a signal.
@@ -425,11 +490,9 @@ event_loop_run(struct event_loop *loop)
 
 	loop->stop = 0;
 	while (!loop->stop) {
-		if (loop->idle_fn != NULL) {
-			loop->idle_fn(loop, loop->idle_ctx);
-			if (loop->stop)
-				break;
-		}
+		event_run_idle(loop);
+		if (loop->stop)
+			break;
 		timeout = event_poll_timeout(loop);
 		if (poll(loop->pfds, loop->n, timeout) < 0) {
 			if (errno == EINTR)

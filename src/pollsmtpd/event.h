@@ -17,11 +17,17 @@
  *	clears it with ms < 0; when it passes, the callback gets
  *	EVENT_TIMEOUT (once; set a new one if wanted).
  *	event_loop_run() runs until event_loop_stop(); before each poll() it
- *	calls the idle hook set with event_set_idle(), where the caller
- *	flushes work collected during the iteration (group commit).
+ *	calls the idle hooks, where callers finish work collected during the
+ *	iteration (group commit, log records): first every hook added with
+ *	event_add_idle(), in the order they were added, then the one set
+ *	with event_set_idle() (replaced by each call; NULL for none), so
+ *	that it sees what the others did. event_del_idle() removes a hook
+ *	added with event_add_idle() (fn and ctx both match), also from
+ *	within a hook.
  *	event_now() is the loop's monotonic clock in milliseconds.
  * DIAGNOSTICS
- *	event_add() returns 0, or -1 with errno (ENOMEM, EEXIST).
+ *	event_add() and event_add_idle() return 0, or -1 with errno
+ *	(ENOMEM, EEXIST).
  *	event_loop_run() returns 0 after event_loop_stop(), -1 when poll()
  *	fails for another reason than EINTR.
  */
@@ -46,6 +52,8 @@ void event_set(struct event_loop *loop, int fd, int events);
 void event_del(struct event_loop *loop, int fd);
 void event_deadline(struct event_loop *loop, int fd, int64_t ms);
 void event_set_idle(struct event_loop *loop, event_idle_fn fn, void *ctx);
+int event_add_idle(struct event_loop *loop, event_idle_fn fn, void *ctx);
+void event_del_idle(struct event_loop *loop, event_idle_fn fn, void *ctx);
 int event_loop_run(struct event_loop *loop);
 void event_loop_stop(struct event_loop *loop);
 int64_t event_now(const struct event_loop *loop);
