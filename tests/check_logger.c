@@ -238,6 +238,7 @@ START_TEST(test_logger_exits_when_daemon_dies)
 		pid_t p = logger_pid(lg);
 
 		log_info("S6", "last words");
+		logger_flush(lg);	/* as the event loop does before it sleeps */
 		if (write(fds[1], &p, sizeof(p)) != sizeof(p))
 			_exit(2);
 		pause();

@@ -5,7 +5,8 @@
  *	See logger.h.
  * DESCRIPTION
  *	Messages on the queue are one type byte and a payload:
- *	  'R' record	a finished log line (no newline)
+ *	  'R' records	finished log lines, separated by newlines (the last
+ *			one without)
  *	  'O'		reopen the log file (log rotation)
  *	  'Q'		write everything before this, then exit
  *	Being on one queue, a reopen or a stop is ordered with the records
@@ -20,10 +21,12 @@
  *	the daemon dies for whatever reason; the logger then drains the queue
  *	and exits instead of living on as an orphan.
  *
- *	The daemon's sink tries the queue first; when it is full (or records
- *	already wait), the record goes to the backlog, a bounded buffer of
- *	NUL-separated records that logger_flush() empties when the queue
- *	descriptor polls writable.
+ *	The daemon's sink only appends the record to the backlog, a bounded
+ *	buffer of newline-terminated records; logger_flush(), called by the
+ *	event loop before each poll() and again whenever the queue descriptor
+ *	polls writable, packs as many whole records as fit into each queue
+ *	message. One message (and one wake-up of the logger) then carries
+ *	every record of a loop iteration, instead of one each.
  * DIAGNOSTICS
  *	The logger writes its own complaints (a failed write or reopen) to
  *	the log it has, and carries on.
@@ -52,8 +55,8 @@
 #include "log.h"
 #include "logger.h"
 
-#define LOGGER_MSG_MAX		(LOG_RECORD_MAX + 1)
-#define LOGGER_QUEUE_DEPTH	64	/* tried first; the system limit may be 10 */
+#define LOGGER_MSG_MAX		8192	/* fs.mqueue.msgsize_max, by default */
+#define LOGGER_MSG_MIN		(LOG_RECORD_MAX + 1)
 #define LOGGER_STOP_MS		5000	/* how long logger_stop() waits for room */
 #define LOGGER_BATCH		64	/* records written with one writev() */
 
@@ -64,11 +67,13 @@ struct logger {
 	int log_fd;			/* the daemon's copy, for a new logger */
 	char *path;			/* "" = standard error */
 	pid_t pid;			/* the running logger, or 0 */
+	size_t msgsize;			/* of the queue's messages */
 	uid_t uid;
 	gid_t gid;
 	char *user;
-	struct buf *backlog;		/* records waiting, each ends in NUL */
+	struct buf *backlog;		/* records waiting, each ends in LF */
 	unsigned long dropped;		/* records lost since the last notice */
+	int reopen;			/* an 'O' waits to be sent */
 	int stopping;
 };
 
@@ -86,9 +91,14 @@ struct logger *
 logger_start(const char *log_file, uid_t uid, gid_t gid, const char *user)
 {
 	struct logger *lg;
+	static const struct { long depth, size; } shapes[] = {
+		{ 32, LOGGER_MSG_MAX }, { 10, LOGGER_MSG_MAX },
+		{ 10, LOGGER_MSG_MIN },
+	};
 	struct mq_attr attr;
 	char name[64];
 	int fds[2] = { -1, -1 };
+	size_t i;
 
 	if ((lg = calloc(1, sizeof(*lg))) == NULL) {
 		log_warn(NULL, "logger: out of memory");
@@ -112,22 +122,26 @@ logger_start(const char *log_file, uid_t uid, gid_t gid, const char *user)
 	if (snprintf(name, sizeof(name), "/pollsmtpd.%ld.%lx", (long)getpid(),
 	    (unsigned long)time(NULL)) >= (int)sizeof(name))
 		goto fail;
-	memset(&attr, 0, sizeof(attr));
-	attr.mq_maxmsg = LOGGER_QUEUE_DEPTH;
-	attr.mq_msgsize = LOGGER_MSG_MAX;
-	lg->mq = mq_open(name, O_RDWR | O_CREAT | O_EXCL | O_NONBLOCK, 0600,
-	    &attr);
-	if (lg->mq == (mqd_t)-1 && (errno == EINVAL || errno == EMFILE ||
-	    errno == ENOMEM || errno == EPERM)) {
-		/* Unprivileged: the depth is capped by fs.mqueue.msg_max. */
-		attr.mq_maxmsg = 10;
+	/*
+	 * The deepest queue of the largest messages the system grants:
+	 * fs.mqueue.msg_max and msgsize_max bind unprivileged users, and
+	 * RLIMIT_MSGQUEUE every user's queues together.
+	 */
+	for (i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
+		memset(&attr, 0, sizeof(attr));
+		attr.mq_maxmsg = shapes[i].depth;
+		attr.mq_msgsize = shapes[i].size;
 		lg->mq = mq_open(name, O_RDWR | O_CREAT | O_EXCL | O_NONBLOCK,
 		    0600, &attr);
+		if (lg->mq != (mqd_t)-1 || (errno != EINVAL && errno != EMFILE &&
+		    errno != ENOMEM && errno != EPERM))
+			break;
 	}
 	if (lg->mq == (mqd_t)-1) {
 		log_warn(NULL, "cannot create the log queue %s", name);
 		goto fail;
 	}
+	lg->msgsize = (size_t)attr.mq_msgsize;
 	(void)mq_unlink(name);
 
 	if (pipe2(fds, O_CLOEXEC) < 0) {
@@ -172,7 +186,7 @@ logger_pid(const struct logger *lg)
 int
 logger_wants_write(const struct logger *lg)
 {
-	return buf_len(lg->backlog) > 0 || lg->dropped > 0;
+	return buf_len(lg->backlog) > 0 || lg->dropped > 0 || lg->reopen;
 }
 
 /* logger_send - put one message on the queue without blocking */
@@ -181,14 +195,14 @@ logger_send(struct logger *lg, char type, const char *data, size_t len)
 {
 	char msg[LOGGER_MSG_MAX];
 
-	if (len > LOGGER_MSG_MAX - 1)
-		len = LOGGER_MSG_MAX - 1;
+	if (len > lg->msgsize - 1)
+		len = lg->msgsize - 1;
 	msg[0] = type;
 	memcpy(msg + 1, data, len);
 	return mq_send(lg->mq, msg, len + 1, 0);
 }
 
-/* logger_backlog_add - keep a record for later; count it when full */
+/* logger_backlog_add - keep a record for the next flush; count it when full */
 static void
 logger_backlog_add(struct logger *lg, const char *record, size_t len)
 {
@@ -203,46 +217,50 @@ logger_backlog_add(struct logger *lg, const char *record, size_t len)
 		return;
 	}
 	if (nlen > 0) {
-		(void)buf_append(lg->backlog, note, nlen + 1);
+		(void)buf_append(lg->backlog, note, nlen);
+		(void)buf_append(lg->backlog, "\n", 1);
 		lg->dropped = 0;
 	}
 	(void)buf_append(lg->backlog, record, len);
-	(void)buf_append(lg->backlog, "", 1);
+	(void)buf_append(lg->backlog, "\n", 1);
 }
 
 static void
 logger_sink(enum log_level level, const char *record, size_t len, void *ctx)
 {
-	struct logger *lg = ctx;
-
 	(void)level;
-	if (buf_len(lg->backlog) == 0 && lg->dropped == 0 &&
-	    logger_send(lg, 'R', record, len) == 0)
-		return;
-	logger_backlog_add(lg, record, len);
+	logger_backlog_add(ctx, record, len);
 }
 
 void
 logger_flush(struct logger *lg)
 {
-	const char *rec;
-	size_t len;
+	const char *data, *lf;
+	size_t len, take;
 
-	while (buf_len(lg->backlog) > 0) {
-		rec = buf_data(lg->backlog);
-		len = strlen(rec);
-		if (logger_send(lg, 'R', rec, len) < 0)
+	while ((len = buf_len(lg->backlog)) > 0) {
+		data = buf_data(lg->backlog);
+		/* Whole records only: the last newline that fits. */
+		take = len < lg->msgsize - 1 ? len : lg->msgsize - 1;
+		if ((lf = memrchr(data, '\n', take)) == NULL)
+			log_panic(__func__, "a record longer than a message");
+		take = (size_t)(lf - data);
+		if (logger_send(lg, 'R', data, take) < 0)
 			return;
-		buf_consume(lg->backlog, len + 1);
+		buf_consume(lg->backlog, take + 1);
 	}
 	if (lg->dropped > 0) {
 		char note[LOG_RECORD_MAX];
 
 		len = log_format(note, LOG_LEVEL_WARN, NULL,
 		    "log backlog full: %lu records dropped", lg->dropped);
-		if (logger_send(lg, 'R', note, len) == 0)
-			lg->dropped = 0;
+		if (logger_send(lg, 'R', note, len) < 0)
+			return;
+		lg->dropped = 0;
 	}
+	/* After the records logged before it, which go to the old file. */
+	if (lg->reopen && logger_send(lg, 'O', "", 0) == 0)
+		lg->reopen = 0;
 }
 
 void
@@ -278,11 +296,8 @@ logger_reopen(struct logger *lg)
 		lg->log_fd = fd;
 	}
 	log_info(NULL, "reopening the log file");
-	if (logger_wants_write(lg) || logger_send(lg, 'O', "", 0) < 0) {
-		/* Queue full: the logger reopens when it gets the next one. */
-		logger_flush(lg);
-		(void)logger_send(lg, 'O', "", 0);
-	}
+	lg->reopen = 1;
+	logger_flush(lg);
 }
 
 /* logger_wait_room - wait until the queue takes a message, until deadline */
@@ -412,14 +427,14 @@ logger_write_all(int fd, struct iovec *iov, int n)
 static int
 logger_drain(struct logger *lg)
 {
-	static char msgs[LOGGER_BATCH][LOGGER_MSG_MAX + 1];
+	static char msgs[LOGGER_BATCH][LOGGER_MSG_MAX + 1];	/* + the LF */
 	struct iovec iov[LOGGER_BATCH * 2];
 	ssize_t n;
 	int count, fd;
 
 	for (;;) {
 		for (count = 0; count < LOGGER_BATCH; count++) {
-			n = mq_receive(lg->mq, msgs[count], LOGGER_MSG_MAX, NULL);
+			n = mq_receive(lg->mq, msgs[count], lg->msgsize, NULL);
 			if (n <= 0)
 				break;
 			if (msgs[count][0] == 'R') {

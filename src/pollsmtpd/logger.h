@@ -14,13 +14,16 @@
  *	installs the log sink that feeds it. When uid is not (uid_t)-1 the
  *	logger drops to uid/gid (with the supplementary groups of user)
  *	right after it is forked.
- *	The sink never blocks: a record that does not fit in the queue
- *	waits in a bounded buffer; when the buffer is full, records are
- *	dropped and counted, and the next record that gets through is
- *	preceded by one that says how many were lost.
+ *	The sink never blocks: it appends the record to a bounded buffer;
+ *	when the buffer is full, records are dropped and counted, and the
+ *	next record that gets through is preceded by one that says how many
+ *	were lost.
+ *	logger_flush() sends what the queue takes, as many records to a
+ *	message as fit; the event loop calls it before each poll(), so the
+ *	records of one iteration travel together.
  *	logger_fd() is the queue descriptor and logger_wants_write() tells
- *	whether records wait for room, i.e. whether the event loop should
- *	poll the descriptor for writing; logger_flush() sends what it can.
+ *	whether records still wait for room, i.e. whether the event loop
+ *	should poll the descriptor for writing.
  *	logger_reap() is called on SIGCHLD: when the logger died it is
  *	logged and a new one is forked (records keep waiting meanwhile).
  *	logger_reopen() asks the logger to reopen the log file (SIGHUP).

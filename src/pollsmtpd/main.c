@@ -498,17 +498,20 @@ main_logger_ready(struct event_loop *loop, int fd, int events, void *ctx)
 }
 
 /*
- * main_idle - before each poll(): records that found the queue full
- * wait for it to poll writable; otherwise it is not watched at all.
+ * main_idle - before each poll(): the records of this loop iteration go
+ * to the logger together; those that found the queue full wait for it to
+ * poll writable (otherwise it is not watched at all).
  */
 static void
 main_idle(struct event_loop *loop, void *ctx)
 {
 	struct main_daemon *d = ctx;
 
-	if (d->logger != NULL)
-		event_set(loop, logger_fd(d->logger),
-		    logger_wants_write(d->logger) ? EVENT_WRITE : 0);
+	if (d->logger == NULL)
+		return;
+	logger_flush(d->logger);
+	event_set(loop, logger_fd(d->logger),
+	    logger_wants_write(d->logger) ? EVENT_WRITE : 0);
 }
 
 /*
