@@ -50,6 +50,15 @@
  *	relaying to many domains cannot exhaust descriptors. A cached
  *	directory that was removed meanwhile (by the delivery stage) is
  *	noticed by its link count and made again.
+ *
+ *	A user's tmp/ and new/ are opened once, by maildir_add_user(). When
+ *	one is removed later (by an administrator, or with the whole user
+ *	directory), creating a file in it or renaming into it fails with
+ *	ENOENT: only then is the link count of both looked at, the removed
+ *	one opened again (made again when missing, with cur/), and the
+ *	failed step tried once more. A delivery pays nothing for this until
+ *	something fails. A tmp file already written into a removed tmp/ is
+ *	gone with it: that message fails, the next one is stored.
  * DIAGNOSTICS
  *	Functions return -1 (or NULL) with errno set; nothing here exits.
  *	A file that cannot be removed while undoing a failed delivery is
@@ -85,6 +94,8 @@
 #define MAILDIR_DOMAIN_MAX	255	/* RFC 5321 4.5.3.1.2 */
 #define MAILDIR_DOMAIN_CACHE	16	/* domain directories kept open */
 #define MAILDIR_IOV_BATCH	64	/* iovecs handed to one writev() */
+/* maildir_target.user of a copy for the queue */
+#define MAILDIR_NO_USER		SIZE_MAX
 /* NAME "." copy index */
 #define MAILDIR_TMP_NAME_MAX	(MAILDIR_NAME_MAX + 24)
 
@@ -115,9 +126,9 @@ struct maildir {
 	unsigned long use_clock;
 	/*
 	 * While messages are staged, their targets hold descriptors of
-	 * domain directories: the cache is then neither trimmed nor closed,
-	 * and a directory found removed leaves its old descriptor in
-	 * retired until nothing is staged.
+	 * domain and user directories: the cache is then neither trimmed
+	 * nor closed, and a directory found removed leaves its old
+	 * descriptor in retired until nothing is staged.
 	 */
 	size_t nstaged;
 	int *retired;
@@ -126,6 +137,7 @@ struct maildir {
 
 /* One copy of a delivery in progress: where it goes, what exists. */
 struct maildir_target {
+	size_t user;			/* in md->users, or MAILDIR_NO_USER */
 	int tmpdirfd;
 	int dstdirfd;
 	int fd;				/* tmp file kept open for its sync, or -1 */
@@ -170,6 +182,13 @@ static int maildir_domain_ok(const char *domain);
 static int maildir_id_ok(const char *id);
 static const struct maildir_user *maildir_find_user(const struct maildir *md,
     const char *user);
+static int maildir_user_dirs(struct maildir *md, const char *user,
+    int *tmpfd, int *newfd);
+static int maildir_dir_live(int dfd);
+static void maildir_retire(struct maildir *md, int fd);
+static int maildir_user_renew(struct maildir *md, struct maildir_user *u);
+static int maildir_target_renew(struct maildir *md, struct maildir_target *t,
+    const char *id);
 static int maildir_domain_fd(struct maildir *md, const char *domain);
 static void maildir_domain_drop(struct maildir *md, size_t idx);
 static void maildir_trim_cache(struct maildir *md);
@@ -187,6 +206,8 @@ static int maildir_grow(void *arrayp, size_t *cap, size_t need,
 static void maildir_batch_undo(struct maildir_batch *b,
     struct maildir_staged *m);
 static int maildir_batch_note_dir(struct maildir_batch *b, int dfd);
+static int maildir_batch_place(struct maildir_batch *b,
+    const struct maildir_staged *m, struct maildir_target *t);
 static void maildir_start_writeback(int fd);
 static int maildir_clean_dir(int dfd, const char *what);
 
@@ -434,7 +455,6 @@ maildir_add_user(struct maildir *md, const char *user)
 {
 	struct maildir_user *grown;
 	char *name = NULL;
-	int userfd = -1;
 	int tmpfd = -1;
 	int newfd = -1;
 
@@ -446,16 +466,7 @@ maildir_add_user(struct maildir *md, const char *user)
 		return (0);
 	if ((name = strdup(user)) == NULL)
 		goto fail;
-	if ((userfd = maildir_open_dir_at(md->rootfd, user, md->do_fsync,
-	    0)) == -1)
-		goto fail;
-	if ((tmpfd = maildir_open_dir_at(userfd, "tmp", md->do_fsync,
-	    0)) == -1)
-		goto fail;
-	if ((newfd = maildir_open_dir_at(userfd, "new", md->do_fsync,
-	    0)) == -1)
-		goto fail;
-	if (maildir_mkdir_at(userfd, "cur", md->do_fsync) == -1)
+	if (maildir_user_dirs(md, user, &tmpfd, &newfd) == -1)
 		goto fail;
 	grown = realloc(md->users, (md->nusers + 1) * sizeof(*md->users));
 	if (grown == NULL)
@@ -465,7 +476,6 @@ maildir_add_user(struct maildir *md, const char *user)
 	md->users[md->nusers].tmpfd = tmpfd;
 	md->users[md->nusers].newfd = newfd;
 	md->nusers++;
-	(void)close(userfd);
 	return (0);
 
 fail:
@@ -476,12 +486,163 @@ fail:
 			(void)close(newfd);
 		if (tmpfd != -1)
 			(void)close(tmpfd);
-		if (userfd != -1)
-			(void)close(userfd);
 		free(name);
 		errno = saved;
 	}
 	return (-1);
+}
+
+/*
+ * maildir_user_dirs - make root/<user>/{tmp,new,cur} where missing, and
+ * open tmp/ into *tmpfd and new/ into *newfd where that is -1 (a
+ * descriptor already there is kept). On failure only what this call
+ * opened is closed again (and set back to -1).
+ */
+
+static int
+maildir_user_dirs(struct maildir *md, const char *user, int *tmpfd,
+    int *newfd)
+{
+	int userfd;
+	int opened_tmp = 0;
+	int opened_new = 0;
+
+	if ((userfd = maildir_open_dir_at(md->rootfd, user, md->do_fsync,
+	    0)) == -1)
+		return (-1);
+	if (*tmpfd == -1) {
+		if ((*tmpfd = maildir_open_dir_at(userfd, "tmp", md->do_fsync,
+		    0)) == -1)
+			goto fail;
+		opened_tmp = 1;
+	}
+	if (*newfd == -1) {
+		if ((*newfd = maildir_open_dir_at(userfd, "new", md->do_fsync,
+		    0)) == -1)
+			goto fail;
+		opened_new = 1;
+	}
+	if (maildir_mkdir_at(userfd, "cur", md->do_fsync) == -1)
+		goto fail;
+	(void)close(userfd);
+	return (0);
+
+fail:
+	{
+		int saved = errno;
+
+		if (opened_new) {
+			(void)close(*newfd);
+			*newfd = -1;
+		}
+		if (opened_tmp) {
+			(void)close(*tmpfd);
+			*tmpfd = -1;
+		}
+		(void)close(userfd);
+		errno = saved;
+	}
+	return (-1);
+}
+
+/* maildir_dir_live - dfd still names a directory that has a name */
+
+static int
+maildir_dir_live(int dfd)
+{
+	struct stat st;
+
+	return (fstat(dfd, &st) == 0 && st.st_nlink > 0);
+}
+
+/*
+ * maildir_retire - close a directory descriptor that is no longer kept.
+ * A staged message may still use it: then it is closed once nothing is
+ * staged (and should even that bookkeeping fail, it stays open: a leak,
+ * never a descriptor closed under a message, whose number could then
+ * name another directory).
+ */
+
+static void
+maildir_retire(struct maildir *md, int fd)
+{
+	int *grown;
+
+	if (md->nstaged == 0) {
+		(void)close(fd);
+	} else if ((grown = realloc(md->retired, (md->nretired + 1)
+	    * sizeof(*md->retired))) != NULL) {
+		md->retired = grown;
+		md->retired[md->nretired++] = fd;
+	}
+}
+
+/*
+ * maildir_user_renew - open u's tmp/ and new/ again where the kept
+ * descriptor names a removed directory (no link left), making them
+ * again when missing. Returns 0 when both are live, -1 with errno when
+ * one cannot be made (say, a file now has its name).
+ */
+
+static int
+maildir_user_renew(struct maildir *md, struct maildir_user *u)
+{
+	int tmpfd = maildir_dir_live(u->tmpfd) ? u->tmpfd : -1;
+	int newfd = maildir_dir_live(u->newfd) ? u->newfd : -1;
+
+	if (tmpfd != -1 && newfd != -1)
+		return (0);
+	if (maildir_user_dirs(md, u->name, &tmpfd, &newfd) == -1)
+		return (-1);
+	if (tmpfd != u->tmpfd) {
+		maildir_retire(md, u->tmpfd);
+		u->tmpfd = tmpfd;
+	}
+	if (newfd != u->newfd) {
+		maildir_retire(md, u->newfd);
+		u->newfd = newfd;
+	}
+	log_info(NULL, "the Maildir of %s was removed meanwhile: opened "
+	    "again", u->name);
+	return (0);
+}
+
+/*
+ * maildir_target_renew - a step of local copy t failed with ENOENT:
+ * renew its user's directories and point t at them. A copy already
+ * written keeps its tmp directory (its file is there or nowhere).
+ * Returns 1 when t changed, so that one more try may work; otherwise 0
+ * with errno ENOENT (the failure the caller reports), the reason why
+ * the directories cannot be made again being logged.
+ */
+
+static int
+maildir_target_renew(struct maildir *md, struct maildir_target *t,
+    const char *id)
+{
+	struct maildir_user *u;
+	int changed = 0;
+
+	if (t->user == MAILDIR_NO_USER) {
+		errno = ENOENT;
+		return (0);
+	}
+	u = &md->users[t->user];
+	if (maildir_user_renew(md, u) == -1) {
+		log_warn(id, "cannot open the Maildir of %s again", u->name);
+		errno = ENOENT;
+		return (0);
+	}
+	if (!t->written && t->tmpdirfd != u->tmpfd) {
+		t->tmpdirfd = u->tmpfd;
+		changed = 1;
+	}
+	if (t->dstdirfd != u->newfd) {
+		t->dstdirfd = u->newfd;
+		changed = 1;
+	}
+	errno = ENOENT;
+	return (changed);
 }
 
 /*
@@ -536,25 +697,12 @@ fail:
 	return (-1);
 }
 
-/*
- * maildir_domain_drop - forget a cached directory. A staged message may
- * still use its descriptor: then it is closed once nothing is staged
- * (and should even that bookkeeping fail, it stays open: a leak, never
- * a descriptor closed under a message).
- */
+/* maildir_domain_drop - forget a cached directory (see maildir_retire) */
 
 static void
 maildir_domain_drop(struct maildir *md, size_t idx)
 {
-	int *grown;
-
-	if (md->nstaged == 0) {
-		(void)close(md->domains[idx].fd);
-	} else if ((grown = realloc(md->retired, (md->nretired + 1)
-	    * sizeof(*md->retired))) != NULL) {
-		md->retired = grown;
-		md->retired[md->nretired++] = md->domains[idx].fd;
-	}
+	maildir_retire(md, md->domains[idx].fd);
 	md->domains[idx] = md->domains[md->ndomains - 1];
 	md->ndomains--;
 }
@@ -930,9 +1078,11 @@ maildir_batch_add(struct maildir_batch *b, const char *id,
 			const struct maildir_user *u;
 
 			u = maildir_find_user(md, copies[i].mailbox);
+			t->user = (size_t)(u - md->users);
 			t->tmpdirfd = u->tmpfd;
 			t->dstdirfd = u->newfd;
 		} else {
+			t->user = MAILDIR_NO_USER;
 			t->tmpdirfd = md->qtmpfd;
 			if ((t->dstdirfd = maildir_domain_fd(md,
 			    copies[i].domain)) == -1)
@@ -945,10 +1095,18 @@ maildir_batch_add(struct maildir_batch *b, const char *id,
 			goto fail;
 		}
 	}
-	for (i = 0; i < ncopies; i++)
-		if (maildir_write_tmp(&b->targets[m->first + i], copies[i].iov,
-		    copies[i].iovcnt, md->do_fsync) == -1)
+	for (i = 0; i < ncopies; i++) {
+		struct maildir_target *t = &b->targets[m->first + i];
+
+		if (maildir_write_tmp(t, copies[i].iov, copies[i].iovcnt,
+		    md->do_fsync) == 0)
+			continue;
+		/* A removed tmp/: open it again and try once more. */
+		if (errno != ENOENT || !maildir_target_renew(md, t, m->id)
+		    || maildir_write_tmp(t, copies[i].iov, copies[i].iovcnt,
+		    md->do_fsync) == -1)
 			goto fail;
+	}
 	b->ntargets += ncopies;
 	return ((int)b->nmsgs++);
 
@@ -989,6 +1147,31 @@ maildir_batch_note_dir(struct maildir_batch *b, int dfd)
 		return (-1);
 	b->dirs[b->ndirs++] = dfd;
 	return (0);
+}
+
+/*
+ * maildir_batch_place - rename copy t of m into place, its directory
+ * noted for phase c first (a placed file is always in b->dirs). A
+ * removed new/ is opened again, and the rename tried once more.
+ */
+
+static int
+maildir_batch_place(struct maildir_batch *b, const struct maildir_staged *m,
+    struct maildir_target *t)
+{
+	int retried = 0;
+
+	for (;;) {
+		if (maildir_batch_note_dir(b, t->dstdirfd) == -1)
+			return (-1);
+		if (maildir_rename_new(t->tmpdirfd, t->tmpname, t->dstdirfd,
+		    m->name) == 0)
+			return (0);
+		if (retried || errno != ENOENT
+		    || !maildir_target_renew(b->md, t, m->id))
+			return (-1);
+		retried = 1;
+	}
 }
 
 /*
@@ -1036,9 +1219,7 @@ maildir_batch_commit(struct maildir_batch *b, int *errs)
 		m = &b->msgs[i];
 		for (k = 0; k < m->ntargets && m->err == 0; k++) {
 			t = &b->targets[m->first + k];
-			if (maildir_batch_note_dir(b, t->dstdirfd) == -1
-			    || maildir_rename_new(t->tmpdirfd, t->tmpname,
-			    t->dstdirfd, m->name) == -1) {
+			if (maildir_batch_place(b, m, t) == -1) {
 				m->err = errno;
 				break;
 			}

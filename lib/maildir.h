@@ -18,7 +18,10 @@
  *	maildir_close() releases it (NULL allowed).
  *	maildir_add_user() creates root/<user>/{tmp,new,cur} when missing
  *	and keeps descriptors of its tmp and new. user must be a name
- *	already validated (conf does it); it is refused otherwise.
+ *	already validated (conf does it); it is refused otherwise. Should
+ *	tmp/ or new/ (or the whole root/<user>) be removed later, a delivery
+ *	that finds it gone opens it again (making it, and cur/, when
+ *	missing) and tries once more, as for a queue domain's directory.
  *	maildir_clean_tmp() removes files left in every known tmp/ directory
  *	(by a crash) and returns how many it removed.
  *

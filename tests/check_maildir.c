@@ -11,11 +11,13 @@
  *	the exact bytes of each delivered file, and above all the files that
  *	must not exist after a failed delivery (nothing in any tmp/, new/ or
  *	queue directory). Failures are made for real: a tmp/ or new/
- *	directory removed after maildir_add_user(), RLIMIT_FSIZE (with
- *	SIGXFSZ ignored) for a write that fails half-way with EFBIG, and a
- *	file already in place under the name a delivery wants. Batches (group
- *	commit) are checked the same way: each message all or nothing, the
- *	others of its batch untouched.
+ *	directory replaced by a file after maildir_add_user(), RLIMIT_FSIZE
+ *	(with SIGXFSZ ignored) for a write that fails half-way with EFBIG,
+ *	and a file already in place under the name a delivery wants. Batches
+ *	(group commit) are checked the same way: each message all or
+ *	nothing, the others of its batch untouched. A user directory removed
+ *	(and made again) while the Maildir is open must not stop delivery,
+ *	nor leak a descriptor.
  * DIAGNOSTICS
  *	Exit status 0 when every test passes. Runs under valgrind with
  *	CK_FORK=no and with -fsanitize=address,undefined.
@@ -67,6 +69,8 @@ static struct maildir *open_with_users(void);
 static int count_fds(void);
 static int compare_names(const void *a, const void *b);
 static void three_copies(struct maildir_copy copies[3], struct iovec *iov);
+static void remove_tree(const char *path);
+static void assert_user_tree(const char *user);
 static Suite *maildir_suite(void);
 
 /* xpath - format a path; a cut path would make a test lie */
@@ -820,7 +824,10 @@ three_copies(struct maildir_copy copies[3], struct iovec *iov)
 	copies[0].iovcnt = copies[1].iovcnt = copies[2].iovcnt = 1;
 }
 
-/* The second copy cannot be written: the first one's tmp file goes. */
+/*
+ * The second copy cannot be written (bob/tmp is a file now, so it
+ * cannot be made again either): the first one's tmp file goes.
+ */
 
 START_TEST(test_fail_second_write)
 {
@@ -833,10 +840,13 @@ START_TEST(test_fail_second_write)
 	md = open_with_users();
 	xpath(p, "%s/bob/tmp", root);
 	ck_assert_int_eq(rmdir(p), 0);
+	write_plain(p, "");
 	errno = 0;
 	ck_assert_int_eq(maildir_deliver(md, "F1", copies, 3), -1);
 	ck_assert_int_eq(errno, ENOENT);
-	ck_assert_int_eq(count_files(), 0);
+	/* Only the planted bob/tmp file remains. */
+	ck_assert_int_eq(count_files(), 1);
+	assert_content(p, "", 0);
 	xpath(p, "%s/alice/tmp", root);
 	ck_assert_int_eq(count_entries(p), 0);
 	xpath(p, "%s/alice/new", root);
@@ -1227,16 +1237,17 @@ START_TEST(test_batch_add_fails_alone)
 	ck_assert_int_eq(maildir_batch_add(b, "FIRST", &copies[0], 1), 0);
 	xpath(p, "%s/bob/tmp", root);
 	ck_assert_int_eq(rmdir(p), 0);
+	write_plain(p, "");
 	errno = 0;
 	ck_assert_int_eq(maildir_batch_add(b, "BAD", copies, 3), -1);
 	ck_assert_int_eq(errno, ENOENT);
 	ck_assert_uint_eq(maildir_batch_count(b), 1);
 	ck_assert_uint_eq(maildir_batch_files(b), 1);
-	/* Only FIRST's tmp file exists. */
-	ck_assert_int_eq(count_files(), 1);
+	/* Only FIRST's tmp file exists, and the planted bob/tmp. */
+	ck_assert_int_eq(count_files(), 2);
 	ck_assert_int_eq(maildir_batch_add(b, "LAST", &copies[2], 1), 1);
 	ck_assert_uint_eq(maildir_batch_commit(b, errs), 0);
-	ck_assert_int_eq(count_files(), 2);
+	ck_assert_int_eq(count_files(), 3);
 	xpath(p, "%s/alice/new", root);
 	ck_assert_int_eq(count_entries(p), 1);
 	maildir_batch_free(b);
@@ -1303,6 +1314,202 @@ START_TEST(test_batch_without_fsync)
 }
 END_TEST
 
+/*
+ * Directories removed while the Maildir is open: a user's new/, tmp/ or
+ * whole directory is made again by the next delivery, and the
+ * descriptors of the removed ones are closed.
+ */
+
+/* remove_tree - remove path and everything below it */
+
+static void
+remove_tree(const char *path)
+{
+	ck_assert_int_eq(nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
+	ck_assert_int_eq(access(path, F_OK), -1);
+}
+
+/* assert_user_tree - root/user/{tmp,new,cur} are directories, mode 0700 */
+
+static void
+assert_user_tree(const char *user)
+{
+	static const char *const subs[] = { "tmp", "new", "cur" };
+	char p[PATH_MAX];
+	size_t i;
+
+	for (i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
+		xpath(p, "%s/%s/%s", root, user, subs[i]);
+		ck_assert_int_eq(mode_of(p, 1), 0700);
+	}
+}
+
+START_TEST(test_user_dirs_made_again)
+{
+	struct iovec iov = { .iov_base = (void *)"hi\n", .iov_len = 3 };
+	struct maildir_copy copies[2] = {
+		{ .mailbox = "alice", .iov = &iov, .iovcnt = 1 },
+		{ .mailbox = "bob", .iov = &iov, .iovcnt = 1 },
+	};
+	char p[PATH_MAX];
+	char name[MAILDIR_NAME_MAX];
+	struct maildir *md;
+	int fds;
+
+	md = open_with_users();
+	fds = count_fds();
+	ck_assert_int_eq(maildir_deliver(md, "U1", copies, 1), 0);
+
+	/* new/, with the letter in it: the rename finds it gone. */
+	xpath(p, "%s/alice/new", root);
+	remove_tree(p);
+	ck_assert_int_eq(maildir_deliver(md, "U2", copies, 1), 0);
+	assert_user_tree("alice");
+	only_entry(p, name, sizeof(name));
+	ck_assert_ptr_nonnull(strstr(name, ".U2."));
+	xpath(p, "%s/alice/new/%s", root, name);
+	assert_content(p, "hi\n", 3);
+	ck_assert_int_eq(count_fds(), fds);
+
+	/* tmp/: creating the file finds it gone. */
+	xpath(p, "%s/alice/tmp", root);
+	ck_assert_int_eq(rmdir(p), 0);
+	ck_assert_int_eq(maildir_deliver(md, "U3", copies, 1), 0);
+	assert_user_tree("alice");
+	ck_assert_int_eq(count_entries(p), 0);
+	xpath(p, "%s/alice/new", root);
+	ck_assert_int_eq(count_entries(p), 2);
+	ck_assert_int_eq(count_fds(), fds);
+
+	/* The whole user directory, then a message for alice and bob. */
+	xpath(p, "%s/alice", root);
+	remove_tree(p);
+	ck_assert_int_eq(maildir_deliver(md, "U4", copies, 2), 0);
+	assert_user_tree("alice");
+	xpath(p, "%s/alice/new", root);
+	only_entry(p, name, sizeof(name));
+	ck_assert_ptr_nonnull(strstr(name, ".U4."));
+	xpath(p, "%s/bob/new", root);
+	ck_assert_int_eq(count_entries(p), 1);
+	ck_assert_int_eq(count_files(), 2);
+	ck_assert_int_eq(count_fds(), fds);
+
+	/* The kept descriptors are the new ones: tmp/ is cleaned there. */
+	xpath(p, "%s/alice/tmp/left", root);
+	write_plain(p, "x");
+	ck_assert_int_eq(maildir_clean_tmp(md), 1);
+	ck_assert_int_eq(access(p, F_OK), -1);
+	maildir_close(md);
+}
+END_TEST
+
+/*
+ * new/ replaced by a file: refused while the file is there (which is
+ * left alone), stored again once new/ is a directory again.
+ */
+
+START_TEST(test_user_new_repaired)
+{
+	struct iovec iov = { .iov_base = (void *)"again\n", .iov_len = 6 };
+	struct maildir_copy copies[2] = {
+		{ .mailbox = "bob", .iov = &iov, .iovcnt = 1 },
+		{ .mailbox = "alice", .iov = &iov, .iovcnt = 1 },
+	};
+	char p[PATH_MAX];
+	char name[MAILDIR_NAME_MAX];
+	struct maildir *md;
+	int fds;
+	int k;
+
+	md = open_with_users();
+	fds = count_fds();
+	xpath(p, "%s/alice/new", root);
+	ck_assert_int_eq(rmdir(p), 0);
+	write_plain(p, "not a directory\n");
+	for (k = 0; k < 2; k++) {
+		errno = 0;
+		ck_assert_int_eq(maildir_deliver(md, "R1", copies, 2), -1);
+		ck_assert_int_eq(errno, ENOENT);
+		ck_assert_int_eq(count_files(), 1);
+		assert_content(p, "not a directory\n", 16);
+		ck_assert_int_eq(count_fds(), fds);
+	}
+
+	ck_assert_int_eq(unlink(p), 0);
+	ck_assert_int_eq(mkdir(p, 0700), 0);
+	ck_assert_int_eq(maildir_deliver(md, "R2", copies, 2), 0);
+	only_entry(p, name, sizeof(name));
+	ck_assert_ptr_nonnull(strstr(name, ".R2."));
+	xpath(p, "%s/alice/new/%s", root, name);
+	assert_content(p, "again\n", 6);
+	xpath(p, "%s/bob/new/%s", root, name);
+	assert_content(p, "again\n", 6);
+	ck_assert_int_eq(count_files(), 2);
+	ck_assert_int_eq(count_fds(), fds);
+	maildir_close(md);
+}
+END_TEST
+
+/*
+ * In a batch: alice/new goes after three messages are staged. The first
+ * to be placed opens it again; the others, still holding the old
+ * descriptor, follow. Old descriptors are closed once the batch is done.
+ * A tmp/ removed with a staged file in it loses that message only.
+ */
+
+START_TEST(test_batch_user_dirs_made_again)
+{
+	struct maildir_copy copies[3];
+	struct iovec iov;
+	struct maildir_batch *b;
+	char p[PATH_MAX];
+	struct maildir *md;
+	int errs[3];
+	int fds;
+
+	three_copies(copies, &iov);
+	md = open_with_users();
+	/* The domain directory is cached from here on. */
+	ck_assert_int_eq(maildir_deliver(md, "WARM", &copies[2], 1), 0);
+	fds = count_fds();
+	ck_assert_ptr_nonnull(b = maildir_batch_new(md));
+	ck_assert_int_eq(maildir_batch_add(b, "B1", &copies[0], 1), 0);
+	ck_assert_int_eq(maildir_batch_add(b, "B2", copies, 3), 1);
+	ck_assert_int_eq(maildir_batch_add(b, "B3", &copies[0], 2), 2);
+	xpath(p, "%s/alice/new", root);
+	ck_assert_int_eq(rmdir(p), 0);
+	ck_assert_uint_eq(maildir_batch_commit(b, errs), 0);
+	ck_assert_int_eq(errs[0], 0);
+	ck_assert_int_eq(errs[1], 0);
+	ck_assert_int_eq(errs[2], 0);
+	assert_user_tree("alice");
+	ck_assert_int_eq(count_entries(p), 3);
+	xpath(p, "%s/bob/new", root);
+	ck_assert_int_eq(count_entries(p), 2);
+	ck_assert_int_eq(count_files(), 7);
+	ck_assert_int_eq(count_fds(), fds);
+
+	/* tmp/ removed under a staged file: B4 goes whole, B5 is stored. */
+	ck_assert_int_eq(maildir_batch_add(b, "B4", copies, 2), 0);
+	xpath(p, "%s/bob/tmp", root);
+	remove_tree(p);
+	ck_assert_uint_eq(maildir_batch_commit(b, errs), 1);
+	ck_assert_int_eq(errs[0], ENOENT);
+	ck_assert_int_eq(count_files(), 7);
+	ck_assert_int_eq(count_fds(), fds);
+	ck_assert_int_eq(maildir_batch_add(b, "B5", copies, 2), 0);
+	ck_assert_uint_eq(maildir_batch_commit(b, errs), 0);
+	ck_assert_int_eq(errs[0], 0);
+	assert_user_tree("bob");
+	xpath(p, "%s/bob/new", root);
+	ck_assert_int_eq(count_entries(p), 3);
+	ck_assert_int_eq(count_files(), 9);
+	ck_assert_int_eq(count_fds(), fds);
+	maildir_batch_free(b);
+	maildir_close(md);
+}
+END_TEST
+
 static Suite *
 maildir_suite(void)
 {
@@ -1354,6 +1561,13 @@ maildir_suite(void)
 	tcase_add_test(tc, test_batch_add_fails_alone);
 	tcase_add_test(tc, test_batch_free_removes_staged);
 	tcase_add_test(tc, test_batch_without_fsync);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("removed");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_user_dirs_made_again);
+	tcase_add_test(tc, test_user_new_repaired);
+	tcase_add_test(tc, test_batch_user_dirs_made_again);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("clean");

@@ -19,12 +19,15 @@ I/O errors (no tmpfs needed):
   - a user's new/ replaced by a file while the daemon runs: 451 4.3.0 and
     no copy left for any recipient of that message (the copy already
     renamed into another user's new/ is taken back); other users still
-    get mail;
+    get mail; once new/ is a directory again, the next message for that
+    user is stored (no restart needed);
   - with strace (skipped without it or without ptrace), faults injected
     into the daemon's system calls: EIO from the file's fsync, EIO from
     the new/ directory's fsync (after the rename: the placed file must be
     removed again), EIO from the rename, ENOSPC from the write: 451 4.3.0
     (452 4.3.1 for ENOSPC), nothing left, and the next message is stored.
+    In a build with --enable-sanitizers the traced daemon runs without
+    LeakSanitizer, which cannot work under ptrace.
 """
 
 import errno
@@ -283,13 +286,7 @@ class BrokenMaildir(DaemonTestCase):
                              text)
         self.assertDaemonAlive()
 
-    @unittest.expectedFailure
     def test_recovers_when_new_is_made_again(self):
-        # KNOWN BUG (reported): the daemon keeps a descriptor on each
-        # user's new/ and tmp/ from start-up and never reopens it, so once
-        # the directory is replaced every message for that user gets
-        # 451 4.3.0 until the daemon is restarted (queue directories are
-        # checked by link count and made again; user directories are not).
         self.replace_new_by_file("alice")
         c = self.client()
         c.hello()
@@ -320,6 +317,17 @@ def strace_usable():
         return "ptrace or fault injection not permitted: %s" % \
             r.stdout.decode("latin-1", "replace").strip()[:200]
     return None
+
+
+def no_leak_check():
+    """strace options that give the traced daemon ASAN_OPTIONS with
+    detect_leaks=0, the other options kept (the last one given wins):
+    LeakSanitizer stops the world with ptrace, which a traced process
+    cannot, so it would fail the exit status of every test. Without
+    AddressSanitizer the variable is not read."""
+    opts = os.environ.get("ASAN_OPTIONS", "")
+    return ["-E", "ASAN_OPTIONS=" + (opts + ":" if opts else "") +
+            "detect_leaks=0"]
 
 
 def children_of(pid):
@@ -361,7 +369,8 @@ class FaultyDaemon(Daemon):
                         exist_ok=True)
         # No -f: the fault is for the daemon, not for its logger child.
         return ["strace", "-yy", "-o", self.trace_path] + \
-            self.strace_args(os.path.realpath(self.root)) + super().command()
+            self.strace_args(os.path.realpath(self.root)) + \
+            no_leak_check() + super().command()
 
     def injected(self):
         """Trace lines of the injected calls."""
