@@ -83,8 +83,8 @@ uninstall-local:
 %D%/pollsmtpd-dev.conf: %D%/pollsmtpd-dev.conf.in Makefile
 	$(AM_V_GEN)$(MKDIR_P) $(@D) && sed \
 	-e 's|@RUNDIR[@]|$(abs_top_builddir)/run|g' \
-	-e "s|@USER[@]|`id -un`|g" \
-	-e "s|@GROUP[@]|`id -gn`|g" \
+	-e "s|@USER[@]|`if [ \`id -u\` -eq 0 ]; then echo nobody; else id -un; fi`|g" \
+	-e "s|@GROUP[@]|`if [ \`id -u\` -eq 0 ]; then id -gn nobody; else id -gn; fi`|g" \
 	$(srcdir)/%D%/pollsmtpd-dev.conf.in > $@.tmp && mv $@.tmp $@
 
 run: src/pollsmtpd/pollsmtpd %D%/pollsmtpd-dev.conf

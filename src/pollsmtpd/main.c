@@ -190,8 +190,9 @@ main_block_signals(sigset_t *mask)
 }
 
 /*
- * main_find_user - when started as root, find the user (and group) to
- * run as; a configured "root" means staying root.
+ * main_find_user - started as root, find the unprivileged user (and
+ * group) to run as after start-up. The daemon refuses to serve as
+ * root: a bug in the code that reads the network must not own the host.
  */
 static void
 main_find_user(struct main_daemon *d)
@@ -200,13 +201,19 @@ main_find_user(struct main_daemon *d)
 	const struct group *gr;
 
 	d->pw = NULL;
-	if (geteuid() != 0 || conf->user == NULL || *conf->user == '\0'
-	    || strcmp(conf->user, "root") == 0)
+	if (geteuid() != 0)
 		return;
+	if (conf->user == NULL || *conf->user == '\0')
+		main_fail(EX_CONFIG, "%s: server.user is empty: refusing to "
+		    "run as root; name an unprivileged user", conf->file);
 	errno = 0;
 	if ((d->pw = getpwnam(conf->user)) == NULL)
 		main_fail(EX_NOUSER, "%s: server.user \"%s\": %s", conf->file,
 		    conf->user, errno ? strerror(errno) : "no such user");
+	if (d->pw->pw_uid == 0)
+		main_fail(EX_CONFIG, "%s: server.user \"%s\" is root: refusing "
+		    "to run as root; name an unprivileged user", conf->file,
+		    conf->user);
 	d->gid = d->pw->pw_gid;
 	if (conf->group != NULL && *conf->group != '\0') {
 		errno = 0;
@@ -216,6 +223,9 @@ main_find_user(struct main_daemon *d)
 			    errno ? strerror(errno) : "no such group");
 		d->gid = gr->gr_gid;
 	}
+	if (d->gid == 0)
+		main_fail(EX_CONFIG, "%s: server.group \"%s\" is root's group: "
+		    "refusing to run with it", conf->file, conf->group);
 }
 
 /*

@@ -69,6 +69,24 @@ def have_ipv6_loopback():
         s.close()
 
 
+def daemon_user():
+    """The server.user and server.group of test configurations: ourselves,
+    or, when the tests run as root, nobody (the daemon refuses to run as
+    root and drops to this user after start-up)."""
+    if os.getuid() != 0:
+        return (pwd.getpwuid(os.getuid()).pw_name,
+                grp.getgrgid(os.getgid()).gr_name)
+    pw = pwd.getpwnam("nobody")
+    return pw.pw_name, grp.getgrgid(pw.pw_gid).gr_name
+
+
+def give_to_daemon_user(path):
+    """Let the daemon, once it has dropped root, write in path."""
+    if os.getuid() == 0:
+        pw = pwd.getpwnam(daemon_user()[0])
+        os.chown(path, pw.pw_uid, pw.pw_gid)
+
+
 def conf_string(value):
     """A libconfig string literal."""
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -187,8 +205,7 @@ class Daemon:
     # -- configuration ------------------------------------------------
     def config_text(self):
         o = self.opts
-        me = pwd.getpwuid(os.getuid()).pw_name
-        group = grp.getgrgid(os.getgid()).gr_name
+        me, group = daemon_user()
         listen = ["127.0.0.1:%d" % self.port]
         if self.port6:
             listen.append("[::1]:%d" % self.port6)

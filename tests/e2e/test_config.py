@@ -11,7 +11,7 @@ import subprocess
 import tempfile
 import unittest
 
-from harness import SLOW, VALGRIND, conf_string, daemon_path
+from harness import SLOW, VALGRIND, conf_string, daemon_path, free_port
 
 EX_OK, EX_USAGE, EX_CONFIG = 0, 64, 78
 
@@ -216,6 +216,22 @@ class Config(unittest.TestCase):
         self.assertEqual(p.returncode, EX_CONFIG, p.stderr)
         self.assertRegex(p.stderr.decode(), r"(?m)^%s:%d: " % (
             re.escape(path), len(lines)))
+
+    @unittest.skipUnless(os.getuid() == 0, "needs root")
+    def test_refuses_to_serve_as_root(self):
+        for user, group in (("root", "root"), ("nobody", "root")):
+            with self.subTest(user=user, group=group):
+                lines, _ = self.edited("user =", ['  user = "%s";' % user])
+                lines = [('  group = "%s";' % group) if "group =" in l
+                         else l for l in lines]
+                lines = [('  listen = [ "127.0.0.1:%d" ];' % free_port())
+                         if "listen =" in l else l for l in lines]
+                path = self.write(lines)
+                p = run(["-f", "-c", path])
+                self.assertEqual(p.returncode, EX_CONFIG, p.stderr)
+                self.assertIn(b"refusing to run", p.stderr)
+                # Nothing was made: it stopped before the Maildir tree.
+                self.assertFalse(os.path.exists(self.root))
 
     def test_version(self):
         p = run(["-V"])

@@ -39,6 +39,7 @@ import tempfile
 import unittest
 
 from harness import (Daemon, DaemonError, DaemonTestCase, STOP_TIMEOUT,
+                     give_to_daemon_user,
                      VALGRIND, smtp_data)
 
 SENDER = "s@x.example"
@@ -295,7 +296,9 @@ class BrokenMaildir(DaemonTestCase):
         self.assertEqual((r.code, r.enhanced), (451, "4.3.0"), r)
         path = self.d.maildir("alice", "new")
         os.unlink(path)
+        # As the administrator would: the directory, owned by the daemon.
         os.mkdir(path, 0o700)
+        give_to_daemon_user(path)
         r = c.transaction(SENDER, ["alice@example.org"], smtp_data(text))
         self.assertEqual((r.code, r.enhanced), (250, "2.0.0"), r)
         self.assertDelivered("alice", r.queued_id(), SENDER,

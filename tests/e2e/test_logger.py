@@ -15,7 +15,7 @@ import threading
 import time
 import unittest
 
-from harness import Daemon, HELO, SLOW, smtp_data
+from harness import Daemon, HELO, SLOW, give_to_daemon_user, smtp_data
 
 
 def children(pid):
@@ -50,6 +50,8 @@ class LoggerCase(unittest.TestCase):
 
     def setUp(self):
         self.logdir = tempfile.mkdtemp(prefix="pollsmtpd-log-")
+        # The logger reopens the file (SIGHUP) as the daemon's user.
+        give_to_daemon_user(self.logdir)
         self.addCleanup(shutil.rmtree, self.logdir, True)
         self.logfile = os.path.join(self.logdir, "pollsmtpd.log")
         self.d = Daemon(log_file=self.logfile, debug=self.debug).start()
