@@ -417,6 +417,66 @@ log = {
             time.sleep(0.05)
 
 
+# -- processes and tracing -------------------------------------------
+
+def children_of(pid):
+    """PIDs whose parent is pid (from /proc; empty if unknown)."""
+    out = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2:].split()
+        if len(fields) > 1 and fields[1] == str(pid):
+            out.append(int(name))
+    return out
+
+
+def running(pid):
+    """True while pid exists and is not a zombie."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            stat = f.read()
+    except OSError:
+        return False
+    return stat[stat.rfind(")") + 2:].split()[0] != "Z"
+
+
+def strace_usable(inject=False):
+    """None when strace can trace here (and, with inject, inject faults),
+    else why not."""
+    if shutil.which("strace") is None:
+        return "strace is not installed"
+    cmd = ["strace", "-f", "-o", os.devnull]
+    if inject:
+        cmd += ["-e", "inject=getppid:error=EIO"]
+    try:
+        r = subprocess.run(cmd + ["true"], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, timeout=20)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return "strace does not run: %s" % e
+    if r.returncode != 0:
+        return "ptrace%s not permitted: %s" % (
+            " or fault injection" if inject else "",
+            r.stderr.decode("latin-1", "replace").strip()[:200])
+    return None
+
+
+def no_leak_check():
+    """strace options that give the traced daemon ASAN_OPTIONS with
+    detect_leaks=0, the other options kept (the last one given wins):
+    LeakSanitizer stops the world with ptrace, which a traced process
+    cannot, so it would fail the exit status of every test. Without
+    AddressSanitizer the variable is not read."""
+    opts = os.environ.get("ASAN_OPTIONS", "")
+    return ["-E", "ASAN_OPTIONS=" + (opts + ":" if opts else "") +
+            "detect_leaks=0"]
+
+
 REPLY_END = re.compile(rb"^(\d{3})(?: |\r?$)")
 REPLY_LINE = re.compile(rb"^(\d{3})([ -])")
 

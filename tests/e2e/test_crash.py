@@ -35,7 +35,7 @@ import time
 import unittest
 
 from harness import (Client, Daemon, DaemonError, HELO, HOSTNAME, VALGRIND,
-                     smtp_data, split_trace)
+                     children_of, running, smtp_data, split_trace)
 
 SESSIONS = 20
 LOAD_SECONDS = 8.0
@@ -64,31 +64,6 @@ RECEIVED_ID = re.compile(r"^Received: from %s \(\[127\.0\.0\.1\]\) by %s "
 
 # -- the daemon, killed and restarted in place ---------------------------
 
-def children_of(pid):
-    """PIDs whose parent is pid (from /proc; empty if unknown)."""
-    out = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % name) as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2:].split()
-        if len(fields) > 1 and fields[1] == str(pid):
-            out.append(int(name))
-    return out
-
-
-def running(pid):
-    """True while pid exists and is not a zombie."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            stat = f.read()
-    except OSError:
-        return False
-    return stat[stat.rfind(")") + 2:].split()[0] != "Z"
 
 
 class CrashDaemon(Daemon):

@@ -39,8 +39,8 @@ import tempfile
 import unittest
 
 from harness import (Daemon, DaemonError, DaemonTestCase, STOP_TIMEOUT,
-                     give_to_daemon_user,
-                     VALGRIND, smtp_data)
+                     VALGRIND, children_of, give_to_daemon_user,
+                     no_leak_check, smtp_data, strace_usable)
 
 SENDER = "s@x.example"
 MB = 1024 * 1024
@@ -307,46 +307,7 @@ class BrokenMaildir(DaemonTestCase):
 
 # -- faults injected with strace -------------------------------------------
 
-def strace_usable():
-    """None when strace can trace and inject here, else why not."""
-    if shutil.which("strace") is None:
-        return "strace is not installed"
-    try:
-        r = run(["strace", "-f", "-o", os.devnull,
-                 "-e", "inject=getppid:error=EIO", "true"])
-    except (OSError, subprocess.TimeoutExpired) as e:
-        return "strace does not run: %s" % e
-    if r.returncode != 0:
-        return "ptrace or fault injection not permitted: %s" % \
-            r.stdout.decode("latin-1", "replace").strip()[:200]
-    return None
 
-
-def no_leak_check():
-    """strace options that give the traced daemon ASAN_OPTIONS with
-    detect_leaks=0, the other options kept (the last one given wins):
-    LeakSanitizer stops the world with ptrace, which a traced process
-    cannot, so it would fail the exit status of every test. Without
-    AddressSanitizer the variable is not read."""
-    opts = os.environ.get("ASAN_OPTIONS", "")
-    return ["-E", "ASAN_OPTIONS=" + (opts + ":" if opts else "") +
-            "detect_leaks=0"]
-
-
-def children_of(pid):
-    out = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % name) as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2:].split()
-        if len(fields) > 1 and fields[1] == str(pid):
-            out.append(int(name))
-    return out
 
 
 class FaultyDaemon(Daemon):
@@ -416,7 +377,7 @@ class InjectedFaults(DaemonTestCase):
 
     @classmethod
     def setUpClass(cls):
-        why = strace_usable()
+        why = strace_usable(inject=True)
         if why:
             raise unittest.SkipTest(why)
 

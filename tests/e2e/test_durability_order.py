@@ -26,7 +26,8 @@ import signal
 import subprocess
 import unittest
 
-from harness import Daemon, DaemonError, STOP_TIMEOUT, VALGRIND, smtp_data
+from harness import (Daemon, DaemonError, STOP_TIMEOUT, VALGRIND,
+                     children_of, no_leak_check, smtp_data, strace_usable)
 
 SYSCALLS = ("open,openat,openat2,creat,close,mkdir,mkdirat,"
             "write,writev,pwrite64,pwritev,"
@@ -42,47 +43,7 @@ FD_PATH = re.compile(r"\d+<([^>]*)>")
 STRING = re.compile(r'"((?:[^"\\]|\\.)*)"')
 
 
-def strace_usable():
-    """None when strace can trace here, else why not."""
-    if shutil.which("strace") is None:
-        return "strace is not installed"
-    try:
-        r = subprocess.run(["strace", "-f", "-o", os.devnull, "true"],
-                           stdout=subprocess.DEVNULL,
-                           stderr=subprocess.PIPE, timeout=20)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        return "strace does not run: %s" % e
-    if r.returncode != 0:
-        return "ptrace not permitted: %s" % r.stderr.decode(
-            "latin-1", "replace").strip()[:200]
-    return None
 
-
-def no_leak_check():
-    """strace options that give the traced daemon ASAN_OPTIONS with
-    detect_leaks=0, the other options kept (the last one given wins):
-    LeakSanitizer stops the world with ptrace, which a traced process
-    cannot, so it would fail the exit status of every test. Without
-    AddressSanitizer the variable is not read."""
-    opts = os.environ.get("ASAN_OPTIONS", "")
-    return ["-E", "ASAN_OPTIONS=" + (opts + ":" if opts else "") +
-            "detect_leaks=0"]
-
-
-def children_of(pid):
-    out = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % name) as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2:].split()
-        if len(fields) > 1 and fields[1] == str(pid):
-            out.append(int(name))
-    return out
 
 
 class TracedDaemon(Daemon):

@@ -15,24 +15,8 @@ import threading
 import time
 import unittest
 
-from harness import Daemon, HELO, SLOW, give_to_daemon_user, smtp_data
-
-
-def children(pid):
-    """Pids of the direct children of pid."""
-    try:
-        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
-            return [int(p) for p in f.read().split()]
-    except OSError:
-        return []
-
-
-def alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False
+from harness import (Daemon, HELO, SLOW, children_of, give_to_daemon_user,
+                     running, smtp_data)
 
 
 def wait_until(predicate, timeout):
@@ -62,7 +46,7 @@ class LoggerCase(unittest.TestCase):
             self.d.stop()
 
     def logger_pid(self):
-        kids = children(self.d.proc.pid)
+        kids = children_of(self.d.proc.pid)
         return kids[0] if len(kids) == 1 else None
 
     def log(self, path=None):
@@ -187,7 +171,7 @@ class KilledLogger(LoggerCase):
         new = wait_until(lambda: (self.logger_pid() not in (None, old))
                          and self.logger_pid(), 1.0)
         self.assertTrue(new, "no new logger within a second")
-        self.assertTrue(alive(new))
+        self.assertTrue(running(new))
         msgid = self.send_one()
         self.assertTrue(self.wait_log("queued as " + msgid), self.log())
         self.assertIn("killed by signal 9", self.log())
@@ -201,7 +185,7 @@ class KilledDaemon(LoggerCase):
         self.d.proc.kill()
         self.d.proc.wait(10 * SLOW)
         self.d.proc = None
-        gone = wait_until(lambda: not alive(logger), 3)
+        gone = wait_until(lambda: not running(logger), 3)
         self.assertTrue(gone, "logger %d outlived the daemon" % logger)
         if os.path.isdir("/dev/mqueue"):
             self.assertEqual([q for q in os.listdir("/dev/mqueue")
@@ -232,7 +216,7 @@ class Shutdown(LoggerCase):
         self.d.signal(signal.SIGTERM)
         self.assertEqual(self.d.proc.wait(10 * SLOW), 0)
         self.d.proc = None
-        self.assertTrue(wait_until(lambda: not alive(logger), 3))
+        self.assertTrue(wait_until(lambda: not running(logger), 3))
         log = self.log()
         self.assertIn("queued as " + msgid, log)
         self.assertTrue(log.rstrip("\n").endswith("pollsmtpd stopped"),
