@@ -82,6 +82,7 @@ static void logger_sink(enum log_level level, const char *record, size_t len,
 static int logger_send(struct logger *lg, char type, const char *data,
     size_t len);
 static int logger_fork(struct logger *lg, int first);
+static void logger_free(struct logger *lg);
 static int logger_open_file(const char *path);
 static void logger_close_others(int keep1, int keep2, int keep3);
 static __attribute__((noreturn)) void logger_child_main(struct logger *lg,
@@ -156,6 +157,14 @@ logger_start(const char *log_file, uid_t uid, gid_t gid, const char *user)
 	return lg;
 
 fail:
+	logger_free(lg);
+	return NULL;
+}
+
+/* logger_free - release what logger_start() acquired (the logger is gone) */
+static void
+logger_free(struct logger *lg)
+{
 	if (lg->pipe_rd >= 0)
 		close(lg->pipe_rd);
 	if (lg->pipe_wr >= 0)
@@ -168,7 +177,6 @@ fail:
 	free(lg->user);
 	free(lg->path);
 	free(lg);
-	return NULL;
 }
 
 int
@@ -346,15 +354,7 @@ logger_stop(struct logger *lg)
 		kill(lg->pid, SIGKILL);
 		(void)waitpid(lg->pid, &status, 0);
 	}
-	mq_close(lg->mq);
-	close(lg->pipe_rd);
-	close(lg->pipe_wr);
-	if (lg->log_fd > STDERR_FILENO)
-		close(lg->log_fd);
-	buf_free(lg->backlog);
-	free(lg->user);
-	free(lg->path);
-	free(lg);
+	logger_free(lg);
 }
 
 static int
