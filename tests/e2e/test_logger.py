@@ -42,8 +42,8 @@ class LoggerCase(unittest.TestCase):
         self.addCleanup(self.stop)
 
     def stop(self):
-        if self.d.proc is not None:
-            self.d.stop()
+        # Also when a test stopped the daemon itself: removes its files.
+        self.d.stop()
 
     def logger_pid(self):
         kids = children_of(self.d.proc.pid)
