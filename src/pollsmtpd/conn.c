@@ -287,9 +287,20 @@ conn_turn_away(int fd, const char *reply, size_t len)
 {
 	ssize_t n;
 
+	char junk[512];
+	int i;
+
 	/* The socket is new and its buffer empty: one line always fits. */
 	n = send(fd, reply, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 	(void)n;
+	/*
+	 * Closing a socket with unread input sends a reset, which may throw
+	 * the 421 away before the client reads it: take what already came
+	 * (a client that did not wait for the greeting), without waiting.
+	 */
+	(void)shutdown(fd, SHUT_WR);
+	for (i = 0; i < 8 && recv(fd, junk, sizeof(junk), MSG_DONTWAIT) > 0; i++)
+		;
 	close(fd);
 }
 
