@@ -477,6 +477,37 @@ def no_leak_check():
             "detect_leaks=0"]
 
 
+class StracedDaemon(Daemon):
+    """A Daemon whose command runs under strace. stop() signals the daemon
+    itself (strace's child), not strace, so that the exit status strace
+    passes on is the daemon's."""
+
+    def stop(self, remove=True):
+        if self.proc is None or self.proc.poll() is not None:
+            return super().stop(remove)
+        for pid in children_of(self.proc.pid):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except OSError:
+                pass
+        try:
+            self.proc.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self._kill()
+            raise DaemonError("pollsmtpd under strace did not stop on "
+                              "SIGTERM; files in %s" % self.dir)
+        self.exit_status = self.proc.returncode
+        self.proc = None
+        if self.exit_status != 0:
+            raise DaemonError("pollsmtpd (strace) exited with status %d "
+                              "after SIGTERM; files in %s; stderr tail:\n%s"
+                              % (self.exit_status, self.dir,
+                                 self.log_tail()))
+        if remove:
+            shutil.rmtree(self.dir, ignore_errors=True)
+        return 0
+
+
 REPLY_END = re.compile(rb"^(\d{3})(?: |\r?$)")
 REPLY_LINE = re.compile(rb"^(\d{3})([ -])")
 

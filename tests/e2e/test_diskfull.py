@@ -32,15 +32,13 @@ I/O errors (no tmpfs needed):
 
 import errno
 import os
-import shutil
-import signal
 import subprocess
 import tempfile
 import unittest
 
-from harness import (Daemon, DaemonError, DaemonTestCase, STOP_TIMEOUT,
-                     VALGRIND, children_of, give_to_daemon_user,
-                     no_leak_check, smtp_data, strace_usable)
+from harness import (Daemon, DaemonTestCase, StracedDaemon, VALGRIND,
+                     give_to_daemon_user, no_leak_check, smtp_data,
+                     strace_usable)
 
 SENDER = "s@x.example"
 MB = 1024 * 1024
@@ -310,7 +308,7 @@ class BrokenMaildir(DaemonTestCase):
 
 
 
-class FaultyDaemon(Daemon):
+class FaultyDaemon(StracedDaemon):
     """pollsmtpd under strace with one fault injected. The Maildir tree
     (and the queue directory of remote.example) is made before start, so
     the daemon's first fsync or file write is a delivery's.
@@ -342,29 +340,6 @@ class FaultyDaemon(Daemon):
             text = f.read().decode("latin-1")
         return [l for l in text.splitlines() if "(INJECTED)" in l]
 
-    def stop(self, remove=True):
-        if self.proc is None or self.proc.poll() is not None:
-            return super().stop(remove)
-        for pid in children_of(self.proc.pid):
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except OSError:
-                pass
-        try:
-            self.proc.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self._kill()
-            raise DaemonError("pollsmtpd under strace did not stop on "
-                              "SIGTERM; files in %s" % self.dir)
-        self.exit_status = self.proc.returncode
-        self.proc = None
-        if self.exit_status != 0:
-            raise DaemonError("pollsmtpd (strace) exited with status %d "
-                              "after SIGTERM; files in %s; stderr tail:\n%s"
-                              % (self.exit_status, self.dir, self.log_tail()))
-        if remove:
-            shutil.rmtree(self.dir, ignore_errors=True)
-        return 0
 
 
 @unittest.skipIf(VALGRIND, "strace and valgrind do not stack")

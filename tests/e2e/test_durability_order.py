@@ -22,12 +22,10 @@ which cannot work under ptrace (see no_leak_check()).
 import os
 import re
 import shutil
-import signal
-import subprocess
 import unittest
 
-from harness import (Daemon, DaemonError, STOP_TIMEOUT, VALGRIND,
-                     children_of, no_leak_check, smtp_data, strace_usable)
+from harness import (StracedDaemon, VALGRIND, no_leak_check, smtp_data,
+                     strace_usable)
 
 SYSCALLS = ("open,openat,openat2,creat,close,mkdir,mkdirat,"
             "write,writev,pwrite64,pwritev,"
@@ -46,7 +44,7 @@ STRING = re.compile(r'"((?:[^"\\]|\\.)*)"')
 
 
 
-class TracedDaemon(Daemon):
+class TracedDaemon(StracedDaemon):
     """pollsmtpd under strace; stop() signals the daemon itself, so that
     the exit status strace passes on is the daemon's."""
 
@@ -59,30 +57,6 @@ class TracedDaemon(Daemon):
                 "-o", self.trace_prefix, "-e", "trace=" + SYSCALLS] + \
             no_leak_check() + super().command()
 
-    def stop(self, remove=True):
-        if self.proc is None or self.proc.poll() is not None:
-            return super().stop(remove)
-        for pid in children_of(self.proc.pid):
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except OSError:
-                pass
-        try:
-            self.proc.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self._kill()
-            raise DaemonError("pollsmtpd under strace did not stop on "
-                              "SIGTERM; files in %s" % self.dir)
-        self.exit_status = self.proc.returncode
-        self.proc = None
-        if self.exit_status != 0:
-            raise DaemonError("pollsmtpd (strace) exited with status %d "
-                              "after SIGTERM; files in %s; stderr tail:\n%s"
-                              % (self.exit_status, self.dir,
-                                 self.log_tail()))
-        if remove:
-            shutil.rmtree(self.dir, ignore_errors=True)
-        return 0
 
     def traces(self):
         """{pid: [parsed calls]} of every traced process."""
