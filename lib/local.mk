@@ -8,6 +8,7 @@ lib_libpollsmtpd_la_SOURCES = \
 	%D%/conf.c %D%/conf.h \
 	%D%/addr.c %D%/addr.h \
 	%D%/maildir.c %D%/maildir.h \
-	%D%/queuefile.c %D%/queuefile.h
+	%D%/queuefile.c %D%/queuefile.h \
+	%D%/event.c %D%/event.h
 lib_libpollsmtpd_la_CFLAGS = $(AM_CFLAGS) $(LIBCONFIG_CFLAGS)
 lib_libpollsmtpd_la_LIBADD = $(LIBCONFIG_LIBS)

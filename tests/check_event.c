@@ -494,6 +494,42 @@ START_TEST(test_signal_does_not_end_loop)
 }
 END_TEST
 
+/*
+ * event_loop_again(): a hook that left work asks for another iteration
+ * at once. With a pipe that never becomes readable and no deadline,
+ * poll() would otherwise sleep for ever (and the test time out).
+ */
+static int again_calls;
+
+static void
+again_cb(struct event_loop *loop, void *ctx)
+{
+	(void)ctx;
+	if (++again_calls < 3)
+		event_loop_again(loop);
+	else
+		event_loop_stop(loop);
+}
+
+START_TEST(test_again_does_not_sleep)
+{
+	struct event_loop *loop = event_loop_new();
+	int p[2];
+
+	record_reset();
+	again_calls = 0;
+	make_pipe(p);
+	ck_assert_int_eq(event_add(loop, p[0], EVENT_READ, record_cb, NULL), 0);
+	ck_assert_int_eq(event_add_idle(loop, again_cb, NULL), 0);
+	ck_assert_int_eq(event_loop_run(loop), 0);
+	ck_assert_int_eq(again_calls, 3);
+	ck_assert_int_eq(rec.ncalls, 0);
+	event_loop_free(loop);
+	close(p[0]);
+	close(p[1]);
+}
+END_TEST
+
 static Suite *
 event_suite(void)
 {
@@ -512,6 +548,7 @@ event_suite(void)
 	tcase_add_test(tc, test_idle_before_each_poll);
 	tcase_add_test(tc, test_idle_hooks_in_order);
 	tcase_add_test(tc, test_signal_does_not_end_loop);
+	tcase_add_test(tc, test_again_does_not_sleep);
 	suite_add_tcase(s, tc);
 	return s;
 }

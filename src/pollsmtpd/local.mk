@@ -3,7 +3,6 @@
 
 noinst_LTLIBRARIES += src/pollsmtpd/libsmtpd.la
 src_pollsmtpd_libsmtpd_la_SOURCES = \
-	%D%/event.c %D%/event.h \
 	%D%/session.c %D%/session.h \
 	%D%/deliver.c %D%/deliver.h \
 	%D%/conn.c %D%/conn.h \

@@ -88,6 +88,7 @@ struct event_loop {
 	void *idle_ctx;
 	int64_t now;			/* clock at the last wake-up */
 	int stop;
+	int again;			/* event_loop_again(): next poll() does not sleep */
 };
 
 static int64_t event_clock(void);
@@ -364,6 +365,12 @@ event_loop_stop(struct event_loop *loop)
 	loop->stop = 1;
 }
 
+void
+event_loop_again(struct event_loop *loop)
+{
+	loop->again = 1;
+}
+
 int64_t
 event_now(const struct event_loop *loop)
 {
@@ -404,6 +411,12 @@ event_poll_timeout(struct event_loop *loop)
 	int64_t nearest = event_timer_nearest(loop);
 	int64_t wait;
 
+	if (loop->again) {
+		/* Work is left for the next iteration: look, do not sleep. */
+		loop->again = 0;
+		loop->now = event_clock();
+		return 0;
+	}
 	if (nearest == EVENT_NO_DEADLINE)
 		return -1;
 	loop->now = event_clock();

@@ -24,6 +24,9 @@
  *	that it sees what the others did. event_del_idle() removes a hook
  *	added with event_add_idle() (fn and ctx both match), also from
  *	within a hook.
+ *	event_loop_again() asks that the next poll() not sleep (timeout 0):
+ *	an idle hook that left work for the next iteration calls it, so that
+ *	the work goes on as soon as the other descriptors have been looked at.
  *	event_now() is the loop's monotonic clock in milliseconds.
  * DIAGNOSTICS
  *	event_add() and event_add_idle() return 0, or -1 with errno
@@ -56,6 +59,7 @@ int event_add_idle(struct event_loop *loop, event_idle_fn fn, void *ctx);
 void event_del_idle(struct event_loop *loop, event_idle_fn fn, void *ctx);
 int event_loop_run(struct event_loop *loop);
 void event_loop_stop(struct event_loop *loop);
+void event_loop_again(struct event_loop *loop);
 int64_t event_now(const struct event_loop *loop);
 
 #endif
