@@ -163,6 +163,8 @@ static const struct conf_key conf_server_keys[] = {
 	    NULL, NULL, conf_load_listen},
 	{"max_connections", CONF_KEY_INT, NULL, CONF_OFF(max_connections),
 	    1, INT_MAX, NULL, NULL, NULL},
+	{"max_connections_per_ip", CONF_KEY_INT, NULL,
+	    CONF_OFF(max_connections_per_ip), 0, INT_MAX, NULL, NULL, NULL},
 	{"max_message_size", CONF_KEY_INT, NULL, CONF_OFF(max_message_size),
 	    1024, INT_MAX, NULL, NULL, NULL},
 	{"max_recipients", CONF_KEY_INT, NULL, CONF_OFF(max_recipients),
@@ -785,6 +787,7 @@ conf_defaults(void)
 	conf->debug = 0;
 	conf->maildir_fsync = 1;
 	conf->max_connections = 1024;
+	conf->max_connections_per_ip = 20;
 	conf->max_message_size = 10485760;
 	conf->max_recipients = 100;
 	conf->command_timeout = 300;

@@ -59,6 +59,7 @@ struct conf {
 	struct conf_listen *listen;	/* server.listen */
 	size_t nlisten;
 	long max_connections;		/* server.max_connections, >= 1 */
+	long max_connections_per_ip;	/* outside relay.networks; 0: no limit */
 	long max_message_size;		/* server.max_message_size, bytes, >= 1024 */
 	long max_recipients;		/* server.max_recipients, >= 1 */
 	long command_timeout;		/* server.command_timeout, seconds, >= 1 */

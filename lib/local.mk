@@ -9,6 +9,8 @@ lib_libpollsmtpd_la_SOURCES = \
 	%D%/addr.c %D%/addr.h \
 	%D%/maildir.c %D%/maildir.h \
 	%D%/queuefile.c %D%/queuefile.h \
-	%D%/event.c %D%/event.h
+	%D%/event.c %D%/event.h \
+	%D%/io.c %D%/io.h \
+	%D%/spool.c %D%/spool.h
 lib_libpollsmtpd_la_CFLAGS = $(AM_CFLAGS) $(LIBCONFIG_CFLAGS)
 lib_libpollsmtpd_la_LIBADD = $(LIBCONFIG_LIBS)

@@ -94,6 +94,7 @@
 #define MAILDIR_DOMAIN_MAX	255	/* RFC 5321 4.5.3.1.2 */
 #define MAILDIR_DOMAIN_CACHE	16	/* domain directories kept open */
 #define MAILDIR_IOV_BATCH	64	/* iovecs handed to one writev() */
+#define MAILDIR_COPY_CHUNK	(16 * 1024)	/* text copied by hand, a read */
 /* maildir_target.user of a copy for the queue */
 #define MAILDIR_NO_USER		SIZE_MAX
 /* NAME "." copy index */
@@ -187,6 +188,7 @@ static int maildir_user_dirs(struct maildir *md, const char *user,
 static int maildir_dir_live(int dfd);
 static void maildir_retire(struct maildir *md, int fd);
 static int maildir_user_renew(struct maildir *md, struct maildir_user *u);
+static int maildir_queue_renew(struct maildir *md);
 static int maildir_target_renew(struct maildir *md, struct maildir_target *t,
     const char *id);
 static int maildir_domain_fd(struct maildir *md, const char *domain);
@@ -195,8 +197,9 @@ static void maildir_trim_cache(struct maildir *md);
 static int maildir_copies_check(const struct maildir *md,
     const struct maildir_copy *copies, size_t ncopies);
 static int maildir_write_all(int fd, const struct iovec *iov, int iovcnt);
+static int maildir_copy_text(int fd, int text_fd, size_t text_len);
 static int maildir_write_tmp(struct maildir_target *t,
-    const struct iovec *iov, int iovcnt, int keep_open);
+    const struct maildir_copy *c, int keep_open);
 static int maildir_rename_new(int olddfd, const char *oldname, int newdfd,
     const char *newname);
 static void maildir_undo(const struct maildir *md, const char *id,
@@ -608,6 +611,86 @@ maildir_user_renew(struct maildir *md, struct maildir_user *u)
 }
 
 /*
+ * maildir_queue_renew - open root/.OTHER_SERVERS and its .tmp/ again
+ * where the kept descriptor names a removed directory, making them
+ * again when missing (an administrator's rm -rf must not stop relaying
+ * until a restart). The domain cache goes with a removed queue: its
+ * directories were below it. Returns 0 when both are live, -1 with
+ * errno when one cannot be made.
+ */
+
+static int
+maildir_queue_renew(struct maildir *md)
+{
+	int queuefd = md->queuefd;
+	int qtmpfd = md->qtmpfd;
+
+	if (!maildir_dir_live(queuefd)) {
+		if ((queuefd = maildir_open_dir_at(md->rootfd,
+		    MAILDIR_QUEUE_DIR, md->do_fsync, O_NOFOLLOW)) == -1)
+			return (-1);
+		while (md->ndomains > 0)
+			maildir_domain_drop(md, md->ndomains - 1);
+		maildir_retire(md, md->queuefd);
+		md->queuefd = queuefd;
+		qtmpfd = -1;
+	} else if (!maildir_dir_live(qtmpfd)) {
+		qtmpfd = -1;
+	}
+	if (qtmpfd == -1) {
+		if ((qtmpfd = maildir_open_dir_at(md->queuefd,
+		    MAILDIR_QUEUE_TMP, md->do_fsync, O_NOFOLLOW)) == -1)
+			return (-1);
+		maildir_retire(md, md->qtmpfd);
+		md->qtmpfd = qtmpfd;
+		log_info(NULL, "the queue directory %s was removed meanwhile: "
+		    "opened again", MAILDIR_QUEUE_DIR);
+	}
+	return (0);
+}
+
+/*
+ * maildir_spool_open - an anonymous file for a message's text, on the
+ * file system of the tree (so that copies can be made in the kernel),
+ * gone as soon as its descriptor is closed: O_TMPFILE in the queue's
+ * .tmp/, or, where the file system cannot, a file made there and
+ * unlinked at once.
+ */
+
+int
+maildir_spool_open(struct maildir *md)
+{
+	char name[MAILDIR_NAME_MAX];
+	int fd, tries;
+
+	if (md == NULL) {
+		errno = EINVAL;
+		return (-1);
+	}
+	for (tries = 0; tries < 2; tries++) {
+		fd = openat(md->qtmpfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC,
+		    MAILDIR_FILE_MODE);
+		if (fd != -1)
+			return (fd);
+		if (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)
+			break;
+		if (errno != ENOENT || tries > 0 || maildir_queue_renew(md) == -1)
+			return (-1);
+	}
+	/* No O_TMPFILE here: a unique name of ours, unlinked at once. */
+	if (snprintf(name, sizeof(name), "spool.%ld.%lu", (long)getpid(),
+	    ++md->use_clock) >= (int)sizeof(name)) {
+		errno = ENAMETOOLONG;
+		return (-1);
+	}
+	if ((fd = openat(md->qtmpfd, name, O_RDWR | O_CREAT | O_EXCL
+	    | O_CLOEXEC | O_NOFOLLOW, MAILDIR_FILE_MODE)) == -1)
+		return (-1);
+	(void)unlinkat(md->qtmpfd, name, 0);
+	return (fd);
+}
+
+/*
  * maildir_target_renew - a step of local copy t failed with ENOENT:
  * renew its user's directories and point t at them. A copy already
  * written keeps its tmp directory (its file is there or nowhere).
@@ -624,8 +707,15 @@ maildir_target_renew(struct maildir *md, struct maildir_target *t,
 	int changed = 0;
 
 	if (t->user == MAILDIR_NO_USER) {
+		/* The queue's .tmp/ (the domain directory is fresh). */
+		if (t->written || maildir_queue_renew(md) == -1
+		    || t->tmpdirfd == md->qtmpfd) {
+			errno = ENOENT;
+			return (0);
+		}
+		t->tmpdirfd = md->qtmpfd;
 		errno = ENOENT;
-		return (0);
+		return (1);
 	}
 	u = &md->users[t->user];
 	if (maildir_user_renew(md, u) == -1) {
@@ -672,8 +762,14 @@ maildir_domain_fd(struct maildir *md, const char *domain)
 		break;
 	}
 	if ((fd = maildir_open_dir_at(md->queuefd, domain, md->do_fsync,
-	    O_NOFOLLOW)) == -1)
-		return (-1);
+	    O_NOFOLLOW)) == -1) {
+		/* The whole queue was removed: make it again, once. */
+		if (errno != ENOENT || maildir_dir_live(md->queuefd)
+		    || maildir_queue_renew(md) == -1
+		    || (fd = maildir_open_dir_at(md->queuefd, domain,
+		    md->do_fsync, O_NOFOLLOW)) == -1)
+			return (-1);
+	}
 	if (maildir_mkdir_at(fd, MAILDIR_ERROR_DIR, md->do_fsync) == -1)
 		goto fail;
 	grown = realloc(md->domains, (md->ndomains + 1) * sizeof(*md->domains));
@@ -829,6 +925,73 @@ maildir_write_all(int fd, const struct iovec *iov, int iovcnt)
 }
 
 /*
+ * maildir_copy_text - append bytes [0, text_len) of text_fd to fd.
+ * copy_file_range() lets the kernel copy (or share the blocks, where
+ * the file system can) without the bytes passing through this
+ * process; where it cannot (another file system, an old kernel), a
+ * bounded buffer does. Offsets are explicit: text_fd is shared by
+ * every copy of a message, so its file offset is never used.
+ */
+
+static int
+maildir_copy_text(int fd, int text_fd, size_t text_len)
+{
+	char chunk[MAILDIR_COPY_CHUNK];
+	off_t in = 0;
+	size_t left = text_len;
+	ssize_t n, w, done;
+
+	while (left > 0) {
+		n = copy_file_range(text_fd, &in, fd, NULL, left, 0);
+		if (n > 0) {
+			left -= (size_t)n;
+			continue;
+		}
+		if (n == 0)
+			goto short_text;
+		if (errno == EINTR)
+			continue;
+		if (errno != EXDEV && errno != EINVAL && errno != ENOSYS
+		    && errno != EOPNOTSUPP && errno != EBADF)
+			return (-1);
+		break;
+	}
+	while (left > 0) {
+		n = pread(text_fd, chunk, left < sizeof(chunk) ? left
+		    : sizeof(chunk), in);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return (-1);
+		}
+		if (n == 0)
+			goto short_text;
+		for (done = 0; done < n; done += w) {
+			if ((w = write(fd, chunk + done, (size_t)(n - done)))
+			    < 0) {
+				if (errno == EINTR) {
+					w = 0;
+					continue;
+				}
+				return (-1);
+			}
+			if (w == 0) {
+				errno = EIO;
+				return (-1);
+			}
+		}
+		in += n;
+		left -= (size_t)n;
+	}
+	return (0);
+
+short_text:
+	/* The text is shorter than its owner said: never store a cut copy. */
+	errno = EIO;
+	return (-1);
+}
+
+/*
  * maildir_write_tmp - create t's tmp file (it must not exist) and write
  * iov to it. With keep_open the descriptor stays in t->fd for the sync
  * of the batch; otherwise the file is closed at once. t->written tells
@@ -836,8 +999,8 @@ maildir_write_all(int fd, const struct iovec *iov, int iovcnt)
  */
 
 static int
-maildir_write_tmp(struct maildir_target *t, const struct iovec *iov,
-    int iovcnt, int keep_open)
+maildir_write_tmp(struct maildir_target *t, const struct maildir_copy *c,
+    int keep_open)
 {
 	int fd;
 
@@ -846,7 +1009,9 @@ maildir_write_tmp(struct maildir_target *t, const struct iovec *iov,
 	if (fd == -1)
 		return (-1);
 	t->written = 1;
-	if (maildir_write_all(fd, iov, iovcnt) == -1) {
+	if (maildir_write_all(fd, c->iov, c->iovcnt) == -1
+	    || (c->text_len > 0 && maildir_copy_text(fd, c->text_fd,
+	    c->text_len) == -1)) {
 		int saved = errno;
 
 		(void)close(fd);
@@ -1098,13 +1263,11 @@ maildir_batch_add(struct maildir_batch *b, const char *id,
 	for (i = 0; i < ncopies; i++) {
 		struct maildir_target *t = &b->targets[m->first + i];
 
-		if (maildir_write_tmp(t, copies[i].iov, copies[i].iovcnt,
-		    md->do_fsync) == 0)
+		if (maildir_write_tmp(t, &copies[i], md->do_fsync) == 0)
 			continue;
 		/* A removed tmp/: open it again and try once more. */
 		if (errno != ENOENT || !maildir_target_renew(md, t, m->id)
-		    || maildir_write_tmp(t, copies[i].iov, copies[i].iovcnt,
-		    md->do_fsync) == -1)
+		    || maildir_write_tmp(t, &copies[i], md->do_fsync) == -1)
 			goto fail;
 	}
 	b->ntargets += ncopies;

@@ -22,6 +22,10 @@
  *	tmp/ or new/ (or the whole root/<user>) be removed later, a delivery
  *	that finds it gone opens it again (making it, and cur/, when
  *	missing) and tries once more, as for a queue domain's directory.
+ *	maildir_spool_open() returns a new anonymous file, open for reading
+ *	and writing, on the tree's file system (below root/.OTHER_SERVERS/
+ *	.tmp, with no name that a crash could leave behind): where a
+ *	message's text waits for its copies (see spool.h).
  *	maildir_clean_tmp() removes files left in every known tmp/ directory
  *	(by a crash) and returns how many it removed.
  *
@@ -31,12 +35,16 @@
  *	maildir_name_id() finds it again.
  *
  *	maildir_deliver() stores one message as ncopies files, all or none:
- *	each copy is written (its iovecs, in order) to a new file in the
+ *	each copy is written (its iovecs, in order, then text_len bytes
+ *	from the start of text_fd, which may be shared by the copies and
+ *	must hold them) to a new file in the
  *	matching tmp/ with O_CREAT|O_EXCL, fsynced and closed; then each is
  *	renamed into place (root/<user>/new/NAME, or
  *	root/.OTHER_SERVERS/<domain>/NAME, creating <domain>/ and
  *	<domain>/error/ when missing), and every target directory is
- *	fsynced. If any step fails, every file this call made is removed,
+ *	fsynced. Should root/.OTHER_SERVERS or its .tmp/ be removed while
+ *	the daemon runs, they are made again when next needed. If any step
+ *	fails, every file this call made is removed,
  *	from tmp/ and from the target directories, before it returns.
  *	A copy names either mailbox (a user added with maildir_add_user) or
  *	domain (a domain that passed addr_domain_is_safe()), never both.
@@ -87,8 +95,10 @@ struct maildir_batch;
 struct maildir_copy {
 	const char *mailbox;		/* local user, or NULL */
 	const char *domain;		/* remote domain, or NULL */
-	const struct iovec *iov;	/* file content */
+	const struct iovec *iov;	/* file content: first these bytes, */
 	int iovcnt;
+	int text_fd;			/* then bytes [0, text_len) of this file */
+	size_t text_len;		/* (0: none) */
 };
 
 struct maildir *maildir_open(const char *root, const char *hostname,
@@ -96,6 +106,7 @@ struct maildir *maildir_open(const char *root, const char *hostname,
 void maildir_close(struct maildir *md);
 int maildir_add_user(struct maildir *md, const char *user);
 int maildir_clean_tmp(struct maildir *md);
+int maildir_spool_open(struct maildir *md);
 int maildir_name(const struct maildir *md, const char *id, char *dst,
     size_t dstlen);
 int maildir_name_id(const char *name, char *id, size_t idlen);

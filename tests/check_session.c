@@ -78,6 +78,21 @@ static char *logged;
 static size_t loggedlen;
 #define LOGGED_MAX	(256 * 1024)
 
+/*
+ * The session's sink in these tests: the text in memory, with counts
+ * of opens and closes (they must pair), and failures on demand.
+ */
+struct textsink {
+	char *data;		/* the last message's text, NUL-terminated */
+	size_t len;
+	int open;
+	unsigned opens;
+	unsigned closes;
+	int fail_open;		/* errno for open(), or 0 */
+	int fail_write;		/* errno for write() once past fail_after */
+	size_t fail_after;
+};
+
 /* One simulated client: what it still has to send, what it was told. */
 struct client {
 	struct session *s;
@@ -88,12 +103,22 @@ struct client {
 	char *out;		/* every reply byte received, NUL-terminated */
 	size_t outlen;
 	size_t outread;		/* bytes of out already looked at */
+	struct textsink text;	/* the session's sink */
 	unsigned stored;	/* messages answered automatically */
 	char *log;		/* summary of those messages */
 	size_t loglen;
 };
 
+static int sink_open(void *ctx);
+static int sink_write(void *ctx, const char *text, size_t len);
+static void sink_close(void *ctx);
+static const char *msg_text(struct client *c,
+    const struct session_message *m);
 static struct conf *make_conf(void);
+
+static const struct session_sink test_sink = {
+	sink_open, sink_write, sink_close,
+};
 static void set_strings(char ***v, size_t *n, const char *const *src,
     size_t count);
 static void setup(void);
@@ -126,6 +151,57 @@ log_keep(enum log_level level, const char *record, size_t len, void *ctx)
 		return;
 	append(&logged, &loggedlen, record, len);
 	append(&logged, &loggedlen, "\n", 1);
+}
+
+static int
+sink_open(void *ctx)
+{
+	struct textsink *t = ctx;
+
+	ck_assert_int_eq(t->open, 0);
+	if (t->fail_open != 0) {
+		errno = t->fail_open;
+		return -1;
+	}
+	t->open = 1;
+	t->opens++;
+	t->len = 0;
+	append(&t->data, &t->len, "", 0);
+	return 0;
+}
+
+static int
+sink_write(void *ctx, const char *text, size_t len)
+{
+	struct textsink *t = ctx;
+
+	ck_assert_int_eq(t->open, 1);
+	ck_assert_uint_gt(len, 0);
+	if (t->fail_write != 0 && t->len + len > t->fail_after) {
+		errno = t->fail_write;
+		return -1;
+	}
+	append(&t->data, &t->len, text, len);
+	return 0;
+}
+
+static void
+sink_close(void *ctx)
+{
+	struct textsink *t = ctx;
+
+	ck_assert_int_eq(t->open, 1);
+	t->open = 0;
+	t->closes++;
+}
+
+/* msg_text - the text of the pending message m: what the sink holds */
+static const char *
+msg_text(struct client *c, const struct session_message *m)
+{
+	ck_assert_int_eq(c->text.open, 1);
+	ck_assert_uint_eq(c->text.len, m->size);
+	return c->text.data;
 }
 
 static void
@@ -206,7 +282,8 @@ client_new(int relay, size_t chunk)
 	ck_assert_ptr_nonnull(c);
 	c->relay = relay;
 	c->chunk = chunk;
-	c->s = session_new(conf, "127.0.0.1", relay, "S1");
+	c->s = session_new(conf, "127.0.0.1", relay, "S1", &test_sink,
+	    &c->text);
 	ck_assert_ptr_nonnull(c->s);
 	append(&c->out, &c->outlen, "", 0);
 	append(&c->log, &c->loglen, "", 0);
@@ -218,6 +295,9 @@ static void
 client_free(struct client *c)
 {
 	session_free(c->s);
+	/* Every text the session opened it closed, also when freed in DATA. */
+	ck_assert_uint_eq(c->text.opens, c->text.closes);
+	free(c->text.data);
 	free(c->pend);
 	free(c->out);
 	free(c->log);
@@ -319,7 +399,7 @@ message_summary(struct client *c, const struct session_message *m)
 		ck_assert(n > 0 && (size_t)n < sizeof(head));
 		append(&c->log, &c->loglen, head, (size_t)n);
 	}
-	append(&c->log, &c->loglen, m->text, m->text_len);
+	append(&c->log, &c->loglen, msg_text(c, m), m->size);
 	append(&c->log, &c->loglen, "]", 1);
 }
 
@@ -630,8 +710,8 @@ START_TEST(test_data_state_commands_are_text)
 	ck_assert_str_eq(say(c, ".\r\n"), "");
 	ck_assert(!session_in_data(c->s));
 	ck_assert_ptr_nonnull(m = session_pending(c->s));
-	ck_assert_uint_eq(m->text_len, o);
-	ck_assert(memcmp(m->text, text, o) == 0);
+	ck_assert_uint_eq(m->size, o);
+	ck_assert(memcmp(msg_text(c, m), text, o) == 0);
 	session_stored(c->s, SESSION_STORE_OK, "ABC");
 	ck_assert_str_eq(unread(c), "");
 	client_drain(c);
@@ -681,8 +761,8 @@ START_TEST(test_message_fields)
 	ck_assert_str_eq(m->rcpts[3].address, "Someone@other.example");
 	ck_assert_ptr_null(m->rcpts[3].mailbox);
 	ck_assert_str_eq(m->rcpts[3].domain, "other.example");
-	ck_assert_uint_eq(m->text_len, 27);
-	ck_assert(memcmp(m->text, "Subject: hi\n\n.dot\n\x80\x01 8-bit\n", 27)
+	ck_assert_uint_eq(m->size, 27);
+	ck_assert(memcmp(msg_text(c, m), "Subject: hi\n\n.dot\n\x80\x01 8-bit\n", 27)
 	    == 0);
 	session_stored(c->s, SESSION_STORE_OK, "0123456789ABCDEF0");
 	ck_assert_ptr_null(session_pending(c->s));
@@ -705,8 +785,8 @@ START_TEST(test_message_helo_null_sender)
 	ck_assert_str_eq(m->helo, "old.example");
 	ck_assert_str_eq(m->sender, "");
 	ck_assert_str_eq(m->mail_params, "");
-	ck_assert_uint_eq(m->text_len, 0);
-	ck_assert_ptr_nonnull(m->text);
+	ck_assert_uint_eq(m->size, 0);
+	ck_assert_ptr_nonnull(msg_text(c, m));
 	session_stored(c->s, SESSION_STORE_OK, "X1");
 	client_free(c);
 }
@@ -766,7 +846,6 @@ static const char batch[] =
 	"RSET\r\n"
 	"BOGUS\r\n"
 	"MAIL FROM:<b@remote.example>\r\n"
-	"DATA\r\n"
 	"RCPT TO:<postmaster>\r\n"
 	"DATA\r\n"
 	"three\n\r\n.\r\n"
@@ -792,7 +871,6 @@ static const char batch_replies[] =
 	"250 2.0.0 Ok\r\n"
 	"500 5.5.1 Error: command not recognized\r\n"
 	"250 2.1.0 Ok\r\n"
-	"503 5.5.1 Error: need RCPT command\r\n"
 	"250 2.1.5 Ok\r\n"
 	"354 End data with <CR><LF>.<CR><LF>\r\n"
 	"550 5.5.2 Error: bare CR or LF in message text\r\n"
@@ -863,15 +941,16 @@ END_TEST
 /* A client that never reads: the engine stops, and goes on later. */
 START_TEST(test_output_high_water)
 {
-	struct session *s = session_new(conf, "::1", 0, "S2");
+	struct session *s = session_new(conf, "::1", 0, "S2", NULL, NULL);
 	size_t len, total = 0, fed = 0, room;
 	char *in = NULL;
 	size_t inlen = 0;
 	unsigned i;
 
 	ck_assert_ptr_nonnull(s);
+	/* HELO: NOOP would soon count as junk (SESSION_JUNK_LIMIT). */
 	for (i = 0; i < 20000; i++)
-		append(&in, &inlen, "NOOP\r\n", 6);
+		append(&in, &inlen, "HELO x\r\n", 8);
 	/* Feed without reading replies until the session refuses more. */
 	while (fed < inlen && (room = session_input_room(s)) > 0) {
 		len = inlen - fed < room ? inlen - fed : room;
@@ -898,7 +977,8 @@ START_TEST(test_output_high_water)
 		ck_assert_int_eq(session_input(s, in + fed, len), 0);
 		fed += len;
 	}
-	ck_assert_uint_eq(total, strlen(GREETING) + 20000 * strlen("250 2.0.0 Ok\r\n"));
+	ck_assert_uint_eq(total, strlen(GREETING) + 20000 * strlen("250 " HOST
+	    "\r\n"));
 	ck_assert(!session_closing(s));
 	session_free(s);
 	free(in);
@@ -1327,7 +1407,7 @@ START_TEST(test_relay_message)
 	ck_assert_str_eq(m->rcpts[1].address, "one@remote.example");
 	ck_assert_str_eq(m->rcpts[0].domain, "remote.example");
 	ck_assert_ptr_null(m->rcpts[0].mailbox);
-	ck_assert_str_eq(m->text, "X-Envelope-To: <evil@bad.example>\n\nhi\n");
+	ck_assert_str_eq(msg_text(c, m), "X-Envelope-To: <evil@bad.example>\n\nhi\n");
 	session_stored(c->s, SESSION_STORE_OK, "R");
 	client_free(c);
 }
@@ -1434,11 +1514,11 @@ text_of(const char *data, size_t len, size_t chunk, size_t *textlen,
 	client_send(c, data, len);
 	*textlen = 0;
 	if ((m = session_pending(c->s)) != NULL) {
-		text = malloc(m->text_len + 1);
+		text = malloc(m->size + 1);
 		ck_assert_ptr_nonnull(text);
-		memcpy(text, m->text, m->text_len);
-		text[m->text_len] = '\0';
-		*textlen = m->text_len;
+		memcpy(text, msg_text(c, m), m->size);
+		text[m->size] = '\0';
+		*textlen = m->size;
 		session_stored(c->s, SESSION_STORE_OK, "T");
 		client_pump(c);
 	}
@@ -1485,14 +1565,14 @@ END_TEST
 
 START_TEST(test_text_bytes_kept)
 {
-	static const char in[] = "a\0b\r\n\xff\xfe\r\n.\r\n";
+	static const char in[] = "a\x01" "b\r\n\xff\xfe\r\n.\r\n";
 	char *text, *replies, *big;
 	size_t len, i;
 
 	text = text_of(in, sizeof(in) - 1, 0, &len, &replies);
 	ck_assert_ptr_nonnull(text);
 	ck_assert_uint_eq(len, 7);
-	ck_assert(memcmp(text, "a\0b\n\xff\xfe\n", 7) == 0);
+	ck_assert(memcmp(text, "a\x01" "b\n\xff\xfe\n", 7) == 0);
 	free(text);
 	free(replies);
 
@@ -1558,7 +1638,7 @@ START_TEST(test_smuggling_then_good)
 	ck_assert(probe_state(c) == T_GREETED);
 	expect_prefix(say(c, "RCPT TO:<alice@example.org>\r\nDATA\r\n"
 	    "fine\r\n.\r\n"), "250 2.1.5 Ok\r\n354 ");
-	ck_assert_str_eq(session_pending(c->s)->text, "fine\n");
+	ck_assert_str_eq(msg_text(c, session_pending(c->s)), "fine\n");
 	session_stored(c->s, SESSION_STORE_OK, "G");
 	client_free(c);
 }
@@ -1571,25 +1651,43 @@ START_TEST(test_message_size)
 
 	in = malloc(MAX_SIZE + 16);
 	ck_assert_ptr_nonnull(in);
-	/* Exactly max_message_size octets as stored: accepted. */
-	for (i = 0; i < MAX_SIZE - 1; i++)
+	/*
+	 * Exactly max_message_size octets as sent (RFC 1870: the CRLF
+	 * counts two, the final dot none): accepted, stored with LF.
+	 */
+	for (i = 0; i < MAX_SIZE - 2; i++)
 		in[i] = 'a';
-	memcpy(in + MAX_SIZE - 1, "\r\n.\r\n", 5);
-	text = text_of(in, MAX_SIZE + 4, 0, &len, &replies);
+	memcpy(in + MAX_SIZE - 2, "\r\n.\r\n", 5);
+	text = text_of(in, MAX_SIZE + 3, 0, &len, &replies);
 	ck_assert_ptr_nonnull(text);
-	ck_assert_uint_eq(len, MAX_SIZE);
+	ck_assert_uint_eq(len, MAX_SIZE - 1);
 	free(text);
 	free(replies);
 	/* One more: read to the end, then 552, and the session goes on. */
 	in[0] = 'b';
-	memcpy(in + MAX_SIZE - 1, "b\r\n.\r\nNOOP\r\n", 12);
-	text = text_of(in, MAX_SIZE + 11, 0, &len, &replies);
+	memcpy(in + MAX_SIZE - 2, "b\r\n.\r\nNOOP\r\n", 12);
+	text = text_of(in, MAX_SIZE + 10, 0, &len, &replies);
 	ck_assert_ptr_null(text);
 	ck_assert_str_eq(replies, "552 5.3.4 Error: message exceeds fixed "
 	    "maximum message size\r\n250 2.0.0 Ok\r\n");
 	free(replies);
 	/* Byte by byte, the same. */
-	text = text_of(in, MAX_SIZE + 11, 1, &len, &replies);
+	text = text_of(in, MAX_SIZE + 10, 1, &len, &replies);
+	ck_assert_ptr_null(text);
+	expect_prefix(replies, "552 5.3.4 ");
+	free(replies);
+	free(in);
+
+	/*
+	 * Empty lines only: stored they would be half the limit, as sent
+	 * they are over it (the count is taken before CRLF becomes LF).
+	 */
+	in = malloc(MAX_SIZE + 16);
+	ck_assert_ptr_nonnull(in);
+	for (i = 0; i + 2 <= MAX_SIZE + 2; i += 2)
+		memcpy(in + i, "\r\n", 2);
+	memcpy(in + i, ".\r\n", 3);
+	text = text_of(in, i + 3, 0, &len, &replies);
 	ck_assert_ptr_null(text);
 	expect_prefix(replies, "552 5.3.4 ");
 	free(replies);
@@ -1643,16 +1741,271 @@ START_TEST(test_log_records)
 	expect_logged(" INFO S1 EHLO client.example from [127.0.0.1]");
 	expect_logged(" INFO S1 from=<a@remote.example> SIZE=9");
 	expect_logged(" INFO S1 to=<alice@example.org> accepted, mailbox alice");
-	expect_logged(" INFO S1 reject: \"RCPT TO:<x@remote.example>\": "
-	    "554 5.7.1 ");
-	expect_logged(" INFO S1 reject: \"RCPT TO:<nobody@example.org>\": "
-	    "550 5.1.1 ");
+	/* Rejections name the client, its HELO and the sender (Postfix). */
+	expect_logged(" INFO S1 reject: \"RCPT TO:<x@remote.example>\" from "
+	    "[127.0.0.1]: 554 5.7.1 <x@remote.example>: Relay access denied; "
+	    "from=<a@remote.example> helo=<client.example>");
+	expect_logged(" INFO S1 reject: \"RCPT TO:<nobody@example.org>\" "
+	    "from [127.0.0.1]: 550 5.1.1 ");
+	expect_logged(" INFO S1 reject: end of data from [127.0.0.1]: 550 "
+	    "5.5.2 Error: bare CR or LF in message text; "
+	    "from=<a@remote.example> helo=<client.example>");
 	expect_logged(" INFO S1 message rejected: bare CR or LF in text: "
 	    "from=<a@remote.example> nrcpt=1");
 	expect_logged(" INFO S1 queued as MSGID1: from=<b@remote.example> "
 	    "nrcpt=1 size=3");
-	expect_logged("\"AUTH ...\": 502 5.5.1");
+	expect_logged("\"AUTH ...\" from [127.0.0.1]: 502 5.5.1");
 	ck_assert_ptr_null(strstr(logged, "c2VjcmV0"));
+	client_free(c);
+}
+END_TEST
+
+/* ---- streaming, actions, pipelining guard, junk, summary ------------- */
+
+/* A NUL in the text: read to the end, refused, the text let go at once. */
+START_TEST(test_text_nul_refused)
+{
+	static const char text[] = "Subject: x\r\n\r\n.\0\r\nmore\r\n";
+	struct client *c = client_new(0, 0);
+
+	say(c, reach[T_RCPT]);
+	expect_prefix(say(c, "DATA\r\n"), "354 ");
+	client_send(c, text, sizeof(text) - 1);
+	ck_assert_str_eq(unread(c), "");
+	/* Refused at the NUL: the sink was closed, nothing more written. */
+	ck_assert_int_eq(c->text.open, 0);
+	ck_assert_str_eq(say(c, ".\r\n"),
+	    "550 5.6.0 Error: NUL byte in message text\r\n");
+	ck_assert_ptr_null(session_pending(c->s));
+	ck_assert(probe_state(c) == T_GREETED);
+	client_free(c);
+}
+END_TEST
+
+/*
+ * The sink fails while the text streams in: nothing more is written,
+ * the client is read to the end and answered at the final dot (452
+ * for a full disk, 451 otherwise), and the next transaction works.
+ */
+START_TEST(test_text_write_failure)
+{
+	static const struct {
+		int err;
+		const char *reply;
+	} cases[] = {
+		{ ENOSPC, "452 4.3.1 Error: insufficient system storage\r\n" },
+		{ EDQUOT, "452 4.3.1 Error: insufficient system storage\r\n" },
+		{ EIO, "451 4.3.0 Error: queue file write error\r\n" },
+	};
+	struct client *c;
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		c = client_new(0, 0);
+		c->text.fail_write = cases[i].err;
+		c->text.fail_after = 10;
+		say(c, reach[T_RCPT]);
+		expect_prefix(say(c, "DATA\r\n"), "354 ");
+		ck_assert_str_eq(say(c, "0123456789\r\nthis does not fit\r\n"),
+		    "");
+		ck_assert_int_eq(c->text.open, 0);
+		ck_assert_uint_eq(c->text.len, 10);
+		ck_assert_str_eq(say(c, "and more\r\n.\r\n"), cases[i].reply);
+		ck_assert_ptr_null(session_pending(c->s));
+		/* A server failure, not the client's: the session goes on. */
+		c->text.fail_write = 0;
+		expect_prefix(say(c, "MAIL FROM:<a@x.example>\r\nRCPT TO:"
+		    "<bob@example.org>\r\nDATA\r\nok\r\n.\r\n"), "250 2.1.0 ");
+		ck_assert_str_eq(msg_text(c, session_pending(c->s)), "ok\n");
+		session_stored(c->s, SESSION_STORE_OK, "W");
+		client_free(c);
+	}
+}
+END_TEST
+
+/* No room for a message: DATA gets 451 (452 when the disk is full). */
+START_TEST(test_text_open_failure)
+{
+	struct client *c = client_new(0, 0);
+
+	c->text.fail_open = EMFILE;
+	say(c, reach[T_RCPT]);
+	ck_assert_str_eq(say(c, "DATA\r\n"),
+	    "451 4.3.0 Error: cannot accept a message now\r\n");
+	/* The transaction stands: more recipients may come. */
+	expect_prefix(say(c, "RCPT TO:<bob@example.org>\r\n"), "250 2.1.5 ");
+	c->text.fail_open = ENOSPC;
+	ck_assert_str_eq(say(c, "DATA\r\n"),
+	    "452 4.3.1 Error: insufficient system storage\r\n");
+	c->text.fail_open = 0;
+	expect_prefix(say(c, "DATA\r\n"), "354 ");
+	ck_assert_uint_eq(c->text.opens, 1);
+	client_free(c);
+}
+END_TEST
+
+/*
+ * The text reaches the sink in order and in pieces, never kept by the
+ * engine: fed one byte at a time, a message far over the input buffer
+ * arrives whole.
+ */
+START_TEST(test_text_streams_to_sink)
+{
+	struct client *c = client_new(0, 0);
+	char line[80];
+	size_t i, want = 0;
+
+	conf->max_message_size = 1 << 20;
+	say(c, reach[T_RCPT]);
+	expect_prefix(say(c, "DATA\r\n"), "354 ");
+	memset(line, 'q', sizeof(line));
+	memcpy(line + sizeof(line) - 2, "\r\n", 2);
+	for (i = 0; i < 2000; i++) {
+		client_send(c, line, sizeof(line));
+		want += sizeof(line) - 1;
+		ck_assert_uint_eq(c->text.len, want);
+	}
+	ck_assert_str_eq(say(c, ".\r\n"), "");
+	ck_assert_uint_eq(session_pending(c->s)->size, want);
+	ck_assert_uint_eq(session_pending(c->s)->octets, want + 2000);
+	session_stored(c->s, SESSION_STORE_OK, "BIG");
+	ck_assert_uint_eq(c->text.closes, 1);
+	client_free(c);
+	conf->max_message_size = MAX_SIZE;
+}
+END_TEST
+
+/* Actions come in order: the store, then (after QUIT) the close. */
+START_TEST(test_actions_in_order)
+{
+	struct client *c = client_new(0, 0);
+
+	ck_assert_int_eq(session_action(c->s), SESSION_ACTION_NONE);
+	say(c, reach[T_RCPT]);
+	say(c, "DATA\r\n");
+	say(c, "hi\r\n.\r\nQUIT\r\n");
+	ck_assert_int_eq(session_action(c->s), SESSION_ACTION_STORE);
+	session_action_taken(c->s);
+	ck_assert_int_eq(session_action(c->s), SESSION_ACTION_NONE);
+	ck_assert(!session_closing(c->s));
+	session_stored(c->s, SESSION_STORE_OK, "A1");
+	ck_assert_int_eq(session_action(c->s), SESSION_ACTION_CLOSE);
+	session_action_taken(c->s);
+	ck_assert_int_eq(session_action(c->s), SESSION_ACTION_NONE);
+	ck_assert(session_closing(c->s));
+	client_drain(c);
+	ck_assert_str_eq(unread(c), "250 2.0.0 Ok: queued as A1\r\n"
+	    "221 2.0.0 Bye\r\n");
+	client_free(c);
+}
+END_TEST
+
+/*
+ * Issue: text pipelined after a refused DATA ran as commands. In one
+ * write, the refused DATA sees the rest waiting: 554 5.5.0 and close,
+ * nothing of it run. Fed in pieces, the first text line (a header) is
+ * no command: the same 554 before anything runs.
+ */
+static const char injection[] =
+    "MAIL FROM:<me@example.net>\r\nRCPT TO:<nosuch@example.org>\r\n"
+    "DATA\r\nSubject: innocent\r\n\r\nMAIL FROM:<ceo@example.org>\r\n"
+    "RCPT TO:<bob@example.org>\r\nDATA\r\nSubject: injected\r\n\r\n"
+    "evil\r\n.\r\n";
+
+START_TEST(test_pipelining_after_refused_data)
+{
+	static const char head[] = "250 2.1.0 Ok\r\n"
+	    "550 5.1.1 <nosuch@example.org>: Recipient address rejected: "
+	    "User unknown\r\n"
+	    "503 5.5.1 Error: need RCPT command\r\n";
+	struct client *c;
+	size_t chunk;
+
+	for (chunk = 0; chunk <= 1; chunk++) {
+		c = client_new(0, chunk);
+		say(c, "EHLO client.example\r\n");
+		unread(c);
+		client_send(c, injection, sizeof(injection) - 1);
+		ck_assert_str_eq(unread(c), chunk == 0
+		    ? "250 2.1.0 Ok\r\n"
+		    "550 5.1.1 <nosuch@example.org>: Recipient address "
+		    "rejected: User unknown\r\n"
+		    "503 5.5.1 Error: need RCPT command\r\n"
+		    "554 5.5.0 Error: improper use of SMTP command "
+		    "pipelining\r\n"
+		    : "250 2.1.0 Ok\r\n"
+		    "550 5.1.1 <nosuch@example.org>: Recipient address "
+		    "rejected: User unknown\r\n"
+		    "503 5.5.1 Error: need RCPT command\r\n"
+		    "554 5.5.0 Error: message text sent after a refused DATA "
+		    "command\r\n");
+		ck_assert(session_closing(c->s));
+		ck_assert_ptr_null(session_pending(c->s));
+		/* No message was ever begun: bob gets nothing. */
+		ck_assert_uint_eq(c->text.opens, 0);
+		client_free(c);
+	}
+
+	/* A client that waits for the 503 and goes on is served. */
+	c = client_new(0, 0);
+	say(c, "EHLO client.example\r\n");
+	unread(c);
+	ck_assert_str_eq(say(c, "MAIL FROM:<me@example.net>\r\n"
+	    "RCPT TO:<nosuch@example.org>\r\nDATA\r\n"), head);
+	ck_assert_str_eq(say(c, "RSET\r\n"), "250 2.0.0 Ok\r\n");
+	expect_prefix(say(c, "MAIL FROM:<me@example.net>\r\n"), "250 ");
+	ck_assert(!session_closing(c->s));
+	client_free(c);
+}
+END_TEST
+
+/*
+ * Postfix's smtpd_junk_command_limit: 100 NOOPs are free, then each
+ * counts as an error, and the error limit ends the session.
+ */
+START_TEST(test_junk_command_limit)
+{
+	struct client *c = client_new(0, 0);
+	unsigned i;
+
+	say(c, "EHLO client.example\r\n");
+	unread(c);
+	for (i = 0; i < SESSION_JUNK_LIMIT + SESSION_MAX_ERRORS - 1; i++)
+		ck_assert_str_eq(say(c, i % 2 ? "NOOP\r\n" : "RSET\r\n"),
+		    i % 2 ? "250 2.0.0 Ok\r\n" : "250 2.0.0 Ok\r\n");
+	ck_assert(!session_closing(c->s));
+	ck_assert_str_eq(say(c, "NOOP\r\n"), "250 2.0.0 Ok\r\n"
+	    "421 4.7.0 mx.example.org Error: too many errors\r\n");
+	ck_assert(session_closing(c->s));
+	client_free(c);
+}
+END_TEST
+
+/* The disconnect record's counts, as Postfix writes them. */
+START_TEST(test_summary)
+{
+	struct client *c = client_new(0, 0);
+	char sum[SESSION_SUMMARY_SIZE];
+
+	ck_assert_int_eq(session_summary(c->s, sum, sizeof(sum)), 0);
+	ck_assert_str_eq(sum, "commands=0");
+	say(c, "EHLO client.example\r\nMAIL FROM:<a@x.example>\r\n"
+	    "RCPT TO:<alice@example.org>\r\nRCPT TO:<nobody@example.org>\r\n"
+	    "DATA\r\nhi\r\n.\r\n");
+	session_stored(c->s, SESSION_STORE_OK, "S");
+	say(c, "BOGUS\r\nQUIT\r\n");
+	ck_assert_int_eq(session_summary(c->s, sum, sizeof(sum)), 0);
+	ck_assert_str_eq(sum, "ehlo=1 mail=1 rcpt=1/2 data=1 quit=1 "
+	    "unknown=0/1 commands=5/7");
+	ck_assert_int_eq(session_summary(c->s, sum, 10), -1);
+	client_free(c);
+
+	/* A message refused at its end counts as a failed DATA. */
+	c = client_new(0, 0);
+	say(c, reach[T_RCPT]);
+	say(c, "DATA\r\nbare\nLF\r\n.\r\n");
+	ck_assert_int_eq(session_summary(c->s, sum, sizeof(sum)), 0);
+	ck_assert_str_eq(sum, "ehlo=1 mail=1 rcpt=1 data=0/1 commands=3/4");
 	client_free(c);
 }
 END_TEST
@@ -1750,7 +2103,8 @@ directive(struct client *c, char *arg, char *buf, const char *where)
 			TFAIL("%s: relay must come first", where);
 		session_free(c->s);
 		c->outlen = 0;
-		c->s = session_new(conf, "127.0.0.1", 1, "S1");
+		c->s = session_new(conf, "127.0.0.1", 1, "S1", &test_sink,
+		    &c->text);
 		ck_assert_ptr_nonnull(c->s);
 		client_drain(c);
 	} else if (strncmp(arg, "stored ", 7) == 0) {
@@ -1771,9 +2125,9 @@ directive(struct client *c, char *arg, char *buf, const char *where)
 			TFAIL("%s: no message pending", where);
 		if ((n = unescape(arg + (arg[11] ? 12 : 11), buf)) == SIZE_MAX)
 			TFAIL("%s: bad escape", where);
-		if (n != m->text_len || memcmp(buf, m->text, n) != 0)
-			TFAIL("%s: text is \"%.*s\"", where, (int)m->text_len,
-			    m->text);
+		if (n != m->size || memcmp(buf, msg_text(c, m), n) != 0)
+			TFAIL("%s: text is \"%.*s\"", where, (int)m->size,
+			    msg_text(c, m));
 	} else if (strncmp(arg, "expect-sender ", 14) == 0 ||
 	    strcmp(arg, "expect-sender") == 0) {
 		if (m == NULL)
@@ -1950,6 +2304,18 @@ session_suite(void)
 	tcase_add_test(tc, test_message_size);
 	tcase_add_test(tc, test_huge_message_discarded);
 	tcase_set_timeout(tc, 60);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("streaming");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_text_nul_refused);
+	tcase_add_test(tc, test_text_write_failure);
+	tcase_add_test(tc, test_text_open_failure);
+	tcase_add_test(tc, test_text_streams_to_sink);
+	tcase_add_test(tc, test_actions_in_order);
+	tcase_add_test(tc, test_pipelining_after_refused_data);
+	tcase_add_test(tc, test_junk_command_limit);
+	tcase_add_test(tc, test_summary);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("transcripts");

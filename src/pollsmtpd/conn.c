@@ -61,26 +61,44 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <dirent.h>
+#include <sys/resource.h>
+
 #include "conf.h"
 #include "conn.h"
 #include "deliver.h"
 #include "event.h"
+#include "io.h"
 #include "log.h"
 #include "session.h"
+#include "spool.h"
 
 #define CONN_ID_SIZE	24
+#define CONN_READS_PER_WAKE	4	/* reads of what an io holds, a wake */
 
 static const char conn_reply_busy[] =
     "421 4.7.0 Too many connections, try again later\r\n";
 static const char conn_reply_nofd[] =
     "421 4.3.2 Out of resources, try again later\r\n";
+static const char conn_reply_per_ip[] =
+    "421 4.7.0 Too many connections from your address, try again later\r\n";
+
+/* Open connections of one client address (outside relay.networks). */
+struct conn_ip {
+	struct conn_ip *next;
+	unsigned count;
+	char addr[INET6_ADDRSTRLEN];
+};
 
 struct conn {
 	struct conn_server *srv;
 	struct conn *prev;
 	struct conn *next;
 	struct session *session;
-	int fd;
+	struct io *io;
+	struct spool *spool;		/* the text of the message in DATA */
+	struct conn_ip *ip;		/* its per-address count, or NULL */
+	int fd;				/* io_fd(io), the loop's key */
 	int in_data;			/* data_timeout applies */
 	int storing;			/* message submitted, conn_stored() due */
 	int closing;			/* session ended; last replies being sent */
@@ -97,6 +115,9 @@ struct conn_server {
 	size_t nlisten;
 	struct conn *clients;
 	size_t nclients;
+	size_t max_clients;		/* max_connections, or less: see conn_budget() */
+	struct conn_ip **ips;		/* hash of client addresses */
+	size_t nbuckets;
 	int spare_fd;			/* given up to accept when out of descriptors */
 	unsigned long next_session;
 };
@@ -127,6 +148,20 @@ static void conn_close_listeners(struct conn_server *srv);
 static void conn_idle(struct event_loop *loop, void *ctx);
 static void conn_stored(void *ctx, enum session_store_result result,
     const char *id);
+static void conn_store(struct conn *c);
+static int conn_text_open(void *ctx);
+static int conn_text_write(void *ctx, const char *text, size_t len);
+static void conn_text_close(void *ctx);
+static struct conn_ip **conn_ip_slot(struct conn_server *srv,
+    const char *addr);
+static struct conn_ip *conn_ip_take(struct conn_server *srv,
+    const char *addr);
+static void conn_ip_release(struct conn_server *srv, struct conn_ip *ip);
+static long conn_open_descriptors(void);
+
+static const struct session_sink conn_sink = {
+	conn_text_open, conn_text_write, conn_text_close,
+};
 
 struct conn_server *
 conn_server_new(struct event_loop *loop, const struct conf *conf,
@@ -149,7 +184,15 @@ conn_server_new(struct event_loop *loop, const struct conf *conf,
 	srv->conf = conf;
 	srv->dl = dl;
 	srv->spare_fd = -1;
-	if (event_add_idle(loop, conn_idle, srv) < 0) {
+	srv->max_clients = conf->max_connections > 0
+	    ? (size_t)conf->max_connections : 0;
+	/* About one bucket per client slot, a power of two. */
+	for (srv->nbuckets = 64; srv->nbuckets < srv->max_clients
+	    && srv->nbuckets < 65536; srv->nbuckets *= 2)
+		;
+	if ((srv->ips = calloc(srv->nbuckets, sizeof(*srv->ips))) == NULL
+	    || event_add_idle(loop, conn_idle, srv) < 0) {
+		free(srv->ips);
 		free(srv->listen_fds);
 		free(srv);
 		return NULL;
@@ -168,8 +211,176 @@ conn_server_free(struct conn_server *srv)
 		conn_close(srv->clients, "server stopped");
 	if (srv->spare_fd >= 0)
 		close(srv->spare_fd);
+	free(srv->ips);
 	free(srv->listen_fds);
 	free(srv);
+}
+
+/*
+ * Descriptors. Each client holds its socket and, while in DATA, its
+ * spool file; a commit holds up to max_files tmp files and as many
+ * domain directories, plus the directory cache. CONN_FD_FIXED covers
+ * what else the process has open (listeners, logger queue and pipe,
+ * the Maildir's kept directories are counted when the plan is made).
+ */
+#define CONN_FD_PER_CLIENT	2
+#define CONN_FD_PER_FILE	2
+#define CONN_FD_DIR_CACHE	16
+#define CONN_FD_SLACK		32
+
+static size_t
+conn_store_files(const struct conf *conf)
+{
+	size_t files = DELIVER_BATCH_FILES;
+
+	if (conf->max_recipients > 0 && (size_t)conf->max_recipients > files)
+		files = (size_t)conf->max_recipients;
+	return files;
+}
+
+unsigned long
+conn_descriptors_wanted(const struct conf *conf)
+{
+	return (unsigned long)conf->max_connections * CONN_FD_PER_CLIENT
+	    + conn_store_files(conf) * CONN_FD_PER_FILE + CONN_FD_DIR_CACHE
+	    + conf->nlisten + conf->nusers * 2 + CONN_FD_SLACK * 2;
+}
+
+/* conn_open_descriptors - how many descriptors the process has open */
+static long
+conn_open_descriptors(void)
+{
+	struct dirent *de;
+	DIR *dir;
+	long n = 0;
+
+	if ((dir = opendir("/proc/self/fd")) == NULL)
+		return -1;
+	while ((de = readdir(dir)) != NULL)
+		if (de->d_name[0] != '.')
+			n++;
+	(void)closedir(dir);
+	return n - 1;		/* the directory's own descriptor */
+}
+
+/*
+ * conn_budget - split what the descriptor limit leaves between clients
+ * and storing, so that a client already in session never fails at its
+ * final dot for want of a descriptor: storing keeps room for one full
+ * commit (or one message to max_recipients remote domains, whichever
+ * is more), and clients past what is left get 421 at connect.
+ */
+int
+conn_budget(struct conn_server *srv)
+{
+	const struct conf *conf = srv->conf;
+	struct rlimit rl;
+	size_t files = conn_store_files(conf), min_files, clients, avail;
+	long open_now = conn_open_descriptors();
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return -1;
+	if (open_now < 0)
+		open_now = (long)(conf->nlisten + conf->nusers * 2) + 16;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur
+	    <= (rlim_t)open_now + CONN_FD_SLACK + CONN_FD_DIR_CACHE) {
+		errno = EMFILE;
+		return -1;
+	}
+	avail = rl.rlim_cur == RLIM_INFINITY ? SIZE_MAX / 4
+	    : (size_t)rl.rlim_cur - (size_t)open_now - CONN_FD_SLACK;
+	if (avail >= files * CONN_FD_PER_FILE + CONN_FD_DIR_CACHE
+	    + srv->max_clients * CONN_FD_PER_CLIENT) {
+		deliver_set_max_files(srv->dl, files);
+		return 0;
+	}
+	/* Short: storing gets at most half, but never less than one message. */
+	min_files = conf->max_recipients > 0 ? (size_t)conf->max_recipients : 1;
+	if ((avail / 2 - CONN_FD_DIR_CACHE) / CONN_FD_PER_FILE < files)
+		files = (avail / 2 - CONN_FD_DIR_CACHE) / CONN_FD_PER_FILE;
+	if (files < min_files)
+		files = min_files;
+	if (avail <= files * CONN_FD_PER_FILE + CONN_FD_DIR_CACHE) {
+		errno = EMFILE;
+		return -1;
+	}
+	clients = (avail - files * CONN_FD_PER_FILE - CONN_FD_DIR_CACHE)
+	    / CONN_FD_PER_CLIENT;
+	if (clients == 0) {
+		errno = EMFILE;
+		return -1;
+	}
+	if (clients < srv->max_clients) {
+		log_warnx("-", "open file limit %lu serves %zu clients, not the "
+		    "%zu of max_connections (raise the limit: each client may "
+		    "take %d descriptors, storing keeps %zu)",
+		    (unsigned long)rl.rlim_cur, clients, srv->max_clients,
+		    CONN_FD_PER_CLIENT, files * CONN_FD_PER_FILE
+		    + CONN_FD_DIR_CACHE);
+		srv->max_clients = clients;
+	}
+	deliver_set_max_files(srv->dl, files);
+	return 0;
+}
+
+size_t
+conn_max_clients(const struct conn_server *srv)
+{
+	return srv->max_clients;
+}
+
+/*
+ * Per-address counts: a chained hash of the text addresses of the
+ * clients outside relay.networks (they are exempt, as Postfix exempts
+ * $mynetworks), so that the check at accept costs O(1).
+ */
+static struct conn_ip **
+conn_ip_slot(struct conn_server *srv, const char *addr)
+{
+	struct conn_ip **slot;
+	unsigned long h = 5381;
+	const char *p;
+
+	for (p = addr; *p != '\0'; p++)
+		h = h * 33 + (unsigned char)*p;
+	for (slot = &srv->ips[h & (srv->nbuckets - 1)]; *slot != NULL;
+	    slot = &(*slot)->next)
+		if (strcmp((*slot)->addr, addr) == 0)
+			break;
+	return slot;
+}
+
+/* conn_ip_take - one more client from addr: its entry, or NULL (full or ENOMEM) */
+static struct conn_ip *
+conn_ip_take(struct conn_server *srv, const char *addr)
+{
+	struct conn_ip **slot = conn_ip_slot(srv, addr);
+	struct conn_ip *ip = *slot;
+
+	if (ip == NULL) {
+		if ((ip = calloc(1, sizeof(*ip))) == NULL)
+			return NULL;
+		snprintf(ip->addr, sizeof(ip->addr), "%s", addr);
+		*slot = ip;
+	} else if (srv->conf->max_connections_per_ip > 0 && ip->count
+	    >= (unsigned long)srv->conf->max_connections_per_ip) {
+		errno = EUSERS;
+		return NULL;
+	}
+	ip->count++;
+	return ip;
+}
+
+static void
+conn_ip_release(struct conn_server *srv, struct conn_ip *ip)
+{
+	struct conn_ip **slot;
+
+	if (ip == NULL || --ip->count > 0)
+		return;
+	slot = conn_ip_slot(srv, ip->addr);
+	*slot = ip->next;
+	free(ip);
 }
 
 size_t
@@ -393,11 +604,11 @@ conn_accept_ready(struct event_loop *loop, int lfd, int events, void *ctx)
 				return;
 			}
 		}
-		if ((long)srv->nclients >= srv->conf->max_connections) {
+		if (srv->nclients >= srv->max_clients) {
 			conn_format_addr((struct sockaddr *)&ss, addr,
 			    sizeof(addr));
-			log_info("-", "refused [%s]: %ld connections",
-			    addr, srv->conf->max_connections);
+			log_info("-", "refused [%s]: %zu connections",
+			    addr, srv->max_clients);
 			conn_turn_away(fd, conn_reply_busy,
 			    sizeof(conn_reply_busy) - 1);
 			continue;
@@ -419,12 +630,28 @@ conn_new_client(struct conn_server *srv, int fd,
 	c->srv = srv;
 	c->fd = fd;
 	conn_format_addr(sa, c->addr, sizeof(c->addr));
+	relay = conf_relay_allowed(srv->conf, sa);
+	if (!relay && (c->ip = conn_ip_take(srv, c->addr)) == NULL) {
+		if (errno == EUSERS) {
+			log_info("-", "refused [%s]: %ld connections from it",
+			    c->addr, srv->conf->max_connections_per_ip);
+			conn_turn_away(fd, conn_reply_per_ip,
+			    sizeof(conn_reply_per_ip) - 1);
+			free(c);
+			return;
+		}
+		goto fail;
+	}
+	if ((c->io = io_new(fd)) == NULL) {
+		fd = -1;	/* io_new() closed it */
+		goto fail;
+	}
 	srv->next_session++;
 	if (snprintf(c->id, sizeof(c->id), "S%lX", srv->next_session)
 	    >= (int)sizeof(c->id))
 		log_panic(__func__, "session id does not fit");
-	relay = conf_relay_allowed(srv->conf, sa);
-	if ((c->session = session_new(srv->conf, c->addr, relay, c->id)) == NULL)
+	if ((c->session = session_new(srv->conf, c->addr, relay, c->id,
+	    &conn_sink, c)) == NULL)
 		goto fail;
 	if (event_add(srv->loop, fd, 0, conn_client_ready, c) < 0)
 		goto fail;
@@ -442,10 +669,16 @@ conn_new_client(struct conn_server *srv, int fd,
 
 fail:
 	log_warn("-", "cannot serve a new client");
-	if (c != NULL)
+	if (c != NULL) {
 		session_free(c->session);
+		conn_ip_release(srv, c->ip);
+		if (c->io != NULL)
+			fd = -1;
+		io_free(c->io);
+	}
 	free(c);
-	close(fd);
+	if (fd >= 0)
+		close(fd);
 }
 
 /*
@@ -486,49 +719,55 @@ conn_client_ready(struct event_loop *loop, int fd, int events, void *ctx)
 }
 
 /*
- * conn_read - read what the session takes now. Returns 0, or -1 when
- * the client is gone (and closed).
+ * conn_read - read what the session takes now, and what the io holds
+ * beyond the socket (poll() cannot see that). Returns 0, or -1 when the
+ * client is gone (and closed).
  */
 static int
 conn_read(struct conn *c)
 {
 	const struct conf *conf = c->srv->conf;
-	size_t room = session_input_room(c->session);
-	size_t before, after;
+	size_t room, before, after;
 	ssize_t n;
+	int k;
 
-	if (room == 0)
-		return 0;
-	if (room > sizeof(conn_read_buf))
-		room = sizeof(conn_read_buf);
-	n = read(c->fd, conn_read_buf, room);
-	if (n < 0) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+	for (k = 0; k < CONN_READS_PER_WAKE; k++) {
+		if ((room = session_input_room(c->session)) == 0)
 			return 0;
-		log_info(c->id, "read error: %s", strerror(errno));
-		conn_close(c, c->in_data ? "connection lost in DATA"
-		    : "connection lost");
-		return -1;
+		if (room > sizeof(conn_read_buf))
+			room = sizeof(conn_read_buf);
+		n = io_read(c->io, conn_read_buf, room);
+		if (n < 0) {
+			if (errno == EAGAIN)
+				return 0;
+			log_info(c->id, "read error: %s", strerror(errno));
+			conn_close(c, c->in_data ? "connection lost in DATA"
+			    : "connection lost");
+			return -1;
+		}
+		if (n == 0) {
+			conn_close(c, c->in_data ? "connection lost in DATA"
+			    : "client closed the connection");
+			return -1;
+		}
+		(void)session_output(c->session, &before);
+		if (session_input(c->session, conn_read_buf, (size_t)n) < 0)
+			log_panic(__func__, "session refused %zd bytes of %zu "
+			    "allowed", n, room);
+		(void)session_output(c->session, &after);
+		/*
+		 * Every complete command gets a reply, so new output means
+		 * one was run: only then does command_timeout start again. A
+		 * client that drips a byte at a time never completes one and
+		 * is cut when it runs out, as an idle one is.
+		 */
+		if (after > before && !c->in_data
+		    && !session_in_data(c->session))
+			event_deadline(c->srv->loop, c->fd,
+			    conf->command_timeout * 1000);
+		if (io_pending(c->io) == 0)
+			return 0;
 	}
-	if (n == 0) {
-		conn_close(c, c->in_data ? "connection lost in DATA"
-		    : "client closed the connection");
-		return -1;
-	}
-	(void)session_output(c->session, &before);
-	if (session_input(c->session, conn_read_buf, (size_t)n) < 0)
-		log_panic(__func__, "session refused %zd bytes of %zu allowed",
-		    n, room);
-	(void)session_output(c->session, &after);
-	/*
-	 * Every complete command gets a reply, so new output means one was
-	 * run: only then does command_timeout start again. A client that
-	 * drips a byte at a time never completes one and is cut when it
-	 * runs out, as an idle one is.
-	 */
-	if (after > before && !c->in_data && !session_in_data(c->session))
-		event_deadline(c->srv->loop, c->fd,
-		    conf->command_timeout * 1000);
 	return 0;
 }
 
@@ -547,23 +786,49 @@ conn_flush(struct conn *c)
 	ssize_t n;
 
 	while ((out = session_output(c->session, &len)) != NULL && len > 0) {
-		n = send(c->fd, out, len, MSG_NOSIGNAL);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return 0;
-			return -1;
-		}
+		if ((n = io_write(c->io, out, len)) < 0)
+			return errno == EAGAIN ? 0 : -1;
 		session_output_drop(c->session, (size_t)n);
 	}
 	return 0;
 }
 
 /*
- * conn_drive - submit, reply, then choose what to wait for
+ * conn_store - the session's message is complete: its text is made
+ * whole on disk and the message submitted to the group commit; the
+ * reply comes from conn_stored(). A text that could not be written
+ * whole is answered at once.
+ */
+static void
+conn_store(struct conn *c)
+{
+	const struct session_message *msg = session_pending(c->session);
+	int err;
+
+	if (msg == NULL)
+		log_panic(__func__, "store asked for without a message");
+	if (c->spool == NULL || spool_finish(c->spool) < 0) {
+		err = c->spool == NULL ? EIO : errno;
+		errno = err;
+		log_warn(c->id, "cannot keep message text");
+		session_stored(c->session, err == ENOSPC || err == EDQUOT
+		    ? SESSION_STORE_NOSPACE : SESSION_STORE_TEMPFAIL, NULL);
+		return;
+	}
+	if (deliver_submit(c->srv->dl, c->id, msg, spool_fd(c->spool),
+	    conn_stored, c) < 0) {
+		log_warn(c->id, "cannot queue a message for storing");
+		session_stored(c->session, SESSION_STORE_TEMPFAIL, NULL);
+		return;
+	}
+	c->storing = 1;
+}
+
+/*
+ * conn_drive - act, reply, then choose what to wait for
  *
- * A message is only submitted here; its reply comes from conn_stored()
+ * The session's actions are taken in the order it asked for them. A
+ * message is only submitted here; its reply comes from conn_stored()
  * after the group commit. Sending replies can let the session take up
  * input it kept, which may complete another message, hence the loop.
  */
@@ -572,52 +837,53 @@ conn_drive(struct conn *c)
 {
 	struct event_loop *loop = c->srv->loop;
 	const struct conf *conf = c->srv->conf;
-	const struct session_message *msg;
+	enum session_action a;
 	size_t outlen;
 	int in_data, events;
 
 	for (;;) {
 		while (!c->storing
-		    && (msg = session_pending(c->session)) != NULL) {
-			if (deliver_submit(c->srv->dl, c->id, msg, conn_stored,
-			    c) == 0) {
-				c->storing = 1;
-				break;
+		    && (a = session_action(c->session)) != SESSION_ACTION_NONE) {
+			session_action_taken(c->session);
+			if (a == SESSION_ACTION_STORE) {
+				conn_store(c);
+			} else if (!c->closing) {
+				c->closing = 1;
+				event_deadline(loop, c->fd, CONN_LINGER_MS);
 			}
-			log_warn(c->id, "cannot queue a message for storing");
-			session_stored(c->session, SESSION_STORE_TEMPFAIL, NULL);
 		}
 		if (conn_flush(c) < 0) {
 			conn_close(c, c->in_data ? "connection lost in DATA"
 			    : "connection lost");
 			return;
 		}
-		if (c->storing || session_pending(c->session) == NULL)
+		/* Replies sent may have let the session ask for more. */
+		if (c->storing
+		    || session_action(c->session) == SESSION_ACTION_NONE)
 			break;
 	}
 
 	in_data = session_in_data(c->session);
-	if (in_data && !c->in_data)
-		event_deadline(loop, c->fd, conf->data_timeout * 1000);
-	else if (!in_data && c->in_data)
-		event_deadline(loop, c->fd, conf->command_timeout * 1000);
+	if (!c->closing) {
+		if (in_data && !c->in_data)
+			event_deadline(loop, c->fd, conf->data_timeout * 1000);
+		else if (!in_data && c->in_data)
+			event_deadline(loop, c->fd,
+			    conf->command_timeout * 1000);
+	}
 	c->in_data = in_data;
 
 	(void)session_output(c->session, &outlen);
-	if (session_closing(c->session)) {
+	if (c->closing) {
 		if (outlen == 0) {
 			/* Replies sent: shut our side, wait for the client's. */
-			shutdown(c->fd, SHUT_WR);
+			(void)io_shutdown(c->io);
 			c->lingering = 1;
-			event_set(loop, c->fd, EVENT_READ);
+			event_set(loop, c->fd, io_events(c->io, EVENT_READ));
 			event_deadline(loop, c->fd, CONN_LINGER_MS);
 			return;
 		}
-		if (!c->closing) {
-			c->closing = 1;
-			event_deadline(loop, c->fd, CONN_LINGER_MS);
-		}
-		event_set(loop, c->fd, EVENT_WRITE);
+		event_set(loop, c->fd, io_events(c->io, EVENT_WRITE));
 		return;
 	}
 
@@ -626,7 +892,7 @@ conn_drive(struct conn *c)
 		events |= EVENT_WRITE;
 	if (session_input_room(c->session) > 0)
 		events |= EVENT_READ;
-	event_set(loop, c->fd, events);
+	event_set(loop, c->fd, io_events(c->io, events));
 }
 
 /*
@@ -643,15 +909,51 @@ conn_stored(void *ctx, enum session_store_result result, const char *id)
 	conn_drive(c);
 }
 
-/* conn_idle - before each poll(): commit what this iteration collected */
+/*
+ * conn_idle - before each poll(): commit what this iteration collected.
+ * Messages that the answered clients submitted meanwhile wait for the
+ * next iteration, which must then come without sleeping.
+ */
 static void
 conn_idle(struct event_loop *loop, void *ctx)
 {
 	struct conn_server *srv = ctx;
 
-	(void)loop;
-	if (deliver_pending(srv->dl) > 0)
-		deliver_flush(srv->dl);
+	if (deliver_pending(srv->dl) > 0 && deliver_flush(srv->dl) > 0)
+		event_loop_again(loop);
+}
+
+/* The session's sink: the text of a message goes to a spool file. */
+static int
+conn_text_open(void *ctx)
+{
+	struct conn *c = ctx;
+	int fd;
+
+	if (c->spool != NULL)
+		log_panic(__func__, "a second message text at once");
+	if ((fd = deliver_spool_open(c->srv->dl)) < 0)
+		return -1;
+	if ((c->spool = spool_new(fd)) == NULL)
+		return -1;
+	return 0;
+}
+
+static int
+conn_text_write(void *ctx, const char *text, size_t len)
+{
+	struct conn *c = ctx;
+
+	return spool_write(c->spool, text, len);
+}
+
+static void
+conn_text_close(void *ctx)
+{
+	struct conn *c = ctx;
+
+	spool_free(c->spool);
+	c->spool = NULL;
 }
 
 /* conn_linger - drop what a finished client still sends, until it closes */
@@ -666,11 +968,10 @@ conn_linger(struct conn *c, int events)
 		return;
 	}
 	for (k = 0; k < 4; k++) {
-		n = read(c->fd, conn_read_buf, sizeof(conn_read_buf));
+		n = io_read(c->io, conn_read_buf, sizeof(conn_read_buf));
 		if (n > 0)
 			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK
-		    || errno == EINTR))
+		if (n < 0 && errno == EAGAIN)
 			return;
 		conn_close(c, "closed");
 		return;
@@ -681,13 +982,16 @@ static void
 conn_close(struct conn *c, const char *reason)
 {
 	struct conn_server *srv = c->srv;
+	char summary[SESSION_SUMMARY_SIZE];
 
-	log_info(c->id, "disconnect from [%s] (%s)", c->addr, reason);
+	if (session_summary(c->session, summary, sizeof(summary)) < 0)
+		snprintf(summary, sizeof(summary), "-");
+	log_info(c->id, "disconnect from [%s] %s (%s)", c->addr, summary,
+	    reason);
 	/* Its message, if one waits, was never answered: it is dropped. */
 	if (c->storing)
 		deliver_cancel(srv->dl, c);
 	event_del(srv->loop, c->fd);
-	close(c->fd);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
@@ -695,7 +999,11 @@ conn_close(struct conn *c, const char *reason)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	srv->nclients--;
+	/* The session closes its text (the spool) as it goes. */
 	session_free(c->session);
+	spool_free(c->spool);
+	io_free(c->io);
+	conn_ip_release(srv, c->ip);
 	free(c);
 }
 

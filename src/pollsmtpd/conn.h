@@ -27,13 +27,28 @@
  *	accepted on a spare descriptor and closed with "421 4.3.2", or
  *	accepting pauses for a second: the loop never spins on EMFILE.
  *
+ *	Beyond max_connections_per_ip clients from one address outside
+ *	relay.networks, a new one gets "421 4.7.0" and is closed.
+ *
+ *	Descriptors: conn_descriptors_wanted() is the open file limit that
+ *	conf needs (each client a socket and, in DATA, a spool file; one
+ *	commit's files and domain directories; the rest of the process).
+ *	conn_budget(), called once everything else is open, splits the
+ *	limit the process has: storing keeps room for one whole commit
+ *	(at least one message to max_recipients domains), and when what is
+ *	left cannot serve max_connections clients, fewer are served (a warning
+ *	says so) so that new clients get 421 before a client in session
+ *	could fail at its final dot. conn_max_clients() is that number.
+ *
  *	conn_shutdown() stops accepting, sends "421 4.3.2" to every client
  *	(best effort, without waiting) and closes them all.
  *	conn_count() is the number of open client connections.
  * DIAGNOSTICS
  *	conn_server_new() returns NULL when out of memory (it registers an
  *	idle hook on loop, removed by conn_server_free()); conn_listen()
- *	returns 0 or -1. Client failures are logged and end that client only.
+ *	returns 0 or -1. conn_budget() returns 0, or -1 with EMFILE when the
+ *	limit cannot serve a single client and a commit. Client failures
+ *	are logged and end that client only.
  * LIMITS
  *	A closing client is given CONN_LINGER_MS to take its last replies.
  */
@@ -56,6 +71,9 @@ struct conn_server *conn_server_new(struct event_loop *loop,
 void conn_server_free(struct conn_server *srv);
 int conn_listen(struct conn_server *srv, const char **failed);
 int conn_listen_fd(const struct conn_server *srv, size_t i);
+unsigned long conn_descriptors_wanted(const struct conf *conf);
+int conn_budget(struct conn_server *srv);
+size_t conn_max_clients(const struct conn_server *srv);
 void conn_shutdown(struct conn_server *srv);
 size_t conn_count(const struct conn_server *srv);
 

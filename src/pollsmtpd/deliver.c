@@ -7,18 +7,22 @@
  *	deliver_message() plans the copies first (one per distinct local
  *	mailbox, one per remote domain), writes every header block into one
  *	bounded buffer, and only then points the iovecs into it, because
- *	the buffer may move while it grows. Each copy is three iovecs:
- *	its own header block, the Received: line shared by all copies, and
- *	the message text, which is never copied. maildir_deliver() makes it
- *	all or nothing.
+ *	the buffer may move while it grows. Each copy is two iovecs (its
+ *	own header block, the Received: line shared by all copies) and then
+ *	the message text, copied from the spool file by the kernel
+ *	(maildir's copy_file_range), never through this process's memory.
+ *	maildir_deliver() makes it all or nothing.
  *
  *	Group commit: deliver_submit() only queues; deliver_flush() takes
  *	the queue in chunks (at most DELIVER_BATCH_MESSAGES messages and
- *	DELIVER_BATCH_FILES files), stages each message of a chunk in one
+ *	max_files files), stages each message of a chunk in one
  *	maildir batch, commits the batch (one pass of syncs for all), logs
  *	each outcome and only then calls the done callbacks, which queue
- *	the 250 (or 451/452) replies. A message is written when its chunk is
- *	staged, not when it is submitted: a session whose client vanished
+ *	the 250 (or 451/452) replies. A flush takes only the messages of
+ *	its own pass (those queued before it began): what the callbacks
+ *	submit waits for the next loop iteration. A message is written
+ *	when its chunk is staged, not when it is submitted: a session whose
+ *	client vanished
  *	before the flush is cancelled and nothing of its message is made.
  *	The callbacks run after the chunk is finished, from a copy of the
  *	chunk, so that one of them may submit, cancel or flush again.
@@ -90,6 +94,8 @@ struct deliver_plan {
 struct deliver_job {
 	const char *session_id;
 	const struct session_message *msg;
+	int text_fd;			/* msg->size bytes of text */
+	unsigned long pass;		/* the flush that stores it */
 	deliver_done_fn done;		/* NULL once cancelled */
 	void *ctx;
 	int index;			/* in the maildir batch, or -1 */
@@ -115,6 +121,8 @@ struct deliver {
 	size_t ndone;
 	int errs[DELIVER_BATCH_MESSAGES];
 	int flushing;
+	size_t max_files;		/* files one commit keeps open */
+	unsigned long pass;		/* of the next flush */
 
 	/* Reused for each message; room for rcpts_cap recipients. */
 	struct deliver_text hdr;
@@ -145,12 +153,12 @@ static int deliver_build_headers(struct deliver *d,
     const struct session_message *msg, const char *id, size_t *ncopies);
 static int deliver_reserve_rcpts(struct deliver *d, size_t nrcpts);
 static int deliver_stage(struct deliver *d, const char *session_id,
-    const struct session_message *msg, const char *id);
+    const struct session_message *msg, int text_fd, const char *id);
 static enum session_store_result deliver_outcome(const char *id,
     const char *session_id, const struct session_message *msg, int err);
 static void deliver_log_ok(const char *id, const char *session_id,
     const struct session_message *msg);
-static void deliver_commit_chunk(struct deliver *d);
+static void deliver_commit_chunk(struct deliver *d, unsigned long pass);
 
 struct deliver *
 deliver_new(const struct conf *conf, struct maildir *md)
@@ -163,6 +171,7 @@ deliver_new(const struct conf *conf, struct maildir *md)
 	d->md = md;
 	d->counter = (unsigned)getpid();
 	d->date_time = (time_t)-1;
+	d->max_files = DELIVER_BATCH_FILES;
 	if ((d->batch = maildir_batch_new(md)) == NULL) {
 		free(d);
 		return NULL;
@@ -473,7 +482,7 @@ deliver_reserve_rcpts(struct deliver *d, size_t nrcpts)
 		return 0;
 	while (cap < nrcpts)
 		cap *= 2;
-	if (cap > SIZE_MAX / (3 * sizeof(*iov))) {
+	if (cap > SIZE_MAX / (2 * sizeof(*iov))) {
 		errno = ENOMEM;
 		return -1;
 	}
@@ -484,7 +493,7 @@ deliver_reserve_rcpts(struct deliver *d, size_t nrcpts)
 	if ((copies = realloc(d->copies, cap * sizeof(*copies))) == NULL)
 		return -1;
 	d->copies = copies;
-	if ((iov = realloc(d->iov, cap * 3 * sizeof(*iov))) == NULL)
+	if ((iov = realloc(d->iov, cap * 2 * sizeof(*iov))) == NULL)
 		return -1;
 	d->iov = iov;
 	d->rcpts_cap = cap;
@@ -499,7 +508,7 @@ deliver_log_ok(const char *id, const char *session_id,
 	size_t i;
 
 	log_info(id, "session=%s client=[%s] from=<%s> size=%zu nrcpt=%zu",
-	    session_id, msg->client_addr, msg->sender, msg->text_len,
+	    session_id, msg->client_addr, msg->sender, msg->size,
 	    msg->nrcpts);
 	for (i = 0; i < msg->nrcpts; i++) {
 		r = &msg->rcpts[i];
@@ -525,7 +534,7 @@ deliver_log_ok(const char *id, const char *session_id,
  */
 static int
 deliver_stage(struct deliver *d, const char *session_id,
-    const struct session_message *msg, const char *id)
+    const struct session_message *msg, int text_fd, const char *id)
 {
 	size_t ncopies, i, received_len;
 	int index;
@@ -548,21 +557,21 @@ deliver_stage(struct deliver *d, const char *session_id,
 	}
 	received_len = d->plan[0].off;
 
-	/* The text is complete: from here on its data does not move. */
+	/* The headers are complete: from here on their data does not move. */
 	for (i = 0; i < ncopies; i++) {
-		struct iovec *v = &d->iov[i * 3];
+		struct iovec *v = &d->iov[i * 2];
 
 		v[0].iov_base = d->hdr.data + d->plan[i].off;
 		v[0].iov_len = d->plan[i].len;
 		v[1].iov_base = d->hdr.data;
 		v[1].iov_len = received_len;
-		v[2].iov_base = (void *)msg->text;
-		v[2].iov_len = msg->text_len;
 		d->copies[i].mailbox = d->plan[i].rcpt->mailbox;
 		d->copies[i].domain = d->plan[i].rcpt->mailbox ? NULL
 		    : d->plan[i].rcpt->domain;
 		d->copies[i].iov = v;
-		d->copies[i].iovcnt = msg->text_len > 0 ? 3 : 2;
+		d->copies[i].iovcnt = 2;
+		d->copies[i].text_fd = text_fd;
+		d->copies[i].text_len = msg->size;
 	}
 	if ((index = maildir_batch_add(d->batch, id, d->copies, ncopies)) < 0)
 		return -1;
@@ -592,13 +601,13 @@ deliver_outcome(const char *id, const char *session_id,
 /* deliver_message - store msg under a new ID, all copies or none, now */
 enum session_store_result
 deliver_message(struct deliver *d, const char *session_id,
-    const struct session_message *msg, char *id, size_t idlen)
+    const struct session_message *msg, int text_fd, char *id, size_t idlen)
 {
 	int err = 0;
 
 	if (deliver_make_id(d, id, idlen) < 0)
 		log_panic(__func__, "message ID does not fit %zu bytes", idlen);
-	if (deliver_stage(d, session_id, msg, id) < 0)
+	if (deliver_stage(d, session_id, msg, text_fd, id) < 0)
 		err = errno ? errno : EIO;
 	else
 		(void)maildir_batch_commit(d->batch, &err);
@@ -607,7 +616,8 @@ deliver_message(struct deliver *d, const char *session_id,
 
 int
 deliver_submit(struct deliver *d, const char *session_id,
-    const struct session_message *msg, deliver_done_fn done, void *ctx)
+    const struct session_message *msg, int text_fd, deliver_done_fn done,
+    void *ctx)
 {
 	struct deliver_job *grown, *job;
 	size_t cap;
@@ -625,10 +635,18 @@ deliver_submit(struct deliver *d, const char *session_id,
 	memset(job, 0, sizeof(*job));
 	job->session_id = session_id;
 	job->msg = msg;
+	job->text_fd = text_fd;
+	job->pass = d->pass;
 	job->done = done;
 	job->ctx = ctx;
 	job->index = -1;
 	return 0;
+}
+
+int
+deliver_spool_open(struct deliver *d)
+{
+	return maildir_spool_open(d->md);
 }
 
 size_t
@@ -659,13 +677,13 @@ deliver_cancel(struct deliver *d, void *ctx)
 }
 
 /*
- * deliver_commit_chunk - take messages from the head of the queue, as
- * many as one commit may hold, store them together, then call their
- * done callbacks. A message has at most one file per recipient; a
- * single message over DELIVER_BATCH_FILES still goes alone.
+ * deliver_commit_chunk - take messages of this pass from the head of
+ * the queue, as many as one commit may hold, store them together, then
+ * call their done callbacks. A message has at most one file per
+ * recipient; a single message over max_files still goes alone.
  */
 static void
-deliver_commit_chunk(struct deliver *d)
+deliver_commit_chunk(struct deliver *d, unsigned long pass)
 {
 	struct timespec t0, t1;
 	struct deliver_job *job;
@@ -674,8 +692,9 @@ deliver_commit_chunk(struct deliver *d)
 
 	if (debug)
 		clock_gettime(CLOCK_MONOTONIC, &t0);
-	while (n < d->nqueue && n < DELIVER_BATCH_MESSAGES) {
-		if (n > 0 && files + d->queue[n].msg->nrcpts > DELIVER_BATCH_FILES)
+	while (n < d->nqueue && d->queue[n].pass == pass
+	    && n < DELIVER_BATCH_MESSAGES) {
+		if (n > 0 && files + d->queue[n].msg->nrcpts > d->max_files)
 			break;
 		files += d->queue[n].msg->nrcpts;
 		n++;
@@ -689,7 +708,8 @@ deliver_commit_chunk(struct deliver *d)
 		job = &d->chunk[i];
 		if (deliver_make_id(d, job->id, sizeof(job->id)) < 0)
 			log_panic(__func__, "message ID does not fit");
-		job->index = deliver_stage(d, job->session_id, job->msg, job->id);
+		job->index = deliver_stage(d, job->session_id, job->msg,
+		    job->text_fd, job->id);
 		if (job->index < 0)
 			job->result = deliver_outcome(job->id, job->session_id,
 			    job->msg, errno ? errno : EIO);
@@ -726,17 +746,31 @@ deliver_commit_chunk(struct deliver *d)
 }
 
 /*
- * deliver_flush - store everything queued, in as many commits as it
- * takes. Messages submitted by the callbacks are stored in the same
- * call; a flush asked for from within a callback is that same loop.
+ * deliver_flush - store what was queued when it was called, in as many
+ * commits as it takes, and return how many messages wait for the next
+ * flush. A message submitted by a done callback (a client pipelining
+ * message after message) waits for the next flush: one client cannot
+ * hold the loop in a chain of commits while the others wait. A flush
+ * asked for from within a callback does nothing.
  */
-void
+size_t
 deliver_flush(struct deliver *d)
 {
+	unsigned long pass;
+
 	if (d->flushing)
-		return;
+		return d->nqueue;
 	d->flushing = 1;
-	while (d->nqueue > 0)
-		deliver_commit_chunk(d);
+	/* Jobs are queued in order of their pass: these come first. */
+	pass = d->pass++;
+	while (d->nqueue > 0 && d->queue[0].pass == pass)
+		deliver_commit_chunk(d, pass);
 	d->flushing = 0;
+	return d->nqueue;
+}
+
+void
+deliver_set_max_files(struct deliver *d, size_t max_files)
+{
+	d->max_files = max_files > 0 ? max_files : 1;
 }

@@ -16,28 +16,38 @@
  *	  one file per remote domain in root/.OTHER_SERVERS/<domain>/,
  *	    headed X-Envelope-From, one X-Envelope-To per distinct
  *	    recipient of that domain, Received;
- *	then the message text as the session gives it (not copied). The
+ *	then the message text: msg->size bytes from the start of text_fd
+ *	(the spool the session's sink filled; copied by the kernel). The
  *	message ID is written to id (at least DELIVER_ID_SIZE bytes) whether
  *	or not storing succeeds, so that failures can be logged under it.
  *	session_id names the session in the log records.
  *	The result is what session_stored() takes.
  *
+ *	deliver_spool_open() opens an anonymous file where the text of a
+ *	message to come can wait for its copies (maildir_spool_open()).
+ *
  *	deliver_make_id() makes a new message ID: DELIVER_ID_LEN uppercase
  *	hex digits (seconds, microseconds, a counter), unique on the host.
  *	deliver_format_date() writes an RFC 5322 date in UTC ("+0000").
  *
- *	Group commit: deliver_submit() queues msg (which must stay valid
- *	until done is called: the session keeps it until session_stored())
- *	and returns at once. deliver_flush() stores every queued message,
- *	syncing them together (see maildir_batch_commit()), and only then
- *	calls each one's done(ctx, result, id): the result and ID that
- *	session_stored() takes. The event loop's idle hook calls it, so
- *	messages whose final dot arrived in the same loop iteration share
- *	their syncs, and none waits past that iteration. A done callback
- *	may submit again; such a message is stored before deliver_flush()
- *	returns. deliver_cancel() forgets every queued message of ctx
- *	(nothing of it is stored) and every done call still due to ctx.
- *	deliver_pending() is the number of messages queued.
+ *	Group commit: deliver_submit() queues msg and its text_fd (both
+ *	must stay valid until done is called: the session keeps msg until
+ *	session_stored()) and returns at once. deliver_flush() stores every
+ *	message queued before it was called, syncing them together (see
+ *	maildir_batch_commit()), and only then calls each one's done(ctx,
+ *	result, id): the result and ID that session_stored() takes. The
+ *	event loop's idle hook calls it, so messages whose final dot
+ *	arrived in the same loop iteration share their syncs. A done
+ *	callback may submit again; such a message waits for the next flush
+ *	(the next loop iteration), so that one client pipelining messages
+ *	cannot keep the others waiting for a chain of commits; flush
+ *	returns how many wait. deliver_cancel() forgets every queued
+ *	message of ctx (nothing of it is stored) and every done call still
+ *	due to ctx. deliver_pending() is the number of messages queued.
+ *	deliver_set_max_files() bounds the files one commit keeps open
+ *	(each a descriptor until the sync, plus one per remote domain
+ *	directory; default DELIVER_BATCH_FILES), for the descriptor budget
+ *	of the process.
  *	deliver_message() stores one message at once (a batch of one).
  * DIAGNOSTICS
  *	deliver_new() returns NULL when out of memory. deliver_message()
@@ -49,8 +59,8 @@
  *	An ID is unique as long as fewer than 65536 messages are stored in
  *	one microsecond by one process. One commit takes at most
  *	DELIVER_BATCH_MESSAGES messages and, unless a single message needs
- *	more, DELIVER_BATCH_FILES files (each an open descriptor until the
- *	sync); more queued messages make more commits in the same flush.
+ *	more, the max_files files (each an open descriptor until the sync);
+ *	more queued messages make more commits in the same flush.
  */
 #ifndef POLLSMTPD_DELIVER_H
 #define POLLSMTPD_DELIVER_H
@@ -77,12 +87,15 @@ struct deliver *deliver_new(const struct conf *conf, struct maildir *md);
 void deliver_free(struct deliver *d);
 enum session_store_result deliver_message(struct deliver *d,
     const char *session_id, const struct session_message *msg,
-    char *id, size_t idlen);
+    int text_fd, char *id, size_t idlen);
 int deliver_submit(struct deliver *d, const char *session_id,
-    const struct session_message *msg, deliver_done_fn done, void *ctx);
-void deliver_flush(struct deliver *d);
+    const struct session_message *msg, int text_fd, deliver_done_fn done,
+    void *ctx);
+size_t deliver_flush(struct deliver *d);
+void deliver_set_max_files(struct deliver *d, size_t max_files);
 void deliver_cancel(struct deliver *d, void *ctx);
 size_t deliver_pending(const struct deliver *d);
+int deliver_spool_open(struct deliver *d);
 int deliver_make_id(struct deliver *d, char *id, size_t idlen);
 int deliver_format_date(time_t t, char *dst, size_t dstlen);
 

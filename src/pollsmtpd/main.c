@@ -375,16 +375,16 @@ fail:
 }
 
 /*
- * main_raise_fd_limit - max_connections clients need as many
- * descriptors, plus listeners, the Maildir and a few more: raise the
- * soft limit as far as the hard one allows.
+ * main_raise_fd_limit - raise the soft open file limit towards what
+ * conn_descriptors_wanted() says the configuration needs, as far as the
+ * hard limit allows; conn_budget() later serves fewer clients when it
+ * falls short.
  */
 static void
 main_raise_fd_limit(const struct conf *conf)
 {
 	struct rlimit rl;
-	rlim_t want = (rlim_t)conf->max_connections + conf->nlisten
-	    + conf->nusers * 2 + 64;
+	rlim_t want = (rlim_t)conn_descriptors_wanted(conf);
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want)
 		return;
@@ -641,6 +641,9 @@ main(int argc, char **argv)
 	if (!d.foreground)
 		main_write_pid_file(&d);
 	main_start_logger(&d);
+	if (conn_budget(d.srv) < 0)
+		main_fail(EX_OSERR, "the open file limit cannot serve a "
+		    "client and store its messages: %s", strerror(errno));
 	event_set_idle(d.loop, main_idle, &d);
 	main_drop_privileges(&d);
 

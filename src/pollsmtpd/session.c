@@ -20,26 +20,45 @@
  *
  *	Message text. The text after 354 is parsed as a stream by a small
  *	state machine (text_feed()), so a message may come in pieces of any
- *	size and memory stays bounded by max_message_size. Only CRLF "."
- *	CRLF ends it. A CR not followed by LF, or an LF not preceded by CR,
- *	anywhere in the text marks the message as bad: it is read to the
- *	real end and refused with 550 5.5.2, so "<LF>.<LF>", "<LF>.<CR><LF>",
+ *	size; what it holds goes straight on to the caller's sink (a spool
+ *	file), so memory does not grow with the message. Only CRLF "." CRLF
+ *	ends it. A CR not followed by LF, or an LF not preceded by CR, or a
+ *	NUL, anywhere in the text marks the message as bad: it is read to
+ *	the real end and refused with 550, so "<LF>.<LF>", "<LF>.<CR><LF>",
  *	"<CR>.<CR>" and the like can never end a message or split it in two
- *	(SMTP smuggling). Text over max_message_size is read to the end and
- *	refused with 552 5.3.4. Dot-stuffing is undone and CRLF is stored
- *	as LF; lines longer than 1000 octets are kept as they are.
+ *	(SMTP smuggling). Text over max_message_size octets as sent (RFC
+ *	1870: CRLF counts two, the stuffed dots and the final dot none) is
+ *	read to the end and refused with 552 5.3.4. Once a message is
+ *	refused its text is let go at once, and a failed write is answered
+ *	at the final dot (451 4.3.0, 452 4.3.1 when the disk is full).
+ *	Dot-stuffing is undone and CRLF is stored as LF; lines longer than
+ *	1000 octets are kept as they are.
+ *
+ *	Actions. Storing a message and closing are actions the caller
+ *	takes from a small queue, in the order they were asked for
+ *	(session_action()); later ones (STARTTLS) join the same queue.
  *
  *	Pipelining. Replies are queued in order; processing stops while a
  *	message waits to be stored (session_pending()), and while more than
  *	SESSION_OUTPUT_HIGH reply bytes wait to be sent, and goes on with the
  *	kept bytes after session_stored() or session_output_drop().
  *
+ *	Pipelining after a refused DATA (RFC 2920: DATA must end a batch):
+ *	554 5.5.0 and close, so that message text is never run as commands.
+ *
  *	Errors. Every 4xx/5xx reply counts against SESSION_MAX_ERRORS, with
  *	two exceptions: the 452 4.5.3 of a recipient over max_recipients
  *	(RFC 5321 4.5.3.1.10 lets a client send the rest in a later
  *	transaction; counting them would kill a client that pipelines many
  *	recipients) and the result of storing a message (a server problem,
- *	not the client's). At the limit: 421 4.7.0 and close.
+ *	not the client's). Past SESSION_JUNK_LIMIT, each NOOP, RSET, VRFY
+ *	or ETRN counts as one too (Postfix's
+ *	smtpd_junk_command_limit), so a client cannot hold its slot for
+ *	ever. At the limit: 421 4.7.0 and close.
+ *
+ *	Logging. A 4xx/5xx reply is logged as Postfix's reject lines are:
+ *	the command, the client's address, the reply, the sender and HELO
+ *	name; session_summary() gives the disconnect record its counts.
  *
  *	Recipients. A path is parsed by addr_parse_path() and never becomes
  *	a file name here: a local recipient is looked up in the configured
@@ -110,6 +129,18 @@ enum text_state {
 	TEXT_CR,		/* CR inside a line: LF must follow */
 };
 
+/* Commands counted in the disconnect record, in the order it names them. */
+enum tally_index {
+	TALLY_HELO, TALLY_EHLO, TALLY_MAIL, TALLY_RCPT, TALLY_DATA,
+	TALLY_RSET, TALLY_NOOP, TALLY_VRFY, TALLY_HELP, TALLY_QUIT,
+	TALLY_OTHER, TALLY_UNKNOWN, TALLY_COUNT
+};
+
+static const char *const tally_names[TALLY_COUNT] = {
+	"helo", "ehlo", "mail", "rcpt", "data", "rset", "noop", "vrfy",
+	"help", "quit", "other", "unknown",
+};
+
 struct rcpt {
 	char *address;
 	char *domain;
@@ -139,12 +170,31 @@ struct session {
 	size_t nrcpts;
 	size_t rcpts_alloc;
 
-	/* The message text. */
-	struct buf *text;
+	/* The message text: measured and checked here, kept by the sink. */
+	const struct session_sink *sink;
+	void *sink_ctx;
+	int text_open;		/* sink->open() done, sink->close() due */
 	enum text_state text_state;
 	int text_bare;		/* a bare CR or LF was seen */
+	int text_nul;		/* a NUL was seen */
 	int text_too_big;
-	int text_nomem;
+	int text_err;		/* errno of a failed sink->write(), or 0 */
+	size_t text_size;	/* bytes given to the sink */
+	unsigned long long text_octets;	/* as sent, RFC 1870 */
+
+	/* What the caller must do, oldest first; see session_action(). */
+	enum session_action actions[SESSION_ACTIONS_MAX];
+	size_t nactions;
+
+	/* For the disconnect record: commands run and how they ended. */
+	int verb;		/* tally index of the command being run, or -1 */
+	int last_code;		/* the last reply's code */
+	unsigned junk;		/* NOOP, RSET, VRFY, ETRN so far */
+	int data_refused;	/* the last command was a refused DATA */
+	struct tally {
+		unsigned ok;
+		unsigned total;
+	} tally[TALLY_COUNT];
 
 	/* What session_pending() shows. */
 	struct session_message message;
@@ -155,6 +205,8 @@ struct command {
 	const char *verb;
 	unsigned allowed;	/* IN() bits of the states it may run in */
 	void (*handler)(struct session *, char *);
+	int tally;		/* where the disconnect record counts it */
+	int junk;		/* counts against SESSION_JUNK_LIMIT */
 };
 
 static void state_enter(struct session *, enum state);
@@ -168,10 +220,14 @@ static void session_run(struct session *);
 static int command_feed(struct session *);
 static void command_run(struct session *, char *, size_t);
 static const char *sequence_hint(const struct session *, const char *);
-static void text_feed(struct session *);
-static void text_append(struct session *, const char *, size_t);
+static size_t text_feed(struct session *, const char *, size_t);
+static void text_append(struct session *, const char *, size_t, size_t);
+static void text_close(struct session *);
 static void text_end(struct session *);
+static void action_push(struct session *, enum session_action);
+static void tally_count(struct session *, int, int);
 static void transaction_reset(struct session *);
+static int text_as_command(struct session *);
 static void close_with(struct session *, const char *, const char *);
 static const char *hostname(const struct session *);
 static int helo_valid(const char *);
@@ -196,34 +252,34 @@ static void cmd_not_implemented(struct session *, char *);
 static void cmd_http(struct session *, char *);
 
 static const struct command commands[] = {
-	{ "EHLO", ANY_STATE, cmd_ehlo },
-	{ "HELO", ANY_STATE, cmd_helo },
-	{ "MAIL", IN(STATE_GREETED), cmd_mail },
-	{ "RCPT", IN(STATE_MAIL) | IN(STATE_RCPT), cmd_rcpt },
-	{ "DATA", IN(STATE_RCPT), cmd_data },
-	{ "RSET", ANY_STATE, cmd_rset },
-	{ "NOOP", ANY_STATE, cmd_noop },
-	{ "HELP", ANY_STATE, cmd_help },
-	{ "VRFY", ANY_STATE, cmd_vrfy },
-	{ "QUIT", ANY_STATE, cmd_quit },
+	{ "EHLO", ANY_STATE, cmd_ehlo, TALLY_EHLO, 0 },
+	{ "HELO", ANY_STATE, cmd_helo, TALLY_HELO, 0 },
+	{ "MAIL", IN(STATE_GREETED), cmd_mail, TALLY_MAIL, 0 },
+	{ "RCPT", IN(STATE_MAIL) | IN(STATE_RCPT), cmd_rcpt, TALLY_RCPT, 0 },
+	{ "DATA", IN(STATE_RCPT), cmd_data, TALLY_DATA, 0 },
+	{ "RSET", ANY_STATE, cmd_rset, TALLY_RSET, 1 },
+	{ "NOOP", ANY_STATE, cmd_noop, TALLY_NOOP, 1 },
+	{ "HELP", ANY_STATE, cmd_help, TALLY_HELP, 0 },
+	{ "VRFY", ANY_STATE, cmd_vrfy, TALLY_VRFY, 1 },
+	{ "QUIT", ANY_STATE, cmd_quit, TALLY_QUIT, 0 },
 	/* Known, and refused as such rather than as unknown. */
-	{ "EXPN", ANY_STATE, cmd_not_implemented },
-	{ "TURN", ANY_STATE, cmd_not_implemented },
-	{ "ETRN", ANY_STATE, cmd_not_implemented },
-	{ "ATRN", ANY_STATE, cmd_not_implemented },
-	{ "STARTTLS", ANY_STATE, cmd_not_implemented },
-	{ "AUTH", ANY_STATE, cmd_not_implemented },
-	{ "BDAT", ANY_STATE, cmd_not_implemented },
-	{ "SEND", ANY_STATE, cmd_not_implemented },
-	{ "SOML", ANY_STATE, cmd_not_implemented },
-	{ "SAML", ANY_STATE, cmd_not_implemented },
+	{ "EXPN", ANY_STATE, cmd_not_implemented, TALLY_OTHER, 0 },
+	{ "TURN", ANY_STATE, cmd_not_implemented, TALLY_OTHER, 0 },
+	{ "ETRN", ANY_STATE, cmd_not_implemented, TALLY_OTHER, 1 },
+	{ "ATRN", ANY_STATE, cmd_not_implemented, TALLY_OTHER, 0 },
+	{ "STARTTLS", ANY_STATE, cmd_not_implemented, TALLY_OTHER, 0 },
+	{ "AUTH", ANY_STATE, cmd_not_implemented, TALLY_OTHER, 0 },
+	{ "BDAT", ANY_STATE, cmd_not_implemented, TALLY_OTHER, 0 },
+	{ "SEND", ANY_STATE, cmd_not_implemented, TALLY_OTHER, 0 },
+	{ "SOML", ANY_STATE, cmd_not_implemented, TALLY_OTHER, 0 },
+	{ "SAML", ANY_STATE, cmd_not_implemented, TALLY_OTHER, 0 },
 	/* A browser or proxy talking HTTP to port 25 is sent away at once. */
-	{ "GET", ANY_STATE, cmd_http },
-	{ "POST", ANY_STATE, cmd_http },
-	{ "HEAD", ANY_STATE, cmd_http },
-	{ "PUT", ANY_STATE, cmd_http },
-	{ "CONNECT", ANY_STATE, cmd_http },
-	{ "OPTIONS", ANY_STATE, cmd_http },
+	{ "GET", ANY_STATE, cmd_http, TALLY_OTHER, 0 },
+	{ "POST", ANY_STATE, cmd_http, TALLY_OTHER, 0 },
+	{ "HEAD", ANY_STATE, cmd_http, TALLY_OTHER, 0 },
+	{ "PUT", ANY_STATE, cmd_http, TALLY_OTHER, 0 },
+	{ "CONNECT", ANY_STATE, cmd_http, TALLY_OTHER, 0 },
+	{ "OPTIONS", ANY_STATE, cmd_http, TALLY_OTHER, 0 },
 };
 
 static const char *
@@ -236,7 +292,8 @@ hostname(const struct session *s)
 
 struct session *
 session_new(const struct conf *conf, const char *client_addr,
-    int relay_allowed, const char *id)
+    int relay_allowed, const char *id, const struct session_sink *sink,
+    void *sink_ctx)
 {
 	struct session *s;
 
@@ -245,6 +302,9 @@ session_new(const struct conf *conf, const char *client_addr,
 	s->conf = conf;
 	s->relay_allowed = relay_allowed;
 	s->state = STATE_START;
+	s->sink = sink;
+	s->sink_ctx = sink_ctx;
+	s->verb = -1;
 	if ((s->id = strdup(id != NULL ? id : "-")) == NULL ||
 	    (s->client_addr = strdup(client_addr != NULL ? client_addr : ""))
 	    == NULL ||
@@ -290,7 +350,87 @@ state_enter(struct session *s, enum state st)
 		buf_reset(s->in);
 		s->discarding = 0;
 		transaction_reset(s);
+		action_push(s, SESSION_ACTION_CLOSE);
 	}
+}
+
+/*
+ * action_push - ask the caller to do something, after what it was
+ * asked before. The engine asks for at most one store at a time (it
+ * takes no input meanwhile) and for one close, so the queue is small.
+ */
+static void
+action_push(struct session *s, enum session_action a)
+{
+	if (s->nactions == SESSION_ACTIONS_MAX)
+		log_panic(__func__, "more than %d actions", SESSION_ACTIONS_MAX);
+	s->actions[s->nactions++] = a;
+}
+
+enum session_action
+session_action(const struct session *s)
+{
+	return s->nactions > 0 ? s->actions[0] : SESSION_ACTION_NONE;
+}
+
+void
+session_action_taken(struct session *s)
+{
+	if (s->nactions == 0)
+		return;
+	memmove(s->actions, s->actions + 1,
+	    (s->nactions - 1) * sizeof(s->actions[0]));
+	s->nactions--;
+}
+
+/* tally_count - one more command of kind k, ok or not */
+static void
+tally_count(struct session *s, int k, int ok)
+{
+	if (k < 0 || k >= TALLY_COUNT)
+		return;
+	s->tally[k].total++;
+	if (ok)
+		s->tally[k].ok++;
+}
+
+/*
+ * session_summary - what Postfix's "disconnect from" record says: each
+ * command kind used, "name=N" when all N succeeded, "name=OK/N"
+ * otherwise, then the totals.
+ */
+int
+session_summary(const struct session *s, char *dst, size_t dstlen)
+{
+	unsigned ok = 0, total = 0;
+	size_t o = 0;
+	int k, n;
+
+	if (dstlen == 0)
+		return -1;
+	dst[0] = '\0';
+	for (k = 0; k <= TALLY_COUNT; k++) {
+		const char *name = k < TALLY_COUNT ? tally_names[k] : "commands";
+		unsigned kok = k < TALLY_COUNT ? s->tally[k].ok : ok;
+		unsigned ktotal = k < TALLY_COUNT ? s->tally[k].total : total;
+
+		if (k < TALLY_COUNT) {
+			if (ktotal == 0)
+				continue;
+			ok += kok;
+			total += ktotal;
+		}
+		if (kok == ktotal)
+			n = snprintf(dst + o, dstlen - o, "%s%s=%u",
+			    o > 0 ? " " : "", name, ktotal);
+		else
+			n = snprintf(dst + o, dstlen - o, "%s%s=%u/%u",
+			    o > 0 ? " " : "", name, kok, ktotal);
+		if (n < 0 || (size_t)n >= dstlen - o)
+			return -1;
+		o += (size_t)n;
+	}
+	return 0;
 }
 
 /*
@@ -319,11 +459,19 @@ reply_add(struct session *s, int counted, const char *fmt, va_list ap)
 		return;
 	}
 	log_debug(s->id, "< %s", line);
+	s->last_code = line[0] - '0';
 	if (line[0] == '4' || line[0] == '5') {
-		if (s->command != NULL)
-			log_info(s->id, "reject: \"%s\": %s", s->command, line);
-		else
-			log_info(s->id, "reject: %s", line);
+		/*
+		 * As Postfix's reject lines: who (address, HELO name), the
+		 * transaction's sender, then what was refused and why.
+		 */
+		log_info(s->id, "reject: %s%s%s from [%s]: %s; from=<%s> "
+		    "helo=<%s>", s->command != NULL ? "\"" : "",
+		    s->command != NULL ? s->command : s->state == STATE_DATA
+		    || s->state == STATE_STORING ? "end of data" : "connection",
+		    s->command != NULL ? "\"" : "", s->client_addr, line,
+		    s->sender != NULL ? s->sender : "",
+		    s->helo != NULL ? s->helo : "");
 		if (counted)
 			s->errors++;
 	}
@@ -372,10 +520,20 @@ session_input_room(const struct session *s)
 int
 session_input(struct session *s, const char *data, size_t len)
 {
+	size_t used;
+
 	if (len > session_input_room(s))
 		return -1;
 	if (len == 0)
 		return 0;
+	if (s->state == STATE_DATA && buf_len(s->in) == 0) {
+		/* Text goes from the caller's bytes to the sink, uncopied. */
+		used = text_feed(s, data, len);
+		data += used;
+		len -= used;
+		if (len == 0)
+			return 0;
+	}
 	if (buf_append(s->in, data, len) < 0) {
 		log_warn(s->id, "cannot keep input");
 		close_with(s, "4.3.2", "Error: out of memory");
@@ -410,15 +568,26 @@ session_pending(const struct session *s)
 void
 session_stored(struct session *s, enum session_store_result r, const char *id)
 {
+	size_t i;
+
 	if (s->state != STATE_STORING) {
 		log_warnx(s->id, "session_stored without a pending message");
 		return;
 	}
+	/* Storing answers the store action, taken or not. */
+	for (i = 0; i < s->nactions; i++)
+		if (s->actions[i] == SESSION_ACTION_STORE) {
+			memmove(s->actions + i, s->actions + i + 1,
+			    (s->nactions - i - 1) * sizeof(s->actions[0]));
+			s->nactions--;
+			break;
+		}
+	tally_count(s, TALLY_DATA, r == SESSION_STORE_OK);
 	switch (r) {
 	case SESSION_STORE_OK:
 		log_info(s->id, "queued as %s: from=<%s> nrcpt=%zu size=%zu",
 		    id != NULL ? id : "-", s->sender, s->nrcpts,
-		    s->message.text_len);
+		    s->message.size);
 		reply_uncounted(s, "250 2.0.0 Ok: queued as %s",
 		    id != NULL ? id : "-");
 		break;
@@ -479,7 +648,8 @@ session_run(struct session *s)
 		if (s->state == STATE_STORING || s->state == STATE_CLOSED)
 			break;
 		if (s->state == STATE_DATA)
-			text_feed(s);
+			buf_consume(s->in, text_feed(s, buf_data(s->in),
+			    buf_len(s->in)));
 		else if (command_feed(s) == 0)
 			break;
 		if (s->errors >= SESSION_MAX_ERRORS)
@@ -542,6 +712,8 @@ command_run(struct session *s, char *line, size_t n)
 	s->command = NULL;
 	if (n < 2 || line[n - 2] != '\r') {
 		log_bytes(LOG_LEVEL_INFO, s->id, "refused line", line, n);
+		if (text_as_command(s))
+			return;
 		reply(s, "500 5.5.2 Error: bare LF in command");
 		return;
 	}
@@ -557,6 +729,8 @@ command_run(struct session *s, char *line, size_t n)
 	}
 	if (bad != NULL) {
 		log_bytes(LOG_LEVEL_INFO, s->id, "refused line", line, len);
+		if (text_as_command(s))
+			return;
 		reply(s, "500 5.5.2 Error: %s in command", bad);
 		return;
 	}
@@ -577,13 +751,74 @@ command_run(struct session *s, char *line, size_t n)
 	/* AUTH arguments are credentials: keep them out of the log. */
 	if (cmd != NULL && strcmp(cmd->verb, "AUTH") == 0)
 		s->command = "AUTH ...";
+	s->verb = cmd != NULL ? cmd->tally : TALLY_UNKNOWN;
+	if (cmd == NULL && text_as_command(s)) {
+		s->command = NULL;
+		return;
+	}
+	s->data_refused = 0;
 	if (cmd == NULL)
 		reply(s, "500 5.5.1 Error: command not recognized");
 	else if ((cmd->allowed & IN(s->state)) == 0)
 		reply(s, "503 5.5.1 Error: %s", sequence_hint(s, cmd->verb));
-	else
+	else {
 		cmd->handler(s, arg);
+		/*
+		 * Postfix's smtpd_junk_command_limit: past it each NOOP,
+		 * RSET, VRFY, ... counts as an error, so that a client
+		 * that only keeps its slot busy (each command starts the
+		 * command timer again) is ended by the error limit.
+		 */
+		if (cmd->junk && ++s->junk > SESSION_JUNK_LIMIT)
+			s->errors++;
+	}
+	/* DATA is counted once its message has been answered. */
+	if (s->verb != TALLY_DATA || s->state != STATE_DATA)
+		tally_count(s, s->verb, s->last_code >= 2 && s->last_code <= 3);
+	s->verb = -1;
+
+	/*
+	 * RFC 2920: DATA ends a batch, and a client must wait for its
+	 * reply. A refused DATA with more input already here means the
+	 * client is sending its message text regardless: running that
+	 * text as commands would deliver whatever it says (a message
+	 * quoting an SMTP dialog, crafted to be relayed). Postfix's
+	 * smtpd_forbid_unauth_pipelining does the same.
+	 */
+	if (cmd != NULL && cmd->tally == TALLY_DATA
+	    && s->state != STATE_DATA && s->state != STATE_CLOSED) {
+		if (buf_len(s->in) > 0) {
+			log_info(s->id, "pipelining after a refused DATA: "
+			    "%zu bytes not run", buf_len(s->in));
+			reply_uncounted(s, "554 5.5.0 Error: improper use of "
+			    "SMTP command pipelining");
+			state_enter(s, STATE_CLOSED);
+		} else {
+			s->data_refused = 1;
+		}
+	}
 	s->command = NULL;
+}
+
+/*
+ * text_as_command - a line that is no command came right after a
+ * refused DATA: the client is sending the message text it thought
+ * would be taken, in a later packet than the DATA (so the pipelining
+ * check above could not see it). Its first line is a header or an
+ * empty line, never a command: end the session before any line of it
+ * that looks like one is run. Returns 1 when the session was ended.
+ */
+static int
+text_as_command(struct session *s)
+{
+	if (!s->data_refused)
+		return 0;
+	s->data_refused = 0;
+	log_info(s->id, "message text after a refused DATA: not run");
+	reply_uncounted(s, "554 5.5.0 Error: message text sent after a "
+	    "refused DATA command");
+	state_enter(s, STATE_CLOSED);
+	return 1;
 }
 
 /* sequence_hint - what the client should have sent first */
@@ -608,17 +843,18 @@ skip_spaces(char *p)
 }
 
 /*
- * text_feed - run the message text through the end-of-data state
- * machine. Only CRLF "." CRLF ends the message; the state before the
- * first byte is TEXT_LINE_START because the DATA command's CRLF counts
- * as the first CRLF. A bare CR or LF marks the message bad and does not
- * start a line, so no smuggled end can match.
+ * text_feed - run len bytes of message text at p through the
+ * end-of-data state machine; returns how many it took (all of them,
+ * or up to and with the final dot). Only CRLF "." CRLF ends the
+ * message; the state before the first byte is TEXT_LINE_START because
+ * the DATA command's CRLF counts as the first CRLF. A bare CR or LF
+ * marks the message bad and does not start a line, so no smuggled end
+ * can match; a NUL marks it bad too (a next hop that drops NULs would
+ * otherwise see lines we never saw).
  */
-static void
-text_feed(struct session *s)
+static size_t
+text_feed(struct session *s, const char *p, size_t len)
 {
-	const char *p = buf_data(s->in);
-	size_t len = buf_len(s->in);
 	size_t i = 0, j;
 	int end = 0;
 
@@ -647,85 +883,128 @@ text_feed(struct session *s)
 				i++;
 			} else {
 				s->text_bare = 1;
+				text_close(s);
 				s->text_state = TEXT_MIDDLE;
 			}
 			break;
 		case TEXT_MIDDLE:
-			for (j = i; j < len && p[j] != '\r' && p[j] != '\n'; j++)
+			for (j = i; j < len && p[j] != '\r' && p[j] != '\n'
+			    && p[j] != '\0'; j++)
 				;
 			if (j > i) {
-				text_append(s, p + i, j - i);
+				text_append(s, p + i, j - i, j - i);
 				i = j;
 			} else if (p[i] == '\r') {
 				s->text_state = TEXT_CR;
 				i++;
+			} else if (p[i] == '\0') {
+				s->text_nul = 1;
+				text_close(s);
+				i++;
 			} else {
 				s->text_bare = 1;
+				text_close(s);
 				i++;
 			}
 			break;
 		case TEXT_CR:
 			if (p[i] == '\n') {
-				text_append(s, "\n", 1);
+				/* CRLF is stored as LF and counts as sent. */
+				text_append(s, "\n", 1, 2);
 				s->text_state = TEXT_LINE_START;
 				i++;
 			} else {
 				/* The byte is looked at again as text. */
 				s->text_bare = 1;
+				text_close(s);
 				s->text_state = TEXT_MIDDLE;
 			}
 			break;
 		}
 	}
-	buf_consume(s->in, i);
 	if (end)
 		text_end(s);
+	return i;
 }
 
-/* text_append - keep text, unless the message is refused anyway */
+/*
+ * text_append - n bytes of text, which the client sent as octets
+ * octets (RFC 1870 counts CRLF as two). Once the message is refused
+ * for any reason its text is let go at once (the sink's file and
+ * window are freed) and only the count goes on.
+ */
 static void
-text_append(struct session *s, const char *p, size_t n)
+text_append(struct session *s, const char *p, size_t n, size_t octets)
 {
-	if (s->text_bare || s->text_too_big || s->text_nomem) {
-		buf_reset(s->text);
+	s->text_octets += octets;
+	if (!s->text_too_big && s->text_octets
+	    > (unsigned long long)s->conf->max_message_size)
+		s->text_too_big = 1;
+	if (s->text_bare || s->text_nul || s->text_too_big || s->text_err) {
+		text_close(s);
 		return;
 	}
-	if (buf_append(s->text, p, n) < 0) {
-		if (errno == EMSGSIZE)
-			s->text_too_big = 1;
-		else
-			s->text_nomem = 1;
-		buf_reset(s->text);
+	s->text_size += n;
+	if (s->sink != NULL && s->sink->write(s->sink_ctx, p, n) < 0) {
+		s->text_err = errno != 0 ? errno : EIO;
+		log_warn(s->id, "cannot keep message text");
+		text_close(s);
 	}
+}
+
+/* text_close - the sink may forget the text (once) */
+static void
+text_close(struct session *s)
+{
+	if (!s->text_open)
+		return;
+	s->text_open = 0;
+	if (s->sink != NULL)
+		s->sink->close(s->sink_ctx);
 }
 
 /* text_end - the final dot: refuse the message or hand it over */
 static void
 text_end(struct session *s)
 {
-	s->lines++;
 	struct session_message *m = &s->message;
+	const char *why;
 	size_t i;
 
-	if (s->text_bare || s->text_too_big || s->text_nomem) {
-		log_info(s->id, "message rejected: %s: from=<%s> nrcpt=%zu",
-		    s->text_bare ? "bare CR or LF in text" : s->text_too_big ?
-		    "too big" : "out of memory", s->sender, s->nrcpts);
-		state_enter(s, STATE_GREETED);
+	s->lines++;
+	if (s->text_bare || s->text_nul || s->text_too_big || s->text_err) {
+		why = s->text_bare ? "bare CR or LF in text" : s->text_nul
+		    ? "NUL in text" : s->text_too_big ? "too big"
+		    : "text could not be kept";
+		log_info(s->id, "message rejected: %s: from=<%s> nrcpt=%zu "
+		    "octets=%llu", why, s->sender, s->nrcpts, s->text_octets);
+		text_close(s);
 		if (s->text_bare)
 			reply(s, "550 5.5.2 Error: bare CR or LF in message text");
+		else if (s->text_nul)
+			reply(s, "550 5.6.0 Error: NUL byte in message text");
 		else if (s->text_too_big)
 			reply(s, "552 5.3.4 Error: message exceeds fixed maximum "
 			    "message size");
+		else if (s->text_err == ENOSPC || s->text_err == EDQUOT)
+			reply_uncounted(s, "452 4.3.1 Error: insufficient "
+			    "system storage");
 		else
-			reply(s, "452 4.3.1 Error: insufficient system storage");
+			reply_uncounted(s, "451 4.3.0 Error: queue file write "
+			    "error");
+		tally_count(s, TALLY_DATA, 0);
+		if (s->state != STATE_CLOSED)
+			state_enter(s, STATE_GREETED);
 		transaction_reset(s);
 		return;
 	}
 	if ((s->message_rcpts = calloc(s->nrcpts,
 	    sizeof(*s->message_rcpts))) == NULL) {
-		state_enter(s, STATE_GREETED);
-		reply(s, "452 4.3.1 Error: insufficient system storage");
+		text_close(s);
+		reply_uncounted(s, "452 4.3.1 Error: insufficient system storage");
+		if (s->state != STATE_CLOSED)
+			state_enter(s, STATE_GREETED);
+		tally_count(s, TALLY_DATA, 0);
 		transaction_reset(s);
 		return;
 	}
@@ -741,10 +1020,11 @@ text_end(struct session *s)
 	m->mail_params = s->mail_params;
 	m->rcpts = s->message_rcpts;
 	m->nrcpts = s->nrcpts;
-	m->text = buf_data(s->text) != NULL ? buf_data(s->text) : "";
-	m->text_len = buf_len(s->text);
-	log_debug(s->id, "message complete: %zu bytes", m->text_len);
+	m->size = s->text_size;
+	m->octets = s->text_octets;
+	log_debug(s->id, "message complete: %zu bytes", m->size);
 	state_enter(s, STATE_STORING);
+	action_push(s, SESSION_ACTION_STORE);
 }
 
 /* transaction_reset - forget sender, recipients and text */
@@ -764,9 +1044,10 @@ transaction_reset(struct session *s)
 	free(s->rcpts);
 	s->rcpts = NULL;
 	s->nrcpts = s->rcpts_alloc = 0;
-	buf_free(s->text);
-	s->text = NULL;
-	s->text_bare = s->text_too_big = s->text_nomem = 0;
+	text_close(s);
+	s->text_bare = s->text_nul = s->text_too_big = s->text_err = 0;
+	s->text_size = 0;
+	s->text_octets = 0;
 	free(s->message_rcpts);
 	s->message_rcpts = NULL;
 	memset(&s->message, 0, sizeof(s->message));
@@ -1074,12 +1355,21 @@ cmd_data(struct session *s, char *arg)
 		reply(s, "501 5.5.4 Syntax: DATA");
 		return;
 	}
-	if ((s->text = buf_new((size_t)s->conf->max_message_size)) == NULL) {
-		reply(s, "452 4.3.1 Error: insufficient system storage");
+	if (s->sink != NULL && s->sink->open(s->sink_ctx) < 0) {
+		log_warn(s->id, "cannot make room for a message");
+		if (errno == ENOSPC || errno == EDQUOT)
+			reply_uncounted(s, "452 4.3.1 Error: insufficient "
+			    "system storage");
+		else
+			reply_uncounted(s, "451 4.3.0 Error: cannot accept "
+			    "a message now");
 		return;
 	}
+	s->text_open = 1;
 	s->text_state = TEXT_LINE_START;
-	s->text_bare = s->text_too_big = s->text_nomem = 0;
+	s->text_bare = s->text_nul = s->text_too_big = s->text_err = 0;
+	s->text_size = 0;
+	s->text_octets = 0;
 	state_enter(s, STATE_DATA);
 	reply(s, "354 End data with <CR><LF>.<CR><LF>");
 }

@@ -18,6 +18,17 @@
  *	text: "127.0.0.1" or "::1"); relay_allowed tells whether the client
  *	may send to non-local domains; id names the session in log records.
  *	The 220 greeting is queued as output at once.
+ *
+ *	Message text is not kept by the engine: it goes, as it arrives and
+ *	in pieces of any size, to the caller's sink (dot-stuffing undone,
+ *	CRLF as LF). sink->open() is called when DATA is accepted (-1 with
+ *	errno: the client gets 451 4.3.0, or 452 4.3.1 for ENOSPC/EDQUOT,
+ *	instead of 354); sink->write() gets the text in order (-1 with
+ *	errno: nothing more is written, the rest is read and the client
+ *	gets 451/452 at the final dot); sink->close() tells that the text
+ *	is no longer needed: the message was refused, abandoned, or
+ *	answered after storing. open and close come in pairs. With a NULL
+ *	sink the text is checked and measured, and not kept.
  *	session_free() releases it (NULL allowed).
  *
  *	session_input_room() tells how many bytes session_input() takes now:
@@ -27,10 +38,23 @@
  *	session_input() takes bytes from the client and runs every complete
  *	command they hold, queueing replies; it stops, keeping the rest of
  *	the bytes, when a message is ready to be stored.
+ *
+ *	Actions: what the caller must do besides sending the output, in the
+ *	order the engine asked. session_action() is the oldest one not yet
+ *	taken (SESSION_ACTION_NONE when there is none); the caller takes it
+ *	in hand and says so with session_action_taken():
+ *	  SESSION_ACTION_STORE: store session_pending() (its text is what
+ *	    the sink holds), then give the result to session_stored()
+ *	    (which answers this action whether it was taken or not);
+ *	  SESSION_ACTION_CLOSE: send what output is left, then close.
  *	session_output() shows the reply bytes waiting to be sent;
  *	session_output_drop() tells that n of them were sent (which may let
  *	the engine go on with bytes it kept).
  *	session_pending() returns the message waiting to be stored, or NULL.
+ *	session_summary() writes the counts of the commands run so far, as
+ *	Postfix's disconnect record does: "ehlo=1 mail=1 rcpt=1/2 data=1
+ *	quit=1 commands=5/6" (a kind is "N" when all N succeeded, "OK/N"
+ *	when not).
  *	session_stored() gives the result of storing it: SESSION_STORE_OK
  *	with the message ID (250 2.0.0 Ok: queued as ID),
  *	SESSION_STORE_TEMPFAIL (451 4.3.0), SESSION_STORE_NOSPACE
@@ -49,11 +73,16 @@
  *	session_new() returns NULL when out of memory. session_input()
  *	returns 0, or -1 when given more than session_input_room() allowed
  *	(nothing taken).
+ *	session_summary() returns 0, or -1 when dst is too small.
  * LIMITS
  *	Command lines 512 octets with CRLF (longer: 500 5.5.2, discarded up
- *	to the next LF); message text max_message_size octets (longer: read
- *	to the end, then 552 5.3.4); max_recipients recipients (more: 452
- *	4.5.3); SESSION_MAX_ERRORS errors (then 421 4.7.0 and close).
+ *	to the next LF); message text max_message_size octets as sent, CRLF
+ *	counted as two (RFC 1870; longer: read to the end, then 552 5.3.4);
+ *	max_recipients recipients (more: 452 4.5.3); SESSION_MAX_ERRORS
+ *	errors (then 421 4.7.0 and close); past SESSION_JUNK_LIMIT NOOP,
+ *	RSET, VRFY and ETRN commands each counts as an error.
+ *	A refused DATA with more input already waiting: 554 5.5.0 and close
+ *	(RFC 2920: the client did not wait; its text is never run).
  */
 #ifndef POLLSMTPD_SESSION_H
 #define POLLSMTPD_SESSION_H
@@ -65,11 +94,27 @@ struct session;
 
 #define SESSION_LINE_MAX	512
 #define SESSION_MAX_ERRORS	20
+#define SESSION_JUNK_LIMIT	100
+#define SESSION_ACTIONS_MAX	4
+#define SESSION_SUMMARY_SIZE	256
 
 enum session_store_result {
 	SESSION_STORE_OK,
 	SESSION_STORE_TEMPFAIL,
 	SESSION_STORE_NOSPACE,
+};
+
+enum session_action {
+	SESSION_ACTION_NONE,
+	SESSION_ACTION_STORE,
+	SESSION_ACTION_CLOSE,
+};
+
+/* Where message text goes; every function gets the ctx given with it. */
+struct session_sink {
+	int (*open)(void *ctx);
+	int (*write)(void *ctx, const char *text, size_t len);
+	void (*close)(void *ctx);
 };
 
 struct session_rcpt {
@@ -87,12 +132,13 @@ struct session_message {
 	const char *mail_params;	/* MAIL FROM parameters as accepted, "" if none */
 	const struct session_rcpt *rcpts;
 	size_t nrcpts;
-	const char *text;		/* dot-stuffing undone, LF line ends */
-	size_t text_len;
+	size_t size;			/* bytes of text in the sink: LF line ends */
+	unsigned long long octets;	/* as sent (RFC 1870: CRLF is two) */
 };
 
 struct session *session_new(const struct conf *conf, const char *client_addr,
-    int relay_allowed, const char *id);
+    int relay_allowed, const char *id, const struct session_sink *sink,
+    void *sink_ctx);
 void session_free(struct session *s);
 
 size_t session_input_room(const struct session *s);
@@ -100,6 +146,9 @@ int session_input(struct session *s, const char *data, size_t len);
 const char *session_output(const struct session *s, size_t *len);
 void session_output_drop(struct session *s, size_t n);
 const struct session_message *session_pending(const struct session *s);
+enum session_action session_action(const struct session *s);
+void session_action_taken(struct session *s);
+int session_summary(const struct session *s, char *dst, size_t dstlen);
 void session_stored(struct session *s, enum session_store_result r,
     const char *id);
 int session_closing(const struct session *s);

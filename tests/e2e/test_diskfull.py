@@ -24,7 +24,9 @@ I/O errors (no tmpfs needed):
   - with strace (skipped without it or without ptrace), faults injected
     into the daemon's system calls: EIO from the file's fsync, EIO from
     the new/ directory's fsync (after the rename: the placed file must be
-    removed again), EIO from the rename, ENOSPC from the write: 451 4.3.0
+    removed again), EIO from the rename, ENOSPC from the write of a copy,
+    ENOSPC from the spool while the text streams in (answered at the
+    final dot), EIO from the copy of the text into a copy: 451 4.3.0
     (452 4.3.1 for ENOSPC), nothing left, and the next message is stored.
     In a build with --enable-sanitizers the traced daemon runs without
     LeakSanitizer, which cannot work under ptrace.
@@ -128,7 +130,18 @@ class TmpfsCase(DaemonTestCase):
                          "files left by a refused message")
 
     def send(self, c, rcpts, text):
-        return c.transaction(SENDER, rcpts, smtp_data(text))
+        """A transaction; with no room even for the message text to come
+        (no inode for the spool), DATA itself gets the 452."""
+        c.expect_ok("MAIL FROM:<%s>" % SENDER, 250, "2.1.0")
+        for r in rcpts:
+            c.expect_ok("RCPT TO:<%s>" % r, 250, "2.1.5")
+        c.send(b"DATA\r\n")
+        r = c.reply()
+        if r.code == 354:
+            c.send(smtp_data(text))
+            return c.reply()
+        c.expect_ok("RSET", 250, "2.0.0")
+        return r
 
     def assertQueued(self, domain, msgid, rcpts, text):
         names = [n for n in self.d.queue_files(domain) if ".%s." % msgid in n]
@@ -239,7 +252,8 @@ class NoInodes(TmpfsCase):
                 self.assertEqual((r.code, r.enhanced), (452, "4.3.1"), r)
                 self.assertNothingStored()
         c.expect_ok("NOOP", 250, "2.0.0")
-        # One inode back: one local copy fits again.
+        # Two inodes back: the message text's spool and one local copy.
+        os.unlink(made.pop())
         os.unlink(made.pop())
         r = self.send(c, ["alice@example.org"], text)
         self.assertEqual((r.code, r.enhanced), (250, "2.0.0"), r)
@@ -419,13 +433,28 @@ class InjectedFaults(DaemonTestCase):
                    r"^(\d+ +)?(rename|link)\w*\(\d+</[^>]*/alice/tmp>")
 
     def test_write_enospc_452(self):
-        # Not write(): the daemon writes to stderr before its logger runs.
-        self.start(lambda root: ["-e", "trace=writev,pwrite64,pwritev,"
-                                 "pwritev2",
-                                 "-e", "inject=writev,pwrite64,pwritev,"
-                                 "pwritev2:error=ENOSPC:when=1"])
+        # The copies' headers: writev() into a tmp/ file.
+        self.start(lambda root: ["-e", "trace=writev",
+                                 "-e", "inject=writev:error=ENOSPC:when=1"])
         self.fault(452, "4.3.1",
-                   r"^(\d+ +)?\w*write\w*\(\d+</[^>]*/tmp/\d+\.")
+                   r"^(\d+ +)?writev\(\d+</[^>]*/tmp/\d+\.")
+
+    def test_spool_write_enospc_452_at_the_dot(self):
+        # The text as it streams in: the spool's first pwrite64() fails
+        # (the 20 kB message is over its 16 kB window). The client is
+        # read to the end and told at the final dot, not cut off.
+        self.start(lambda root: ["-e", "trace=pwrite64",
+                                 "-e", "inject=pwrite64:error=ENOSPC:when=1"])
+        self.fault(452, "4.3.1",
+                   r"^(\d+ +)?pwrite64\(\d+</[^>]*/\.OTHER_SERVERS/\.tmp/")
+
+    def test_spool_copy_eio_451(self):
+        # The text copied from the spool into a copy: copy_file_range()
+        # fails with EIO: 451, no copy left anywhere.
+        self.start(lambda root: ["-e", "trace=copy_file_range",
+                                 "-e", "inject=copy_file_range:error=EIO:"
+                                 "when=1"])
+        self.fault(451, "4.3.0", r"^(\d+ +)?copy_file_range\(\d+</")
 
 
 if __name__ == "__main__":

@@ -60,18 +60,18 @@ class Hostile(DaemonTestCase):
 
     def test_big_pipelined_batch_nothing_lost(self):
         # 3000 commands in one go (about 20 kB): every one answered, in
-        # order, whatever the daemon's buffer sizes are.
+        # order, whatever the daemon's buffer sizes are. (EHLO, not NOOP:
+        # past 100 NOOPs each counts as an error, as in Postfix.)
         c = self.client()
         c.hello()
         n = 3000
-        batch = b"".join(b"NOOP %d\r\n" % i for i in range(n))
+        batch = (b"EHLO " + HELO.encode() + b"\r\n") * n
         batch += b"MAIL FROM:<s@x.example>\r\nRCPT TO:<bob@example.org>\r\n"
         batch += b"DATA\r\n" + smtp_data(MSG) + b"QUIT\r\n"
         c.send_background(batch)
         for i in range(n):
             r = c.reply()
-            self.assertEqual((r.code, r.enhanced), (250, "2.0.0"),
-                             "reply %d: %r" % (i, r))
+            self.assertEqual(r.code, 250, "reply %d: %r" % (i, r))
         c.expect(250, "2.1.0")
         c.expect(250, "2.1.5")
         c.expect(354)
@@ -385,7 +385,7 @@ class NonReader(DaemonTestCase):
         self.addCleanup(s.close)
         s.setblocking(False)
         sent = 0
-        chunk = b"NOOP\r\n" * 10000
+        chunk = b"HELO x.example\r\n" * 4000
         deadline = time.monotonic() + 3
         while time.monotonic() < deadline and sent < 50 * 1024 * 1024:
             try:

@@ -8,7 +8,7 @@
                     finish a command are each cut with 421 4.4.2 (or a
                     close) at command_timeout, while a normal client is
                     served.
-  NonReaders        clients that pipeline NOOPs and never read: the
+  NonReaders        clients that pipeline HELOs and never read: the
                     daemon stops reading them (its RSS stays bounded while
                     they try to push 50 MB), serves others meanwhile, and
                     when one starts reading it gets every reply, in order.
@@ -358,8 +358,10 @@ class NonReaders(DaemonTestCase):
             s.setblocking(False)
             socks.append(s)
         sent = [0] * self.K
-        line = b"NOOP\r\n"
-        chunk = line * 10000
+        # HELO, not NOOP: past 100 NOOPs each counts as an error (as
+        # Postfix's smtpd_junk_command_limit), which would end them early.
+        line = b"HELO x.example\r\n"
+        chunk = line * 4000
         with RssSampler(pid) as rss:
             # Push until each has sent PUSH, or all are held by flow
             # control for a second, or 8 s are over.
@@ -435,7 +437,7 @@ class NonReaders(DaemonTestCase):
             # Cut: 421 after some of them.
             self.assertTrue(last.startswith(b"421 "), last)
             self.assertLessEqual(len(body) - 1, noops)
-        self.assertEqual(set(body[:-1]), {b"250 2.0.0 Ok"})
+        self.assertEqual(set(body[:-1]), {b"250 mx.test.example"})
 
 
 @unittest.skipIf(VALGRIND, "load tests are not run under valgrind")
