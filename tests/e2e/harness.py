@@ -18,6 +18,7 @@ import os
 import pwd
 import grp
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -120,6 +121,8 @@ class Daemon:
             relay_networks=["127.0.0.1/32"],
             ipv6=False,
             log_file="",
+            max_connections_per_ip=None,
+            nofile=None,
         )
         unknown = set(opts) - set(self.opts)
         if unknown:
@@ -221,7 +224,7 @@ application = {
 };
 server = {
   listen = %(listen)s;
-  max_connections = %(max_connections)d;
+  max_connections = %(max_connections)d;%(per_ip)s
   max_message_size = %(max_message_size)d;
   max_recipients = %(max_recipients)d;
   command_timeout = %(command_timeout)d;
@@ -248,6 +251,8 @@ log = {
             fsync="true" if o["fsync"] else "false",
             listen=conf_list(listen),
             max_connections=o["max_connections"],
+            per_ip="" if o["max_connections_per_ip"] is None else
+            "\n  max_connections_per_ip = %d;" % o["max_connections_per_ip"],
             max_message_size=o["max_message_size"],
             max_recipients=o["max_recipients"],
             command_timeout=o["command_timeout"],
@@ -291,7 +296,8 @@ log = {
             try:
                 self.proc = subprocess.Popen(
                     self.command(), stdin=subprocess.DEVNULL,
-                    stdout=logf, stderr=logf, cwd=self.dir)
+                    stdout=logf, stderr=logf, cwd=self.dir,
+                    preexec_fn=self._limits)
             finally:
                 logf.close()
             if self._wait_ready():
@@ -307,6 +313,13 @@ log = {
         shutil.rmtree(self.dir, ignore_errors=True)
         raise DaemonError("%s did not start (exit status %r); "
                           "stderr:\n%s" % (path, status, last))
+
+    def _limits(self):
+        """In the child, before exec: nofile sets the open file limit,
+        soft and hard (so the daemon cannot raise it)."""
+        if self.opts["nofile"] is not None:
+            n = self.opts["nofile"]
+            resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))
 
     def _wait_ready(self):
         """Wait until the daemon greets; False if it died or never did."""
