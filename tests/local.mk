@@ -16,7 +16,8 @@ UNIT_TESTS = \
 	tests/check_queuefile \
 	tests/check_session \
 	tests/check_logger \
-	tests/check_event
+	tests/check_event \
+	tests/check_conn
 check_PROGRAMS += $(UNIT_TESTS)
 
 tests_check_buf_SOURCES = %D%/check_buf.c
@@ -58,6 +59,11 @@ tests_check_event_SOURCES = %D%/check_event.c
 tests_check_event_CFLAGS = $(TEST_CFLAGS)
 tests_check_event_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_check_event_LDADD = $(TEST_LIBS)
+
+tests_check_conn_SOURCES = %D%/check_conn.c
+tests_check_conn_CFLAGS = $(TEST_CFLAGS)
+tests_check_conn_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_check_conn_LDADD = $(TEST_LIBS)
 
 tests_check_session_SOURCES = %D%/check_session.c
 tests_check_session_CFLAGS = $(TEST_CFLAGS)
