@@ -203,7 +203,7 @@ main(int argc, char **argv)
 	const char *config = NULL, *root = NULL;
 	char *domain = NULL;
 	const char *first_option[OPT_BODY + 1] = { NULL };
-	int c, used = 0, nargs, status, flag, longindex = 0;
+	int c, used = 0, nargs, status, flag, longindex = 0, err;
 
 	log_init("maildir-inspect", 0);
 	memset(&in, 0, sizeof(in));
@@ -316,9 +316,11 @@ main(int argc, char **argv)
 	in.root = root;
 	in.rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (in.rootfd < 0) {
-		inspect_warnx("%s: %s", root, strerror(errno));
-		status = (errno == ENOENT || errno == ENOTDIR
-		    || errno == EACCES) ? EX_NOINPUT : EX_IOERR;
+		/* The warning may change errno (stderr a full disk, a pipe). */
+		err = errno;
+		status = (err == ENOENT || err == ENOTDIR || err == EACCES)
+		    ? EX_NOINPUT : EX_IOERR;
+		inspect_warnx("%s: %s", root, strerror(err));
 		goto fail;
 	}
 	in.now = time(NULL);
@@ -328,9 +330,11 @@ main(int argc, char **argv)
 	status = cmd->run(&in);
 	if (status == 0 && in.status != 0)
 		status = in.status;
+	errno = 0;
 	if (fflush(stdout) != 0 || ferror(stdout)) {
-		inspect_warnx("cannot write the output: %s", strerror(errno));
+		err = errno != 0 ? errno : EIO;
 		status = EX_IOERR;
+		inspect_warnx("cannot write the output: %s", strerror(err));
 	}
 
 fail:

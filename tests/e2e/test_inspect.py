@@ -545,6 +545,34 @@ class ShowTest(InspectTestCase):
         out, _ = self.run_inspect("show", "BAD1")
         self.assertIn("malformed: line 2: expected X-Envelope-To\n", out)
 
+    def test_show_escapes_c0_and_c1(self):
+        """Text output is safe on a terminal: every C0 and C1 control -
+        raw 0x80-0x9f (0x9b is the 8-bit CSI) and the UTF-8 of
+        U+0080-U+009F - and every byte that is not valid UTF-8 becomes
+        \\xHH; valid UTF-8 text stays readable."""
+        hostile = (b"Subject: \x9b2J \x1b[31m \xc2\x9b \x85 \x07 caf\xc3\xa9 "
+                   b"\xff \xe2\x82\xac\n")
+        msg = hostile + b"\n\x90P body \x9d\xc2\x80 \x00\r end\n"
+        self.t.letter("remote.example", "ESC1", message=msg)
+        out, _ = self.run_inspect("show", "ESC1", "--body")
+        raw = out.encode("utf-8", "surrogateescape")
+        for byte in list(range(0x00, 0x09)) + list(range(0x0b, 0x20)) + \
+                [0x7f] + list(range(0x80, 0xa0)):
+            if byte in (0x82,):
+                continue        # inside the UTF-8 of the euro sign
+            self.assertNotIn(bytes([byte]), raw, hex(byte))
+        self.assertIn("Subject: \\x9b2J \\x1b[31m \\xc2\\x9b \\x85 \\x07 "
+                      "caf\u00e9 \\xff \u20ac\n", out)
+        self.assertIn("\n\\x90P body \\x9d\\xc2\\x80 \\x00\\x0d end\n", out)
+        out, _ = self.run_inspect("show", "ESC1")
+        self.assertIn("Subject: \\x9b2J ", out)
+        self.assertNotIn("\x9b", out)
+        # JSON keeps the bytes (as \\u00XX where they are not UTF-8).
+        doc, _ = self.run_json("show", "ESC1")
+        self.assertEqual(doc["letters"][0]["headers"][1],
+                         "Subject: \u009b2J \x1b[31m \u009b \u0085 \x07 "
+                         "caf\u00e9 \u00ff \u20ac")
+
     def test_show_not_found(self):
         self.t.letter("remote.example", "THERE1")
         out, err = self.run_inspect("show", "NOTHERE1", status=1)
@@ -846,6 +874,26 @@ class UsageTest(InspectTestCase):
             self.assertIn("maildir-inspect: ", err)
         out, err = self.run_inspect("-c", "/x", "summary", status=EX_USAGE)
         self.assertIn("-c and -d", err)
+
+    def test_exit_status_survives_a_failed_warning(self):
+        """The exit status comes from the error, not from errno after
+        the warning was written (stderr on a full disk)."""
+        missing = os.path.join(self.tmp, "nothing")
+        with open("/dev/full", "w") as full:
+            p = subprocess.run([self.binary, "-d", missing, "summary"],
+                               stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=full,
+                               timeout=60)
+        self.assertEqual(p.returncode, EX_NOINPUT)
+        self.assertEqual(p.stdout, b"")
+        # Output that cannot be written: EX_IOERR, and the reason.
+        with open("/dev/full", "w") as full:
+            p = subprocess.run([self.binary, "-d", self.t.root, "summary"],
+                               stdin=subprocess.DEVNULL, stdout=full,
+                               stderr=subprocess.PIPE, timeout=60)
+        self.assertEqual(p.returncode, EX_IOERR)
+        self.assertIn(b"cannot write the output: No space left on device",
+                      p.stderr)
 
     def test_config_errors(self):
         out, err = self.run_inspect("-c", os.path.join(self.tmp, "none"),
