@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -75,9 +76,12 @@ static int list_matches(const struct inspect *in,
 static void list_json_letter(const struct inspect *in,
     const struct list_letter *l, const struct queuefile *qf,
     const struct queuefile_error *err);
+static void list_arrival(time_t mtime, char *dst, size_t len);
 static void list_text_letter(const struct inspect *in,
     const struct list_letter *l, int idw, int domw,
     const struct queuefile *qf, const struct queuefile_error *err);
+static void list_total(const struct inspect *in, unsigned long long count,
+    unsigned long long bytes);
 static int show_letter(struct inspect *in, const struct list_letter *l,
     int first);
 static void show_json_headers(const char *h, size_t len);
@@ -280,21 +284,60 @@ list_json_letter(const struct inspect *in, const struct list_letter *l,
 	json_nstring(stdout, qf ? NULL : err->reason);
 }
 
+/* list_arrival - the file's mtime in UTC, as the log writes times */
+static void
+list_arrival(time_t mtime, char *dst, size_t len)
+{
+	struct tm tm;
+
+	if (gmtime_r(&mtime, &tm) == NULL
+	    || strftime(dst, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		(void)snprintf(dst, len, "-");
+}
+
 static void
 list_text_letter(const struct inspect *in, const struct list_letter *l,
     int idw, int domw, const struct queuefile *qf,
     const struct queuefile_error *err)
 {
-	char age[32];
+	char age[32], arrival[32];
+	size_t i;
 
 	inspect_format_age(inspect_age(in, l->mtime), age, sizeof(age));
-	printf("%-*s %-*s %10lld %7s ", idw, l->id, domw, l->domain,
-	    (long long)l->size, age);
+	list_arrival(l->mtime, arrival, sizeof(arrival));
+	printf("%-*s %-*s %10lld %20s %7s ", idw, l->id, domw, l->domain,
+	    (long long)l->size, arrival, age);
 	if (qf == NULL) {
-		printf("%6s (malformed envelope: %s)\n", "-", err->reason);
+		printf("%6s (malformed envelope: ", "-");
+		inspect_print_safe(stdout, err->reason, strlen(err->reason),
+		    INSPECT_ESC_8BIT);
+		printf(")\n");
 		return;
 	}
-	printf("%6zu <%s>\n", queuefile_nrcpts(qf), queuefile_sender(qf));
+	/* The envelope holds printable ASCII only (queuefile checks it). */
+	printf("%6zu <%s>", queuefile_nrcpts(qf), queuefile_sender(qf));
+	for (i = 0; i < queuefile_nrcpts(qf); i++)
+		printf(" <%s>", queuefile_rcpt(qf, i));
+	putchar('\n');
+}
+
+/* list_total - the last line of the text, as postqueue -p ends its own */
+static void
+list_total(const struct inspect *in, unsigned long long count,
+    unsigned long long bytes)
+{
+	int filtered = in->domain != NULL || in->from != NULL
+	    || in->to != NULL || in->older_than >= 0;
+
+	if (count > 0)
+		printf("-- %llu KiB in %llu letter%s.\n", (bytes + 1023) / 1024,
+		    count, count == 1 ? "" : "s");
+	else if (filtered)
+		printf("No letter matches.\n");
+	else if (in->error)
+		printf("No letter in error/\n");
+	else
+		printf("Mail queue is empty\n");
 }
 
 int
@@ -341,9 +384,6 @@ list_run(struct inspect *in)
 			printf(",\"older_than\":null");
 		printf(",\"error\":%s},\"letters\":[",
 		    in->error ? "true" : "false");
-	} else {
-		printf("%-*s %-*s %10s %7s %6s %s\n", idw, "ID", domw, "DOMAIN",
-		    "SIZE", "AGE", "RCPTS", "SENDER");
 	}
 	for (i = 0; i < ls.nletters; i++) {
 		if ((r = list_open(in, &ls.letters[i], &lo)) < 0)
@@ -357,6 +397,12 @@ list_run(struct inspect *in)
 				    &lo.err);
 				putchar('}');
 			} else {
+				/* No header above an empty queue (postqueue). */
+				if (count == 0)
+					printf("%-*s %-*s %10s %20s %7s %6s "
+					    "%s\n", idw, "ID", domw, "DOMAIN",
+					    "SIZE", "ARRIVAL", "AGE", "RCPTS",
+					    "SENDER RECIPIENTS");
 				list_text_letter(in, &ls.letters[i], idw, domw,
 				    lo.qf, &lo.err);
 			}
@@ -367,6 +413,8 @@ list_run(struct inspect *in)
 	}
 	if (in->json)
 		printf("],\"count\":%llu,\"bytes\":%llu}\n", count, bytes);
+	else
+		list_total(in, count, bytes);
 	list_free(&ls);
 	return status;
 

@@ -6,8 +6,10 @@
  * DESCRIPTION
  *	list_run() prints a line (or a JSON object) per queued letter -
  *	in->error: per letter in error/ - of every domain or of in->domain,
- *	sorted by domain, then oldest first: ID, domain, size, age,
- *	recipient count and sender. The filters in->older_than (age in
+ *	sorted by domain, then oldest first: ID, domain, size, arrival time
+ *	(UTC), age, recipient count, sender and recipients (the text ends
+ *	with a total line, "-- 12 KiB in 3 letters.", or "Mail queue is
+ *	empty", as postqueue -p does). The filters in->older_than (age in
  *	seconds, strictly greater), in->from (a substring of the sender,
  *	ignoring case; "<>" means the null sender) and in->to (a substring
  *	of any recipient) must all match. Only the head of each file is

@@ -377,28 +377,64 @@ class ListTest(InspectTestCase):
         self.assertEqual(doc["bytes"], sum(self.l[i][2] for i in
                                            ("A1", "A2", "B1", "C1")))
 
+    def arrival(self, key):
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                             time.gmtime(self.l[key][1]))
+
     def test_list_text(self):
+        """Like postqueue -p: arrival time, sender and every recipient,
+        then a total line."""
         self.make_queue()
         out, err = self.run_inspect("list")
         self.assertEqual(err, "")
         rows = self.table(out)
-        self.assertEqual(rows[0], ["ID", "DOMAIN", "SIZE", "AGE", "RCPTS",
-                                   "SENDER"])
-        self.assertEqual(rows[1][:3], ["B1", "other.example",
-                                       str(self.l["B1"][2])])
-        self.assertRegex(rows[1][3], r"^3\ds$")
-        self.assertEqual(rows[1][4:], ["1", "<>"])
+        self.assertEqual(rows[0], ["ID", "DOMAIN", "SIZE", "ARRIVAL", "AGE",
+                                   "RCPTS", "SENDER", "RECIPIENTS"])
+        self.assertEqual(rows[1][:4], ["B1", "other.example",
+                                       str(self.l["B1"][2]),
+                                       self.arrival("B1")])
+        self.assertRegex(rows[1][4], r"^3\ds$")
+        self.assertEqual(rows[1][5:], ["1", "<>", "<Postmaster@Other.example>"])
         self.assertEqual(rows[2], ["A1", "remote.example",
-                                   str(self.l["A1"][2]), "3h00m", "3",
-                                   "<Alice@Example.NET>"])
+                                   str(self.l["A1"][2]), self.arrival("A1"),
+                                   "3h00m", "3", "<Alice@Example.NET>",
+                                   "<u1@remote.example>",
+                                   "<u2@remote.example>",
+                                   "<u3@remote.example>"])
         self.assertEqual(rows[3], ["A2", "remote.example",
-                                   str(self.l["A2"][2]), "2m", "1",
-                                   "<bob@example.net>"])
-        self.assertEqual(rows[4][:5], ["C1", "third.example",
-                                       str(self.l["C1"][2]), "1h23m", "-"])
+                                   str(self.l["A2"][2]), self.arrival("A2"),
+                                   "2m", "1", "<bob@example.net>",
+                                   "<r@remote.example>"])
+        self.assertEqual(rows[4][:6], ["C1", "third.example",
+                                       str(self.l["C1"][2]),
+                                       self.arrival("C1"), "1h23m", "-"])
         self.assertIn("(malformed envelope: line 1: X-Envelope-To before "
                       "X-Envelope-From)", out.splitlines()[4])
-        self.assertEqual(len(rows), 5)
+        total = sum(self.l[i][2] for i in ("A1", "A2", "B1", "C1"))
+        self.assertEqual(out.splitlines()[5], "-- %d KiB in 4 letters."
+                         % ((total + 1023) // 1024))
+        self.assertEqual(len(rows), 6)
+
+    def test_list_total_and_empty(self):
+        out, _ = self.run_inspect("list")
+        self.assertEqual(out, "Mail queue is empty\n")
+        out, _ = self.run_inspect("list", "--error")
+        self.assertEqual(out, "No letter in error/\n")
+        # 1 letter of 1025 bytes: rounded up to 2 KiB; singular.
+        data = envelope("a@example.net", ["r@remote.example"]) + received("K1")
+        self.t.letter("remote.example", "K1",
+                      data=data + b"x" * (1025 - len(data)))
+        out, _ = self.run_inspect("list")
+        self.assertEqual(out.splitlines()[-1], "-- 2 KiB in 1 letter.")
+        self.assertEqual(len(out.splitlines()), 3)
+        # Filters that match nothing: no header, and not "empty".
+        out, _ = self.run_inspect("list", "--from", "nobody")
+        self.assertEqual(out, "No letter matches.\n")
+        out, _ = self.run_inspect("list", "other.example")
+        self.assertEqual(out, "No letter matches.\n")
+        # The JSON is unchanged by the text's total line.
+        doc, _ = self.run_json("list")
+        self.assertEqual((doc["count"], doc["bytes"]), (1, 1025))
 
     def test_list_filters(self):
         self.make_queue()
@@ -470,7 +506,9 @@ class ListTest(InspectTestCase):
         doc, _ = self.run_json("list")
         self.assertEqual(doc["letters"][0]["recipients"], rcpts)
         out, _ = self.run_inspect("list")
-        self.assertEqual(self.table(out)[1][4], "1000")
+        self.assertEqual(self.table(out)[1][5], "1000")
+        self.assertEqual(self.table(out)[1][7:],
+                         ["<%s>" % r for r in rcpts])
 
 
 class ShowTest(InspectTestCase):
