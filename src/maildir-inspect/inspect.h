@@ -55,6 +55,8 @@ struct inspect {
 	const char *to;			/* list --to */
 	long long older_than;		/* list --older-than; -1: none */
 	int error;			/* list/ages --error */
+	int buckets;			/* ages -b N */
+	int by_sender;			/* ages -s */
 	const char *id;			/* show ID */
 	int body;			/* show --body */
 };

@@ -31,8 +31,11 @@ EX_NOINPUT = 66
 EX_IOERR = 74
 EX_CONFIG = 78
 
+# qshape's default buckets: JSON labels, and the text header's.
 BUCKETS = ["0-5m", "5-10m", "10-20m", "20-40m", "40-80m", "80-160m",
-           "160m+"]
+           "160-320m", "320-640m", "640-1280m", "1280m+"]
+QSHAPE = ["T", "5", "10", "20", "40", "80", "160", "320", "640", "1280",
+          "1280+"]
 
 
 def inspect_path():
@@ -286,7 +289,7 @@ class SummaryTest(InspectTestCase):
         self.assertEqual(doc["letters"], [])
         self.assertEqual(doc["count"], 0)
         doc, _ = self.run_json("ages")
-        self.assertEqual(doc["totals"], {"total": 0, "counts": [0] * 7})
+        self.assertEqual(doc["totals"], {"total": 0, "counts": [0] * 10})
 
     def test_missing_root(self):
         missing = os.path.join(self.tmp, "nothing")
@@ -622,7 +625,7 @@ class ShowTest(InspectTestCase):
 
 class AgesTest(InspectTestCase):
 
-    def test_ages(self):
+    def make_queue(self):
         t = self.t
         ages = {"r.example": [60, 7 * 60, 15 * 60, 30 * 60, 60 * 60,
                               120 * 60, 300 * 60, 86400],
@@ -633,38 +636,113 @@ class AgesTest(InspectTestCase):
                 t.letter(dom, "ID%d" % i, age=age)
         t.letter("r.example", "ERR1", age=20, error=True)
         t.letter("u.example", "ERR2", age=20, error=True)
+
+    def test_ages(self):
+        """qshape's default: 10 buckets, T 5 10 20 ... 1280 1280+."""
+        self.make_queue()
         doc, err = self.run_json("ages")
         self.assertEqual(err, "")
         self.assertEqual(doc["state"], "queued")
+        self.assertEqual(doc["by"], "recipient")
         self.assertEqual([b["label"] for b in doc["buckets"]], BUCKETS)
         self.assertEqual([(b["from"], b["to"]) for b in doc["buckets"]], [
             (0, 300), (300, 600), (600, 1200), (1200, 2400), (2400, 4800),
-            (4800, 9600), (9600, None)])
+            (4800, 9600), (9600, 19200), (19200, 38400), (38400, 76800),
+            (76800, None)])
         # Most letters first (qshape), then by name.
         self.assertEqual(doc["domains"], [
             {"domain": "r.example", "total": 8,
-             "counts": [1, 1, 1, 1, 1, 1, 2]},
+             "counts": [1, 1, 1, 1, 1, 1, 1, 0, 0, 1]},
             {"domain": "s.example", "total": 2,
-             "counts": [2, 0, 0, 0, 0, 0, 0]},
+             "counts": [2, 0, 0, 0, 0, 0, 0, 0, 0, 0]},
             {"domain": "t.example", "total": 1,
-             "counts": [0, 0, 0, 0, 0, 1, 0]},
+             "counts": [0, 0, 0, 0, 0, 1, 0, 0, 0, 0]},
         ])
-        self.assertEqual(doc["totals"], {"total": 11,
-                                         "counts": [3, 1, 1, 1, 1, 2, 2]})
+        self.assertEqual(doc["totals"], {
+            "total": 11, "counts": [3, 1, 1, 1, 1, 2, 1, 0, 0, 1]})
         out, _ = self.run_inspect("ages")
         self.assertEqual(self.table(out), [
-            ["DOMAIN", "TOTAL"] + BUCKETS,
-            ["TOTAL", "11", "3", "1", "1", "1", "1", "2", "2"],
-            ["r.example", "8", "1", "1", "1", "1", "1", "1", "2"],
-            ["s.example", "2", "2", "0", "0", "0", "0", "0", "0"],
-            ["t.example", "1", "0", "0", "0", "0", "0", "1", "0"]])
+            ["DOMAIN"] + QSHAPE,
+            ["TOTAL", "11", "3", "1", "1", "1", "1", "2", "1", "0", "0", "1"],
+            ["r.example", "8", "1", "1", "1", "1", "1", "1", "1", "0", "0",
+             "1"],
+            ["s.example", "2", "2", "0", "0", "0", "0", "0", "0", "0", "0",
+             "0"],
+            ["t.example", "1", "0", "0", "0", "0", "0", "1", "0", "0", "0",
+             "0"]])
         doc, _ = self.run_json("ages", "--error")
         self.assertEqual(doc["state"], "error")
         self.assertEqual(doc["domains"], [
-            {"domain": "r.example", "total": 1,
-             "counts": [1, 0, 0, 0, 0, 0, 0]},
-            {"domain": "u.example", "total": 1,
-             "counts": [1, 0, 0, 0, 0, 0, 0]}])
+            {"domain": "r.example", "total": 1, "counts": [1] + [0] * 9},
+            {"domain": "u.example", "total": 1, "counts": [1] + [0] * 9}])
+
+    def test_bucket_count(self):
+        """-b N: N buckets, the last one open (qshape -b)."""
+        self.make_queue()
+        out, _ = self.run_inspect("ages", "-b", "3")
+        self.assertEqual(self.table(out), [
+            ["DOMAIN", "T", "5", "10", "10+"],
+            ["TOTAL", "11", "3", "1", "7"],
+            ["r.example", "8", "1", "1", "6"],
+            ["s.example", "2", "2", "0", "0"],
+            ["t.example", "1", "0", "0", "1"]])
+        doc, _ = self.run_json("ages", "--buckets", "3")
+        self.assertEqual([(b["label"], b["from"], b["to"])
+                          for b in doc["buckets"]],
+                         [("0-5m", 0, 300), ("5-10m", 300, 600),
+                          ("10m+", 600, None)])
+        self.assertEqual(doc["totals"], {"total": 11, "counts": [3, 1, 7]})
+        doc, _ = self.run_json("ages", "-b", "1")
+        self.assertEqual(doc["buckets"], [{"label": "0m+", "from": 0,
+                                           "to": None}])
+        self.assertEqual(doc["totals"], {"total": 11, "counts": [11]})
+        doc, _ = self.run_json("ages", "-b", "12")
+        self.assertEqual(doc["buckets"][-1], {"label": "5120m+",
+                                              "from": 307200, "to": None})
+        self.assertEqual(doc["totals"]["counts"],
+                         [3, 1, 1, 1, 1, 2, 1, 0, 0, 1, 0, 0])
+        for bad in ("0", "31", "x", "3x", "-1", ""):
+            out, err = self.run_inspect("ages", "-b", bad, status=EX_USAGE)
+            self.assertIn("bucket count", err)
+
+    def test_by_sender(self):
+        """-s: by the sender's domain (qshape -s); a message queued for
+        two domains counts once; the null sender is MAILER-DAEMON."""
+        t = self.t
+        t.letter("a.example", "M1", sender="x@Big.Example", age=60)
+        t.letter("b.example", "M1", sender="x@Big.Example", age=60)
+        t.letter("a.example", "M2", sender="y@big.example", age=700)
+        t.letter("a.example", "M3", sender="", age=3000)
+        t.letter("c.example", "M4", sender="z@[192.0.2.1]", age=30)
+        t.letter("c.example", "M5", data=b"garbage\n", age=30)
+        t.letter("c.example", "M6", sender="q@small.example", age=30,
+                 error=True)
+        doc, err = self.run_json("ages", "-s")
+        self.assertEqual(err, "")
+        self.assertEqual(doc["by"], "sender")
+        self.assertEqual([(d["domain"], d["total"], d["counts"][:5])
+                          for d in doc["domains"]], [
+            ("big.example", 2, [1, 0, 1, 0, 0]),
+            ("(malformed)", 1, [1, 0, 0, 0, 0]),
+            ("MAILER-DAEMON", 1, [0, 0, 0, 0, 1]),
+            ("[192.0.2.1]", 1, [1, 0, 0, 0, 0])])
+        self.assertEqual(doc["totals"]["total"], 5)
+        out, _ = self.run_inspect("ages", "--sender")
+        rows = self.table(out)
+        self.assertEqual(rows[0], ["SENDER"] + QSHAPE)
+        self.assertEqual(rows[1][:2], ["TOTAL", "5"])
+        self.assertEqual([r[0] for r in rows[2:]],
+                         ["big.example", "(malformed)", "MAILER-DAEMON",
+                          "[192.0.2.1]"])
+        doc, _ = self.run_json("ages", "-s", "--error", "-b", "2")
+        self.assertEqual(doc["domains"], [
+            {"domain": "small.example", "total": 1, "counts": [1, 0]}])
+
+    def test_ages_options_belong_to_ages(self):
+        for args in (["list", "-s"], ["summary", "-b", "3"],
+                     ["show", "X1", "--sender"], ["check", "--buckets", "2"]):
+            out, err = self.run_inspect(*args, status=EX_USAGE)
+            self.assertIn("is not an option of", err)
 
 
 class CheckTest(InspectTestCase):
