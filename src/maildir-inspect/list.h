@@ -19,7 +19,9 @@
  *	show_run() prints every letter whose ID is in->id (a message for
  *	several domains has a file in each), queued or in error/: its
  *	envelope and header section, and with in->body the rest of the
- *	message.
+ *	message; then every copy delivered to a local user (new/ or cur/,
+ *	marked "delivered", its sender and recipient taken from the
+ *	Return-Path: and Delivered-To: lines in front of it).
  * DIAGNOSTICS
  *	Return an exit status: 0; 1 (show: no letter has that ID);
  *	EX_IOERR (a file or directory could not be read: the others are

@@ -614,6 +614,89 @@ class ShowTest(InspectTestCase):
                          "Subject: \u009b2J \x1b[31m \u009b \u0085 \x07 "
                          "caf\u00e9 \u00ff \u20ac")
 
+    def delivered(self, user, msgid, folder="new", age=0, flags=":2,S",
+                  extra=b""):
+        """A letter as the daemon delivers it to a local user."""
+        self.t.user(user)
+        name = "%d.%s.%s" % (self.t.now - age, msgid, HOST)
+        if folder == "cur":
+            name += flags
+        data = (b"Return-Path: <a@example.net>\n"
+                b"Delivered-To: %s@example.org\n" % user.encode()
+                + received(msgid) + extra + MESSAGE)
+        mtime = self.t.write(os.path.join(user, folder, name), data, age)
+        return name, mtime, len(data)
+
+    def test_show_delivered(self):
+        """show ID also finds the copies delivered to local users (new/
+        and cur/), marked as delivered; queue copies come first."""
+        q = self.t.letter("remote.example", "LOC1", age=120)
+        n = self.delivered("alice", "LOC1", age=120)
+        c = self.delivered("bob", "LOC1", folder="cur", age=120,
+                           extra=b"Delivered-To: forged@example.org\n")
+        self.delivered("bob", "OTHER1")
+        self.t.write("bob/new/.hidden.LOC1.x", b"x")
+        self.t.write("bob/tmp/%d.LOC1.%s" % (self.t.now, HOST), b"x")
+        doc, err = self.run_json("show", "LOC1")
+        self.assertEqual(err, "")
+        self.assertEqual([(x["state"], x["domain"], x["user"], x["folder"],
+                           x["file"]) for x in doc["letters"]], [
+            ("queued", "remote.example", None, None, q[0]),
+            ("delivered", None, "alice", "new", n[0]),
+            ("delivered", None, "bob", "cur", c[0])])
+        x = doc["letters"][2]
+        self.assertEqual(x["path"], "bob/cur/" + c[0])
+        self.assertEqual((x["size"], x["mtime"]), (c[2], c[1]))
+        self.assertEqual(x["age"], doc["now"] - c[1])
+        self.assertEqual(x["sender"], "a@example.net")
+        # Only the daemon's own lines, before its Received:, count.
+        self.assertEqual(x["recipients"], ["bob@example.org"])
+        self.assertIsNone(x["params"])
+        self.assertIsNone(x["malformed"])
+        self.assertEqual(x["headers"][:3], [
+            "Return-Path: <a@example.net>",
+            "Delivered-To: bob@example.org",
+            received("LOC1").decode().rstrip("\n")])
+        self.assertIsNone(x["body"])
+        doc, _ = self.run_json("show", "LOC1", "--body")
+        self.assertEqual(doc["letters"][1]["body"], "Hello.\n")
+
+        out, _ = self.run_inspect("show", "LOC1")
+        parts = out.split("\npath: ")
+        self.assertEqual(len(parts), 3)
+        self.assertEqual(parts[1], (
+            "alice/new/%s\n"
+            "id: LOC1\n"
+            "user: alice\n"
+            "folder: new\n"
+            "state: delivered\n"
+            "size: %d\n"
+            "age: 2m (%d s)\n"
+            "sender: <a@example.net>\n"
+            "recipient: <alice@example.org>\n"
+            "\n"
+            "Return-Path: <a@example.net>\n"
+            "Delivered-To: alice@example.org\n" % (
+                n[0], n[2], int(parts[1].split("(")[1].split()[0])))
+            + received("LOC1").decode()
+            # (the empty line before the next "path:" is the split's)
+            + "Subject: test\nFrom: <a@example.net>\n")
+        self.assertIn("state: delivered\n", parts[2])
+        self.assertIn("folder: cur\n", parts[2])
+        # A message only delivered is found too; a configuration names
+        # the users to look at.
+        doc, _ = self.run_json("show", "OTHER1")
+        self.assertEqual([x["user"] for x in doc["letters"]], ["bob"])
+        conf = os.path.join(self.tmp, "c.conf")
+        with open(conf, "w") as f:
+            f.write('application = { maildir = { path = "%s"; }; };\n'
+                    'local = { users = [ "alice" ];\n'
+                    '  postmaster = "alice"; };\n' % self.t.root)
+        doc, _ = self.run_json("-c", conf, "show", "LOC1", root=False)
+        self.assertEqual([x["state"] for x in doc["letters"]],
+                         ["queued", "delivered"])
+        self.run_inspect("-c", conf, "show", "OTHER1", root=False, status=1)
+
     def test_show_not_found(self):
         self.t.letter("remote.example", "THERE1")
         out, err = self.run_inspect("show", "NOTHERE1", status=1)
@@ -1072,7 +1155,16 @@ class DaemonQueueTest(InspectTestCase):
                 (msgid, "remote.example", "sender@client.example",
                  ["one@remote.example", "two@remote.example"], None)])
             doc, _ = self.run_json("show", msgid, root=root)
-            self.assertEqual(len(doc["letters"]), 2)
+            self.assertEqual([(x["state"], x["domain"], x["user"])
+                              for x in doc["letters"]], [
+                ("queued", "far.example", None),
+                ("queued", "remote.example", None),
+                ("delivered", None, "alice")])
+            local = doc["letters"][2]
+            self.assertEqual((local["sender"], local["recipients"]),
+                             ("sender@client.example",
+                              ["alice@example.org"]))
+            self.assertEqual(local["path"], "alice/new/" + local["file"])
             hdrs = doc["letters"][1]["headers"]
             self.assertRegex(hdrs[0], harness.received_re(
                 harness.HELO, "127.0.0.1", msgid))
