@@ -11,7 +11,8 @@
  *	octets with it. The line is checked before anything else looks at
  *	it: a bare LF, a bare CR, a NUL or an 8-bit byte makes it a 500 5.5.2
  *	(an 8-bit byte inside the path of MAIL or RCPT: 553 5.6.7, as RFC
- *	6531 answers an address that needs SMTPUTF8) and it is never run. An over-long line gets one 500 5.5.2 and the
+ *	6531 answers an address that needs SMTPUTF8) and it is never run.
+ *	An over-long line gets one 500 5.5.2 and the
  *	rest of it, up to the next LF, is thrown away unread. A good line
  *	is looked up in the command table {verb, states it is allowed in,
  *	handler}; out of sequence is 503 5.5.1 and changes no state. An
