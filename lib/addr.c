@@ -7,6 +7,7 @@
  *	enum addr_result addr_parse_path(text, len, flags, out, consumed)
  *	int addr_format(a, dst, dstlen)
  *	int addr_domain_is_safe(domain)
+ *	int addr_helo_valid(name)
  *	const char *addr_strerror(r)
  * DESCRIPTION
  *	addr_parse_path() parses the path at text[0] by the grammar of RFC
@@ -19,20 +20,31 @@
  *	"" for <>, the local part alone for <postmaster>).
  *
  *	addr_domain_is_safe() is the gate between the wire and the file
- *	system: only a lower-case LDH domain passes, never a literal.
+ *	system: only a lower-case LDH domain passes, never a literal, and
+ *	never a name whose last label is a number (RFC 1123 2.1), which
+ *	is an IPv4 address in disguise ("127.0.0.1", "2130706433",
+ *	"0x7f000001": inet_aton(3) takes them all).
+ *
+ *	addr_helo_valid() is the gate between a HELO/EHLO argument and the
+ *	Received: line and the log: a domain as above in any case, with
+ *	underscores tolerated (real clients send host names like
+ *	"my_pc") and one trailing dot (as Postfix tolerates it), or an
+ *	address literal [IPv4] / [IPv6:...] whose address inet_pton()
+ *	takes. A general literal [tag:text] names no host and is refused.
  *
  *	addr_strerror() gives a short English text for a result.
  * DIAGNOSTICS
  *	addr_parse_path() returns ADDR_OK, or an error with out cleared and
  *	*consumed 0. addr_format() returns 0, or -1 when dst is too small
  *	(dst then holds "" if it has room for that). addr_domain_is_safe()
- *	returns 1 or 0.
+ *	and addr_helo_valid() return 1 or 0.
  * LIMITS
  *	Local part 64 octets as written (quotes and backslashes count),
  *	domain 255, whole path 256 including "<", ">" and any source route
  *	(RFC 5321 4.5.3.1). A domain label is at most 63 octets (RFC 1035
  *	2.3.4); a longer one is a syntax error. Because "<", "@" and ">"
- *	count, a path can hold a domain of at most 253 octets.
+ *	count, a path can hold a domain of at most 253 octets. A HELO
+ *	name is at most 255 octets, its trailing dot included.
  */
 #include "config.h"
 
@@ -63,6 +75,8 @@ static int addr_is_let_dig(int ch);
 static int addr_is_atext(int ch);
 static int addr_lower(int ch);
 static int addr_match_nocase(const char *s, size_t len, const char *word);
+static int addr_is_hex(int ch);
+static int addr_label_is_numeric(const char *label, size_t len);
 static enum addr_result addr_parse_domain(struct addr_cursor *c, char *dst);
 static enum addr_result addr_parse_route(struct addr_cursor *c);
 static enum addr_result addr_parse_literal(struct addr_cursor *c, char *dst);
@@ -121,6 +135,35 @@ addr_match_nocase(const char *s, size_t len, const char *word)
 		    != addr_lower((unsigned char)word[i]))
 			return 0;
 	return 1;
+}
+
+static int
+addr_is_hex(int ch)
+{
+	return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f')
+	    || (ch >= 'A' && ch <= 'F');
+}
+
+/*
+ * addr_label_is_numeric - whether a last label makes the name a number:
+ * all decimal digits (octal too), or "0x" and hex digits, which is what
+ * inet_aton(3) reads as the last part of an IPv4 address.
+ */
+static int
+addr_label_is_numeric(const char *label, size_t len)
+{
+	size_t i = 0;
+
+	if (len >= 2 && label[0] == '0' && (label[1] == 'x' || label[1] == 'X')) {
+		for (i = 2; i < len; i++)
+			if (!addr_is_hex((unsigned char)label[i]))
+				return 0;
+		return 1;
+	}
+	for (i = 0; i < len; i++)
+		if (label[i] < '0' || label[i] > '9')
+			return 0;
+	return len > 0;
 }
 
 /*
@@ -444,14 +487,15 @@ addr_format(const struct addr *a, char *dst, size_t dstlen)
  *
  * Stricter than the parser on purpose: it sees the lower-cased result
  * and accepts only [a-z0-9-] labels of 1 to 63 octets, not starting or
- * ending with '-', joined by single dots, 255 octets at most. So no
- * literal, no '/', '\\', "..", leading or trailing dot, upper case,
- * space or byte outside ASCII can ever become a path component.
+ * ending with '-', joined by single dots, 255 octets at most, the last
+ * one not a number. So no literal, no '/', '\\', "..", leading or
+ * trailing dot, upper case, space, byte outside ASCII or IPv4 address
+ * without its brackets can ever become a path component.
  */
 int
 addr_domain_is_safe(const char *domain)
 {
-	size_t n, label = 0;
+	size_t n, label = 0, start = 0;
 	int ch, prev = '.';
 
 	if (domain == NULL || domain[0] == '\0')
@@ -467,14 +511,70 @@ addr_domain_is_safe(const char *domain)
 		    || ch == '-') {
 			if (ch == '-' && label == 0)
 				return 0;
-			if (++label > ADDR_LABEL_MAX)
+			if (label++ == 0)
+				start = n;
+			if (label > ADDR_LABEL_MAX)
 				return 0;
 		} else {
 			return 0;
 		}
 		prev = ch;
 	}
-	return label > 0 && prev != '-';
+	if (label == 0 || prev == '-')
+		return 0;
+	return !addr_label_is_numeric(domain + start, label);
+}
+
+/*
+ * addr_helo_valid - may this HELO/EHLO argument go into Received:?
+ *
+ * The name must be whole: the caller has already taken away the blanks
+ * that end a command line, and anything else (a second word, a ';', a
+ * control byte) refuses it.
+ */
+int
+addr_helo_valid(const char *name)
+{
+	struct addr_cursor c;
+	char literal[ADDR_DOMAIN_MAX + 1];
+	size_t i, n, label = 0, start = 0;
+	int ch, prev = '.';
+
+	if (name == NULL || (n = strlen(name)) == 0 || n > ADDR_DOMAIN_MAX)
+		return 0;
+	if (name[0] == '[') {
+		c.text = name;
+		c.len = n;
+		c.pos = 0;
+		if (addr_parse_literal(&c, literal) != ADDR_OK || c.pos != n)
+			return 0;
+		/* [IPv4] has no ':'; the IPv6 tag comes back lower-cased. */
+		return strchr(literal, ':') == NULL
+		    || strncmp(literal, "[ipv6:", 6) == 0;
+	}
+	if (name[n - 1] == '.')
+		n--;
+	for (i = 0; i < n; i++) {
+		ch = (unsigned char)name[i];
+		if (ch == '.') {
+			if (label == 0 || prev == '-')
+				return 0;
+			label = 0;
+		} else if (addr_is_let_dig(ch) || ch == '-' || ch == '_') {
+			if (ch == '-' && label == 0)
+				return 0;
+			if (label++ == 0)
+				start = i;
+			if (label > ADDR_LABEL_MAX)
+				return 0;
+		} else {
+			return 0;
+		}
+		prev = ch;
+	}
+	if (label == 0 || prev == '-')
+		return 0;
+	return !addr_label_is_numeric(name + start, label);
 }
 
 const char *

@@ -27,7 +27,15 @@
  *	addr_format() writes "local@domain" (or "" / "postmaster").
  *	addr_domain_is_safe() tells whether a domain (as returned in
  *	out->domain) may be used as a directory name: not a literal, no
- *	'/', '\\', NUL, no leading dot, no "..", LDH labels only.
+ *	'/', '\\', NUL, no leading dot, no "..", LDH labels only, and a
+ *	last label that is not a number (RFC 1123 2.1: there is no
+ *	all-numeric top-level domain, so "127.0.0.1", "2130706433" and
+ *	"0x7f000001" are addresses written without brackets).
+ *	addr_helo_valid() tells whether a HELO/EHLO argument may be used:
+ *	a domain (letters, digits, hyphens and, as real clients send them,
+ *	underscores; one trailing dot tolerated; a last label that is not
+ *	a number) or an address literal [IPv4] or [IPv6:...] checked with
+ *	inet_pton().
  * DIAGNOSTICS
  *	addr_parse_path() returns ADDR_OK or one of the errors below; out is
  *	then undefined.
@@ -68,6 +76,7 @@ enum addr_result addr_parse_path(const char *text, size_t len, int flags,
     struct addr *out, size_t *consumed);
 int addr_format(const struct addr *a, char *dst, size_t dstlen);
 int addr_domain_is_safe(const char *domain);
+int addr_helo_valid(const char *name);
 const char *addr_strerror(enum addr_result r);
 
 #endif

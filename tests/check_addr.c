@@ -9,7 +9,9 @@
  *	ones (over-long by one, empty labels, dots and hyphens at the edges,
  *	NUL, CR, LF, 8-bit bytes, spaces, path tricks meant to reach a
  *	remote domain or the file system), addr_domain_is_safe() as the gate
- *	to directory names, addr_format() and addr_strerror().
+ *	to directory names (numeric "domains" such as 127.0.0.1, 2130706433
+ *	and 0x7f000001 refused), addr_helo_valid() as the gate between a
+ *	HELO/EHLO argument and Received:, addr_format() and addr_strerror().
  *
  *	Every parse gets its text in a heap block of exactly len bytes
  *	without a NUL, so a read past the end shows under valgrind and
@@ -555,7 +557,23 @@ static const struct safe_case {
 	{"a--b.example", 1},
 	{"xn--bcher-kva.example", 1},
 	{"123.example", 1},
-	{"1.2.3.4", 1},
+	{"0x7f.example", 1},
+	{"a.0xg", 1},
+	{"a.1x", 1},
+	{"a.x0", 1},
+	{"a.x1f", 1},
+	/* RFC 1123 2.1: a last label that is a number makes an address. */
+	{"1.2.3.4", 0},
+	{"127.0.0.1", 0},
+	{"2130706433", 0},
+	{"0x7f000001", 0},
+	{"0x7f.0.0.1", 0},
+	{"127.0.0.0x1", 0},
+	{"example.123", 0},
+	{"example.0x1f", 0},
+	{"example.0x", 0},
+	{"0177.0.0.01", 0},
+	{"0", 0},
 	{"", 0},
 	{".", 0},
 	{"..", 0},
@@ -599,6 +617,108 @@ START_TEST(test_safe_table)
 
 	ck_assert_msg(addr_domain_is_safe(t->domain) == t->safe,
 	    "addr_domain_is_safe(\"%s\") != %d", t->domain, t->safe);
+}
+END_TEST
+
+/* addr_helo_valid: what a HELO/EHLO argument may be. */
+static const struct helo_case {
+	const char *name;
+	int valid;
+} helo_cases[] = {
+	{"client.example", 1},
+	{"Client.EXAMPLE.org", 1},
+	{"x", 1},
+	{"localhost", 1},
+	{"my_pc", 1},
+	{"_srv.example", 1},
+	{"my_pc.local_net.example", 1},
+	{"a-b.example", 1},
+	{"xn--bcher-kva.example", 1},
+	{"123.example", 1},
+	{"client.example.", 1},
+	{"[127.0.0.1]", 1},
+	{"[192.0.2.1]", 1},
+	{"[IPv6:::1]", 1},
+	{"[ipv6:2001:db8::1]", 1},
+	{"[IPV6:::ffff:192.0.2.1]", 1},
+	/* Anything else: 501 5.5.4. */
+	{"", 0},
+	{".", 0},
+	{"..", 0},
+	{"a;b", 0},
+	{"a;b.example", 0},
+	{"client.example; by evil", 0},
+	{"a b", 0},
+	{"a\tb", 0},
+	{"a(b)", 0},
+	{"a,b", 0},
+	{"a/b", 0},
+	{"../../../tmp/x", 0},
+	{"a\\b", 0},
+	{"a\"b", 0},
+	{"a@b", 0},
+	{"a:b", 0},
+	{"a\x01" "b", 0},
+	{"a\x7f" "b", 0},
+	{"\x1b[2J", 0},
+	{"caf\xc3\xa9.example", 0},
+	{"a..b", 0},
+	{".a", 0},
+	{"a.example..", 0},
+	{"-a.example", 0},
+	{"a-.example", 0},
+	{"a.-b", 0},
+	{"a-", 0},
+	{"127.0.0.1", 0},
+	{"2130706433", 0},
+	{"0x7f000001", 0},
+	{"0X7F000001", 0},
+	{"client.123", 0},
+	{"127.0.0.1.", 0},
+	{"[127.0.0.1", 0},
+	{"127.0.0.1]", 0},
+	{"[127.0.0.1]x", 0},
+	{"[127.0.0.1].example", 0},
+	{"[]", 0},
+	{"[256.0.0.1]", 0},
+	{"[127.1]", 0},
+	{"[localhost]", 0},
+	{"[IPv6:::g]", 0},
+	{"[IPv6:127.0.0.1]", 0},
+	{"[IPv6:::1%lo]", 0},
+	{"[x-tag:something]", 0},
+	{"[::1]", 0},
+};
+
+START_TEST(test_helo_table)
+{
+	const struct helo_case *t = &helo_cases[_i];
+
+	ck_assert_msg(addr_helo_valid(t->name) == t->valid,
+	    "addr_helo_valid(\"%s\") != %d", t->name, t->valid);
+}
+END_TEST
+
+START_TEST(test_helo_limits)
+{
+	char name[300];
+
+	ck_assert_int_eq(addr_helo_valid(NULL), 0);
+	fill(name, 'h', 63);
+	ck_assert_int_eq(addr_helo_valid(name), 1);
+	fill(name, 'h', 64);
+	ck_assert_int_eq(addr_helo_valid(name), 0);
+	make_domain(name, 255);
+	ck_assert_int_eq(addr_helo_valid(name), 1);
+	make_domain(name, 256);
+	ck_assert_int_eq(addr_helo_valid(name), 0);
+	/* The trailing dot counts. */
+	make_domain(name, 254);
+	memcpy(name + 254, ".", 2);
+	ck_assert_int_eq(addr_helo_valid(name), 1);
+	make_domain(name, 255);
+	memcpy(name + 255, ".", 2);
+	ck_assert_int_eq(addr_helo_valid(name), 0);
 }
 END_TEST
 
@@ -720,6 +840,18 @@ roundtrip(const struct addr *a)
 	ck_assert_int_eq(again.literal, a->literal);
 }
 
+/* last_label_is_number - the test's own reading of RFC 1123 2.1 */
+static int
+last_label_is_number(const char *domain)
+{
+	const char *last = strrchr(domain, '.');
+
+	last = last ? last + 1 : domain;
+	if (strncmp(last, "0x", 2) == 0)
+		return strspn(last + 2, "0123456789abcdef") == strlen(last + 2);
+	return *last != '\0' && strspn(last, "0123456789") == strlen(last);
+}
+
 START_TEST(test_mutated_paths)
 {
 	const size_t ncases = sizeof(path_cases) / sizeof(path_cases[0]);
@@ -782,7 +914,8 @@ START_TEST(test_mutated_paths)
 		}
 		ck_assert_int_eq(a.null, consumed == 2);
 		ck_assert_int_eq(addr_domain_is_safe(a.domain),
-		    !a.literal && !a.null && !a.postmaster);
+		    !a.literal && !a.null && !a.postmaster
+		    && !last_label_is_number(a.domain));
 		if (a.null || a.postmaster)
 			continue;
 		/* The address as an envelope writes it parses to the same. */
@@ -821,6 +954,12 @@ addr_suite(void)
 	tcase_add_loop_test(tc, test_safe_table, 0,
 	    (int)(sizeof(safe_cases) / sizeof(safe_cases[0])));
 	tcase_add_test(tc, test_safe_limits);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("helo");
+	tcase_add_loop_test(tc, test_helo_table, 0,
+	    (int)(sizeof(helo_cases) / sizeof(helo_cases[0])));
+	tcase_add_test(tc, test_helo_limits);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("format");

@@ -56,6 +56,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "addr.h"
 #include "conf.h"
 #include "log.h"
 #include "session.h"
@@ -563,14 +564,113 @@ START_TEST(test_helo_argument)
 		expect_prefix(say(c, bad[i]), "501 5.5.4 ");
 	/* Nothing was greeted. */
 	expect_prefix(say(c, "MAIL FROM:<>\r\n"), "503 5.5.1 ");
+	/* A name of 255 octets: four labels of 63 and their dots. */
 	memset(line, 'a', sizeof(line));
 	memcpy(line, "HELO ", 5);
+	line[5 + 63] = line[5 + 127] = line[5 + 191] = '.';
 	memcpy(line + 5 + 255, "\r\n", 3);
 	ck_assert_str_eq(say(c, line), "250 " HOST "\r\n");
 	memcpy(line + 5 + 255, "a\r\n", 4);
 	expect_prefix(say(c, line), "501 5.5.4 ");
 	/* Trailing blanks are not part of the argument. */
 	ck_assert_str_eq(say(c, "HELO [127.0.0.1]  \r\n"), "250 " HOST "\r\n");
+	client_free(c);
+}
+END_TEST
+
+/*
+ * What the HELO/EHLO argument may be (issue 11 item 4): a domain or an
+ * address literal. Anything else is 501 5.5.4 and changes nothing, so
+ * the name handed over with a message - the one deliver.c writes into
+ * Received: - is only ever text that addr_helo_valid() passed.
+ */
+START_TEST(test_helo_checked)
+{
+	static const char *const refused[] = {
+		"a;b", "a;b.example", "client.example;by evil", "x(y)",
+		"x\"y", "a,b", "a/b", "../../../tmp/x", "a@b", "a:b",
+		"a..b", "-a.example", "127.0.0.1", "2130706433", "0x7f000001",
+		"[1.2.3.4];", "[x-tag:a;b]", "[256.1.1.1]", "[IPv6:::g]",
+		"h\x7f", "\x1b[2J",
+	};
+	static const char *const accepted[] = {
+		"client.example", "Client.Example.ORG", "x", "my_pc.example",
+		"client.example.", "[127.0.0.1]", "[IPv6:::1]",
+	};
+	char line[300];
+	const struct session_message *m;
+	struct client *c;
+	size_t i;
+	int n;
+
+	for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		c = client_new(0, 0);
+		unread(c);
+		expect_prefix(say(c, "EHLO good.example\r\n"), "250-");
+		n = snprintf(line, sizeof(line), "EHLO %s\r\n", refused[i]);
+		ck_assert(n > 0 && (size_t)n < sizeof(line));
+		ck_assert_msg(strcmp(say(c, line),
+		    "501 5.5.4 Syntax: EHLO hostname\r\n") == 0,
+		    "EHLO %s was not refused", refused[i]);
+		n = snprintf(line, sizeof(line), "HELO %s\r\n", refused[i]);
+		ck_assert(n > 0 && (size_t)n < sizeof(line));
+		ck_assert_str_eq(say(c, line),
+		    "501 5.5.4 Syntax: HELO hostname\r\n");
+		say(c, "MAIL FROM:<>\r\nRCPT TO:<bob@example.org>\r\n"
+		    "DATA\r\nhi\r\n.\r\n");
+		ck_assert_ptr_nonnull(m = session_pending(c->s));
+		ck_assert_str_eq(m->helo, "good.example");
+		ck_assert_int_eq(m->esmtp, 1);
+		client_free(c);
+	}
+	for (i = 0; i < sizeof(accepted) / sizeof(accepted[0]); i++) {
+		c = client_new(0, 0);
+		unread(c);
+		n = snprintf(line, sizeof(line), "HELO %s\r\n", accepted[i]);
+		ck_assert(n > 0 && (size_t)n < sizeof(line));
+		ck_assert_str_eq(say(c, line), "250 " HOST "\r\n");
+		say(c, "MAIL FROM:<>\r\nRCPT TO:<bob@example.org>\r\n"
+		    "DATA\r\nhi\r\n.\r\n");
+		ck_assert_ptr_nonnull(m = session_pending(c->s));
+		ck_assert_str_eq(m->helo, accepted[i]);
+		ck_assert_int_eq(addr_helo_valid(m->helo), 1);
+		client_free(c);
+	}
+}
+END_TEST
+
+/*
+ * An 8-bit byte inside a MAIL or RCPT path is an address that needs
+ * SMTPUTF8, which is not offered: 553 5.6.7 (RFC 6531); elsewhere in a
+ * command it stays 500 5.5.2. Neither runs the command.
+ */
+START_TEST(test_8bit_address)
+{
+	struct client *c = client_new(1, 0);
+
+	unread(c);
+	expect_prefix(say(c, "EHLO x\r\n"), "250-");
+	ck_assert_str_eq(say(c, "MAIL FROM:<j\xc3\xbcrgen@example.net>\r\n"),
+	    "553 5.6.7 Error: non-ASCII address without SMTPUTF8\r\n");
+	expect_prefix(say(c, "RCPT TO:<alice@example.org>\r\n"), "503 5.5.1 ");
+	ck_assert_str_eq(say(c, "MAIL FROM:<a@b.example> X=\xff\r\n"),
+	    "500 5.5.2 Error: 8-bit byte in command\r\n");
+	expect_prefix(say(c, "mail from:<a@b.example>\r\n"), "250 2.1.0 ");
+	ck_assert_str_eq(say(c, "RCPT TO:<x@ex\xe4mple.org>\r\n"),
+	    "553 5.6.7 Error: non-ASCII address without SMTPUTF8\r\n");
+	ck_assert_str_eq(say(c, "rcpt to:<\xe2\x80\xa4@remote.example\r\n"),
+	    "553 5.6.7 Error: non-ASCII address without SMTPUTF8\r\n");
+	ck_assert_str_eq(say(c, "RCPT TO:<alice@example.org> X=\xe4\r\n"),
+	    "500 5.5.2 Error: 8-bit byte in command\r\n");
+	ck_assert_str_eq(say(c, "RCPT \xe4TO:<alice@example.org>\r\n"),
+	    "500 5.5.2 Error: 8-bit byte in command\r\n");
+	ck_assert_str_eq(say(c, "VRFY <j\xc3\xbcrgen@example.org>\r\n"),
+	    "500 5.5.2 Error: 8-bit byte in command\r\n");
+	/* A bare CR before the 8-bit byte is what the line is refused for. */
+	ck_assert_str_eq(say(c, "RCPT TO:<a\rb\xe4@example.org>\r\n"),
+	    "500 5.5.2 Error: bare CR in command\r\n");
+	/* Not one recipient was taken. */
+	expect_prefix(say(c, "DATA\r\n"), "503 5.5.1 ");
 	client_free(c);
 }
 END_TEST
@@ -1368,9 +1468,15 @@ START_TEST(test_rcpt_relay)
 	} cases[] = {
 		{ "<a@remote.example>", "554 5.7.1 ", "250 2.1.5 " },
 		{ "<a@Sub.Remote.Example>", "554 5.7.1 ", "250 2.1.5 " },
-		{ "<a@[1.2.3.4]>", "554 5.7.1 ", "501 5.1.2 " },
-		{ "<a@[IPv6:::1]>", "554 5.7.1 ", "501 5.1.2 " },
-		{ "<a@[127.0.0.1]>", "554 5.7.1 ", "501 5.1.2 " },
+		{ "<a@[1.2.3.4]>", "554 5.7.1 ", "550 5.7.1 " },
+		{ "<a@[IPv6:::1]>", "554 5.7.1 ", "550 5.7.1 " },
+		{ "<a@[127.0.0.1]>", "554 5.7.1 ", "550 5.7.1 " },
+		/* RFC 1123 2.1: a numeric last label is an address, no domain. */
+		{ "<a@127.0.0.1>", "554 5.7.1 ", "501 5.1.2 " },
+		{ "<a@2130706433>", "554 5.7.1 ", "501 5.1.2 " },
+		{ "<a@0x7f000001>", "554 5.7.1 ", "501 5.1.2 " },
+		{ "<a@remote.example.0x7f>", "554 5.7.1 ", "501 5.1.2 " },
+		{ "<a@0x7f.example>", "554 5.7.1 ", "250 2.1.5 " },
 		{ "<a@../x>", "501 5.1.3 ", "501 5.1.3 " },
 		{ "<a@x/y.example>", "501 5.1.3 ", "501 5.1.3 " },
 		{ "<a@.x.example>", "501 5.1.3 ", "501 5.1.3 " },
@@ -1397,7 +1503,7 @@ START_TEST(test_relay_message)
 	expect_prefix(say(c, "RCPT TO:<One@Remote.Example>\r\n"), "250 2.1.5 ");
 	expect_prefix(say(c, "RCPT TO:<One@remote.example>\r\n"), "250 2.1.5 ");
 	expect_prefix(say(c, "RCPT TO:<one@remote.example>\r\n"), "250 2.1.5 ");
-	expect_prefix(say(c, "RCPT TO:<x@[1.2.3.4]>\r\n"), "501 5.1.2 ");
+	expect_prefix(say(c, "RCPT TO:<x@[1.2.3.4]>\r\n"), "550 5.7.1 ");
 	expect_prefix(say(c, "DATA\r\n"), "354 ");
 	say(c, "X-Envelope-To: <evil@bad.example>\r\n\r\nhi\r\n.\r\n");
 	ck_assert_ptr_nonnull(m = session_pending(c->s));
@@ -2256,6 +2362,8 @@ session_suite(void)
 	tcase_add_test(tc, test_greeting);
 	tcase_add_test(tc, test_ehlo_reply);
 	tcase_add_test(tc, test_helo_argument);
+	tcase_add_test(tc, test_helo_checked);
+	tcase_add_test(tc, test_8bit_address);
 	tcase_add_loop_test(tc, test_state_table, 0,
 	    (int)(T_NSTATES * NCOMMANDS));
 	tcase_add_test(tc, test_data_state_commands_are_text);

@@ -111,22 +111,78 @@ inspect_format_age(long long age, char *dst, size_t len)
 		    age % 86400 / 3600);
 }
 
+/*
+ * inspect_utf8_len - the length of the valid UTF-8 sequence of two or
+ * more bytes at s, or 0 (RFC 3629: no overlong forms, no surrogates,
+ * nothing past U+10FFFF).
+ */
+size_t
+inspect_utf8_len(const unsigned char *s, size_t len)
+{
+	size_t n, i;
+	unsigned char lo = 0x80, hi = 0xbf;
+
+	if (len == 0)
+		return 0;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	if (n > len)
+		return 0;
+	if (s[0] == 0xe0)
+		lo = 0xa0;
+	else if (s[0] == 0xed)
+		hi = 0x9f;
+	else if (s[0] == 0xf0)
+		lo = 0x90;
+	else if (s[0] == 0xf4)
+		hi = 0x8f;
+	if (s[1] < lo || s[1] > hi)
+		return 0;
+	for (i = 2; i < n; i++)
+		if (s[i] < 0x80 || s[i] > 0xbf)
+			return 0;
+	return n;
+}
+
+/*
+ * inspect_print_safe - bytes for a terminal
+ *
+ * A terminal acts on C0 controls (ESC starts a sequence), on DEL, and
+ * on C1 controls, which come either as a raw byte 0x80-0x9f (0x9b is the
+ * 8-bit CSI) or, in a UTF-8 terminal, as the characters U+0080-U+009F
+ * (0xc2 0x80 - 0xc2 0x9f). All of them are written as \xHH, and so is
+ * every byte that is not part of valid UTF-8: what passes is printable
+ * ASCII and valid UTF-8 of characters from U+00A0 up (TAB and LF too
+ * with INSPECT_KEEP_LINES; nothing over 0x7e with INSPECT_ESC_8BIT).
+ */
 void
 inspect_print_safe(FILE *fp, const char *s, size_t len, int flags)
 {
-	size_t i, start = 0;
-	unsigned char c;
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i = 0, start = 0, n;
 
-	for (i = 0; i < len; i++) {
-		c = (unsigned char)s[i];
-		if ((c >= 0x20 && c < 0x7f)
-		    || (c >= 0x80 && !(flags & INSPECT_ESC_8BIT))
-		    || ((c == '\t' || c == '\n')
-			&& (flags & INSPECT_KEEP_LINES)))
+	while (i < len) {
+		if ((u[i] >= 0x20 && u[i] < 0x7f)
+		    || ((u[i] == '\t' || u[i] == '\n')
+			&& (flags & INSPECT_KEEP_LINES))) {
+			i++;
 			continue;
+		}
+		if (u[i] >= 0x80 && !(flags & INSPECT_ESC_8BIT)
+		    && (n = inspect_utf8_len(u + i, len - i)) > 0
+		    && !(u[i] == 0xc2 && u[i + 1] < 0xa0)) {
+			i += n;
+			continue;
+		}
 		fwrite(s + start, 1, i - start, fp);
-		fprintf(fp, "\\x%02x", c);
-		start = i + 1;
+		fprintf(fp, "\\x%02x", u[i]);
+		start = ++i;
 	}
 	fwrite(s + start, 1, len - start, fp);
 }

@@ -16,9 +16,13 @@
  *	and sums like "1h30m" into seconds.
  *	inspect_format_age() writes an age compactly: "45s", "12m",
  *	"2h05m", "3d04h".
- *	inspect_print_safe() writes bytes for a terminal: control bytes
- *	(and with INSPECT_ESC_8BIT bytes over 0x7e) as \xHH; with
+ *	inspect_print_safe() writes bytes for a terminal: every C0 and C1
+ *	control (raw bytes 0x00-0x1f, 0x7f, 0x80-0x9f, and the UTF-8 of
+ *	U+0080-U+009F) and every byte that is not part of valid UTF-8 as
+ *	\xHH (with INSPECT_ESC_8BIT every byte over 0x7e); with
  *	INSPECT_KEEP_LINES TAB and LF stay as they are.
+ *	inspect_utf8_len() is the length of the valid UTF-8 sequence of two
+ *	or more bytes at s (at most len), or 0.
  *	inspect_contains_nocase() tells whether needle occurs in haystack,
  *	ignoring ASCII case.
  * DIAGNOSTICS
@@ -51,6 +55,8 @@ struct inspect {
 	const char *to;			/* list --to */
 	long long older_than;		/* list --older-than; -1: none */
 	int error;			/* list/ages --error */
+	int buckets;			/* ages -b N */
+	int by_sender;			/* ages -s */
 	const char *id;			/* show ID */
 	int body;			/* show --body */
 };
@@ -64,6 +70,7 @@ void inspect_warnx(const char *fmt, ...)
 int inspect_parse_duration(const char *text, long long *seconds);
 void inspect_format_age(long long age, char *dst, size_t len);
 void inspect_print_safe(FILE *fp, const char *s, size_t len, int flags);
+size_t inspect_utf8_len(const unsigned char *s, size_t len);
 int inspect_contains_nocase(const char *haystack, const char *needle);
 long long inspect_age(const struct inspect *in, time_t mtime);
 

@@ -23,7 +23,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sysexits.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -36,7 +38,9 @@
 #define LIST_MESSAGE_MAX	(1024L * 1024 * 1024)
 
 struct list_letter {
-	char *domain;
+	char *domain;			/* NULL when delivered */
+	char *user;			/* a delivered letter's user */
+	int in_cur;			/* delivered, in cur/ (else new/) */
 	char *name;
 	char *path;			/* relative to the root */
 	char id[INSPECT_ID_MAX];
@@ -75,10 +79,19 @@ static int list_matches(const struct inspect *in,
 static void list_json_letter(const struct inspect *in,
     const struct list_letter *l, const struct queuefile *qf,
     const struct queuefile_error *err);
+static void list_arrival(time_t mtime, char *dst, size_t len);
 static void list_text_letter(const struct inspect *in,
     const struct list_letter *l, int idw, int domw,
     const struct queuefile *qf, const struct queuefile_error *err);
+static void list_total(const struct inspect *in, unsigned long long count,
+    unsigned long long bytes);
 static int show_letter(struct inspect *in, const struct list_letter *l,
+    int first);
+static int show_trace_value(const char *h, size_t len, const char *field,
+    size_t index, const char **value, size_t *vlen);
+static void show_json_trace(const char *h, size_t len, const char *field,
+    int array);
+static int show_delivered(struct inspect *in, const struct list_letter *l,
     int first);
 static void show_json_headers(const char *h, size_t len);
 static int show_read_message(int fd, off_t offset, struct buf **out);
@@ -99,11 +112,17 @@ list_add(struct list *ls, const struct scan_letter *l)
 	}
 	n = &ls->letters[ls->nletters];
 	memset(n, 0, sizeof(*n));
-	n->domain = strdup(l->domain);
+	if (l->domain != NULL)
+		n->domain = strdup(l->domain);
+	else
+		n->user = strdup(l->user);
+	n->in_cur = l->folder != NULL && strcmp(l->folder, "cur") == 0;
 	n->name = strdup(l->name);
 	n->path = strdup(l->path);
-	if (n->domain == NULL || n->name == NULL || n->path == NULL) {
+	if ((n->domain == NULL && n->user == NULL) || n->name == NULL
+	    || n->path == NULL) {
 		free(n->domain);
+		free(n->user);
 		free(n->name);
 		free(n->path);
 		goto nomem;
@@ -152,14 +171,21 @@ list_problem(void *ctx, enum scan_problem kind, const char *path,
 		inspect_io_error(ls->in, path, err);
 }
 
-/* list_compare - by domain, oldest first, queued before error/, by name */
+/*
+ * list_compare - queue letters by domain, then delivered ones by user;
+ * then oldest first, queued before error/, by name
+ */
 static int
 list_compare(const void *a, const void *b)
 {
 	const struct list_letter *x = a, *y = b;
 	int c;
 
-	if ((c = strcmp(x->domain, y->domain)) != 0)
+	if ((x->domain == NULL) != (y->domain == NULL))
+		return x->domain == NULL ? 1 : -1;
+	if (x->domain != NULL && (c = strcmp(x->domain, y->domain)) != 0)
+		return c;
+	if (x->user != NULL && (c = strcmp(x->user, y->user)) != 0)
 		return c;
 	if (x->mtime != y->mtime)
 		return x->mtime < y->mtime ? -1 : 1;
@@ -175,6 +201,7 @@ list_free(struct list *ls)
 
 	for (i = 0; i < ls->nletters; i++) {
 		free(ls->letters[i].domain);
+		free(ls->letters[i].user);
 		free(ls->letters[i].name);
 		free(ls->letters[i].path);
 	}
@@ -280,21 +307,60 @@ list_json_letter(const struct inspect *in, const struct list_letter *l,
 	json_nstring(stdout, qf ? NULL : err->reason);
 }
 
+/* list_arrival - the file's mtime in UTC, as the log writes times */
+static void
+list_arrival(time_t mtime, char *dst, size_t len)
+{
+	struct tm tm;
+
+	if (gmtime_r(&mtime, &tm) == NULL
+	    || strftime(dst, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		(void)snprintf(dst, len, "-");
+}
+
 static void
 list_text_letter(const struct inspect *in, const struct list_letter *l,
     int idw, int domw, const struct queuefile *qf,
     const struct queuefile_error *err)
 {
-	char age[32];
+	char age[32], arrival[32];
+	size_t i;
 
 	inspect_format_age(inspect_age(in, l->mtime), age, sizeof(age));
-	printf("%-*s %-*s %10lld %7s ", idw, l->id, domw, l->domain,
-	    (long long)l->size, age);
+	list_arrival(l->mtime, arrival, sizeof(arrival));
+	printf("%-*s %-*s %10lld %20s %7s ", idw, l->id, domw, l->domain,
+	    (long long)l->size, arrival, age);
 	if (qf == NULL) {
-		printf("%6s (malformed envelope: %s)\n", "-", err->reason);
+		printf("%6s (malformed envelope: ", "-");
+		inspect_print_safe(stdout, err->reason, strlen(err->reason),
+		    INSPECT_ESC_8BIT);
+		printf(")\n");
 		return;
 	}
-	printf("%6zu <%s>\n", queuefile_nrcpts(qf), queuefile_sender(qf));
+	/* The envelope holds printable ASCII only (queuefile checks it). */
+	printf("%6zu <%s>", queuefile_nrcpts(qf), queuefile_sender(qf));
+	for (i = 0; i < queuefile_nrcpts(qf); i++)
+		printf(" <%s>", queuefile_rcpt(qf, i));
+	putchar('\n');
+}
+
+/* list_total - the last line of the text, as postqueue -p ends its own */
+static void
+list_total(const struct inspect *in, unsigned long long count,
+    unsigned long long bytes)
+{
+	int filtered = in->domain != NULL || in->from != NULL
+	    || in->to != NULL || in->older_than >= 0;
+
+	if (count > 0)
+		printf("-- %llu KiB in %llu letter%s.\n", (bytes + 1023) / 1024,
+		    count, count == 1 ? "" : "s");
+	else if (filtered)
+		printf("No letter matches.\n");
+	else if (in->error)
+		printf("No letter in error/\n");
+	else
+		printf("Mail queue is empty\n");
 }
 
 int
@@ -341,9 +407,6 @@ list_run(struct inspect *in)
 			printf(",\"older_than\":null");
 		printf(",\"error\":%s},\"letters\":[",
 		    in->error ? "true" : "false");
-	} else {
-		printf("%-*s %-*s %10s %7s %6s %s\n", idw, "ID", domw, "DOMAIN",
-		    "SIZE", "AGE", "RCPTS", "SENDER");
 	}
 	for (i = 0; i < ls.nletters; i++) {
 		if ((r = list_open(in, &ls.letters[i], &lo)) < 0)
@@ -357,6 +420,12 @@ list_run(struct inspect *in)
 				    &lo.err);
 				putchar('}');
 			} else {
+				/* No header above an empty queue (postqueue). */
+				if (count == 0)
+					printf("%-*s %-*s %10s %20s %7s %6s "
+					    "%s\n", idw, "ID", domw, "DOMAIN",
+					    "SIZE", "ARRIVAL", "AGE", "RCPTS",
+					    "SENDER RECIPIENTS");
 				list_text_letter(in, &ls.letters[i], idw, domw,
 				    lo.qf, &lo.err);
 			}
@@ -367,6 +436,8 @@ list_run(struct inspect *in)
 	}
 	if (in->json)
 		printf("],\"count\":%llu,\"bytes\":%llu}\n", count, bytes);
+	else
+		list_total(in, count, bytes);
 	list_free(&ls);
 	return status;
 
@@ -439,6 +510,8 @@ show_letter(struct inspect *in, const struct list_letter *l, int first)
 	int complete = 0, r, ret = 1;
 	char age[32];
 
+	if (l->domain == NULL)
+		return show_delivered(in, l, first);
 	if ((r = list_open(in, l, &lo)) <= 0)
 		return r;
 	if (lo.qf != NULL) {
@@ -474,7 +547,7 @@ show_letter(struct inspect *in, const struct list_letter *l, int first)
 	if (in->json) {
 		printf("%s{", first ? "" : ",");
 		list_json_letter(in, l, lo.qf, &lo.err);
-		printf(",\"headers\":");
+		printf(",\"user\":null,\"folder\":null,\"headers\":");
 		if (lo.qf == NULL)
 			printf("null");
 		else
@@ -521,6 +594,176 @@ fail:
 	return ret;
 }
 
+/*
+ * show_trace_value - the index-th value of field (e.g. "Delivered-To:")
+ * among the lines the daemon puts in front of a delivered message -
+ * Return-Path:, Delivered-To:, then its Received:, which ends the run so
+ * that a field the client wrote is never taken for one - without the
+ * angle brackets. Returns 1 with *value and *vlen set, or 0.
+ */
+static int
+show_trace_value(const char *h, size_t len, const char *field, size_t index,
+    const char **value, size_t *vlen)
+{
+	size_t pos = 0, end, flen = strlen(field);
+	const char *lf, *v;
+
+	while (pos < len) {
+		lf = memchr(h + pos, '\n', len - pos);
+		end = lf ? (size_t)(lf - h) : len;
+		if (end - pos > flen && strncasecmp(h + pos, field, flen) == 0) {
+			v = h + pos + flen;
+			while (v < h + end && (*v == ' ' || *v == '\t'))
+				v++;
+			*value = v;
+			*vlen = (size_t)(h + end - v);
+			if (*vlen >= 2 && v[0] == '<' && v[*vlen - 1] == '>') {
+				(*value)++;
+				*vlen -= 2;
+			}
+			if (index-- == 0)
+				return 1;
+		} else if (!(end - pos >= 12
+		    && strncasecmp(h + pos, "Return-Path:", 12) == 0)
+		    && !(end - pos >= 13
+		    && strncasecmp(h + pos, "Delivered-To:", 13) == 0)) {
+			return 0;
+		}
+		pos = end + 1;
+	}
+	return 0;
+}
+
+/* show_json_trace - a trace value as a string (or null), or all of them */
+static void
+show_json_trace(const char *h, size_t len, const char *field, int array)
+{
+	const char *v;
+	size_t i, vlen;
+
+	if (!array) {
+		if (show_trace_value(h, len, field, 0, &v, &vlen))
+			json_string(stdout, v, vlen);
+		else
+			printf("null");
+		return;
+	}
+	putchar('[');
+	for (i = 0; show_trace_value(h, len, field, i, &v, &vlen); i++) {
+		if (i > 0)
+			putchar(',');
+		json_string(stdout, v, vlen);
+	}
+	putchar(']');
+}
+
+/*
+ * show_delivered - a letter in a user's new/ or cur/. It has no envelope:
+ * the file is the message with the daemon's Return-Path:, Delivered-To:
+ * and Received: in front, so sender and recipient come from those.
+ * Returns 1 (shown), 0 (gone or unreadable: reported), -1 (out of
+ * memory).
+ */
+static int
+show_delivered(struct inspect *in, const struct list_letter *l, int first)
+{
+	struct buf *data = NULL;
+	const char *text, *v;
+	size_t i, len, hlen, vlen;
+	int fd, r, saved, complete = 0, ret = 1;
+	char age[32];
+
+	fd = openat(in->rootfd, l->path,
+	    O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno != ENOENT)
+			inspect_io_error(in, l->path, errno);
+		return 0;
+	}
+	if (in->body) {
+		r = show_read_message(fd, 0, &data);
+	} else {
+		data = buf_new(LIST_HEADERS_MAX);
+		r = data ? queuefile_read_headers(fd, 0, data) : -1;
+	}
+	if (r < 0) {
+		saved = errno;
+		if (saved == ENOMEM || data == NULL) {
+			ret = -1;
+			goto fail;
+		}
+		/* Headers too big to show whole: show what fits. */
+		inspect_io_error(in, l->path, saved);
+		if (saved != EMSGSIZE) {
+			ret = 0;
+			goto fail;
+		}
+	}
+	text = buf_len(data) > 0 ? buf_data(data) : "";
+	len = buf_len(data);
+	hlen = queuefile_header_len(text, len, &complete);
+
+	if (in->json) {
+		printf("%s{\"id\":", first ? "" : ",");
+		json_cstring(stdout, l->id);
+		printf(",\"domain\":null,\"state\":\"delivered\",\"file\":");
+		json_cstring(stdout, l->name);
+		printf(",\"path\":");
+		json_cstring(stdout, l->path);
+		printf(",\"size\":%lld,\"mtime\":%lld,\"age\":%lld,\"sender\":",
+		    (long long)l->size, (long long)l->mtime,
+		    inspect_age(in, l->mtime));
+		show_json_trace(text, hlen, "Return-Path:", 0);
+		printf(",\"params\":null,\"recipients\":");
+		show_json_trace(text, hlen, "Delivered-To:", 1);
+		printf(",\"malformed\":null,\"user\":");
+		json_cstring(stdout, l->user);
+		printf(",\"folder\":\"%s\",\"headers\":", l->in_cur ? "cur" : "new");
+		show_json_headers(text, hlen);
+		printf(",\"body\":");
+		if (!in->body)
+			printf("null");
+		else if (complete)
+			json_string(stdout, text + hlen + 1, len - hlen - 1);
+		else
+			printf("\"\"");
+		putchar('}');
+		goto fail;
+	}
+
+	if (!first)
+		putchar('\n');
+	inspect_format_age(inspect_age(in, l->mtime), age, sizeof(age));
+	printf("path: ");
+	inspect_print_safe(stdout, l->path, strlen(l->path), INSPECT_ESC_8BIT);
+	printf("\nid: %s\nuser: ", l->id);
+	inspect_print_safe(stdout, l->user, strlen(l->user), INSPECT_ESC_8BIT);
+	printf("\nfolder: %s\nstate: delivered\nsize: %lld\n"
+	    "age: %s (%lld s)\n", l->in_cur ? "cur" : "new",
+	    (long long)l->size, age, inspect_age(in, l->mtime));
+	if (show_trace_value(text, hlen, "Return-Path:", 0, &v, &vlen)) {
+		printf("sender: <");
+		inspect_print_safe(stdout, v, vlen, 0);
+		printf(">\n");
+	}
+	for (i = 0; show_trace_value(text, hlen, "Delivered-To:", i, &v, &vlen);
+	    i++) {
+		printf("recipient: <");
+		inspect_print_safe(stdout, v, vlen, 0);
+		printf(">\n");
+	}
+	putchar('\n');
+	inspect_print_safe(stdout, text, in->body ? len : hlen,
+	    INSPECT_KEEP_LINES);
+	if ((in->body ? len : hlen) > 0 && text[(in->body ? len : hlen) - 1]
+	    != '\n')
+		putchar('\n');
+fail:
+	buf_free(data);
+	(void)close(fd);
+	return ret;
+}
+
 int
 show_run(struct inspect *in)
 {
@@ -535,6 +778,7 @@ show_run(struct inspect *in)
 	memset(&ls, 0, sizeof(ls));
 	ls.in = in;
 	if (scan_queue(in, SCAN_QUEUED | SCAN_ERROR, &ops, &ls) < 0
+	    || ls.nomem || scan_users(in, SCAN_DELIVERED, &ops, &ls) < 0
 	    || ls.nomem)
 		goto nomem;
 	if (ls.nletters > 0)
@@ -556,7 +800,8 @@ show_run(struct inspect *in)
 		printf("]}\n");
 	list_free(&ls);
 	if (shown == 0 && in->status == 0) {
-		inspect_warnx("no queued letter has the ID %s", in->id);
+		inspect_warnx("no letter, queued or delivered, has the ID %s",
+		    in->id);
 		return 1;
 	}
 	return 0;

@@ -49,6 +49,7 @@
 #define OPT_LIST	0x01	/* --from --to --older-than */
 #define OPT_ERROR	0x02	/* --error */
 #define OPT_BODY	0x04	/* --body */
+#define OPT_AGES	0x08	/* -b N, -s */
 
 enum {
 	OPT_FROM = 256,
@@ -70,7 +71,7 @@ static const struct command commands[] = {
 	{ "summary", summary_run, 0, 0, 0 },
 	{ "list", list_run, 0, 1, OPT_LIST | OPT_ERROR },
 	{ "show", show_run, 1, 1, OPT_BODY },
-	{ "ages", ages_run, 0, 0, OPT_ERROR },
+	{ "ages", ages_run, 0, 0, OPT_ERROR | OPT_AGES },
 	{ "check", check_run, 0, 0, 0 },
 };
 
@@ -83,6 +84,8 @@ static const struct option long_options[] = {
 	{ "older-than", required_argument, NULL, OPT_OLDER_THAN },
 	{ "error", no_argument, NULL, OPT_ERROR_DIR },
 	{ "body", no_argument, NULL, OPT_SHOW_BODY },
+	{ "buckets", required_argument, NULL, 'b' },
+	{ "sender", no_argument, NULL, 's' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -113,8 +116,11 @@ usage(FILE *fp)
 	    "      --older-than AGE   older than AGE (90s, 10m, 2h, 3d, 1w, 1h30m)\n"
 	    "      --error            letters in error/ instead of queued ones\n"
 	    "  show ID [--body]       envelope and headers (--body: the whole\n"
-	    "                         message) of the letters with that ID\n"
+	    "                         message) of the letters with that ID,\n"
+	    "                         queued or delivered to a local user\n"
 	    "  ages [--error]         letters per domain and age bucket (qshape)\n"
+	    "      -b, --buckets N    N buckets (default %d, at most %d)\n"
+	    "      -s, --sender       by sender domain, not recipient domain\n"
 	    "  check                  stale tmp/ files, bad names, malformed\n"
 	    "                         envelopes, unknown entries; exit 1 on any\n"
 	    "\n"
@@ -125,7 +131,7 @@ usage(FILE *fp)
 	    "  -j, --json             one JSON document (see maildir-inspect(1))\n"
 	    "  -h, --help             this text\n"
 	    "  -V, --version          the version\n",
-	    DEFAULT_CONFIG);
+	    AGES_BUCKETS_DEFAULT, AGES_BUCKETS_MAX, DEFAULT_CONFIG);
 }
 
 static int
@@ -202,22 +208,29 @@ main(int argc, char **argv)
 	struct conf *conf = NULL;
 	const char *config = NULL, *root = NULL;
 	char *domain = NULL;
-	const char *first_option[OPT_BODY + 1] = { NULL };
-	int c, used = 0, nargs, status, flag, longindex = 0;
+	const char *first_option[OPT_AGES + 1] = { NULL };
+	char *end;
+	long n;
+	int c, used = 0, nargs, status, flag, longindex = 0, err;
 
 	log_init("maildir-inspect", 0);
 	memset(&in, 0, sizeof(in));
 	in.rootfd = -1;
 	in.older_than = -1;
+	in.buckets = AGES_BUCKETS_DEFAULT;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":c:d:jhV", long_options,
+	while ((c = getopt_long(argc, argv, ":c:d:jhVb:s", long_options,
 	    &longindex)) != -1) {
 		flag = c == OPT_FROM || c == OPT_TO || c == OPT_OLDER_THAN
 		    ? OPT_LIST : c == OPT_ERROR_DIR ? OPT_ERROR
-		    : c == OPT_SHOW_BODY ? OPT_BODY : 0;
+		    : c == OPT_SHOW_BODY ? OPT_BODY
+		    : c == 'b' || c == 's' ? OPT_AGES : 0;
 		if (flag != 0 && first_option[flag] == NULL)
-			first_option[flag] = long_options[longindex].name;
+			first_option[flag] = c == 'b' ? "buckets"
+			    : c == 's' ? "sender"
+			    : long_options[longindex].name;
+		longindex = 0;
 		switch (c) {
 		case 'c':
 			config = optarg;
@@ -250,6 +263,20 @@ main(int argc, char **argv)
 			in.body = 1;
 			used |= flag;
 			break;
+		case 'b':
+			errno = 0;
+			n = strtol(optarg, &end, 10);
+			if (errno != 0 || end == optarg || *end != '\0' || n < 1
+			    || n > AGES_BUCKETS_MAX)
+				return usage_error("bad bucket count '%s' (1 to "
+				    "%d)", optarg, AGES_BUCKETS_MAX);
+			in.buckets = (int)n;
+			used |= flag;
+			break;
+		case 's':
+			in.by_sender = 1;
+			used |= flag;
+			break;
 		case 'h':
 			usage(stdout);
 			return fflush(stdout) == 0 ? 0 : EX_IOERR;
@@ -277,7 +304,7 @@ main(int argc, char **argv)
 	if (nargs < cmd->min_args || nargs > cmd->max_args)
 		return usage_error("wrong number of arguments for %s",
 		    cmd->name);
-	for (flag = OPT_LIST; flag <= OPT_BODY; flag <<= 1)
+	for (flag = OPT_LIST; flag <= OPT_AGES; flag <<= 1)
 		if ((used & flag) && !(cmd->options & flag))
 			return usage_error("--%s is not an option of %s",
 			    first_option[flag], cmd->name);
@@ -316,9 +343,11 @@ main(int argc, char **argv)
 	in.root = root;
 	in.rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (in.rootfd < 0) {
-		inspect_warnx("%s: %s", root, strerror(errno));
-		status = (errno == ENOENT || errno == ENOTDIR
-		    || errno == EACCES) ? EX_NOINPUT : EX_IOERR;
+		/* The warning may change errno (stderr a full disk, a pipe). */
+		err = errno;
+		status = (err == ENOENT || err == ENOTDIR || err == EACCES)
+		    ? EX_NOINPUT : EX_IOERR;
+		inspect_warnx("%s: %s", root, strerror(err));
 		goto fail;
 	}
 	in.now = time(NULL);
@@ -328,9 +357,11 @@ main(int argc, char **argv)
 	status = cmd->run(&in);
 	if (status == 0 && in.status != 0)
 		status = in.status;
+	errno = 0;
 	if (fflush(stdout) != 0 || ferror(stdout)) {
-		inspect_warnx("cannot write the output: %s", strerror(errno));
+		err = errno != 0 ? errno : EIO;
 		status = EX_IOERR;
+		inspect_warnx("cannot write the output: %s", strerror(err));
 	}
 
 fail:

@@ -39,6 +39,7 @@ struct scan {
 	int flags;
 	const struct scan_ops *ops;
 	void *ctx;
+	int stopped;		/* ops->letter returned -1 */
 };
 
 static const char *const scan_problem_names[] = {
@@ -74,6 +75,8 @@ static void scan_tmp(struct scan *s, int parentfd, const char *name,
 static long scan_count(struct scan *s, int parentfd, const char *name,
     const char *path);
 static void scan_user(struct scan *s, const char *user);
+static int scan_delivered(struct scan *s, int userfd, const char *user,
+    const char *folder);
 static int scan_is_maildir(int rootfd, const char *name);
 static int scan_is_printable(const char *name);
 
@@ -290,6 +293,8 @@ scan_letters(struct scan *s, int parentfd, const char *dirpath,
 		if (!want || s->ops->letter == NULL)
 			continue;
 		l.domain = domain;
+		l.user = NULL;
+		l.folder = NULL;
 		l.in_error = in_error;
 		l.dirfd = dirfd(d);
 		l.name = de->d_name;
@@ -393,7 +398,7 @@ int
 scan_queue(const struct inspect *in, int flags, const struct scan_ops *ops,
     void *ctx)
 {
-	struct scan s = { in, flags, ops, ctx };
+	struct scan s = { in, flags, ops, ctx, 0 };
 	struct stat st;
 	char **names = NULL, path[PATH_MAX];
 	size_t n = 0, i;
@@ -477,6 +482,63 @@ scan_count(struct scan *s, int parentfd, const char *name, const char *path)
 	return count;
 }
 
+/*
+ * scan_delivered - the letters of root/<user>/<folder> (SCAN_DELIVERED).
+ * Returns 0, or -1 when ops->letter stopped the walk.
+ */
+static int
+scan_delivered(struct scan *s, int userfd, const char *user,
+    const char *folder)
+{
+	struct scan_letter l;
+	struct dirent *de;
+	struct stat st;
+	DIR *d;
+	char dir[PATH_MAX], path[PATH_MAX], id[INSPECT_ID_MAX];
+	int r, ret = 0;
+
+	if (s->ops->letter == NULL
+	    || scan_path(dir, sizeof(dir), user, folder) < 0)
+		return 0;
+	if ((d = scan_opendir(userfd, folder)) == NULL) {
+		if (errno != ENOENT && errno != ENOTDIR && errno != ELOOP)
+			scan_problem(s, SCAN_UNREADABLE, dir, NULL, errno);
+		return 0;
+	}
+	while ((r = scan_next(d, &de)) > 0) {
+		if (de->d_name[0] == '.'
+		    || maildir_name_id(de->d_name, id, sizeof(id)) < 0
+		    || scan_path(path, sizeof(path), dir, de->d_name) < 0)
+			continue;
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW)
+		    < 0) {
+			if (errno != ENOENT)
+				scan_problem(s, SCAN_UNREADABLE, path, NULL,
+				    errno);
+			continue;
+		}
+		if (!S_ISREG(st.st_mode))
+			continue;
+		memset(&l, 0, sizeof(l));
+		l.user = user;
+		l.folder = folder;
+		l.dirfd = dirfd(d);
+		l.name = de->d_name;
+		l.path = path;
+		l.id = id;
+		l.size = st.st_size;
+		l.mtime = st.st_mtime;
+		if (s->ops->letter(s->ctx, &l) < 0) {
+			ret = -1;
+			break;
+		}
+	}
+	if (r < 0)
+		scan_problem(s, SCAN_UNREADABLE, dir, NULL, errno);
+	(void)closedir(d);
+	return ret;
+}
+
 static void
 scan_user(struct scan *s, const char *user)
 {
@@ -500,6 +562,10 @@ scan_user(struct scan *s, const char *user)
 		if ((s->flags & SCAN_STRICT)
 		    && scan_path(path, sizeof(path), user, "tmp") == 0)
 			scan_tmp(s, fd, "tmp", path);
+		if ((s->flags & SCAN_DELIVERED)
+		    && (scan_delivered(s, fd, user, "new") < 0
+		    || scan_delivered(s, fd, user, "cur") < 0))
+			s->stopped = 1;
 		(void)close(fd);
 	}
 	if (s->ops->user != NULL)
@@ -544,15 +610,17 @@ int
 scan_users(const struct inspect *in, int flags, const struct scan_ops *ops,
     void *ctx)
 {
-	struct scan s = { in, flags, ops, ctx };
+	struct scan s = { in, flags, ops, ctx, 0 };
 	struct stat st;
 	char **names = NULL;
 	size_t n = 0, i;
 	int configured, maildir;
 
 	if (in->conf != NULL)
-		for (i = 0; i < in->conf->nusers; i++)
+		for (i = 0; i < in->conf->nusers && !s.stopped; i++)
 			scan_user(&s, in->conf->users[i]);
+	if (s.stopped)
+		return -1;
 	if (in->conf != NULL && !(flags & SCAN_STRICT))
 		return 0;
 
@@ -584,7 +652,9 @@ scan_users(const struct inspect *in, int flags, const struct scan_ops *ops,
 		else
 			scan_strict(&s, SCAN_UNKNOWN_ENTRY, names[i],
 			    "not a Maildir");
+		if (s.stopped)
+			break;
 	}
 	scan_free_names(names, n);
-	return 0;
+	return s.stopped ? -1 : 0;
 }

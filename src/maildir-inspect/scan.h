@@ -15,6 +15,11 @@
  *	configured users in configuration order, or, without a
  *	configuration, every directory of root not starting with '.' that
  *	holds tmp/, new/ and cur/, in name order.
+ *	With SCAN_DELIVERED scan_users() also gives every letter of each
+ *	user's new/ and cur/ to ops->letter (domain NULL, user and folder
+ *	set): a regular file whose name, not starting with '.', is a
+ *	Maildir name with an ID ("SECONDS.ID.HOST", with ":2,FLAGS" in
+ *	cur/); other files there are skipped.
  *	With SCAN_STRICT both also report what does not belong (names that
  *	are not Maildir names, domain directories that are not domains,
  *	entries of unknown kind, missing error/ or Maildir directories) and
@@ -45,6 +50,7 @@
 #define SCAN_QUEUED	0x01	/* letters in <domain>/ */
 #define SCAN_ERROR	0x02	/* letters in <domain>/error/ */
 #define SCAN_STRICT	0x04	/* report every problem, look into tmp/ */
+#define SCAN_DELIVERED	0x08	/* scan_users(): the letters of new/, cur/ */
 
 enum scan_problem {
 	SCAN_STALE_TMP,
@@ -59,7 +65,9 @@ enum scan_problem {
 };
 
 struct scan_letter {
-	const char *domain;
+	const char *domain;	/* NULL for a delivered letter */
+	const char *user;	/* a delivered letter's user, else NULL */
+	const char *folder;	/* "new" or "cur", else NULL */
 	int in_error;		/* in <domain>/error/ */
 	int dirfd;		/* the directory that holds it */
 	const char *name;	/* its file name */

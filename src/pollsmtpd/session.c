@@ -10,7 +10,9 @@
  *	Commands. A command line ends in CRLF and is at most SESSION_LINE_MAX
  *	octets with it. The line is checked before anything else looks at
  *	it: a bare LF, a bare CR, a NUL or an 8-bit byte makes it a 500 5.5.2
- *	and it is never run. An over-long line gets one 500 5.5.2 and the
+ *	(an 8-bit byte inside the path of MAIL or RCPT: 553 5.6.7, as RFC
+ *	6531 answers an address that needs SMTPUTF8) and it is never run.
+ *	An over-long line gets one 500 5.5.2 and the
  *	rest of it, up to the next LF, is thrown away unread. A good line
  *	is looked up in the command table {verb, states it is allowed in,
  *	handler}; out of sequence is 503 5.5.1 and changes no state. An
@@ -231,6 +233,7 @@ static int text_as_command(struct session *);
 static void close_with(struct session *, const char *, const char *);
 static const char *hostname(const struct session *);
 static int helo_valid(const char *);
+static int path_is_8bit(const char *, size_t);
 static int helo_accept(struct session *, char *, int);
 static const struct rcpt *rcpt_find(const struct session *, const char *,
     const char *);
@@ -731,7 +734,11 @@ command_run(struct session *s, char *line, size_t n)
 		log_bytes(LOG_LEVEL_INFO, s->id, "refused line", line, len);
 		if (text_as_command(s))
 			return;
-		reply(s, "500 5.5.2 Error: %s in command", bad);
+		if (path_is_8bit(line, i - 1))
+			reply(s, "553 5.6.7 Error: non-ASCII address without "
+			    "SMTPUTF8");
+		else
+			reply(s, "500 5.5.2 Error: %s in command", bad);
 		return;
 	}
 	while (len > 0 && (line[len - 1] == ' ' || line[len - 1] == '\t'))
@@ -819,6 +826,27 @@ text_as_command(struct session *s)
 	    "refused DATA command");
 	state_enter(s, STATE_CLOSED);
 	return 1;
+}
+
+/*
+ * path_is_8bit - whether the byte at pos, the first bad byte of the line,
+ * is an 8-bit byte inside the path of MAIL FROM:<...> or RCPT TO:<...>:
+ * an address that needs SMTPUTF8, which is not offered (RFC 6531: 553
+ * 5.6.7, non-ASCII addresses not permitted).
+ */
+static int
+path_is_8bit(const char *line, size_t pos)
+{
+	const char *open, *close;
+
+	if ((unsigned char)line[pos] < 0x80
+	    || (strncasecmp(line, "MAIL FROM:", 10) != 0
+	    && strncasecmp(line, "RCPT TO:", 8) != 0))
+		return 0;
+	if ((open = strchr(line, '<')) == NULL || (size_t)(open - line) > pos)
+		return 0;
+	close = strchr(open, '>');
+	return close == NULL || (size_t)(close - line) > pos;
 }
 
 /* sequence_hint - what the client should have sent first */
@@ -1053,16 +1081,14 @@ transaction_reset(struct session *s)
 	memset(&s->message, 0, sizeof(s->message));
 }
 
-/* helo_valid - one word of printable ASCII; it ends up in Received: */
+/*
+ * helo_valid - a domain or an address literal (RFC 5321 4.1.1.1); it
+ * ends up in Received: and the log, so nothing else may pass
+ */
 static int
 helo_valid(const char *arg)
 {
-	size_t i;
-
-	for (i = 0; arg[i] != '\0'; i++)
-		if (arg[i] <= ' ' || arg[i] > '~')
-			return 0;
-	return i > 0 && i <= SESSION_HELO_MAX;
+	return strlen(arg) <= SESSION_HELO_MAX && addr_helo_valid(arg);
 }
 
 static int
@@ -1318,9 +1344,13 @@ cmd_rcpt(struct session *s, char *arg)
 	} else if (!s->relay_allowed) {
 		reply(s, "554 5.7.1 <%s>: Relay access denied", address);
 		return;
-	} else if (a.literal || !addr_domain_is_safe(a.domain)) {
-		reply(s, "501 5.1.2 <%s>: Recipient domain not accepted "
-		    "for relaying", address);
+	} else if (a.literal) {
+		reply(s, "550 5.7.1 <%s>: Recipient address rejected: "
+		    "mail to address literals is not relayed", address);
+		return;
+	} else if (!addr_domain_is_safe(a.domain)) {
+		reply(s, "501 5.1.2 <%s>: Recipient address rejected: "
+		    "a numeric domain is not a domain name", address);
 		return;
 	}
 

@@ -223,12 +223,14 @@ class Hostile(DaemonTestCase):
         c.hello()
         c.send(b"NOOP caf\xc3\xa9\r\n")
         c.expect(500, "5.5.2")
+        # Inside a path: an address that needs SMTPUTF8 (RFC 6531).
         c.send(b"MAIL FROM:<j\xfcrgen@x.example>\r\n")
-        c.expect(500, "5.5.2")
+        c.expect(553, "5.6.7")
         c.expect_ok("RCPT TO:<alice@example.org>", 503, "5.5.1")
         c.expect_ok("MAIL FROM:<s@x.example>", 250, "2.1.0")
         c.send(b"RCPT TO:<\xe4lice@example.org>\r\n")
-        c.expect(500, "5.5.2")
+        c.expect(553, "5.6.7")
+        c.expect_ok("DATA", 503, "5.5.1")
 
     def test_bare_lf_command(self):
         c = self.client()

@@ -31,8 +31,11 @@ EX_NOINPUT = 66
 EX_IOERR = 74
 EX_CONFIG = 78
 
+# qshape's default buckets: JSON labels, and the text header's.
 BUCKETS = ["0-5m", "5-10m", "10-20m", "20-40m", "40-80m", "80-160m",
-           "160m+"]
+           "160-320m", "320-640m", "640-1280m", "1280m+"]
+QSHAPE = ["T", "5", "10", "20", "40", "80", "160", "320", "640", "1280",
+          "1280+"]
 
 
 def inspect_path():
@@ -286,7 +289,7 @@ class SummaryTest(InspectTestCase):
         self.assertEqual(doc["letters"], [])
         self.assertEqual(doc["count"], 0)
         doc, _ = self.run_json("ages")
-        self.assertEqual(doc["totals"], {"total": 0, "counts": [0] * 7})
+        self.assertEqual(doc["totals"], {"total": 0, "counts": [0] * 10})
 
     def test_missing_root(self):
         missing = os.path.join(self.tmp, "nothing")
@@ -377,28 +380,64 @@ class ListTest(InspectTestCase):
         self.assertEqual(doc["bytes"], sum(self.l[i][2] for i in
                                            ("A1", "A2", "B1", "C1")))
 
+    def arrival(self, key):
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                             time.gmtime(self.l[key][1]))
+
     def test_list_text(self):
+        """Like postqueue -p: arrival time, sender and every recipient,
+        then a total line."""
         self.make_queue()
         out, err = self.run_inspect("list")
         self.assertEqual(err, "")
         rows = self.table(out)
-        self.assertEqual(rows[0], ["ID", "DOMAIN", "SIZE", "AGE", "RCPTS",
-                                   "SENDER"])
-        self.assertEqual(rows[1][:3], ["B1", "other.example",
-                                       str(self.l["B1"][2])])
-        self.assertRegex(rows[1][3], r"^3\ds$")
-        self.assertEqual(rows[1][4:], ["1", "<>"])
+        self.assertEqual(rows[0], ["ID", "DOMAIN", "SIZE", "ARRIVAL", "AGE",
+                                   "RCPTS", "SENDER", "RECIPIENTS"])
+        self.assertEqual(rows[1][:4], ["B1", "other.example",
+                                       str(self.l["B1"][2]),
+                                       self.arrival("B1")])
+        self.assertRegex(rows[1][4], r"^3\ds$")
+        self.assertEqual(rows[1][5:], ["1", "<>", "<Postmaster@Other.example>"])
         self.assertEqual(rows[2], ["A1", "remote.example",
-                                   str(self.l["A1"][2]), "3h00m", "3",
-                                   "<Alice@Example.NET>"])
+                                   str(self.l["A1"][2]), self.arrival("A1"),
+                                   "3h00m", "3", "<Alice@Example.NET>",
+                                   "<u1@remote.example>",
+                                   "<u2@remote.example>",
+                                   "<u3@remote.example>"])
         self.assertEqual(rows[3], ["A2", "remote.example",
-                                   str(self.l["A2"][2]), "2m", "1",
-                                   "<bob@example.net>"])
-        self.assertEqual(rows[4][:5], ["C1", "third.example",
-                                       str(self.l["C1"][2]), "1h23m", "-"])
+                                   str(self.l["A2"][2]), self.arrival("A2"),
+                                   "2m", "1", "<bob@example.net>",
+                                   "<r@remote.example>"])
+        self.assertEqual(rows[4][:6], ["C1", "third.example",
+                                       str(self.l["C1"][2]),
+                                       self.arrival("C1"), "1h23m", "-"])
         self.assertIn("(malformed envelope: line 1: X-Envelope-To before "
                       "X-Envelope-From)", out.splitlines()[4])
-        self.assertEqual(len(rows), 5)
+        total = sum(self.l[i][2] for i in ("A1", "A2", "B1", "C1"))
+        self.assertEqual(out.splitlines()[5], "-- %d KiB in 4 letters."
+                         % ((total + 1023) // 1024))
+        self.assertEqual(len(rows), 6)
+
+    def test_list_total_and_empty(self):
+        out, _ = self.run_inspect("list")
+        self.assertEqual(out, "Mail queue is empty\n")
+        out, _ = self.run_inspect("list", "--error")
+        self.assertEqual(out, "No letter in error/\n")
+        # 1 letter of 1025 bytes: rounded up to 2 KiB; singular.
+        data = envelope("a@example.net", ["r@remote.example"]) + received("K1")
+        self.t.letter("remote.example", "K1",
+                      data=data + b"x" * (1025 - len(data)))
+        out, _ = self.run_inspect("list")
+        self.assertEqual(out.splitlines()[-1], "-- 2 KiB in 1 letter.")
+        self.assertEqual(len(out.splitlines()), 3)
+        # Filters that match nothing: no header, and not "empty".
+        out, _ = self.run_inspect("list", "--from", "nobody")
+        self.assertEqual(out, "No letter matches.\n")
+        out, _ = self.run_inspect("list", "other.example")
+        self.assertEqual(out, "No letter matches.\n")
+        # The JSON is unchanged by the text's total line.
+        doc, _ = self.run_json("list")
+        self.assertEqual((doc["count"], doc["bytes"]), (1, 1025))
 
     def test_list_filters(self):
         self.make_queue()
@@ -470,7 +509,9 @@ class ListTest(InspectTestCase):
         doc, _ = self.run_json("list")
         self.assertEqual(doc["letters"][0]["recipients"], rcpts)
         out, _ = self.run_inspect("list")
-        self.assertEqual(self.table(out)[1][4], "1000")
+        self.assertEqual(self.table(out)[1][5], "1000")
+        self.assertEqual(self.table(out)[1][7:],
+                         ["<%s>" % r for r in rcpts])
 
 
 class ShowTest(InspectTestCase):
@@ -545,6 +586,117 @@ class ShowTest(InspectTestCase):
         out, _ = self.run_inspect("show", "BAD1")
         self.assertIn("malformed: line 2: expected X-Envelope-To\n", out)
 
+    def test_show_escapes_c0_and_c1(self):
+        """Text output is safe on a terminal: every C0 and C1 control -
+        raw 0x80-0x9f (0x9b is the 8-bit CSI) and the UTF-8 of
+        U+0080-U+009F - and every byte that is not valid UTF-8 becomes
+        \\xHH; valid UTF-8 text stays readable."""
+        hostile = (b"Subject: \x9b2J \x1b[31m \xc2\x9b \x85 \x07 caf\xc3\xa9 "
+                   b"\xff \xe2\x82\xac\n")
+        msg = hostile + b"\n\x90P body \x9d\xc2\x80 \x00\r end\n"
+        self.t.letter("remote.example", "ESC1", message=msg)
+        out, _ = self.run_inspect("show", "ESC1", "--body")
+        raw = out.encode("utf-8", "surrogateescape")
+        for byte in list(range(0x00, 0x09)) + list(range(0x0b, 0x20)) + \
+                [0x7f] + list(range(0x80, 0xa0)):
+            if byte in (0x82,):
+                continue        # inside the UTF-8 of the euro sign
+            self.assertNotIn(bytes([byte]), raw, hex(byte))
+        self.assertIn("Subject: \\x9b2J \\x1b[31m \\xc2\\x9b \\x85 \\x07 "
+                      "caf\u00e9 \\xff \u20ac\n", out)
+        self.assertIn("\n\\x90P body \\x9d\\xc2\\x80 \\x00\\x0d end\n", out)
+        out, _ = self.run_inspect("show", "ESC1")
+        self.assertIn("Subject: \\x9b2J ", out)
+        self.assertNotIn("\x9b", out)
+        # JSON keeps the bytes (as \\u00XX where they are not UTF-8).
+        doc, _ = self.run_json("show", "ESC1")
+        self.assertEqual(doc["letters"][0]["headers"][1],
+                         "Subject: \u009b2J \x1b[31m \u009b \u0085 \x07 "
+                         "caf\u00e9 \u00ff \u20ac")
+
+    def delivered(self, user, msgid, folder="new", age=0, flags=":2,S",
+                  extra=b""):
+        """A letter as the daemon delivers it to a local user."""
+        self.t.user(user)
+        name = "%d.%s.%s" % (self.t.now - age, msgid, HOST)
+        if folder == "cur":
+            name += flags
+        data = (b"Return-Path: <a@example.net>\n"
+                b"Delivered-To: %s@example.org\n" % user.encode()
+                + received(msgid) + extra + MESSAGE)
+        mtime = self.t.write(os.path.join(user, folder, name), data, age)
+        return name, mtime, len(data)
+
+    def test_show_delivered(self):
+        """show ID also finds the copies delivered to local users (new/
+        and cur/), marked as delivered; queue copies come first."""
+        q = self.t.letter("remote.example", "LOC1", age=120)
+        n = self.delivered("alice", "LOC1", age=120)
+        c = self.delivered("bob", "LOC1", folder="cur", age=120,
+                           extra=b"Delivered-To: forged@example.org\n")
+        self.delivered("bob", "OTHER1")
+        self.t.write("bob/new/.hidden.LOC1.x", b"x")
+        self.t.write("bob/tmp/%d.LOC1.%s" % (self.t.now, HOST), b"x")
+        doc, err = self.run_json("show", "LOC1")
+        self.assertEqual(err, "")
+        self.assertEqual([(x["state"], x["domain"], x["user"], x["folder"],
+                           x["file"]) for x in doc["letters"]], [
+            ("queued", "remote.example", None, None, q[0]),
+            ("delivered", None, "alice", "new", n[0]),
+            ("delivered", None, "bob", "cur", c[0])])
+        x = doc["letters"][2]
+        self.assertEqual(x["path"], "bob/cur/" + c[0])
+        self.assertEqual((x["size"], x["mtime"]), (c[2], c[1]))
+        self.assertEqual(x["age"], doc["now"] - c[1])
+        self.assertEqual(x["sender"], "a@example.net")
+        # Only the daemon's own lines, before its Received:, count.
+        self.assertEqual(x["recipients"], ["bob@example.org"])
+        self.assertIsNone(x["params"])
+        self.assertIsNone(x["malformed"])
+        self.assertEqual(x["headers"][:3], [
+            "Return-Path: <a@example.net>",
+            "Delivered-To: bob@example.org",
+            received("LOC1").decode().rstrip("\n")])
+        self.assertIsNone(x["body"])
+        doc, _ = self.run_json("show", "LOC1", "--body")
+        self.assertEqual(doc["letters"][1]["body"], "Hello.\n")
+
+        out, _ = self.run_inspect("show", "LOC1")
+        parts = out.split("\npath: ")
+        self.assertEqual(len(parts), 3)
+        self.assertEqual(parts[1], (
+            "alice/new/%s\n"
+            "id: LOC1\n"
+            "user: alice\n"
+            "folder: new\n"
+            "state: delivered\n"
+            "size: %d\n"
+            "age: 2m (%d s)\n"
+            "sender: <a@example.net>\n"
+            "recipient: <alice@example.org>\n"
+            "\n"
+            "Return-Path: <a@example.net>\n"
+            "Delivered-To: alice@example.org\n" % (
+                n[0], n[2], int(parts[1].split("(")[1].split()[0])))
+            + received("LOC1").decode()
+            # (the empty line before the next "path:" is the split's)
+            + "Subject: test\nFrom: <a@example.net>\n")
+        self.assertIn("state: delivered\n", parts[2])
+        self.assertIn("folder: cur\n", parts[2])
+        # A message only delivered is found too; a configuration names
+        # the users to look at.
+        doc, _ = self.run_json("show", "OTHER1")
+        self.assertEqual([x["user"] for x in doc["letters"]], ["bob"])
+        conf = os.path.join(self.tmp, "c.conf")
+        with open(conf, "w") as f:
+            f.write('application = { maildir = { path = "%s"; }; };\n'
+                    'local = { users = [ "alice" ];\n'
+                    '  postmaster = "alice"; };\n' % self.t.root)
+        doc, _ = self.run_json("-c", conf, "show", "LOC1", root=False)
+        self.assertEqual([x["state"] for x in doc["letters"]],
+                         ["queued", "delivered"])
+        self.run_inspect("-c", conf, "show", "OTHER1", root=False, status=1)
+
     def test_show_not_found(self):
         self.t.letter("remote.example", "THERE1")
         out, err = self.run_inspect("show", "NOTHERE1", status=1)
@@ -556,7 +708,7 @@ class ShowTest(InspectTestCase):
 
 class AgesTest(InspectTestCase):
 
-    def test_ages(self):
+    def make_queue(self):
         t = self.t
         ages = {"r.example": [60, 7 * 60, 15 * 60, 30 * 60, 60 * 60,
                               120 * 60, 300 * 60, 86400],
@@ -567,38 +719,113 @@ class AgesTest(InspectTestCase):
                 t.letter(dom, "ID%d" % i, age=age)
         t.letter("r.example", "ERR1", age=20, error=True)
         t.letter("u.example", "ERR2", age=20, error=True)
+
+    def test_ages(self):
+        """qshape's default: 10 buckets, T 5 10 20 ... 1280 1280+."""
+        self.make_queue()
         doc, err = self.run_json("ages")
         self.assertEqual(err, "")
         self.assertEqual(doc["state"], "queued")
+        self.assertEqual(doc["by"], "recipient")
         self.assertEqual([b["label"] for b in doc["buckets"]], BUCKETS)
         self.assertEqual([(b["from"], b["to"]) for b in doc["buckets"]], [
             (0, 300), (300, 600), (600, 1200), (1200, 2400), (2400, 4800),
-            (4800, 9600), (9600, None)])
+            (4800, 9600), (9600, 19200), (19200, 38400), (38400, 76800),
+            (76800, None)])
         # Most letters first (qshape), then by name.
         self.assertEqual(doc["domains"], [
             {"domain": "r.example", "total": 8,
-             "counts": [1, 1, 1, 1, 1, 1, 2]},
+             "counts": [1, 1, 1, 1, 1, 1, 1, 0, 0, 1]},
             {"domain": "s.example", "total": 2,
-             "counts": [2, 0, 0, 0, 0, 0, 0]},
+             "counts": [2, 0, 0, 0, 0, 0, 0, 0, 0, 0]},
             {"domain": "t.example", "total": 1,
-             "counts": [0, 0, 0, 0, 0, 1, 0]},
+             "counts": [0, 0, 0, 0, 0, 1, 0, 0, 0, 0]},
         ])
-        self.assertEqual(doc["totals"], {"total": 11,
-                                         "counts": [3, 1, 1, 1, 1, 2, 2]})
+        self.assertEqual(doc["totals"], {
+            "total": 11, "counts": [3, 1, 1, 1, 1, 2, 1, 0, 0, 1]})
         out, _ = self.run_inspect("ages")
         self.assertEqual(self.table(out), [
-            ["DOMAIN", "TOTAL"] + BUCKETS,
-            ["TOTAL", "11", "3", "1", "1", "1", "1", "2", "2"],
-            ["r.example", "8", "1", "1", "1", "1", "1", "1", "2"],
-            ["s.example", "2", "2", "0", "0", "0", "0", "0", "0"],
-            ["t.example", "1", "0", "0", "0", "0", "0", "1", "0"]])
+            ["DOMAIN"] + QSHAPE,
+            ["TOTAL", "11", "3", "1", "1", "1", "1", "2", "1", "0", "0", "1"],
+            ["r.example", "8", "1", "1", "1", "1", "1", "1", "1", "0", "0",
+             "1"],
+            ["s.example", "2", "2", "0", "0", "0", "0", "0", "0", "0", "0",
+             "0"],
+            ["t.example", "1", "0", "0", "0", "0", "0", "1", "0", "0", "0",
+             "0"]])
         doc, _ = self.run_json("ages", "--error")
         self.assertEqual(doc["state"], "error")
         self.assertEqual(doc["domains"], [
-            {"domain": "r.example", "total": 1,
-             "counts": [1, 0, 0, 0, 0, 0, 0]},
-            {"domain": "u.example", "total": 1,
-             "counts": [1, 0, 0, 0, 0, 0, 0]}])
+            {"domain": "r.example", "total": 1, "counts": [1] + [0] * 9},
+            {"domain": "u.example", "total": 1, "counts": [1] + [0] * 9}])
+
+    def test_bucket_count(self):
+        """-b N: N buckets, the last one open (qshape -b)."""
+        self.make_queue()
+        out, _ = self.run_inspect("ages", "-b", "3")
+        self.assertEqual(self.table(out), [
+            ["DOMAIN", "T", "5", "10", "10+"],
+            ["TOTAL", "11", "3", "1", "7"],
+            ["r.example", "8", "1", "1", "6"],
+            ["s.example", "2", "2", "0", "0"],
+            ["t.example", "1", "0", "0", "1"]])
+        doc, _ = self.run_json("ages", "--buckets", "3")
+        self.assertEqual([(b["label"], b["from"], b["to"])
+                          for b in doc["buckets"]],
+                         [("0-5m", 0, 300), ("5-10m", 300, 600),
+                          ("10m+", 600, None)])
+        self.assertEqual(doc["totals"], {"total": 11, "counts": [3, 1, 7]})
+        doc, _ = self.run_json("ages", "-b", "1")
+        self.assertEqual(doc["buckets"], [{"label": "0m+", "from": 0,
+                                           "to": None}])
+        self.assertEqual(doc["totals"], {"total": 11, "counts": [11]})
+        doc, _ = self.run_json("ages", "-b", "12")
+        self.assertEqual(doc["buckets"][-1], {"label": "5120m+",
+                                              "from": 307200, "to": None})
+        self.assertEqual(doc["totals"]["counts"],
+                         [3, 1, 1, 1, 1, 2, 1, 0, 0, 1, 0, 0])
+        for bad in ("0", "31", "x", "3x", "-1", ""):
+            out, err = self.run_inspect("ages", "-b", bad, status=EX_USAGE)
+            self.assertIn("bucket count", err)
+
+    def test_by_sender(self):
+        """-s: by the sender's domain (qshape -s); a message queued for
+        two domains counts once; the null sender is MAILER-DAEMON."""
+        t = self.t
+        t.letter("a.example", "M1", sender="x@Big.Example", age=60)
+        t.letter("b.example", "M1", sender="x@Big.Example", age=60)
+        t.letter("a.example", "M2", sender="y@big.example", age=700)
+        t.letter("a.example", "M3", sender="", age=3000)
+        t.letter("c.example", "M4", sender="z@[192.0.2.1]", age=30)
+        t.letter("c.example", "M5", data=b"garbage\n", age=30)
+        t.letter("c.example", "M6", sender="q@small.example", age=30,
+                 error=True)
+        doc, err = self.run_json("ages", "-s")
+        self.assertEqual(err, "")
+        self.assertEqual(doc["by"], "sender")
+        self.assertEqual([(d["domain"], d["total"], d["counts"][:5])
+                          for d in doc["domains"]], [
+            ("big.example", 2, [1, 0, 1, 0, 0]),
+            ("(malformed)", 1, [1, 0, 0, 0, 0]),
+            ("MAILER-DAEMON", 1, [0, 0, 0, 0, 1]),
+            ("[192.0.2.1]", 1, [1, 0, 0, 0, 0])])
+        self.assertEqual(doc["totals"]["total"], 5)
+        out, _ = self.run_inspect("ages", "--sender")
+        rows = self.table(out)
+        self.assertEqual(rows[0], ["SENDER"] + QSHAPE)
+        self.assertEqual(rows[1][:2], ["TOTAL", "5"])
+        self.assertEqual([r[0] for r in rows[2:]],
+                         ["big.example", "(malformed)", "MAILER-DAEMON",
+                          "[192.0.2.1]"])
+        doc, _ = self.run_json("ages", "-s", "--error", "-b", "2")
+        self.assertEqual(doc["domains"], [
+            {"domain": "small.example", "total": 1, "counts": [1, 0]}])
+
+    def test_ages_options_belong_to_ages(self):
+        for args in (["list", "-s"], ["summary", "-b", "3"],
+                     ["show", "X1", "--sender"], ["check", "--buckets", "2"]):
+            out, err = self.run_inspect(*args, status=EX_USAGE)
+            self.assertIn("is not an option of", err)
 
 
 class CheckTest(InspectTestCase):
@@ -847,6 +1074,26 @@ class UsageTest(InspectTestCase):
         out, err = self.run_inspect("-c", "/x", "summary", status=EX_USAGE)
         self.assertIn("-c and -d", err)
 
+    def test_exit_status_survives_a_failed_warning(self):
+        """The exit status comes from the error, not from errno after
+        the warning was written (stderr on a full disk)."""
+        missing = os.path.join(self.tmp, "nothing")
+        with open("/dev/full", "w") as full:
+            p = subprocess.run([self.binary, "-d", missing, "summary"],
+                               stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=full,
+                               timeout=60)
+        self.assertEqual(p.returncode, EX_NOINPUT)
+        self.assertEqual(p.stdout, b"")
+        # Output that cannot be written: EX_IOERR, and the reason.
+        with open("/dev/full", "w") as full:
+            p = subprocess.run([self.binary, "-d", self.t.root, "summary"],
+                               stdin=subprocess.DEVNULL, stdout=full,
+                               stderr=subprocess.PIPE, timeout=60)
+        self.assertEqual(p.returncode, EX_IOERR)
+        self.assertIn(b"cannot write the output: No space left on device",
+                      p.stderr)
+
     def test_config_errors(self):
         out, err = self.run_inspect("-c", os.path.join(self.tmp, "none"),
                                     root=False, status=EX_CONFIG)
@@ -908,7 +1155,16 @@ class DaemonQueueTest(InspectTestCase):
                 (msgid, "remote.example", "sender@client.example",
                  ["one@remote.example", "two@remote.example"], None)])
             doc, _ = self.run_json("show", msgid, root=root)
-            self.assertEqual(len(doc["letters"]), 2)
+            self.assertEqual([(x["state"], x["domain"], x["user"])
+                              for x in doc["letters"]], [
+                ("queued", "far.example", None),
+                ("queued", "remote.example", None),
+                ("delivered", None, "alice")])
+            local = doc["letters"][2]
+            self.assertEqual((local["sender"], local["recipients"]),
+                             ("sender@client.example",
+                              ["alice@example.org"]))
+            self.assertEqual(local["path"], "alice/new/" + local["file"])
             hdrs = doc["letters"][1]["headers"]
             self.assertRegex(hdrs[0], harness.received_re(
                 harness.HELO, "127.0.0.1", msgid))

@@ -3,7 +3,9 @@
 What test_smtp.Relay leaves out: a message for local users and several
 remote domains is stored everywhere or nowhere; relay.networks is matched
 as CIDR (a /8 admits 127.0.0.2, an empty list admits nobody); the queue
-tmp directory stays empty.
+tmp directory stays empty; a numeric "domain" (an IPv4 address without
+its brackets) or an address literal is never relayed and never becomes a
+queue directory.
 """
 
 import os
@@ -60,6 +62,44 @@ class AllOrNothing(DaemonTestCase):
             self.assertTrue(os.path.isdir(os.path.join(
                 self.d.queue_dir(dom), "error")))
         self.assertEqual(os.listdir(os.path.join(qdir, ".tmp")), [])
+
+
+class NumericDomains(DaemonTestCase):
+    """RFC 1123 2.1: no top-level domain is all-numeric, so a domain whose
+    last label is a number (decimal, octal or 0x hex, as inet_aton reads
+    it) is an address in disguise: 501 5.1.2 even from a relay client,
+    and no directory of that name. A valid address literal is refused as
+    policy (550 5.7.1), not as syntax."""
+    daemon_opts = dict(relay_networks=["127.0.0.1/32"])
+
+    def test_numeric_domains_refused(self):
+        c = self.client()
+        c.hello()
+        c.expect_ok("MAIL FROM:<s@x.example>", 250, "2.1.0")
+        for rcpt in ["x@127.0.0.1", "x@2130706433", "x@0x7f000001",
+                     "x@0X7F000001", "x@0177.0.0.1", "x@remote.example.0x1f",
+                     "x@10.1"]:
+            with self.subTest(rcpt=rcpt):
+                r = c.cmd("RCPT TO:<%s>" % rcpt)
+                self.assertEqual((r.code, r.enhanced), (501, "5.1.2"), r)
+                self.assertIn("numeric domain", r.text)
+        for rcpt in ["alice@[127.0.0.1]", "x@[192.0.2.1]", "x@[IPv6:::1]"]:
+            with self.subTest(rcpt=rcpt):
+                r = c.cmd("RCPT TO:<%s>" % rcpt)
+                self.assertEqual((r.code, r.enhanced), (550, "5.7.1"), r)
+                self.assertIn("address literal", r.text)
+        # Nothing was taken: DATA has no recipient.
+        c.expect_ok("DATA", 503, "5.5.1")
+        c.expect_ok("RSET", 250, "2.0.0")
+        # A name that only starts with a number is a domain.
+        r = c.transaction("s@x.example", ["x@0x7f.example"],
+                          smtp_data(b"Subject: numeric\n\nx\n"))
+        self.assertEqual(r.code, 250, r)
+        c.expect_ok("QUIT", 221, "2.0.0")
+        self.assertEqual(self.d.queue_domains(), ["0x7f.example"])
+        for name in ("127.0.0.1", "2130706433", "0x7f000001", "0177.0.0.1",
+                     "[127.0.0.1]", "10.1"):
+            self.assertFalse(os.path.lexists(self.d.queue_dir(name)), name)
 
 
 class WideNetwork(DaemonTestCase):
