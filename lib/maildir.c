@@ -672,10 +672,18 @@ maildir_spool_open(struct maildir *md)
 		    MAILDIR_FILE_MODE);
 		if (fd != -1)
 			return (fd);
+		/*
+		 * A removed .tmp/ answers ENOENT, or EPERM on some file
+		 * systems: look at the directory, not at the errno.
+		 */
+		if (tries == 0 && !maildir_dir_live(md->qtmpfd)) {
+			if (maildir_queue_renew(md) == -1)
+				return (-1);
+			continue;
+		}
 		if (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)
 			break;
-		if (errno != ENOENT || tries > 0 || maildir_queue_renew(md) == -1)
-			return (-1);
+		return (-1);
 	}
 	/* No O_TMPFILE here: a unique name of ours, unlinked at once. */
 	if (snprintf(name, sizeof(name), "spool.%ld.%lu", (long)getpid(),

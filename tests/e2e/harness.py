@@ -420,6 +420,26 @@ log = {
             c.greeting = c.expect(220)
         return c
 
+    def connections(self):
+        """How many client connections the daemon holds open: its socket
+        descriptors less its listeners."""
+        n = 0
+        base = "/proc/%d/fd" % self.proc.pid
+        for fd in os.listdir(base):
+            try:
+                if os.readlink(os.path.join(base, fd)).startswith("socket:"):
+                    n += 1
+            except OSError:
+                continue
+        return n - (2 if self.port6 else 1)
+
+    def wait_connections(self, n, timeout=10.0):
+        """Wait until the daemon holds exactly n client connections (the
+        start-up probe gone, or every client accepted); fail otherwise."""
+        if not self.wait_for(lambda: self.connections() == n, timeout):
+            raise AssertionError("daemon holds %d connections, not %d"
+                                 % (self.connections(), n))
+
     def wait_for(self, predicate, timeout=2.0):
         """Poll predicate until it is true or timeout; return its value."""
         deadline = time.monotonic() + timeout * SLOW

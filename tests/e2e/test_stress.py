@@ -168,7 +168,7 @@ class IdleConnections(NofileMixin, DaemonTestCase):
 
     def test_5000_idle_and_one_delivers(self):
         pid = self.d.proc.pid
-        time.sleep(0.2)
+        self.d.wait_connections(0)     # the start-up probe is gone
         before = rss_bytes(pid)
         socks = []
         self.addCleanup(lambda: [s.close() for s in socks])
@@ -199,7 +199,7 @@ class IdleConnections(NofileMixin, DaemonTestCase):
         self.assertEqual(len(pending), 0, "%d of %d idle clients not "
                          "greeted" % (len(pending), self.N))
         opened = time.monotonic() - started
-        time.sleep(0.2)
+        self.d.wait_connections(self.N)
         after = rss_bytes(pid)
         per = (after - before) / self.N
         print("\nRSS per idle connection: %d bytes (daemon RSS %d kB "
@@ -348,7 +348,7 @@ class NonReaders(DaemonTestCase):
 
     def test_clients_that_never_read(self):
         pid = self.d.proc.pid
-        time.sleep(0.2)
+        self.d.wait_connections(0)     # the start-up probe is gone
         before = rss_bytes(pid)
         socks = []
         self.addCleanup(lambda: [s.close() for s in socks])
@@ -446,7 +446,7 @@ class MaxConnections(DaemonTestCase):
     daemon_opts = dict(max_connections=MAX)
 
     def test_beyond_max_connections_421(self):
-        time.sleep(0.2)     # the harness's start-up probe is gone
+        self.d.wait_connections(0)     # the start-up probe is gone
         served = [self.client() for _ in range(self.MAX)]
         for i in range(5):
             c = self.client(greet=False)
@@ -487,7 +487,7 @@ class ManyRecipients(DaemonTestCase):
 
     def test_100000_pipelined_rcpts(self):
         pid = self.d.proc.pid
-        time.sleep(0.2)
+        self.d.wait_connections(0)     # the start-up probe is gone
         before = rss_bytes(pid)
         batch = [b"EHLO " + HELO.encode() + b"\r\n",
                  b"MAIL FROM:<s@x.example>\r\n"]
