@@ -16,7 +16,8 @@ UNIT_TESTS = \
 	tests/check_queuefile \
 	tests/check_session \
 	tests/check_logger \
-	tests/check_event
+	tests/check_event \
+	tests/check_notify
 check_PROGRAMS += $(UNIT_TESTS)
 
 tests_check_buf_SOURCES = %D%/check_buf.c
@@ -59,6 +60,11 @@ tests_check_event_CFLAGS = $(TEST_CFLAGS)
 tests_check_event_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_check_event_LDADD = $(TEST_LIBS)
 
+tests_check_notify_SOURCES = %D%/check_notify.c
+tests_check_notify_CFLAGS = $(TEST_CFLAGS)
+tests_check_notify_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_check_notify_LDADD = $(TEST_LIBS)
+
 tests_check_session_SOURCES = %D%/check_session.c
 tests_check_session_CFLAGS = $(TEST_CFLAGS)
 tests_check_session_CPPFLAGS = $(TEST_CPPFLAGS)
@@ -79,7 +85,8 @@ E2E_TESTS = \
 	tests/e2e/test_durability_order.py \
 	tests/e2e/test_diskfull.py \
 	tests/e2e/test_hostile_table.py \
-	tests/e2e/test_stress.py
+	tests/e2e/test_stress.py \
+	tests/e2e/test_notify.py
 
 TESTS += $(UNIT_TESTS) $(E2E_TESTS)
 TEST_EXTENSIONS = .py
