@@ -86,7 +86,8 @@ E2E_TESTS = \
 	tests/e2e/test_diskfull.py \
 	tests/e2e/test_hostile_table.py \
 	tests/e2e/test_stress.py \
-	tests/e2e/test_notify.py
+	tests/e2e/test_notify.py \
+	tests/e2e/test_dovecot.py
 
 TESTS += $(UNIT_TESTS) $(E2E_TESTS)
 TEST_EXTENSIONS = .py
