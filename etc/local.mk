@@ -5,6 +5,11 @@ spooldir = $(localstatedir)/spool/pollsmtpd
 pkglogdir = $(localstatedir)/log/pollsmtpd
 pidfile = $(runstatedir)/pollsmtpd.pid
 logrotatedir = $(sysconfdir)/logrotate.d
+# The unprivileged user and group the daemon runs as: server.user and
+# server.group of the installed configuration, User= and Group= of the
+# systemd unit, and the owner of the spool and log directories.
+pollsmtpd_user = pollsmtpd
+pollsmtpd_group = pollsmtpd
 
 EXTRA_DIST += %D%/pollsmtpd.conf.in %D%/pollsmtpd-dev.conf.in \
 	%D%/pollsmtpd.service.in %D%/pollsmtpd.init.in %D%/pollsmtpd.logrotate.in
@@ -15,7 +20,9 @@ CLEANFILES += %D%/pollsmtpd.conf %D%/pollsmtpd-dev.conf
 edit_conf = sed \
 	-e 's|@SPOOLDIR[@]|$(spooldir)|g' \
 	-e 's|@LOGDIR[@]|$(pkglogdir)|g' \
-	-e 's|@RUNDIR[@]|$(runstatedir)|g'
+	-e 's|@RUNDIR[@]|$(runstatedir)|g' \
+	-e 's|@USER[@]|$(pollsmtpd_user)|g' \
+	-e 's|@GROUP[@]|$(pollsmtpd_group)|g'
 
 %D%/pollsmtpd.conf: %D%/pollsmtpd.conf.in Makefile
 	$(AM_V_GEN)$(MKDIR_P) $(@D) && $(edit_conf) $(srcdir)/%D%/pollsmtpd.conf.in > $@.tmp && mv $@.tmp $@
@@ -29,6 +36,9 @@ edit_service = sed \
 	-e 's|@spooldir[@]|$(spooldir)|g' \
 	-e 's|@logdir[@]|$(pkglogdir)|g' \
 	-e 's|@pidfile[@]|$(pidfile)|g' \
+	-e 's|@logrotatedir[@]|$(logrotatedir)|g' \
+	-e 's|@user[@]|$(pollsmtpd_user)|g' \
+	-e 's|@group[@]|$(pollsmtpd_group)|g' \
 	-e 's|@PACKAGE_VERSION[@]|$(PACKAGE_VERSION)|g'
 
 %D%/pollsmtpd.service: %D%/pollsmtpd.service.in Makefile
@@ -53,11 +63,24 @@ logrotate_DATA = %D%/logrotate.d/pollsmtpd
 # The configuration is the administrator's once installed: `make install`
 # never overwrites it, and `make uninstall` removes it only while it is
 # still the file install put there. The spool and log directories are
-# made (ownership is the administrator's or the package's business) and
-# removed again by uninstall when they are empty.
+# made and removed again by uninstall when they are empty. Installed
+# for real (no DESTDIR) by root, they are given to the daemon's user, as
+# the packages do: the daemon, running as that user, writes the Maildir
+# tree, and its logger must make a new log file after a rotation. Under
+# DESTDIR (a package build) that is the package's business.
 install-data-local: %D%/pollsmtpd.conf
 	@$(NORMAL_INSTALL)
 	$(MKDIR_P) "$(DESTDIR)$(pkgsysconfdir)" "$(DESTDIR)$(spooldir)" "$(DESTDIR)$(pkglogdir)"
+	@if test -z "$(DESTDIR)" && test "`id -u`" -eq 0; then \
+	  if id -u "$(pollsmtpd_user)" >/dev/null 2>&1; then \
+	    echo " chown $(pollsmtpd_user):$(pollsmtpd_group) '$(spooldir)' '$(pkglogdir)'"; \
+	    chown "$(pollsmtpd_user):$(pollsmtpd_group)" "$(spooldir)" "$(pkglogdir)" \
+	      && chmod 0750 "$(spooldir)" "$(pkglogdir)" || exit 1; \
+	  else \
+	    echo "make install: there is no user $(pollsmtpd_user): create it, then run make install again"; \
+	    echo "  (useradd --system --user-group --home-dir $(spooldir) --shell /usr/sbin/nologin $(pollsmtpd_user))"; \
+	  fi; \
+	fi
 	@conf="$(DESTDIR)$(pkgsysconfdir)/pollsmtpd.conf"; \
 	if test -f "$$conf" || test -h "$$conf"; then \
 	  echo "keeping the existing $$conf (the new default is etc/pollsmtpd.conf)"; \

@@ -12,6 +12,9 @@ EXTRA_DIST += \
 	%D%/debian/changelog \
 	%D%/debian/control \
 	%D%/debian/copyright \
+	%D%/debian/docs \
+	%D%/debian/examples \
+	%D%/debian/README.Debian \
 	%D%/debian/postinst \
 	%D%/debian/postrm \
 	%D%/debian/pollsmtpd.lintian-overrides \
@@ -23,7 +26,8 @@ EXTRA_DIST += \
 	tests/packaging/install-test.sh \
 	tests/packaging/deb-test.sh \
 	tests/packaging/rpm-test.sh \
-	tests/packaging/sysv-test.sh
+	tests/packaging/sysv-test.sh \
+	tests/packaging/systemd-test.sh
 
 pkg_builddir = %D%/build
 DPKG_BUILDPACKAGE_FLAGS = -us -uc

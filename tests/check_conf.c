@@ -8,7 +8,7 @@
  *	and network parsers, the relay matcher (IPv4, IPv6, IPv4-mapped) and
  *	the user and domain lookups are tested on their own. The installed
  *	etc/pollsmtpd.conf.in must load cleanly once its placeholders are
- *	filled in.
+ *	filled in, listening on loopback only.
  *
  *	Configuration files live in a mkdtemp() directory that each test
  *	removes again.
@@ -1046,8 +1046,20 @@ START_TEST(test_installed_conf)
 	text = replace_all(text, "@SPOOLDIR@", spool);
 	text = replace_all(text, "@LOGDIR@", logdir);
 	text = replace_all(text, "@RUNDIR@", rundir);
+	text = replace_all(text, "@USER@", "pollsmtpd");
+	text = replace_all(text, "@GROUP@", "pollsmtpd");
 	ck_assert_msg(no_placeholder(text), "a placeholder is left: %s",
 	    strchr(text, '@'));
+
+	/* It listens on loopback until configured; all else is the default. */
+	conf = load_ok(text);
+	ck_assert_uint_eq(conf->nlisten, 2);
+	assert_listen(&conf->listen[0], "127.0.0.1:25", AF_INET, "127.0.0.1",
+	    25);
+	assert_listen(&conf->listen[1], "[::1]:25", AF_INET6, "::1", 25);
+	conf_free(conf);
+	text = replace_all(text, "[ \"127.0.0.1:25\", \"[::1]:25\" ]",
+	    "[ \"0.0.0.0:25\", \"[::]:25\" ]");
 
 	conf = load_ok(text);
 	free(text);

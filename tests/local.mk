@@ -17,7 +17,8 @@ UNIT_TESTS = \
 	tests/check_session \
 	tests/check_logger \
 	tests/check_event \
-	tests/check_conn
+	tests/check_conn \
+	tests/check_notify
 check_PROGRAMS += $(UNIT_TESTS)
 
 tests_check_buf_SOURCES = %D%/check_buf.c
@@ -65,6 +66,11 @@ tests_check_conn_CFLAGS = $(TEST_CFLAGS)
 tests_check_conn_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_check_conn_LDADD = $(TEST_LIBS)
 
+tests_check_notify_SOURCES = %D%/check_notify.c
+tests_check_notify_CFLAGS = $(TEST_CFLAGS)
+tests_check_notify_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_check_notify_LDADD = $(TEST_LIBS)
+
 tests_check_session_SOURCES = %D%/check_session.c
 tests_check_session_CFLAGS = $(TEST_CFLAGS)
 tests_check_session_CPPFLAGS = $(TEST_CPPFLAGS)
@@ -87,7 +93,9 @@ E2E_TESTS = \
 	tests/e2e/test_hostile_table.py \
 	tests/e2e/test_stress.py \
 	tests/e2e/test_streaming.py \
-	tests/e2e/test_robustness.py
+	tests/e2e/test_robustness.py \
+	tests/e2e/test_notify.py \
+	tests/e2e/test_dovecot.py
 
 TESTS += $(UNIT_TESTS) $(E2E_TESTS)
 TEST_EXTENSIONS = .py

@@ -6,7 +6,8 @@ src_pollsmtpd_libsmtpd_la_SOURCES = \
 	%D%/session.c %D%/session.h \
 	%D%/deliver.c %D%/deliver.h \
 	%D%/conn.c %D%/conn.h \
-	%D%/logger.c %D%/logger.h
+	%D%/logger.c %D%/logger.h \
+	%D%/notify.c %D%/notify.h
 src_pollsmtpd_libsmtpd_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/src/pollsmtpd
 src_pollsmtpd_libsmtpd_la_CFLAGS = $(AM_CFLAGS) $(LIBCONFIG_CFLAGS)
 src_pollsmtpd_libsmtpd_la_LIBADD = lib/libpollsmtpd.la

@@ -20,7 +20,8 @@
  *	  8. the logger process, fed through a POSIX message queue; it opens
  *	     log.file now and drops privileges itself;
  *	  9. privileges dropped (initgroups, setgid, setuid);
- *	 10. signals through a signalfd in the poll set, then serve.
+ *	 10. signals through a signalfd in the poll set; READY=1 to
+ *	     $NOTIFY_SOCKET when systemd asked for it (notify.h); serve.
  *	SIGTERM and SIGINT are blocked from the very start, so one sent
  *	during start-up is not lost: it stops the daemon as soon as it
  *	serves. SIGTERM/SIGINT: stop accepting, 421 4.3.2 to every client,
@@ -67,6 +68,7 @@
 #include "log.h"
 #include "logger.h"
 #include "maildir.h"
+#include "notify.h"
 
 #ifndef SYSCONFDIR
 #define SYSCONFDIR "/usr/local/etc"
@@ -666,6 +668,8 @@ main(int argc, char **argv)
 		close(d.ready_fd);
 		d.ready_fd = -1;
 	}
+	if (notify_send("READY=1") < 0)		/* systemd Type=notify */
+		log_warn("-", "cannot tell systemd that we serve");
 
 	if (event_loop_run(d.loop) < 0) {
 		log_err("-", "poll");

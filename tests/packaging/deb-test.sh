@@ -10,7 +10,8 @@
 # remove keeping an edited conffile, reinstall, purge leaving nothing
 # (but mail, which is never deleted), and install and purge once more.
 # Services are not started meanwhile (policy-rc.d): the packaged
-# configuration listens on port 25 of every address.
+# configuration listens on port 25 of the loopback addresses, which a
+# mail server of this machine may hold.
 # Environment: DEB_BUILD_OPTIONS (e.g. nocheck) is passed to the build.
 
 TEST_NAME=deb-test
@@ -77,6 +78,9 @@ for f in /usr/sbin/pollsmtpd /usr/bin/maildir-inspect /etc/pollsmtpd/pollsmtpd.c
     /usr/share/man/man1/maildir-inspect.1.gz /usr/share/doc/pollsmtpd/copyright; do
 	check "the .deb holds $f" grep -qx "$f" "$WORK/contents"
 done
+for f in README.md dovecot.md README.Debian examples/pollsmtpd.conf; do
+	check "the .deb holds /usr/share/doc/pollsmtpd/$f" grep -Eqx "/usr/share/doc/pollsmtpd/$f(\.gz)?" "$WORK/contents"
+done
 check "the .deb does not hold /var/spool/pollsmtpd (postinst makes it)" eval '! grep -q "^/var/spool" "$WORK/contents"'
 dpkg-deb -f "$deb" Depends > "$WORK/depends"
 check "it depends on adduser" grep -q adduser "$WORK/depends"
@@ -99,6 +103,12 @@ check "pollsmtpd -t (the default configuration path)" /usr/sbin/pollsmtpd -t
 check "pollsmtpd -t -c /etc/pollsmtpd/pollsmtpd.conf" /usr/sbin/pollsmtpd -t -c /etc/pollsmtpd/pollsmtpd.conf
 check "the configuration names /var/spool/pollsmtpd" grep -q '"/var/spool/pollsmtpd"' /etc/pollsmtpd/pollsmtpd.conf
 check "the configuration names /run/pollsmtpd.pid" grep -q '"/run/pollsmtpd.pid"' /etc/pollsmtpd/pollsmtpd.conf
+check "the configuration listens on 127.0.0.1 and ::1 only" \
+	grep -q '^[[:space:]]*listen[[:space:]]*=[[:space:]]*\[ "127.0.0.1:25", "\[::1\]:25" \];' /etc/pollsmtpd/pollsmtpd.conf
+check "... and says so in its first lines" eval 'head -n 8 /etc/pollsmtpd/pollsmtpd.conf | grep -q "LISTENS ON LOOPBACK ONLY"'
+check "README.Debian says so too" eval 'zcat -f /usr/share/doc/pollsmtpd/README.Debian* | grep -q "127.0.0.1:25 and \[::1\]:25 only"'
+check "the example configuration is the shipped one" eval 'zcat -f /usr/share/doc/pollsmtpd/examples/pollsmtpd.conf* | cmp -s - /etc/pollsmtpd/pollsmtpd.conf'
+check "the copyright file is the ISC licence" eval 'grep -q "^License: ISC" /usr/share/doc/pollsmtpd/copyright && ! grep -qi unlicensed /usr/share/doc/pollsmtpd/copyright'
 check "update-rc.d registered the init script" eval 'ls /etc/rc2.d/S*pollsmtpd >/dev/null 2>&1'
 check "the systemd unit is enabled" test -L /etc/systemd/system/multi-user.target.wants/pollsmtpd.service
 if command -v systemd-analyze >/dev/null 2>&1; then

@@ -89,18 +89,24 @@ for path in "$conf" "$sysconfdir/logrotate.d/pollsmtpd" ${unitdir:+"$unitdir/pol
 done
 check "configuration: maildir.path is $spooldir" grep -q "^[[:space:]]*path[[:space:]]*=[[:space:]]*\"$spooldir\";" "$D$conf"
 check "configuration: log.file is in $logdir" grep -q "^[[:space:]]*file[[:space:]]*=[[:space:]]*\"$logdir/pollsmtpd.log\";" "$D$conf"
+check "configuration: listens on loopback only" grep -q '^[[:space:]]*listen[[:space:]]*=[[:space:]]*\[ "127.0.0.1:25", "\[::1\]:25" \];' "$D$conf"
+check "configuration: says so in its first lines" eval 'head -n 8 "$D$conf" | grep -q "LISTENS ON LOOPBACK ONLY"'
+check "configuration: server.user is pollsmtpd" grep -q '^[[:space:]]*user[[:space:]]*=[[:space:]]*"pollsmtpd";' "$D$conf"
 check "configuration: pid_file is $pidfile" grep -q "^[[:space:]]*pid_file[[:space:]]*=[[:space:]]*\"$pidfile\";" "$D$conf"
 if [ -n "$unitdir" ]; then
 	unit=$D$unitdir/pollsmtpd.service
 	check_eq "unit: ExecStart" "$(grep '^ExecStart=' "$unit")" "ExecStart=$sbindir/pollsmtpd -f -c $conf"
 	check_eq "unit: ExecReload" "$(grep '^ExecReload=' "$unit")" 'ExecReload=/bin/kill -HUP $MAINPID'
 	check_eq "unit: ReadWritePaths" "$(grep '^ReadWritePaths=' "$unit")" "ReadWritePaths=$spooldir $logdir"
-	check_eq "unit: Type" "$(grep '^Type=' "$unit")" "Type=exec"
-	for key in NoNewPrivileges=yes ProtectSystem=strict PrivateTmp=yes ProtectHome=yes Restart=on-failure; do
+	check_eq "unit: Type" "$(grep '^Type=' "$unit")" "Type=notify"
+	for key in User=pollsmtpd Group=pollsmtpd NoNewPrivileges=yes ProtectSystem=strict PrivateTmp=yes \
+	    ProtectHome=yes Restart=on-failure UMask=0077; do
 		check "unit: $key" grep -qx "$key" "$unit"
 	done
-	check_eq "unit: CapabilityBoundingSet" "$(grep '^CapabilityBoundingSet=' "$unit" | tr ' ' '\n' | sed 's/^CapabilityBoundingSet=//' | LC_ALL=C sort | tr '\n' ' ')" \
-		"CAP_CHOWN CAP_DAC_OVERRIDE CAP_NET_BIND_SERVICE CAP_SETGID CAP_SETUID "
+	check_eq "unit: CapabilityBoundingSet" "$(grep '^CapabilityBoundingSet=' "$unit")" \
+		"CapabilityBoundingSet=CAP_NET_BIND_SERVICE"
+	check_eq "unit: AmbientCapabilities" "$(grep '^AmbientCapabilities=' "$unit")" \
+		"AmbientCapabilities=CAP_NET_BIND_SERVICE"
 	if command -v systemd-analyze >/dev/null 2>&1; then
 		# verify wants the programs named to exist: point at the DESTDIR ones.
 		mkdir -p "$WORK/unit"
@@ -186,6 +192,60 @@ if [ "$(id -u)" -eq 0 ]; then
 	fi
 else
 	skip "running the installed daemon as root: not root"
+fi
+
+# --- 4b. as root, make install without DESTDIR gives the spool and log
+# directories to the daemon's user (here the test user), as the packages
+# do, so that the logger, no longer root, makes the new log file after a
+# rotation.
+if [ "$(id -u)" -eq 0 ]; then
+	test_user
+	P=$WORK/prefix
+	prefix_vars="prefix=$P exec_prefix=$P bindir=$P/bin sbindir=$P/sbin sysconfdir=$P/etc
+	    localstatedir=$P/var runstatedir=$P/run datarootdir=$P/share mandir=$P/share/man
+	    systemdsystemunitdir=$P/lib/systemd/system initscriptdir=$P/etc/init.d
+	    pollsmtpd_user=$TEST_USER pollsmtpd_group=$TEST_GROUP"
+	# shellcheck disable=SC2086
+	check "make install (no DESTDIR) into $P" eval 'make -s -C "$BUILDDIR" install $prefix_vars > "$WORK/make.log" 2>&1 || { cat "$WORK/make.log"; false; }'
+	for dir in "$P/var/spool/pollsmtpd" "$P/var/log/pollsmtpd"; do
+		check_eq "$dir: owner, group, mode" "$(stat -c '%U %G %a' "$dir" 2>&1)" "$TEST_USER $TEST_GROUP 750"
+	done
+	port=$(free_port)
+	sed -e "s|^\([[:space:]]*listen[[:space:]]*=\).*|\1 [ \"127.0.0.1:$port\" ];|" \
+	    -e "s|^\([[:space:]]*path[[:space:]]*=\)[^;]*;|\1 \"$P/var/spool/pollsmtpd\";|" \
+	    -e "s|^\([[:space:]]*file[[:space:]]*=\)[^;]*;|\1 \"$P/var/log/pollsmtpd/pollsmtpd.log\";|" \
+	    -e "s|^\([[:space:]]*pid_file[[:space:]]*=\)[^;]*;|\1 \"$WORK/prefix.pid\";|" \
+	    -e "s|^\([[:space:]]*user[[:space:]]*=\)[^;]*;|\1 \"$TEST_USER\";|" \
+	    -e "s|^\([[:space:]]*group[[:space:]]*=\)[^;]*;|\1 \"$TEST_GROUP\";|" \
+	    -e "s|^\([[:space:]]*fsync[[:space:]]*=\)[^;]*;|\1 false;|" \
+	    "$P/etc/pollsmtpd/pollsmtpd.conf" > "$WORK/prefix.conf"
+	chmod 0755 "$WORK" "$P" "$P/var" "$P/var/spool" "$P/var/log"
+	check "the daemon installed there starts (as root, detached)" "$P/sbin/pollsmtpd" -c "$WORK/prefix.conf"
+	DAEMON_PID=$(cat "$WORK/prefix.pid" 2>/dev/null)
+	log=$P/var/log/pollsmtpd/pollsmtpd.log
+	if [ -n "$DAEMON_PID" ]; then
+		mv "$log" "$log.1"
+		kill -HUP "$DAEMON_PID"
+		check "SIGHUP: the logger says it reopens (in the old file)" \
+			eval 'for i in $(seq 50); do grep -q "reopening the log file" "$log.1" && break; sleep 0.1; done
+			      grep -q "reopening the log file" "$log.1"'
+		reply=$(send_mail "$port" alice@example.org)
+		check "after the rotation a message is accepted: $reply" test "${reply%% *}" = 250
+		check "... and logged in the new log file, made by $TEST_USER" \
+			eval 'for i in $(seq 50); do grep -q "${reply##* }" "$log" 2>/dev/null && break; sleep 0.1; done
+			      grep -q "${reply##* }" "$log" 2>/dev/null'
+		kill -TERM "$DAEMON_PID"
+		check "SIGTERM stops it" wait_gone "$DAEMON_PID" 15
+		DAEMON_PID=
+	else
+		fail "the daemon installed in $P did not write its pid file"
+	fi
+	rm -rf "$P/var/spool/pollsmtpd"/* "$P/var/spool/pollsmtpd"/.OTHER_SERVERS "$P/var/log/pollsmtpd"/*
+	# shellcheck disable=SC2086
+	check "make uninstall (no DESTDIR) from $P" eval 'make -s -C "$BUILDDIR" uninstall $prefix_vars > "$WORK/make.log" 2>&1 || { cat "$WORK/make.log"; false; }'
+	rm -rf "$P"
+else
+	skip "make install without DESTDIR, as root: not root"
 fi
 
 # --- 5. a second install keeps an edited configuration; uninstall too

@@ -37,13 +37,17 @@ case " ${RPMBUILD_FLAGS:-} " in
 	'sed -n "/^Executing(%check)/,/^Processing files:/p" "$WORK/build.log" | grep -Eq "^# PASS: +[1-9]"' ;;
 esac
 
+check_eq "License" "$(rpm -qp --qf '%{LICENSE}' "$pkg" 2>/dev/null)" ISC
+check_eq "Packager's address in the changelog" "$(rpm -qp --changelog "$pkg" 2>/dev/null | sed -n '1s/^\* [A-Za-z]* [A-Za-z]* [0-9]* [0-9]* \(.*>\).*/\1/p')" \
+	"pollsmtpd developers <pollsmtpd@example.org>"
 check_eq "version" "$(rpm -qp --qf '%{VERSION}-%{RELEASE}' "$pkg" 2>/dev/null | cut -d. -f1-3)" "$version-1"
 
-# Build-id links are the build system's, not ours; the documentation
-# directory is pollsmtpd-VERSION where %_docdir_fmt says so (rpm on Debian);
+# Build-id links are the build system's, not ours; the documentation and
+# licence directories are pollsmtpd-VERSION where %_docdir_fmt says so
+# (rpm on Debian);
 # manual pages may be compressed.
 rpm -qpl "$pkg" 2>/dev/null | grep -v '^/usr/lib/\.build-id' |
-	sed -e 's/\.gz$//' -e "s|^/usr/share/doc/pollsmtpd-$version|/usr/share/doc/pollsmtpd|" |
+	sed -e 's/\.gz$//' -e "s#^/usr/share/\(doc\|licenses\)/pollsmtpd-$version#/usr/share/\1/pollsmtpd#" |
 	LC_ALL=C sort > "$WORK/files"
 LC_ALL=C sort > "$WORK/expected" <<LIST
 /etc/logrotate.d/pollsmtpd
@@ -54,6 +58,10 @@ LC_ALL=C sort > "$WORK/expected" <<LIST
 /usr/sbin/pollsmtpd
 /usr/share/doc/pollsmtpd
 /usr/share/doc/pollsmtpd/README.md
+/usr/share/doc/pollsmtpd/dovecot.md
+/usr/share/doc/pollsmtpd/pollsmtpd.conf
+/usr/share/licenses/pollsmtpd
+/usr/share/licenses/pollsmtpd/COPYING
 /usr/share/man/man1/maildir-inspect.1
 /usr/share/man/man5/pollsmtpd.conf.5
 /usr/share/man/man8/pollsmtpd.8
