@@ -75,6 +75,7 @@
 
 #define CONN_ID_SIZE	24
 #define CONN_READS_PER_WAKE	4	/* reads of what an io holds, a wake */
+#define CONN_STORE_GRACE_MS	100	/* a timeout while storing waits this */
 
 static const char conn_reply_busy[] =
     "421 4.7.0 Too many connections, try again later\r\n";
@@ -296,8 +297,10 @@ conn_budget(struct conn_server *srv)
 	}
 	/* Short: storing gets at most half, but never less than one message. */
 	min_files = conf->max_recipients > 0 ? (size_t)conf->max_recipients : 1;
-	if ((avail / 2 - CONN_FD_DIR_CACHE) / CONN_FD_PER_FILE < files)
-		files = (avail / 2 - CONN_FD_DIR_CACHE) / CONN_FD_PER_FILE;
+	files = avail / 2 > CONN_FD_DIR_CACHE
+	    ? (avail / 2 - CONN_FD_DIR_CACHE) / CONN_FD_PER_FILE : 0;
+	if (files > conn_store_files(conf))
+		files = conn_store_files(conf);
 	if (files < min_files)
 		files = min_files;
 	if (avail <= files * CONN_FD_PER_FILE + CONN_FD_DIR_CACHE) {
@@ -701,6 +704,16 @@ conn_client_ready(struct event_loop *loop, int fd, int events, void *ctx)
 			conn_close(c, "client did not take its last replies");
 			return;
 		}
+		if (c->storing) {
+			/*
+			 * Its message is in the group commit, which the next
+			 * loop iteration finishes (and then the session may
+			 * go): the deadline waits that long, so the message
+			 * is never freed under the commit.
+			 */
+			event_deadline(loop, fd, CONN_STORE_GRACE_MS);
+			return;
+		}
 		log_info(c->id, "timeout %s", c->in_data ? "in DATA"
 		    : "waiting for a command");
 		session_timeout(c->session);
@@ -1019,7 +1032,13 @@ conn_shutdown(struct conn_server *srv)
 	struct conn *c;
 
 	conn_close_listeners(srv);
-	deliver_flush(srv->dl);
+	/*
+	 * Every message received whole is stored and answered, also those
+	 * that answered clients took up from their input meanwhile (the
+	 * input is finite: nothing is read here).
+	 */
+	while (deliver_flush(srv->dl) > 0)
+		;
 	while ((c = srv->clients) != NULL) {
 		if (!c->lingering) {
 			if (!session_closing(c->session))
