@@ -661,30 +661,24 @@ int
 maildir_spool_open(struct maildir *md)
 {
 	char name[MAILDIR_NAME_MAX];
-	int fd, tries;
+	int fd;
 
 	if (md == NULL) {
 		errno = EINVAL;
 		return (-1);
 	}
-	for (tries = 0; tries < 2; tries++) {
-		fd = openat(md->qtmpfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC,
-		    MAILDIR_FILE_MODE);
-		if (fd != -1)
-			return (fd);
-		/*
-		 * A removed .tmp/ answers ENOENT, or EPERM on some file
-		 * systems: look at the directory, not at the errno.
-		 */
-		if (tries == 0 && !maildir_dir_live(md->qtmpfd)) {
-			if (maildir_queue_renew(md) == -1)
-				return (-1);
-			continue;
-		}
-		if (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)
-			break;
+	/*
+	 * A removed .tmp/ answers ENOENT, or EPERM on some file systems,
+	 * and the fallback below would fail too: look at the directory
+	 * itself (an fstat, next to the syncs of a message: nothing).
+	 */
+	if (!maildir_dir_live(md->qtmpfd) && maildir_queue_renew(md) == -1)
 		return (-1);
-	}
+	fd = openat(md->qtmpfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC,
+	    MAILDIR_FILE_MODE);
+	if (fd != -1 || (errno != EOPNOTSUPP && errno != EISDIR
+	    && errno != EINVAL))
+		return (fd);
 	/* No O_TMPFILE here: a unique name of ours, unlinked at once. */
 	if (snprintf(name, sizeof(name), "spool.%ld.%lu", (long)getpid(),
 	    ++md->use_clock) >= (int)sizeof(name)) {

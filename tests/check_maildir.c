@@ -71,6 +71,11 @@ static int compare_names(const void *a, const void *b);
 static void three_copies(struct maildir_copy copies[3], struct iovec *iov);
 static void remove_tree(const char *path);
 static void assert_user_tree(const char *user);
+static int spool_with(struct maildir *md, const char *text, size_t len);
+static void assert_anonymous(int fd);
+static void assert_named_content(const char *dir, const char *id,
+    const void *data, size_t len);
+static void queue_removed(const char *what, int spool_first);
 static Suite *maildir_suite(void);
 
 /* xpath - format a path; a cut path would make a test lie */
@@ -1510,6 +1515,322 @@ START_TEST(test_batch_user_dirs_made_again)
 }
 END_TEST
 
+/*
+ * Spool files: the text of a message, copied after the header lines.
+ */
+
+/* spool_with - a spool of md holding len bytes of text, offset at the end */
+
+static int
+spool_with(struct maildir *md, const char *text, size_t len)
+{
+	size_t done = 0;
+	ssize_t n;
+	int fd;
+
+	ck_assert_int_ge(fd = maildir_spool_open(md), 0);
+	while (done < len) {
+		ck_assert_int_gt(n = write(fd, text + done, len - done), 0);
+		done += (size_t)n;
+	}
+	return (fd);
+}
+
+/* assert_anonymous - fd is a regular file open read-write, with no name */
+
+static void
+assert_anonymous(int fd)
+{
+	struct stat st;
+	int flags;
+
+	ck_assert_int_ne(flags = fcntl(fd, F_GETFL), -1);
+	ck_assert_int_eq(flags & O_ACCMODE, O_RDWR);
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	ck_assert(S_ISREG(st.st_mode));
+	ck_assert_uint_eq(st.st_nlink, 0);
+}
+
+/* assert_named_content - the one file of dir named for id holds data */
+
+static void
+assert_named_content(const char *dir, const char *id, const void *data,
+    size_t len)
+{
+	char want[MAILDIR_NAME_MAX];
+	char p[PATH_MAX];
+	struct dirent *de;
+	DIR *d;
+	int n = 0;
+
+	xpath(want, ".%s.", id);
+	ck_assert_ptr_nonnull(d = opendir(dir));
+	while ((de = readdir(d)) != NULL) {
+		if (strstr(de->d_name, want) == NULL)
+			continue;
+		xpath(p, "%s/%s", dir, de->d_name);
+		assert_content(p, data, len);
+		n++;
+	}
+	(void)closedir(d);
+	ck_assert_int_eq(n, 1);
+}
+
+/*
+ * maildir_spool_open(): readable and writable, on the tree, and no
+ * entry in any directory, before and after it is used and closed.
+ */
+
+START_TEST(test_spool_open)
+{
+	static const char text[] = "Subject: spooled\n\nbody\n";
+	char buf[sizeof(text)];
+	char p[PATH_MAX];
+	struct maildir *md;
+	int fd1, fd2;
+
+	md = open_with_users();
+	xpath(p, "%s/.OTHER_SERVERS/.tmp", root);
+	ck_assert_int_ge(fd1 = maildir_spool_open(md), 0);
+	ck_assert_int_ge(fd2 = maildir_spool_open(md), 0);
+	ck_assert_int_ne(fd1, fd2);
+	assert_anonymous(fd1);
+	assert_anonymous(fd2);
+	ck_assert_int_eq(write(fd1, text, sizeof(text) - 1),
+	    (ssize_t)sizeof(text) - 1);
+	ck_assert_int_eq(pread(fd1, buf, sizeof(buf), 0),
+	    (ssize_t)sizeof(text) - 1);
+	ck_assert(memcmp(buf, text, sizeof(text) - 1) == 0);
+	/* Two spools are two files. */
+	ck_assert_int_eq(pread(fd2, buf, sizeof(buf), 0), 0);
+	ck_assert_int_eq(count_entries(p), 0);
+	ck_assert_int_eq(count_files(), 0);
+	ck_assert_int_eq(close(fd1), 0);
+	ck_assert_int_eq(close(fd2), 0);
+	ck_assert_int_eq(count_entries(p), 0);
+	ck_assert_int_eq(count_files(), 0);
+	errno = 0;
+	ck_assert_int_eq(maildir_spool_open(NULL), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	maildir_close(md);
+}
+END_TEST
+
+/*
+ * A copy with text_fd/text_len: its iovecs, then exactly bytes
+ * [0, text_len) of the text, whatever the file's offset, shared by
+ * three copies, for a text of many copy chunks; from a spool on
+ * another file system too (/dev/shm, where the kernel cannot copy
+ * across: the bounded copy by hand). The spool holds more than
+ * text_len: the rest is not copied.
+ */
+
+START_TEST(test_copy_text)
+{
+	enum { TEXTLEN = 100003, EXTRA = 77 };
+	static const char *const heads[] = {
+		"Delivered-To: alice@example.org\n",
+		"Delivered-To: bob@example.org\n",
+		"X-Envelope-To: <r@remote.example>\n",
+	};
+	static const char *const dirs[] = {
+		"alice/new", "bob/new", ".OTHER_SERVERS/remote.example",
+	};
+	static const char received[] = "Received: by test\n";
+	struct iovec iov[3][2];
+	struct maildir_copy copies[3];
+	char name[MAILDIR_NAME_MAX];
+	char p[PATH_MAX];
+	char *text, *want;
+	struct maildir *md;
+	size_t i, hlen;
+	int fds[2], nfds = 1, k;
+
+	ck_assert_ptr_nonnull(text = malloc(TEXTLEN + EXTRA));
+	ck_assert_ptr_nonnull(want = malloc(TEXTLEN + 256));
+	for (i = 0; i < TEXTLEN + EXTRA; i++)
+		text[i] = (i % 80 == 79) ? '\n' : (char)('!' + (i * 11 + i / 80)
+		    % 90);
+	md = open_with_users();
+	fds[0] = spool_with(md, text, TEXTLEN + EXTRA);
+	xpath(p, "/dev/shm/check_maildir.XXXXXX");
+	if ((fds[1] = mkstemp(p)) != -1) {
+		ck_assert_int_eq(unlink(p), 0);
+		ck_assert_int_eq(write(fds[1], text, TEXTLEN + EXTRA),
+		    TEXTLEN + EXTRA);
+		nfds = 2;
+	}
+	for (k = 0; k < nfds; k++) {
+		memset(copies, 0, sizeof(copies));
+		copies[0].mailbox = "alice";
+		copies[1].mailbox = "bob";
+		copies[2].domain = "remote.example";
+		for (i = 0; i < 3; i++) {
+			iov[i][0].iov_base = (void *)heads[i];
+			iov[i][0].iov_len = strlen(heads[i]);
+			iov[i][1].iov_base = (void *)received;
+			iov[i][1].iov_len = sizeof(received) - 1;
+			copies[i].iov = iov[i];
+			copies[i].iovcnt = 2;
+			copies[i].text_fd = fds[k];
+			copies[i].text_len = TEXTLEN;
+		}
+		ck_assert_int_eq(maildir_deliver(md, k == 0 ? "TEXT1" : "TEXT2",
+		    copies, 3), 0);
+		xpath(p, "%s/alice/new", root);
+		only_entry(p, name, sizeof(name));
+		for (i = 0; i < 3; i++) {
+			hlen = strlen(heads[i]);
+			memcpy(want, heads[i], hlen);
+			memcpy(want + hlen, received, sizeof(received) - 1);
+			memcpy(want + hlen + sizeof(received) - 1, text,
+			    TEXTLEN);
+			/* The same name in every target directory. */
+			xpath(p, "%s/%s/%s", root, dirs[i], name);
+			assert_content(p, want, hlen + sizeof(received) - 1
+			    + TEXTLEN);
+			ck_assert_int_eq(unlink(p), 0);
+		}
+		/* The text is still whole for the next message. */
+		xpath(p, "%s/.OTHER_SERVERS/.tmp", root);
+		ck_assert_int_eq(count_entries(p), 0);
+		ck_assert_int_eq(count_files(), 0);
+	}
+	for (k = 0; k < nfds; k++)
+		ck_assert_int_eq(close(fds[k]), 0);
+	maildir_close(md);
+	free(want);
+	free(text);
+}
+END_TEST
+
+/* A text shorter than text_len: EIO, and no copy is left anywhere. */
+
+START_TEST(test_copy_text_short)
+{
+	static const char text[] = "only this much\n";
+	struct iovec iov = { .iov_base = (void *)"H: v\n", .iov_len = 5 };
+	struct maildir_copy copies[2] = {
+		{ .mailbox = "alice", .iov = &iov, .iovcnt = 1 },
+		{ .domain = "remote.example", .iov = &iov, .iovcnt = 1 },
+	};
+	char p[PATH_MAX];
+	struct maildir *md;
+	int fd;
+
+	md = open_with_users();
+	fd = spool_with(md, text, sizeof(text) - 1);
+	copies[0].text_fd = copies[1].text_fd = fd;
+	copies[0].text_len = copies[1].text_len = sizeof(text);
+	errno = 0;
+	ck_assert_int_eq(maildir_deliver(md, "SHORT", copies, 2), -1);
+	ck_assert_int_eq(errno, EIO);
+	ck_assert_int_eq(count_files(), 0);
+	xpath(p, "%s/.OTHER_SERVERS/.tmp", root);
+	ck_assert_int_eq(count_entries(p), 0);
+	copies[0].text_len = copies[1].text_len = sizeof(text) - 1;
+	ck_assert_int_eq(maildir_deliver(md, "WHOLE", copies, 2), 0);
+	ck_assert_int_eq(count_files(), 2);
+	ck_assert_int_eq(close(fd), 0);
+	maildir_close(md);
+}
+END_TEST
+
+/*
+ * queue_removed - remove what (below root) while md is open, then
+ * (spool_first) open a spool and store a queued message from it, or
+ * store first from an older spool and open a spool afterwards. Both
+ * work, and the queue's directories are there again.
+ */
+
+static void
+queue_removed(const char *what, int spool_first)
+{
+	static const char head[] = "X-Envelope-To: <r@remote.example>\n";
+	static const char text[] = "Subject: queued\n\nagain\n";
+	struct iovec iov = { .iov_base = (void *)head,
+	    .iov_len = sizeof(head) - 1 };
+	struct maildir_copy copy = { .domain = "remote.example", .iov = &iov,
+	    .iovcnt = 1 };
+	char want[sizeof(head) + sizeof(text)];
+	char p[PATH_MAX];
+	struct maildir *md;
+	int fd, later, fds, whole = strcmp(what, MAILDIR_QUEUE_DIR) == 0;
+
+	memcpy(want, head, sizeof(head) - 1);
+	memcpy(want + sizeof(head) - 1, text, sizeof(text));
+	md = open_with_users();
+	/* A domain directory cached, and a spool open, before the removal. */
+	fd = spool_with(md, text, sizeof(text) - 1);
+	copy.text_fd = fd;
+	copy.text_len = sizeof(text) - 1;
+	ck_assert_int_eq(maildir_deliver(md, "BEFORE", &copy, 1), 0);
+	fds = count_fds();
+	xpath(p, "%s/%s", root, what);
+	remove_tree(p);
+
+	if (spool_first) {
+		later = maildir_spool_open(md);
+		ck_assert_msg(later >= 0, "maildir_spool_open: %s",
+		    strerror(errno));
+		assert_anonymous(later);
+		ck_assert_int_eq(write(later, text, sizeof(text) - 1),
+		    (ssize_t)sizeof(text) - 1);
+		copy.text_fd = later;
+		ck_assert_int_eq(maildir_deliver(md, "AFTER", &copy, 1), 0);
+	} else {
+		ck_assert_int_eq(maildir_deliver(md, "AFTER", &copy, 1), 0);
+		ck_assert_int_ge(later = maildir_spool_open(md), 0);
+		assert_anonymous(later);
+	}
+	xpath(p, "%s/.OTHER_SERVERS", root);
+	ck_assert_int_eq(mode_of(p, 1), 0700);
+	xpath(p, "%s/.OTHER_SERVERS/.tmp", root);
+	ck_assert_int_eq(mode_of(p, 1), 0700);
+	ck_assert_int_eq(count_entries(p), 0);
+	xpath(p, "%s/.OTHER_SERVERS/remote.example/error", root);
+	ck_assert_int_eq(mode_of(p, 1), 0700);
+	xpath(p, "%s/.OTHER_SERVERS/remote.example", root);
+	/* error/, AFTER, and BEFORE unless it went with the queue. */
+	ck_assert_int_eq(count_entries(p), whole ? 2 : 3);
+	assert_named_content(p, "AFTER", want, strlen(want));
+	ck_assert_int_eq(count_files(), whole ? 1 : 2);
+	ck_assert_int_eq(close(later), 0);
+	/* The removed directories' descriptors were not kept. */
+	ck_assert_int_eq(count_fds(), fds);
+	/* And again, now that nothing is missing. */
+	copy.text_fd = fd;
+	ck_assert_int_eq(maildir_deliver(md, "NEXT", &copy, 1), 0);
+	ck_assert_int_eq(count_files(), whole ? 2 : 3);
+	ck_assert_int_eq(close(fd), 0);
+	maildir_close(md);
+}
+
+START_TEST(test_queue_tmp_removed_deliver_first)
+{
+	queue_removed(".OTHER_SERVERS/.tmp", 0);
+}
+END_TEST
+
+START_TEST(test_queue_removed_deliver_first)
+{
+	queue_removed(".OTHER_SERVERS", 0);
+}
+END_TEST
+
+/* The spool first: no delivery has made the directories again yet. */
+START_TEST(test_queue_tmp_removed_spool_first)
+{
+	queue_removed(".OTHER_SERVERS/.tmp", 1);
+}
+END_TEST
+
+START_TEST(test_queue_removed_spool_first)
+{
+	queue_removed(".OTHER_SERVERS", 1);
+}
+END_TEST
+
 static Suite *
 maildir_suite(void)
 {
@@ -1568,6 +1889,17 @@ maildir_suite(void)
 	tcase_add_test(tc, test_user_dirs_made_again);
 	tcase_add_test(tc, test_user_new_repaired);
 	tcase_add_test(tc, test_batch_user_dirs_made_again);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("spool");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_spool_open);
+	tcase_add_test(tc, test_copy_text);
+	tcase_add_test(tc, test_copy_text_short);
+	tcase_add_test(tc, test_queue_tmp_removed_deliver_first);
+	tcase_add_test(tc, test_queue_removed_deliver_first);
+	tcase_add_test(tc, test_queue_tmp_removed_spool_first);
+	tcase_add_test(tc, test_queue_removed_spool_first);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("clean");

@@ -18,7 +18,10 @@ UNIT_TESTS = \
 	tests/check_logger \
 	tests/check_event \
 	tests/check_conn \
-	tests/check_notify
+	tests/check_notify \
+	tests/check_spool \
+	tests/check_io \
+	tests/check_deliver
 check_PROGRAMS += $(UNIT_TESTS)
 
 tests_check_buf_SOURCES = %D%/check_buf.c
@@ -75,6 +78,21 @@ tests_check_session_SOURCES = %D%/check_session.c
 tests_check_session_CFLAGS = $(TEST_CFLAGS)
 tests_check_session_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_check_session_LDADD = $(TEST_LIBS)
+
+tests_check_spool_SOURCES = %D%/check_spool.c
+tests_check_spool_CFLAGS = $(TEST_CFLAGS)
+tests_check_spool_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_check_spool_LDADD = $(TEST_LIBS)
+
+tests_check_io_SOURCES = %D%/check_io.c
+tests_check_io_CFLAGS = $(TEST_CFLAGS)
+tests_check_io_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_check_io_LDADD = $(TEST_LIBS)
+
+tests_check_deliver_SOURCES = %D%/check_deliver.c
+tests_check_deliver_CFLAGS = $(TEST_CFLAGS)
+tests_check_deliver_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_check_deliver_LDADD = $(TEST_LIBS)
 
 # End-to-end tests: Python unittest modules run against the built daemon.
 # Each is one test of the automake harness; tests/e2e/run wraps it.
