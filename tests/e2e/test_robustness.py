@@ -103,7 +103,9 @@ class RefusedData(DaemonTestCase):
         c.expect(554, "5.5.0")
         self.assertTrue(c.closed())
         self.assertEqual(self.d.files("bob"), [])
-        self.assertIn("pipelining after a refused DATA", self.d.log())
+        self.assertTrue(self.d.wait_for(
+            lambda: "pipelining after a refused DATA" in self.d.log(), 5),
+            self.d.log_tail())
 
     def test_text_in_a_later_packet(self):
         c = self.client()
