@@ -79,7 +79,8 @@ E2E_TESTS = \
 	tests/e2e/test_durability_order.py \
 	tests/e2e/test_diskfull.py \
 	tests/e2e/test_hostile_table.py \
-	tests/e2e/test_stress.py
+	tests/e2e/test_stress.py \
+	tests/e2e/test_startup.py
 
 TESTS += $(UNIT_TESTS) $(E2E_TESTS)
 TEST_EXTENSIONS = .py

@@ -113,6 +113,7 @@ static long logger_ms_since(const struct timespec *then);
 static void logger_write_all(struct logger *lg, struct iovec *iov, int n);
 static void logger_note_lost(struct logger *lg);
 static void logger_reopen_file(struct logger *lg);
+static void logger_detach_stdio(int keep_stderr);
 
 struct logger *
 logger_start(const char *log_file, uid_t uid, gid_t gid, const char *user)
@@ -494,6 +495,26 @@ logger_close_others(int keep1, int keep2, int keep3)
 }
 
 /*
+ * logger_detach_stdio - the logger needs no terminal: its standard input
+ * and output (and standard error, unless that is its log) go to
+ * /dev/null, so that a detached start does not keep the terminal's (or
+ * a "$(pollsmtpd)" caller's) pipes open for as long as the logger lives.
+ */
+static void
+logger_detach_stdio(int keep_stderr)
+{
+	int null;
+
+	if ((null = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0)
+		return;
+	(void)dup2(null, STDIN_FILENO);
+	(void)dup2(null, STDOUT_FILENO);
+	if (!keep_stderr)
+		(void)dup2(null, STDERR_FILENO);
+	close(null);
+}
+
+/*
  * logger_write_all - write the batch, whatever short writes happen. What
  * cannot be written (the log disk is full, or gone) is dropped but
  * counted, record by record; the first write that works again is
@@ -646,6 +667,7 @@ logger_child_main(struct logger *lg, int first)
 	log_set_sink(NULL, NULL);
 	close(lg->pipe_wr);
 	logger_close_others((int)lg->mq, lg->pipe_rd, lg->log_fd);
+	logger_detach_stdio(*lg->path == '\0');
 
 	if (first && lg->uid != (uid_t)-1 && geteuid() == 0) {
 		if ((*lg->user != '\0' && initgroups(lg->user, lg->gid) < 0) ||
