@@ -1561,7 +1561,8 @@ maildir_lock(struct maildir *md)
 	}
 	if (md->lockfd != -1)
 		return (0);
-	if ((fd = openat(md->rootfd, md->lockname, O_RDONLY | O_CREAT
+	/* O_RDWR: NFS maps flock() to a write lock, which needs it. */
+	if ((fd = openat(md->rootfd, md->lockname, O_RDWR | O_CREAT
 	    | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC, MAILDIR_FILE_MODE)) == -1)
 		return (-1);
 	if (fstat(fd, &st) == -1)
