@@ -30,6 +30,7 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libconfig.h>
@@ -61,6 +62,7 @@ struct conf_loader {
 	conf_report_fn report;
 	void *ctx;
 	int errors;
+	int warning;			/* the report being made is a warning */
 	const config_setting_t *users;	/* for the postmaster check: */
 	const config_setting_t *postmaster;	/* where to report, */
 	int users_bad, postmaster_bad;	/* and whether it makes sense */
@@ -96,7 +98,17 @@ static void conf_report_in(struct conf_loader *, const char *, unsigned,
     const char *, ...) __attribute__((format(printf, 4, 5)));
 static void conf_report(struct conf_loader *, const config_setting_t *,
     const char *, ...) __attribute__((format(printf, 3, 4)));
+static void conf_warn(struct conf_loader *, const config_setting_t *,
+    const char *, ...) __attribute__((format(printf, 3, 4)));
 static void conf_report_nomem(struct conf_loader *);
+static int conf_network_parse(const char *, struct conf_network *, char *,
+    size_t);
+static int conf_listen_parse(const char *, struct sockaddr_storage *,
+    socklen_t *, char *, size_t);
+static int conf_literal_int(const config_setting_t *, const char *,
+    char *, size_t);
+static void conf_note_place(struct conf_loader *, const config_setting_t *,
+    const char *);
 static const char *conf_quote(char *, size_t, const char *);
 static const char *conf_type_name(int);
 static const char *conf_key_path(char *, size_t, const char *, const char *,
@@ -109,7 +121,7 @@ static int conf_absolute_ok(const char *);
 static int conf_absolute_or_empty_ok(const char *);
 static int conf_domain_ok(const char *);
 static int conf_user_ok(const char *);
-static int conf_parse_port(const char *, unsigned short *);
+static int conf_parse_port(const char *, unsigned short *, unsigned long *);
 static int conf_prefix_match(const unsigned char *, const unsigned char *,
     unsigned);
 static void conf_free_strings(char **, size_t);
@@ -228,7 +240,10 @@ static const char *const conf_default_users[] = {"alice", "bob"};
 static const char *const conf_default_networks[] = {"127.0.0.0/8", "::1/128"};
 #define CONF_NELEM(a)	(sizeof(a) / sizeof((a)[0]))
 
-/* conf_vreport - hand one "FILE:LINE: message" to the caller */
+/*
+ * conf_vreport - hand one "FILE:LINE: message" to the caller; with
+ * ld->warning set it is "FILE:LINE: warning: message" and no error.
+ */
 static void
 conf_vreport(struct conf_loader *ld, const char *file, unsigned line,
     const char *fmt, va_list ap)
@@ -236,8 +251,10 @@ conf_vreport(struct conf_loader *ld, const char *file, unsigned line,
 	char msg[CONF_REPORT_MAX];
 	int n, m;
 
-	ld->errors++;
-	n = snprintf(msg, sizeof(msg), "%s:%u: ", file, line);
+	if (!ld->warning)
+		ld->errors++;
+	n = snprintf(msg, sizeof(msg), "%s:%u: %s", file, line,
+	    ld->warning ? "warning: " : "");
 	if (n < 0)
 		return;
 	if ((size_t)n < sizeof(msg)) {
@@ -307,6 +324,21 @@ conf_report(struct conf_loader *ld, const config_setting_t *s,
 	conf_vreport_in(ld, config_setting_source_file(s),
 	    config_setting_source_line(s), fmt, ap);
 	va_end(ap);
+}
+
+/* conf_warn - like conf_report, but a warning: loading still succeeds */
+static void
+conf_warn(struct conf_loader *ld, const config_setting_t *s,
+    const char *fmt, ...)
+{
+	va_list ap;
+
+	ld->warning = 1;
+	va_start(ap, fmt);
+	conf_vreport_in(ld, config_setting_source_file(s),
+	    config_setting_source_line(s), fmt, ap);
+	va_end(ap);
+	ld->warning = 0;
 }
 
 static void
@@ -503,20 +535,31 @@ conf_user_ok(const char *s)
 	return 1;
 }
 
-/* conf_parse_port - 1 to 65535 in decimal digits, nothing else */
+/*
+ * conf_parse_port - 1 to 65535 in decimal digits, nothing else; returns
+ * 0, -1 for no number at all, -2 for a number out of range (*over gets
+ * it, or ULONG_MAX when it has too many digits to say).
+ */
 static int
-conf_parse_port(const char *s, unsigned short *port)
+conf_parse_port(const char *s, unsigned short *port, unsigned long *over)
 {
 	unsigned long v = 0;
 	size_t n;
 
 	for (n = 0; s[n] != '\0'; n++) {
-		if (s[n] < '0' || s[n] > '9' || n >= 5)
+		if (s[n] < '0' || s[n] > '9')
 			return -1;
-		v = v * 10 + (unsigned long)(s[n] - '0');
+		if (v <= 1000000)
+			v = v * 10 + (unsigned long)(s[n] - '0');
+		else
+			v = ULONG_MAX;
 	}
-	if (n == 0 || v < 1 || v > 65535)
+	if (n == 0)
 		return -1;
+	if (v < 1 || v > 65535) {
+		*over = v;
+		return -2;
+	}
 	*port = (unsigned short)v;
 	return 0;
 }
@@ -525,12 +568,26 @@ int
 conf_parse_listen(const char *text, struct sockaddr_storage *ss,
     socklen_t *len)
 {
+	return conf_listen_parse(text, ss, len, NULL, 0);
+}
+
+/*
+ * conf_listen_parse - conf_parse_listen(), and when why is not NULL a
+ * precise reason for a port out of range (else why stays "").
+ */
+static int
+conf_listen_parse(const char *text, struct sockaddr_storage *ss,
+    socklen_t *len, char *why, size_t whylen)
+{
 	char host[INET6_ADDRSTRLEN];
 	const char *end, *port;
 	unsigned short portnum;
+	unsigned long over = 0;
 	size_t hostlen;
-	int v6 = text[0] == '[';
+	int v6 = text[0] == '[', rc;
 
+	if (why != NULL && whylen > 0)
+		why[0] = '\0';
 	if (v6) {
 		if ((end = strchr(text, ']')) == NULL || end[1] != ':')
 			return -1;
@@ -547,8 +604,20 @@ conf_parse_listen(const char *text, struct sockaddr_storage *ss,
 		return -1;
 	memcpy(host, text, hostlen);
 	host[hostlen] = '\0';
-	if (conf_parse_port(port, &portnum) < 0)
+	if ((rc = conf_parse_port(port, &portnum, &over)) < 0) {
+		if (rc == -2 && why != NULL && whylen > 0) {
+			if (over == 0)
+				(void)snprintf(why, whylen, "port 0 is not "
+				    "allowed (1 to 65535)");
+			else if (over == ULONG_MAX)
+				(void)snprintf(why, whylen, "the port is over "
+				    "65535");
+			else
+				(void)snprintf(why, whylen, "port %lu is over "
+				    "65535", over);
+		}
 		return -1;
+	}
 
 	memset(ss, 0, sizeof(*ss));
 	if (v6) {
@@ -575,13 +644,29 @@ conf_parse_listen(const char *text, struct sockaddr_storage *ss,
 int
 conf_parse_network(const char *text, struct conf_network *net)
 {
+	return conf_network_parse(text, net, NULL, 0) < 0 ? -1 : 0;
+}
+
+/*
+ * conf_network_parse - conf_parse_network(); with why, a precise reason
+ * on failure ("prefix length 33 is over 32"), or else "" for a bad
+ * address. Returns 1 when host bits were set (and cleared): legal, but
+ * likely not what was meant.
+ */
+static int
+conf_network_parse(const char *text, struct conf_network *net, char *why,
+    size_t whylen)
+{
 	char host[INET6_ADDRSTRLEN];
 	const char *slash = strchr(text, '/');
 	size_t hostlen = slash ? (size_t)(slash - text) : strlen(text);
 	unsigned long prefix = 0, max;
 	unsigned char mask;
 	size_t i, n;
+	int hostbits = 0;
 
+	if (why != NULL && whylen > 0)
+		why[0] = '\0';
 	if (hostlen == 0 || hostlen >= sizeof(host))
 		return -1;
 	memcpy(host, text, hostlen);
@@ -604,21 +689,38 @@ conf_parse_network(const char *text, struct conf_network *net)
 		prefix = max;
 	} else {
 		for (n = 0; slash[1 + n] != '\0'; n++) {
-			if (slash[1 + n] < '0' || slash[1 + n] > '9' || n >= 3)
+			if (slash[1 + n] < '0' || slash[1 + n] > '9')
 				return -1;
-			prefix = prefix * 10 + (unsigned long)(slash[1 + n] - '0');
+			if (prefix <= 1000)
+				prefix = prefix * 10
+				    + (unsigned long)(slash[1 + n] - '0');
 		}
-		if (n == 0 || prefix > max)
+		/* "/0008": more digits than a prefix has is no prefix. */
+		if (n == 0 || (n > 3 && prefix <= max))
 			return -1;
+		if (prefix > max) {
+			if (why != NULL && whylen > 0) {
+				if (prefix > 1000)
+					(void)snprintf(why, whylen, "the prefix "
+					    "length is over %lu", max);
+				else
+					(void)snprintf(why, whylen, "prefix "
+					    "length %lu is over %lu", prefix,
+					    max);
+			}
+			return -1;
+		}
 	}
 	net->prefix = (unsigned)prefix;
 
 	/* The host bits go, so matching is a plain prefix comparison. */
 	for (i = prefix / 8; i < sizeof(net->addr); i++) {
 		mask = i == prefix / 8 ? (unsigned char)(0xff00 >> (prefix % 8)) : 0;
+		if ((net->addr[i] & ~mask) != 0)
+			hostbits = 1;
 		net->addr[i] &= mask;
 	}
-	return 0;
+	return hostbits;
 }
 
 /* conf_prefix_match - do the first prefix bits of a and b agree? */
@@ -726,6 +828,8 @@ conf_free_listen(struct conf_listen *v, size_t n)
 void
 conf_free(struct conf *conf)
 {
+	size_t i;
+
 	if (conf == NULL)
 		return;
 	free(conf->file);
@@ -740,6 +844,11 @@ conf_free(struct conf *conf)
 	free(conf->postmaster);
 	free(conf->relay_networks);
 	free(conf->log_file);
+	for (i = 0; i < conf->nplaces; i++) {
+		free(conf->places[i].key);
+		free(conf->places[i].file);
+	}
+	free(conf->places);
 	free(conf);
 }
 
@@ -879,7 +988,7 @@ conf_load_listen(struct conf_loader *ld, const config_setting_t *s,
     const char *path)
 {
 	struct conf_listen *v;
-	char epath[CONF_PATH_MAX], q[CONF_QUOTE_MAX];
+	char epath[CONF_PATH_MAX], q[CONF_QUOTE_MAX], why[CONF_QUOTE_MAX];
 	const char *text;
 	size_t n = 0, j;
 	int len, i;
@@ -901,10 +1010,15 @@ conf_load_listen(struct conf_loader *ld, const config_setting_t *s,
 		if ((text = conf_list_string(ld, s, path, i, epath,
 		    sizeof(epath))) == NULL)
 			continue;
-		if (conf_parse_listen(text, &v[n].addr, &v[n].addrlen) < 0) {
-			conf_report(ld, e, "%s: %s is not a numeric ADDRESS:PORT "
-			    "or [IPV6-ADDRESS]:PORT", epath,
-			    conf_quote(q, sizeof(q), text));
+		if (conf_listen_parse(text, &v[n].addr, &v[n].addrlen, why,
+		    sizeof(why)) < 0) {
+			if (why[0] != '\0')
+				conf_report(ld, e, "%s: %s: %s", epath,
+				    conf_quote(q, sizeof(q), text), why);
+			else
+				conf_report(ld, e, "%s: %s is not a numeric "
+				    "ADDRESS:PORT or [IPV6-ADDRESS]:PORT", epath,
+				    conf_quote(q, sizeof(q), text));
 			continue;
 		}
 		/* Two equal entries could never both be bound. */
@@ -1036,10 +1150,12 @@ conf_load_networks(struct conf_loader *ld, const config_setting_t *s,
     const char *path)
 {
 	struct conf_network *v;
-	char epath[CONF_PATH_MAX], q[CONF_QUOTE_MAX];
+	char epath[CONF_PATH_MAX], q[CONF_QUOTE_MAX], why[CONF_QUOTE_MAX];
+	char shown[INET6_ADDRSTRLEN];
+	const config_setting_t *e;
 	const char *text;
 	size_t n = 0;
-	int len, i;
+	int len, i, rc;
 
 	if ((len = conf_list_length(ld, s, path)) < 0)
 		return;
@@ -1051,11 +1167,25 @@ conf_load_networks(struct conf_loader *ld, const config_setting_t *s,
 		if ((text = conf_list_string(ld, s, path, i, epath,
 		    sizeof(epath))) == NULL)
 			continue;
-		if (conf_parse_network(text, &v[n]) < 0) {
-			conf_report(ld, config_setting_get_elem(s, (unsigned)i),
-			    "%s: %s is not a numeric ADDRESS/PREFIX", epath,
-			    conf_quote(q, sizeof(q), text));
+		e = config_setting_get_elem(s, (unsigned)i);
+		if ((rc = conf_network_parse(text, &v[n], why,
+		    sizeof(why))) < 0) {
+			if (why[0] != '\0')
+				conf_report(ld, e, "%s: %s: %s", epath,
+				    conf_quote(q, sizeof(q), text), why);
+			else
+				conf_report(ld, e, "%s: %s is not a numeric "
+				    "ADDRESS/PREFIX", epath,
+				    conf_quote(q, sizeof(q), text));
 			continue;
+		}
+		if (rc == 1) {
+			if (inet_ntop(v[n].family, v[n].addr, shown,
+			    sizeof(shown)) == NULL)
+				shown[0] = '\0';
+			conf_warn(ld, e, "%s: %s has host bits set: taken as "
+			    "%s/%u", epath, conf_quote(q, sizeof(q), text),
+			    shown, v[n].prefix);
 		}
 		n++;
 	}
@@ -1075,6 +1205,8 @@ conf_load_setting(struct conf_loader *ld, const config_setting_t *s,
 	char *copy, **field;
 	long long v;
 
+	if (k->type != CONF_KEY_GROUP)
+		conf_note_place(ld, s, path);
 	switch (k->type) {
 	case CONF_KEY_GROUP:
 		if (type != CONFIG_TYPE_GROUP) {
@@ -1101,6 +1233,16 @@ conf_load_setting(struct conf_loader *ld, const config_setting_t *s,
 		else {
 			conf_report(ld, s, "%s: expected an integer, not %s",
 			    path, conf_type_name(type));
+			return;
+		}
+		/*
+		 * libconfig 1.5 wraps an int literal over 32 bits: the text
+		 * on the setting's line says what was written.
+		 */
+		if (type == CONFIG_TYPE_INT && conf_literal_int(s,
+		    config_setting_name(s), q, sizeof(q)) == 1) {
+			conf_report(ld, s, "%s: %s is out of range (%ld to "
+			    "%ld)", path, q, k->min, k->max);
 			return;
 		}
 		if (v < k->min || v > k->max) {
@@ -1196,6 +1338,161 @@ conf_check_postmaster(struct conf_loader *ld)
 		conf_report_line(ld, ld->path, 0, "local.postmaster: %s is "
 		    "not one of local.users",
 		    conf_quote(q, sizeof(q), conf->postmaster));
+}
+
+/*
+ * conf_literal_int - the integer literal of setting name as written on
+ * its line, into dst; returns 1 when it is one that libconfig cannot
+ * hold as an int (over 32 bits, written without the L suffix), 0 when
+ * it fits or cannot be found. Decimal and 0x hexadecimal.
+ */
+static int
+conf_literal_int(const config_setting_t *s, const char *name, char *dst,
+    size_t size)
+{
+	char line[CONF_REPORT_MAX];
+	const char *file = config_setting_source_file(s), *p, *start;
+	unsigned want = config_setting_source_line(s), at = 0;
+	size_t nlen = strlen(name), n;
+	unsigned long long v = 0, limit;
+	int hex = 0, neg = 0, big = 0;
+	FILE *fp;
+
+	if (file == NULL || want == 0 || (fp = fopen(file, "re")) == NULL)
+		return 0;
+	while (at < want && fgets(line, sizeof(line), fp) != NULL)
+		if (strchr(line, '\n') != NULL || feof(fp))
+			at++;
+	(void)fclose(fp);
+	if (at != want)
+		return 0;
+	for (p = line; (p = strstr(p, name)) != NULL; p += nlen) {
+		if (p > line && (conf_is_alnum((unsigned char)p[-1])
+		    || p[-1] == '_'))
+			continue;
+		start = p + nlen;
+		while (*start == ' ' || *start == '\t')
+			start++;
+		if (*start != '=' && *start != ':')
+			continue;
+		start++;
+		while (*start == ' ' || *start == '\t')
+			start++;
+		break;
+	}
+	if (p == NULL)
+		return 0;
+	p = start;
+	if (*p == '-' || *p == '+')
+		neg = *p++ == '-';
+	if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
+		hex = 1;
+		p += 2;
+	}
+	for (n = 0; hex ? isxdigit((unsigned char)p[n])
+	    : isdigit((unsigned char)p[n]); n++) {
+		unsigned d = isdigit((unsigned char)p[n]) ? (unsigned)(p[n] - '0')
+		    : (unsigned)(tolower((unsigned char)p[n]) - 'a' + 10);
+
+		if (v > (ULLONG_MAX - d) / (hex ? 16 : 10))
+			big = 1;
+		else
+			v = v * (hex ? 16 : 10) + d;
+	}
+	if (n == 0 || p[n] == 'L' || p[n] == 'l' || p[n] == '.')
+		return 0;
+	/* An int takes 0x80000000..0xffffffff as a negative number. */
+	limit = hex ? 0xffffffffULL : (neg ? 2147483648ULL : 2147483647ULL);
+	if (!big && v <= limit)
+		return 0;
+	n += (size_t)(p - start);
+	if (n >= size)
+		n = size - 1;
+	memcpy(dst, start, n);
+	dst[n] = '\0';
+	return 1;
+}
+
+/*
+ * conf_note_place - remember where key path was set (the last setting
+ * wins, as for the value), for conf_where().
+ */
+static void
+conf_note_place(struct conf_loader *ld, const config_setting_t *s,
+    const char *path)
+{
+	struct conf *conf = ld->conf;
+	struct conf_place *grown, *pl;
+	const char *file = config_setting_source_file(s);
+	char where[PATH_MAX];
+	size_t i;
+	int n;
+
+	if (file == NULL || strcmp(file, ld->path) == 0) {
+		file = ld->path;
+	} else if (file[0] != '/' && ld->dir != NULL) {
+		n = snprintf(where, sizeof(where), "%s/%s", ld->dir, file);
+		if (n > 0 && (size_t)n < sizeof(where))
+			file = where;
+	}
+	for (i = 0; i < conf->nplaces; i++)
+		if (strcmp(conf->places[i].key, path) == 0)
+			break;
+	if (i == conf->nplaces) {
+		grown = realloc(conf->places, (conf->nplaces + 1)
+		    * sizeof(*conf->places));
+		if (grown == NULL) {
+			conf_report_nomem(ld);
+			return;
+		}
+		conf->places = grown;
+		pl = &conf->places[conf->nplaces];
+		if ((pl->key = strdup(path)) == NULL) {
+			conf_report_nomem(ld);
+			return;
+		}
+		pl->file = NULL;
+		conf->nplaces++;
+	}
+	pl = &conf->places[i];
+	free(pl->file);
+	if ((pl->file = strdup(file)) == NULL) {
+		conf_report_nomem(ld);
+		return;
+	}
+	pl->line = config_setting_source_line(s);
+}
+
+const char *
+conf_where(const struct conf *conf, const char *key, char *dst,
+    size_t size)
+{
+	size_t i;
+	int n;
+
+	for (i = 0; i < conf->nplaces; i++)
+		if (strcmp(conf->places[i].key, key) == 0)
+			break;
+	if (i < conf->nplaces)
+		n = snprintf(dst, size, "%s:%u", conf->places[i].file,
+		    conf->places[i].line);
+	else
+		n = snprintf(dst, size, "%s:0", conf->file ? conf->file : "-");
+	if (n < 0 || (size_t)n >= size)
+		/* A cut path would point elsewhere: say less, but true. */
+		(void)snprintf(dst, size, "-:0");
+	return dst;
+}
+
+int
+conf_is_default(const struct conf *conf, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < conf->nplaces; i++)
+		if (strcmp(conf->places[i].key, key) == 0)
+			return 0;
+	return 1;
 }
 
 /* conf_include_dir - the directory of path, for relative @include */

@@ -25,7 +25,18 @@
  *	conf_parse_listen() turns "HOST:PORT" or "[V6]:PORT" into a socket
  *	address, numerically (never a DNS query).
  *	conf_parse_network() turns "ADDR/PREFIX" (or a bare ADDR) into a
- *	struct conf_network.
+ *	struct conf_network (host bits cleared; conf_load() warns of them).
+ *	conf_where() writes "FILE:LINE" of the setting of key (a dotted
+ *	path, "server.user") into dst and returns dst; for a key not in the
+ *	file (its default applies) it is "FILE:0". conf_is_default() tells
+ *	whether key was not set in the file. Start-up checks that need the
+ *	system (does the user exist?) name the key this way.
+ *
+ *	Reports are precise: a port out of range says "port 99999 is over
+ *	65535", a prefix "prefix length 33 is over 32", an integer the
+ *	range it must be in, as written (not as libconfig wrapped it). A
+ *	network with host bits set ("10.0.0.1/8") is a warning
+ *	("FILE:LINE: warning: ..."): reported, but the load succeeds.
  * DIAGNOSTICS
  *	conf_load() returns NULL when there was any problem (all reported).
  *	conf_parse_listen() and conf_parse_network() return 0 or -1.
@@ -46,6 +57,13 @@ struct conf_network {
 	int family;			/* AF_INET or AF_INET6 */
 	unsigned char addr[16];		/* network address, host bits zero */
 	unsigned prefix;		/* 0..32 or 0..128 */
+};
+
+/* Where a key was set: conf_where() reads these. */
+struct conf_place {
+	char *key;			/* "server.user" */
+	char *file;			/* the file (an @include's, maybe) */
+	unsigned line;
 };
 
 struct conf {
@@ -78,6 +96,9 @@ struct conf {
 	size_t nrelay_networks;
 
 	char *log_file;			/* log.file; "" = stderr */
+
+	struct conf_place *places;	/* every key set in the file */
+	size_t nplaces;
 };
 
 typedef void (*conf_report_fn)(const char *message, void *ctx);
@@ -92,5 +113,8 @@ int conf_relay_allowed(const struct conf *conf, const struct sockaddr *sa);
 int conf_parse_listen(const char *text, struct sockaddr_storage *ss,
     socklen_t *len);
 int conf_parse_network(const char *text, struct conf_network *net);
+const char *conf_where(const struct conf *conf, const char *key, char *dst,
+    size_t size);
+int conf_is_default(const struct conf *conf, const char *key);
 
 #endif

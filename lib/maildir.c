@@ -69,6 +69,7 @@
  */
 #include "config.h"
 
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -119,7 +120,9 @@ struct maildir {
 	int queuefd;			/* root/.OTHER_SERVERS */
 	int qtmpfd;			/* root/.OTHER_SERVERS/.tmp */
 	int do_fsync;
+	int lockfd;			/* root/.lock.HOST while locked, or -1 */
 	char *host;			/* escaped for file names */
+	char *lockname;			/* ".lock.HOST" */
 	struct maildir_user *users;
 	size_t nusers;
 	struct maildir_domain *domains;
@@ -212,7 +215,13 @@ static int maildir_batch_note_dir(struct maildir_batch *b, int dfd);
 static int maildir_batch_place(struct maildir_batch *b,
     const struct maildir_staged *m, struct maildir_target *t);
 static void maildir_start_writeback(int fd);
-static int maildir_clean_dir(int dfd, const char *what);
+static int maildir_clean_dir(int dfd, const char *what, const char *host);
+static int maildir_name_is_ours(const char *name, const char *host);
+static int maildir_give_at(int dfd, const char *name, uid_t uid, gid_t gid,
+    const char *where, char *bad, size_t badlen);
+static int maildir_give_fd(int fd, uid_t uid, gid_t gid);
+static void maildir_bad(char *bad, size_t badlen, const char *where,
+    const char *name);
 
 /* maildir_escape_host - the host name as it may appear in a file name */
 
@@ -289,14 +298,34 @@ fail:
 static int
 maildir_mkdir_at(int dfd, const char *name, int do_fsync)
 {
-	if (mkdirat(dfd, name, MAILDIR_DIR_MODE) == -1)
-		return (errno == EEXIST ? 0 : -1);
+	struct stat st;
+
+	if (mkdirat(dfd, name, MAILDIR_DIR_MODE) == -1) {
+		if (errno != EEXIST)
+			return (-1);
+		/* What is there must be a directory, not a way out. */
+		if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == -1)
+			return (-1);
+		if (S_ISLNK(st.st_mode)) {
+			errno = ELOOP;
+			return (-1);
+		}
+		if (!S_ISDIR(st.st_mode)) {
+			errno = ENOTDIR;
+			return (-1);
+		}
+		return (0);
+	}
 	if (do_fsync && fsync(dfd) == -1)
 		return (-1);
 	return (0);
 }
 
-/* maildir_open_dir_at - make dfd/name when missing, and open it */
+/*
+ * maildir_open_dir_at - make dfd/name when missing, and open it. Never
+ * through a symbolic link (ELOOP): every directory of the tree is a
+ * real directory, so nothing outside it is ever reached.
+ */
 
 static int
 maildir_open_dir_at(int dfd, const char *name, int do_fsync,
@@ -304,7 +333,8 @@ maildir_open_dir_at(int dfd, const char *name, int do_fsync,
 {
 	if (maildir_mkdir_at(dfd, name, do_fsync) == -1)
 		return (-1);
-	return (openat(dfd, name, MAILDIR_DIR_FLAGS | extra_flags));
+	return (openat(dfd, name, MAILDIR_DIR_FLAGS | O_NOFOLLOW
+	    | extra_flags));
 }
 
 /*
@@ -362,7 +392,7 @@ maildir_id_ok(const char *id)
 {
 	const char *s;
 
-	if (id == NULL || *id == '\0')
+	if (id == NULL || *id == '\0' || strlen(id) > MAILDIR_ID_MAX)
 		return (0);
 	for (s = id; *s != '\0'; s++)
 		if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z')
@@ -392,12 +422,23 @@ maildir_open(const char *root, const char *hostname, int do_fsync)
 		errno = EINVAL;
 		return (NULL);
 	}
+	if (!maildir_hostname_ok(hostname)) {
+		errno = ENAMETOOLONG;
+		return (NULL);
+	}
 	if ((md = calloc(1, sizeof(*md))) == NULL)
 		return (NULL);
-	md->rootfd = md->queuefd = md->qtmpfd = -1;
+	md->rootfd = md->queuefd = md->qtmpfd = md->lockfd = -1;
 	md->do_fsync = do_fsync;
 	if ((md->host = maildir_escape_host(hostname)) == NULL)
 		goto fail;
+	if ((md->lockname = malloc(sizeof(MAILDIR_LOCK_PREFIX)
+	    + strlen(md->host))) == NULL)
+		goto fail;
+	memcpy(md->lockname, MAILDIR_LOCK_PREFIX, sizeof(MAILDIR_LOCK_PREFIX)
+	    - 1);
+	memcpy(md->lockname + sizeof(MAILDIR_LOCK_PREFIX) - 1, md->host,
+	    strlen(md->host) + 1);
 	if (mkdir(root, MAILDIR_DIR_MODE) == 0) {
 		if (do_fsync && maildir_fsync_parent(root) == -1)
 			goto fail;
@@ -449,6 +490,9 @@ maildir_close(struct maildir *md)
 		(void)close(md->queuefd);
 	if (md->rootfd != -1)
 		(void)close(md->rootfd);
+	if (md->lockfd != -1)
+		(void)close(md->lockfd);
+	free(md->lockname);
 	free(md->host);
 	free(md);
 }
@@ -1031,9 +1075,13 @@ maildir_write_tmp(struct maildir_target *t, const struct maildir_copy *c,
 /*
  * maildir_rename_new - rename into place, never over an existing file:
  * undoing a failed delivery removes what this call placed, and that must
- * never be someone else's letter. A file system that cannot refuse to
- * replace (EINVAL) gets a plain rename; the ID in the name keeps it
- * unique there, as in qmail.
+ * never be someone else's letter. Where renameat2(RENAME_NOREPLACE) is
+ * missing (EINVAL from the file system, ENOSYS from an old kernel) the
+ * file is linked into place, which fails with EEXIST as well, and its
+ * tmp/ name unlinked (qmail's way); a file system with neither refuses
+ * the delivery (the linkat() error) rather than risk replacing a file.
+ * A tmp/ name that cannot be unlinked after the link is only a second
+ * name of the placed letter: logged, and removed at the next start.
  */
 
 static int
@@ -1044,7 +1092,12 @@ maildir_rename_new(int olddfd, const char *oldname, int newdfd,
 		return (0);
 	if (errno != EINVAL && errno != ENOSYS)
 		return (-1);
-	return (renameat(olddfd, oldname, newdfd, newname));
+	if (linkat(olddfd, oldname, newdfd, newname, 0) == -1)
+		return (-1);
+	if (unlinkat(olddfd, oldname, 0) == -1 && errno != ENOENT)
+		log_warn(NULL, "cannot remove tmp/%s after linking it into "
+		    "place", oldname);
+	return (0);
 }
 
 /*
@@ -1071,8 +1124,18 @@ maildir_undo(const struct maildir *md, const char *id,
 				if (errno != ENOENT)
 					log_warn(id, "cannot remove %s of a "
 					    "failed delivery", name);
-			} else if (md->do_fsync) {
-				(void)fsync(t->dstdirfd);
+			} else if (md->do_fsync && fsync(t->dstdirfd) == -1
+			    && fsync(t->dstdirfd) == -1) {
+				/*
+				 * Tried twice. The client hears 4xx and
+				 * sends again; should the host crash now,
+				 * this copy may come back: a duplicate, the
+				 * lesser harm (never a loss). Say so, with
+				 * the name, so that it can be found.
+				 */
+				log_err(id, "cannot sync the removal of %s "
+				    "of a failed delivery: after a crash it "
+				    "may come back as a duplicate", name);
 			}
 			t->placed = 0;
 		} else if (t->written) {
@@ -1499,15 +1562,50 @@ invalid:
 }
 
 /*
- * maildir_clean_dir - remove the regular files of one tmp/ directory.
- * They are letters whose writer died before the rename: never answered
- * with 250, so removing them loses nothing. Anything else is left alone.
+ * maildir_name_is_ours - name is "SECONDS.ID.HOST" or "SECONDS.ID.HOST.N"
+ * (N digits: a copy's tmp/ name) with HOST this host's escaped name.
+ * Another host sharing the tree has another HOST: its files are its own.
+ */
+
+static int
+maildir_name_is_ours(const char *name, const char *host)
+{
+	const char *p = name;
+	size_t hlen = strlen(host);
+
+	while (*p >= '0' && *p <= '9')
+		p++;
+	if (p == name || *p++ != '.')
+		return (0);
+	if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z')
+	    || (*p >= '0' && *p <= '9')))
+		return (0);
+	while ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z')
+	    || (*p >= '0' && *p <= '9'))
+		p++;
+	if (*p++ != '.' || strncmp(p, host, hlen) != 0)
+		return (0);
+	p += hlen;
+	if (*p == '\0')
+		return (1);
+	if (*p++ != '.' || *p == '\0')
+		return (0);
+	while (*p >= '0' && *p <= '9')
+		p++;
+	return (*p == '\0');
+}
+
+/*
+ * maildir_clean_dir - remove this host's regular files of one tmp/
+ * directory. They are letters whose writer died before the rename: never
+ * answered with 250, so removing them loses nothing. Anything else (a
+ * name of another host, or no Maildir name at all) is left alone.
  * A second descriptor is opened so that reading the directory does not
  * disturb the one kept for delivery.
  */
 
 static int
-maildir_clean_dir(int dfd, const char *what)
+maildir_clean_dir(int dfd, const char *what, const char *host)
 {
 	struct dirent *de;
 	struct stat st;
@@ -1531,7 +1629,7 @@ maildir_clean_dir(int dfd, const char *what)
 				goto fail;
 			break;
 		}
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+		if (!maildir_name_is_ours(de->d_name, host))
 			continue;
 		if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1) {
 			if (errno == ENOENT)
@@ -1575,7 +1673,7 @@ maildir_clean_tmp(struct maildir *md)
 		return (-1);
 	}
 	if ((total = maildir_clean_dir(md->qtmpfd,
-	    MAILDIR_QUEUE_DIR "/" MAILDIR_QUEUE_TMP)) == -1)
+	    MAILDIR_QUEUE_DIR "/" MAILDIR_QUEUE_TMP, md->host)) == -1)
 		return (-1);
 	for (i = 0; i < md->nusers; i++) {
 		n = snprintf(what, sizeof(what), "%s/tmp", md->users[i].name);
@@ -1584,9 +1682,259 @@ maildir_clean_tmp(struct maildir *md)
 			errno = ENAMETOOLONG;
 			return (-1);
 		}
-		if ((n = maildir_clean_dir(md->users[i].tmpfd, what)) == -1)
+		if ((n = maildir_clean_dir(md->users[i].tmpfd, what,
+		    md->host)) == -1)
 			return (-1);
 		total += n;
 	}
 	return (total);
+}
+
+int
+maildir_hostname_ok(const char *hostname)
+{
+	char *escaped;
+	size_t len;
+
+	if (hostname == NULL || *hostname == '\0')
+		return (0);
+	if ((escaped = maildir_escape_host(hostname)) == NULL)
+		return (0);
+	len = strlen(escaped);
+	free(escaped);
+	return (len <= MAILDIR_HOST_MAX);
+}
+
+/*
+ * maildir_lock - one daemon per host and tree: an flock() on
+ * root/.lock.HOST, held as long as md is open. flock() rather than
+ * fcntl(): the lock belongs to the open file, so a child that closes its
+ * copy (the logger does) cannot release it, and it goes when the last
+ * holder dies, however it dies. (Over NFS Linux maps flock() to a
+ * byte-range lock the server sees; each host has its own file.)
+ */
+
+int
+maildir_lock(struct maildir *md)
+{
+	struct stat st;
+	int fd;
+
+	if (md == NULL) {
+		errno = EINVAL;
+		return (-1);
+	}
+	if (md->lockfd != -1)
+		return (0);
+	/* O_RDWR: NFS maps flock() to a write lock, which needs it. */
+	if ((fd = openat(md->rootfd, md->lockname, O_RDWR | O_CREAT
+	    | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC, MAILDIR_FILE_MODE)) == -1)
+		return (-1);
+	if (fstat(fd, &st) == -1)
+		goto fail;
+	if (!S_ISREG(st.st_mode)) {
+		errno = EINVAL;
+		goto fail;
+	}
+	while (flock(fd, LOCK_EX | LOCK_NB) == -1)
+		if (errno != EINTR)
+			goto fail;
+	md->lockfd = fd;
+	return (0);
+
+fail:
+	{
+		int saved = errno;
+
+		(void)close(fd);
+		errno = saved;
+	}
+	return (-1);
+}
+
+const char *
+maildir_lock_name(const struct maildir *md)
+{
+	return (md->lockname);
+}
+
+/* maildir_bad - where the walk stopped, "WHERE/NAME", for the caller */
+
+static void
+maildir_bad(char *bad, size_t badlen, const char *where, const char *name)
+{
+	int saved = errno;
+	int n;
+
+	if (bad == NULL || badlen == 0)
+		return;
+	n = snprintf(bad, badlen, "%s%s%s", where, *where && *name ? "/" : "",
+	    name);
+	if (n < 0)
+		bad[0] = '\0';
+	/* A cut name is still the start of the right one. */
+	errno = saved;
+}
+
+/* maildir_give_fd - fchown an open file of the tree when it is not uid's */
+
+static int
+maildir_give_fd(int fd, uid_t uid, gid_t gid)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) == -1)
+		return (-1);
+	if (st.st_uid == uid && st.st_gid == gid)
+		return (0);
+	return (fchown(fd, uid, gid));
+}
+
+/*
+ * maildir_give_at - give directory dfd/name (and, for a queue domain, its
+ * error/) to uid. A missing entry or a plain file is left alone; a
+ * symbolic link is an error (ELOOP), named in bad.
+ */
+
+static int
+maildir_give_at(int dfd, const char *name, uid_t uid, gid_t gid,
+    const char *where, char *bad, size_t badlen)
+{
+	char sub[PATH_MAX];
+	struct stat st;
+	int fd;
+	int n;
+
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == -1) {
+		if (errno == ENOENT)
+			return (0);
+		maildir_bad(bad, badlen, where, name);
+		return (-1);
+	}
+	if (S_ISLNK(st.st_mode)) {
+		maildir_bad(bad, badlen, where, name);
+		errno = ELOOP;
+		return (-1);
+	}
+	if (!S_ISDIR(st.st_mode))
+		return (0);
+	if ((fd = openat(dfd, name, MAILDIR_DIR_FLAGS | O_NOFOLLOW)) == -1
+	    || maildir_give_fd(fd, uid, gid) == -1)
+		goto fail;
+	if (strcmp(where, MAILDIR_QUEUE_DIR) == 0 && name[0] != '.') {
+		n = snprintf(sub, sizeof(sub), "%s/%s", where, name);
+		if (n < 0 || (size_t)n >= sizeof(sub)) {
+			errno = ENAMETOOLONG;
+			goto fail;
+		}
+		if (maildir_give_at(fd, MAILDIR_ERROR_DIR, uid, gid, sub, bad,
+		    badlen) == -1) {
+			int saved = errno;
+
+			(void)close(fd);
+			errno = saved;
+			return (-1);
+		}
+	}
+	(void)close(fd);
+	return (0);
+
+fail:
+	{
+		int saved = errno;
+
+		maildir_bad(bad, badlen, where, name);
+		if (fd != -1)
+			(void)close(fd);
+		errno = saved;
+	}
+	return (-1);
+}
+
+/*
+ * maildir_give - start-up as root: the directories the daemon writes
+ * into become uid's, walked from the root descriptor with O_NOFOLLOW
+ * and changed with fchown() on what was opened, so that a symbolic link
+ * planted in the tree (root/alice -> /etc) stops the walk (ELOOP)
+ * instead of leading it out of the tree.
+ */
+
+int
+maildir_give(struct maildir *md, uid_t uid, gid_t gid, char *bad,
+    size_t badlen)
+{
+	struct dirent *de;
+	DIR *dir = NULL;
+	size_t i;
+	int fd = -1;
+
+	if (bad != NULL && badlen > 0)
+		bad[0] = '\0';
+	if (md == NULL) {
+		errno = EINVAL;
+		return (-1);
+	}
+	if (maildir_give_fd(md->rootfd, uid, gid) == -1) {
+		maildir_bad(bad, badlen, "", ".");
+		return (-1);
+	}
+	if (md->lockfd != -1 && maildir_give_fd(md->lockfd, uid, gid) == -1) {
+		maildir_bad(bad, badlen, "", md->lockname);
+		return (-1);
+	}
+	if (maildir_give_fd(md->queuefd, uid, gid) == -1
+	    || maildir_give_fd(md->qtmpfd, uid, gid) == -1) {
+		maildir_bad(bad, badlen, MAILDIR_QUEUE_DIR, MAILDIR_QUEUE_TMP);
+		return (-1);
+	}
+	for (i = 0; i < md->nusers; i++) {
+		const struct maildir_user *u = &md->users[i];
+
+		if ((fd = openat(md->rootfd, u->name, MAILDIR_DIR_FLAGS
+		    | O_NOFOLLOW)) == -1 || maildir_give_fd(fd, uid, gid) == -1
+		    || maildir_give_fd(u->tmpfd, uid, gid) == -1
+		    || maildir_give_fd(u->newfd, uid, gid) == -1) {
+			maildir_bad(bad, badlen, "", u->name);
+			goto fail;
+		}
+		if (maildir_give_at(fd, "cur", uid, gid, u->name, bad,
+		    badlen) == -1)
+			goto fail;
+		(void)close(fd);
+		fd = -1;
+	}
+
+	if ((fd = openat(md->queuefd, ".", MAILDIR_DIR_FLAGS)) == -1)
+		goto fail;
+	if ((dir = fdopendir(fd)) == NULL)
+		goto fail;
+	fd = -1;			/* dir owns it now */
+	for (;;) {
+		errno = 0;
+		if ((de = readdir(dir)) == NULL) {
+			if (errno != 0)
+				goto fail;
+			break;
+		}
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0
+		    || strcmp(de->d_name, MAILDIR_QUEUE_TMP) == 0)
+			continue;
+		if (maildir_give_at(md->queuefd, de->d_name, uid, gid,
+		    MAILDIR_QUEUE_DIR, bad, badlen) == -1)
+			goto fail;
+	}
+	(void)closedir(dir);
+	return (0);
+
+fail:
+	{
+		int saved = errno;
+
+		if (dir != NULL)
+			(void)closedir(dir);
+		if (fd != -1)
+			(void)close(fd);
+		errno = saved;
+	}
+	return (-1);
 }

@@ -15,7 +15,27 @@
  *	into file names (with '/' written as \057 and ':' as \072, as the
  *	Maildir specification asks). With do_fsync false nothing is synced
  *	(for benchmarks on tmpfs; not for production).
+ *	Root itself may be a symbolic link (the administrator's choice);
+ *	below it every directory is opened with O_NOFOLLOW and made with
+ *	mkdirat(): a symbolic link (or a file) where a directory of the tree
+ *	belongs fails with ELOOP (ENOTDIR), and nothing outside the tree is
+ *	made or opened.
  *	maildir_close() releases it (NULL allowed).
+ *	maildir_hostname_ok() tells whether every name made with hostname
+ *	fits NAME_MAX (its escaped form at most MAILDIR_HOST_MAX bytes);
+ *	maildir_open() refuses a longer one (ENAMETOOLONG), so a host name
+ *	that could not name a file is refused at start, not per message.
+ *	maildir_lock() takes an exclusive flock() on root/.lock.HOST
+ *	(maildir_lock_name(), made when missing) for as long as md is open:
+ *	a second daemon for the same host and tree gets EWOULDBLOCK. Call it
+ *	before maildir_clean_tmp(), which would otherwise remove the files
+ *	of a running daemon's deliveries.
+ *	maildir_give() hands the directories the daemon writes into (root,
+ *	the queue and its .tmp/, every user's Maildir, each domain
+ *	directory and its error/) and the lock file to uid/gid, with
+ *	fchown() on descriptors opened from root with O_NOFOLLOW; a symbolic
+ *	link met on the way fails it with ELOOP. On failure bad (when not
+ *	NULL) names the entry, relative to root.
  *	maildir_add_user() creates root/<user>/{tmp,new,cur} when missing
  *	and keeps descriptors of its tmp and new. user must be a name
  *	already validated (conf does it); it is refused otherwise. Should
@@ -26,12 +46,14 @@
  *	and writing, on the tree's file system (below root/.OTHER_SERVERS/
  *	.tmp, with no name that a crash could leave behind): where a
  *	message's text waits for its copies (see spool.h).
- *	maildir_clean_tmp() removes files left in every known tmp/ directory
- *	(by a crash) and returns how many it removed.
+ *	maildir_clean_tmp() removes the files this host left in every known
+ *	tmp/ directory (by a crash): those whose names are this host's
+ *	("SECONDS.ID.HOST" or "SECONDS.ID.HOST.N"); another host's files and
+ *	anything else are left alone. It returns how many it removed.
  *
  *	maildir_name() makes the unique file name for a message ID:
  *	"SECONDS.ID.HOST" (SECONDS the current time). ID must be letters
- *	and digits only. The ID is the second dot-separated field, so
+ *	and digits only, at most MAILDIR_ID_MAX of them. The ID is the second dot-separated field, so
  *	maildir_name_id() finds it again.
  *
  *	maildir_deliver() stores one message as ncopies files, all or none:
@@ -68,7 +90,8 @@
  *	maildir_batch_count() is the number of messages staged,
  *	maildir_batch_files() the number of their files.
  * DIAGNOSTICS
- *	maildir_open() returns NULL and sets errno. maildir_deliver()
+ *	maildir_open() returns NULL and sets errno. maildir_lock() and
+ *	maildir_give() return 0, or -1 with errno. maildir_deliver()
  *	returns 0, or -1 with errno (ENOSPC and EDQUOT mean the disk is full;
  *	EINVAL a bad copy). maildir_name() returns 0, or -1 when the name does
  *	not fit or the ID is not alphanumeric.
@@ -84,10 +107,19 @@
 #define POLLSMTPD_MAILDIR_H
 
 #include <stddef.h>
+#include <sys/types.h>
 #include <sys/uio.h>
 
 #define MAILDIR_NAME_MAX	256
 #define MAILDIR_QUEUE_DIR	".OTHER_SERVERS"
+#define MAILDIR_LOCK_PREFIX	".lock."
+#define MAILDIR_ID_MAX		32	/* letters and digits */
+/*
+ * The longest host part (escaped): "SECONDS." (up to 20 digits), the
+ * ID, ".", HOST, a tmp/ copy suffix (".NNNNN") and the ":2,FLAGS" a
+ * mail reader adds in cur/ (16 bytes kept for it) fit in NAME_MAX (255).
+ */
+#define MAILDIR_HOST_MAX	(255 - 21 - MAILDIR_ID_MAX - 1 - 6 - 16)
 
 struct maildir;
 struct maildir_batch;
@@ -107,6 +139,11 @@ void maildir_close(struct maildir *md);
 int maildir_add_user(struct maildir *md, const char *user);
 int maildir_clean_tmp(struct maildir *md);
 int maildir_spool_open(struct maildir *md);
+int maildir_hostname_ok(const char *hostname);
+int maildir_lock(struct maildir *md);
+const char *maildir_lock_name(const struct maildir *md);
+int maildir_give(struct maildir *md, uid_t uid, gid_t gid, char *bad,
+    size_t badlen);
 int maildir_name(const struct maildir *md, const char *id, char *dst,
     size_t dstlen);
 int maildir_name_id(const char *name, char *id, size_t idlen);

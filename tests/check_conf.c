@@ -288,7 +288,7 @@ START_TEST(test_every_key_set)
 	    "  users = ( \"Carol\", \"dave.x\", \"e_f-g+h\" );\n"
 	    "  postmaster = \"CAROL\";\n"
 	    "};\n"
-	    "relay = { networks = [ \"10.1.2.3/8\", \"2001:db8:ffff::1/33\", \"192.0.2.7\" ]; };\n"
+	    "relay = { networks = [ \"10.0.0.0/8\", \"2001:db8:8000::/33\", \"192.0.2.7\" ]; };\n"
 	    "log = { file = \"\"; };\n");
 	char n[64];
 
@@ -538,8 +538,8 @@ START_TEST(test_listen_errors)
 	    "    \"[::1]:25\" ];\n"
 	    "};\n",
 	    "3: server.listen[1]: \"localhost:25\" is not a numeric ADDRESS:PORT or [IPV6-ADDRESS]:PORT",
-	    "4: server.listen[2]: \"127.0.0.1:0\" is not a numeric ADDRESS:PORT or [IPV6-ADDRESS]:PORT",
-	    "5: server.listen[3]: \"[::1]:65536\" is not a numeric ADDRESS:PORT or [IPV6-ADDRESS]:PORT",
+	    "4: server.listen[2]: \"127.0.0.1:0\": port 0 is not allowed (1 to 65535)",
+	    "5: server.listen[3]: \"[::1]:65536\": port 65536 is over 65535",
 	    "6: server.listen[4]: \"::1:25\" is not a numeric ADDRESS:PORT or [IPV6-ADDRESS]:PORT",
 	    "7: server.listen[5]: \"127.0.0.1:25\" is listed twice");
 	EXPECT("\nserver = { listen = [ ]; };\n",
@@ -771,8 +771,8 @@ START_TEST(test_network_errors)
 	    "    \"fe80::1%lo\", \"host.example\", \"10.0.0.0/ 8\",\n"
 	    "    \"10.0.0.0/0008\", \"10.0.0.0/-1\", \"\" ];\n"
 	    "};\n",
-	    "2: relay.networks[1]: \"10.0.0.0/33\" is not a numeric ADDRESS/PREFIX",
-	    "2: relay.networks[2]: \"::/129\" is not a numeric ADDRESS/PREFIX",
+	    "2: relay.networks[1]: \"10.0.0.0/33\": prefix length 33 is over 32",
+	    "2: relay.networks[2]: \"::/129\": prefix length 129 is over 128",
 	    "3: relay.networks[3]: \"10.0.0.0/\" is not a numeric ADDRESS/PREFIX",
 	    "3: relay.networks[4]: \"/8\" is not a numeric ADDRESS/PREFIX",
 	    "3: relay.networks[5]: \"10.0.0/8\" is not a numeric ADDRESS/PREFIX",
@@ -783,6 +783,104 @@ START_TEST(test_network_errors)
 	    "5: relay.networks[10]: \"10.0.0.0/0008\" is not a numeric ADDRESS/PREFIX",
 	    "5: relay.networks[11]: \"10.0.0.0/-1\" is not a numeric ADDRESS/PREFIX",
 	    "5: relay.networks[12]: \"\" is not a numeric ADDRESS/PREFIX");
+}
+END_TEST
+
+/*
+ * Issue 12: reports that say exactly what is wrong, and a warning that
+ * does not stop the load.
+ */
+START_TEST(test_precise_reports)
+{
+	struct conf *conf;
+	char where[PATH_MAX + 16], want[PATH_MAX + 32];
+	int n;
+
+	EXPECT("server = {\n"
+	    "  listen = [ \"127.0.0.1:99999\", \"[::1]:0\",\n"
+	    "    \"127.0.0.1:123456789012345678901234567890\" ];\n"
+	    "  max_connections = 3000000000;\n"
+	    "  max_recipients = 99999999999999999999;\n"
+	    "  max_message_size = 0x100000000;\n"
+	    "  command_timeout = 86401;\n"
+	    "};\n"
+	    "relay = { networks = [ \"10.0.0.0/33\", \"::1/1000000\" ]; };\n",
+	    "2: server.listen[0]: \"127.0.0.1:99999\": port 99999 is over 65535",
+	    "2: server.listen[1]: \"[::1]:0\": port 0 is not allowed (1 to 65535)",
+	    "3: server.listen[2]: \"127.0.0.1:123456789012345678901234567890\": "
+	    "the port is over 65535",
+	    "4: server.max_connections: 3000000000 is out of range (1 to 2147483647)",
+	    "5: server.max_recipients: 99999999999999999999 is out of range "
+	    "(1 to 2147483647)",
+	    "6: server.max_message_size: 0x100000000 is out of range "
+	    "(1024 to 2147483647)",
+	    "7: server.command_timeout: 86401 is out of range (1 to 86400)",
+	    "9: relay.networks[0]: \"10.0.0.0/33\": prefix length 33 is over 32",
+	    "9: relay.networks[1]: \"::1/1000000\": the prefix length is over 128");
+
+	/* Host bits: a warning, and the network as it is used. */
+	conf = load_text("relay = { networks = [ \"10.0.0.1/8\",\n"
+	    "  \"2001:db8::1/32\", \"192.0.2.0/24\" ]; };\n");
+	ck_assert_ptr_nonnull(conf);
+	ck_assert_uint_eq(nreports, 2);
+	n = snprintf(want, sizeof(want), "%s:1: warning: relay.networks[0]: "
+	    "\"10.0.0.1/8\" has host bits set: taken as 10.0.0.0/8", conf_path);
+	ck_assert(n > 0 && (size_t)n < sizeof(want));
+	ck_assert_str_eq(reports[0], want);
+	n = snprintf(want, sizeof(want), "%s:2: warning: relay.networks[1]: "
+	    "\"2001:db8::1/32\" has host bits set: taken as 2001:db8::/32",
+	    conf_path);
+	ck_assert(n > 0 && (size_t)n < sizeof(want));
+	ck_assert_str_eq(reports[1], want);
+	ck_assert_uint_eq(conf->nrelay_networks, 3);
+	conf_free(conf);
+
+	/* In range, written in any way libconfig takes, is no problem. */
+	conf = load_text("server = { max_connections = 2147483647;\n"
+	    "  max_message_size = 3000000000L; };\n");
+	ck_assert_ptr_null(conf);
+	n = snprintf(want, sizeof(want), "%s:2: server.max_message_size: "
+	    "3000000000 is out of range (1024 to 2147483647)", conf_path);
+	ck_assert(n > 0 && (size_t)n < sizeof(want));
+	ck_assert_uint_eq(nreports, 1);
+	ck_assert_str_eq(reports[0], want);
+	conf = load_text("server = { max_connections = 2147483647; };\n");
+	ck_assert_ptr_nonnull(conf);
+	ck_assert_int_eq(conf->max_connections, 2147483647);
+
+	/* conf_where(): the line of a key, or line 0 for a default. */
+	ck_assert_int_eq(conf_is_default(conf, "server.user"), 1);
+	ck_assert_int_eq(conf_is_default(conf, "server.max_connections"), 0);
+	conf_where(conf, "server.max_connections", where, sizeof(where));
+	n = snprintf(want, sizeof(want), "%s:1", conf_path);
+	ck_assert(n > 0 && (size_t)n < sizeof(want));
+	ck_assert_str_eq(where, want);
+	conf_where(conf, "server.user", where, sizeof(where));
+	n = snprintf(want, sizeof(want), "%s:0", conf_path);
+	ck_assert(n > 0 && (size_t)n < sizeof(want));
+	ck_assert_str_eq(where, want);
+	conf_free(conf);
+}
+END_TEST
+
+START_TEST(test_where_in_include)
+{
+	char inc[PATH_MAX + 16], where[PATH_MAX + 32], want[PATH_MAX + 32];
+	struct conf *conf;
+	int n = snprintf(inc, sizeof(inc), "%s/server.conf", tmpdir);
+
+	ck_assert(n > 0 && (size_t)n < sizeof(inc));
+	write_file(inc, "server = {\n\n  user = \"mail\";\n};\n");
+	conf = load_ok("hostname = \"h\";\n@include \"server.conf\"\n");
+	conf_where(conf, "server.user", where, sizeof(where));
+	n = snprintf(want, sizeof(want), "%s:3", inc);
+	ck_assert(n > 0 && (size_t)n < sizeof(want));
+	ck_assert_str_eq(where, want);
+	conf_where(conf, "hostname", where, sizeof(where));
+	n = snprintf(want, sizeof(want), "%s:1", conf_path);
+	ck_assert(n > 0 && (size_t)n < sizeof(want));
+	ck_assert_str_eq(where, want);
+	conf_free(conf);
 }
 END_TEST
 
@@ -1101,6 +1199,8 @@ conf_suite(void)
 	tcase_add_test(tc, test_postmaster);
 	tcase_add_test(tc, test_domains);
 	tcase_add_test(tc, test_network_errors);
+	tcase_add_test(tc, test_precise_reports);
+	tcase_add_test(tc, test_where_in_include);
 	tcase_add_test(tc, test_relay_allowed);
 	tcase_add_test(tc, test_lookups);
 	tcase_add_test(tc, test_installed_conf);

@@ -6,8 +6,17 @@
  *	temporary directory. The tests show what an administrator sees in
  *	the log: every record, in order; a reopen after the file was moved
  *	away; a record that says how many were dropped when the logger was
- *	stuck; a new logger after the old one was killed; a logger that
- *	exits when its daemon is gone.
+ *	stuck; a new logger after the old one was killed, and, when the
+ *	new ones die at once too, later and later; a logger that exits when
+ *	its daemon is gone; records lost on a full log disk counted and
+ *	reported once the log works again; a failed reopen said in the old
+ *	file, which keeps the records.
+ *
+ *	Nothing sleeps in place of an event: a test waits for a logger's
+ *	death with waitid(WNOWAIT) (the logger is its child, or, for the one
+ *	of a killed daemon, becomes its child: the test is a subreaper),
+ *	and for a record with poll_file() (reading until it is there, with
+ *	a deadline).
  */
 #include "config.h"
 
@@ -19,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -77,12 +87,36 @@ count_lines(const char *s, const char *needle)
 	return n;
 }
 
+/* wait_dead - block until process pid (our child) is dead, not reaping it */
 static void
-sleep_ms(long ms)
+wait_dead(pid_t pid)
 {
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	siginfo_t info;
 
-	nanosleep(&ts, NULL);
+	memset(&info, 0, sizeof(info));
+	ck_assert_int_eq(waitid(P_PID, (id_t)pid, &info, WEXITED | WNOWAIT), 0);
+	ck_assert_int_eq(info.si_pid, pid);
+}
+
+/* poll_file - read file until it holds text, for at most ms; found? */
+static int
+poll_file(const char *file, const char *text, long ms)
+{
+	struct timespec start, now;
+	char *data;
+	int found;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		data = slurp(file);
+		found = strstr(data, text) != NULL;
+		free(data);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (found || (now.tv_sec - start.tv_sec) * 1000L
+		    + (now.tv_nsec - start.tv_nsec) / 1000000L > ms)
+			return found;
+		(void)poll(NULL, 0, 5);
+	}
 }
 
 /* flush_until_idle - act as the event loop would, for at most ms */
@@ -183,14 +217,12 @@ START_TEST(test_killed_logger_is_replaced)
 	struct logger *lg = logger_start(path, (uid_t)-1, (gid_t)-1, NULL);
 	pid_t old = logger_pid(lg);
 	char *log;
-	int i;
 
 	log_info("S4", "before");
 	kill(old, SIGKILL);
-	for (i = 0; i < 100 && logger_pid(lg) == old; i++) {
-		sleep_ms(10);
-		logger_reap(lg);
-	}
+	wait_dead(old);
+	logger_reap(lg);
+	/* The first death after a start: replaced at once. */
 	ck_assert_int_ne(logger_pid(lg), old);
 	ck_assert_int_gt(logger_pid(lg), 0);
 	ck_assert_int_eq(kill(logger_pid(lg), 0), 0);
@@ -211,7 +243,7 @@ START_TEST(test_reopen_after_move)
 	log_info("S5", "first");
 	snprintf(moved, sizeof(moved), "%s.1", path);
 	flush_until_idle(lg, 1000);
-	sleep_ms(100);
+	ck_assert(poll_file(path, " INFO S5 first\n", 5000));
 	ck_assert_int_eq(rename(path, moved), 0);
 	logger_reopen(lg);
 	log_info("S5", "second");
@@ -228,10 +260,12 @@ END_TEST
 
 START_TEST(test_logger_exits_when_daemon_dies)
 {
-	int fds[2], i;
+	int fds[2];
 	pid_t daemon_pid, logger = 0;
 	char *log;
 
+	/* The logger, orphaned, becomes our child: we can wait for it. */
+	ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), 0);
 	ck_assert_int_eq(pipe(fds), 0);
 	if ((daemon_pid = fork()) == 0) {
 		struct logger *lg = logger_start(path, (uid_t)-1, (gid_t)-1, NULL);
@@ -247,9 +281,10 @@ START_TEST(test_logger_exits_when_daemon_dies)
 	ck_assert_int_eq(read(fds[0], &logger, sizeof(logger)), sizeof(logger));
 	kill(daemon_pid, SIGKILL);
 	waitpid(daemon_pid, NULL, 0);
-	for (i = 0; i < 300 && kill(logger, 0) == 0; i++)
-		sleep_ms(10);
-	ck_assert_msg(kill(logger, 0) < 0, "logger outlived the daemon");
+	/* Blocks until the logger exits: one that outlives its daemon
+	 * fails the test by its timeout. */
+	ck_assert_int_eq(waitpid(logger, NULL, 0), logger);
+	ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0), 0);
 	log = slurp(path);
 	ck_assert_ptr_nonnull(strstr(log, " INFO S6 last words\n"));
 	free(log);
@@ -264,6 +299,139 @@ START_TEST(test_unwritable_log_file_fails_start)
 
 	snprintf(bad, sizeof(bad), "%s/no/such/dir/log", dir);
 	ck_assert_ptr_null(logger_start(bad, (uid_t)-1, (gid_t)-1, NULL));
+}
+END_TEST
+
+/* run_restart_wait - what the event loop does: wait the delay asked */
+static void
+run_restart_wait(struct logger *lg)
+{
+	long ms;
+
+	while ((ms = logger_restart_wait(lg)) >= 0)
+		(void)poll(NULL, 0, (int)ms);
+}
+
+START_TEST(test_quick_deaths_back_off)
+{
+	struct logger *lg = logger_start(path, (uid_t)-1, (gid_t)-1, NULL);
+	struct timespec t0, t1;
+	long ms, waited;
+	pid_t pid;
+	char *log;
+
+	ck_assert_ptr_nonnull(lg);
+	/* A first death: a new logger at once. */
+	pid = logger_pid(lg);
+	kill(pid, SIGKILL);
+	wait_dead(pid);
+	logger_reap(lg);
+	ck_assert_int_gt(logger_pid(lg), 0);
+	ck_assert_int_eq(logger_restart_wait(lg), -1);
+	/* It dies at once too: the next one waits 100 ms, then 200 ms. */
+	pid = logger_pid(lg);
+	kill(pid, SIGKILL);
+	wait_dead(pid);
+	logger_reap(lg);
+	ck_assert_int_eq(logger_pid(lg), 0);
+	ms = logger_restart_wait(lg);
+	ck_assert_int_gt(ms, 0);
+	ck_assert_int_le(ms, 100);
+	log_info("S8", "while no logger runs");
+	run_restart_wait(lg);
+	ck_assert_int_gt(logger_pid(lg), 0);
+	pid = logger_pid(lg);
+	kill(pid, SIGKILL);
+	wait_dead(pid);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	logger_reap(lg);
+	ck_assert_int_eq(logger_pid(lg), 0);
+	ck_assert_int_gt(logger_restart_wait(lg), 100);
+	run_restart_wait(lg);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	waited = (t1.tv_sec - t0.tv_sec) * 1000L
+	    + (t1.tv_nsec - t0.tv_nsec) / 1000000L;
+	ck_assert_int_ge(waited, 190);
+	ck_assert_int_gt(logger_pid(lg), 0);
+	logger_stop(lg);
+	log = slurp(path);
+	ck_assert_ptr_nonnull(strstr(log, "starting a new one in 0 ms"));
+	ck_assert_ptr_nonnull(strstr(log, "starting a new one in 100 ms"));
+	ck_assert_ptr_nonnull(strstr(log, "starting a new one in 200 ms"));
+	/* Records made meanwhile waited for the new logger. */
+	ck_assert_ptr_nonnull(strstr(log, " INFO S8 while no logger runs\n"));
+	free(log);
+}
+END_TEST
+
+/*
+ * The log disk is full (/dev/full behind a symbolic link): every record
+ * lost is counted, and said first once a file takes records again.
+ */
+START_TEST(test_lost_records_counted_and_reported)
+{
+	struct logger *lg;
+	char real[192], *log, *note, *after;
+	int i;
+
+	snprintf(real, sizeof(real), "%s/real.log", dir);
+	ck_assert_int_eq(symlink("/dev/full", path), 0);
+	ck_assert_ptr_nonnull(lg = logger_start(path, (uid_t)-1, (gid_t)-1,
+	    NULL));
+	for (i = 0; i < 10; i++)
+		log_info("S7", "lost %d", i);
+	flush_until_idle(lg, 2000);
+	/* The disk has room again: the reopen finds a real file. */
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_int_eq(symlink(real, path), 0);
+	logger_reopen(lg);	/* logs "reopening", lost too: 11 */
+	log_info("S7", "after");
+	logger_stop(lg);
+	log = slurp(real);
+	ck_assert_ptr_null(strstr(log, "lost 0"));
+	note = strstr(log, " WARN - log file ");
+	ck_assert_ptr_nonnull(note);
+	ck_assert_ptr_nonnull(strstr(note, ": 11 records lost: No space left "
+	    "on device\n"));
+	after = strstr(log, " INFO S7 after\n");
+	ck_assert_ptr_nonnull(after);
+	ck_assert(note < after);
+	free(log);
+}
+END_TEST
+
+/*
+ * Rotation into a directory the logger cannot use: a warning in the old
+ * file, which keeps getting the records.
+ */
+START_TEST(test_failed_reopen_warns_and_keeps_writing)
+{
+	char sub[160], file[256], moved[192], gone[256], *log;
+	struct logger *lg;
+
+	snprintf(sub, sizeof(sub), "%s/sub", dir);
+	snprintf(file, sizeof(file), "%s/pollsmtpd.log", sub);
+	snprintf(moved, sizeof(moved), "%s/sub.1", dir);
+	ck_assert_int_eq(mkdir(sub, 0700), 0);
+	ck_assert_ptr_nonnull(lg = logger_start(file, (uid_t)-1, (gid_t)-1,
+	    NULL));
+	log_info("S9", "first");
+	flush_until_idle(lg, 1000);
+	ck_assert(poll_file(file, " INFO S9 first\n", 5000));
+	/* The directory goes away: the path cannot be opened again. */
+	ck_assert_int_eq(rename(sub, moved), 0);
+	logger_reopen(lg);
+	log_info("S9", "second");
+	logger_stop(lg);
+	snprintf(gone, sizeof(gone), "%s/pollsmtpd.log", moved);
+	log = slurp(gone);
+	ck_assert_ptr_nonnull(strstr(log, " INFO S9 first\n"));
+	ck_assert_ptr_nonnull(strstr(log, " WARN - cannot reopen the log file "));
+	ck_assert_ptr_nonnull(strstr(log, "/sub/pollsmtpd.log: No such file or "
+	    "directory; still writing to the file opened before\n"));
+	ck_assert_ptr_nonnull(strstr(log, " INFO S9 second\n"));
+	ck_assert_int_eq(access(sub, F_OK), -1);
+	free(log);
 }
 END_TEST
 
@@ -284,6 +452,9 @@ main(void)
 	tcase_add_test(tc, test_reopen_after_move);
 	tcase_add_test(tc, test_logger_exits_when_daemon_dies);
 	tcase_add_test(tc, test_unwritable_log_file_fails_start);
+	tcase_add_test(tc, test_quick_deaths_back_off);
+	tcase_add_test(tc, test_lost_records_counted_and_reported);
+	tcase_add_test(tc, test_failed_reopen_warns_and_keeps_writing);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

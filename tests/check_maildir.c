@@ -24,8 +24,10 @@
  */
 #include "config.h"
 
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
@@ -43,9 +45,60 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "maildir.h"
 
 #define HOST	"mx.example.org"
+
+/*
+ * Fault injection: the test program's renameat2() and fsync() come
+ * before the C library's (libpollsmtpd is linked into it), so a test
+ * can make the file system lack RENAME_NOREPLACE, or refuse to sync a
+ * directory; otherwise they are the system calls.
+ */
+static int fake_no_noreplace;		/* renameat2(NOREPLACE): EINVAL */
+static int fake_dir_fsync_fails;	/* fsync() of a directory: EIO */
+static char logged[8192];		/* records of capture_sink() */
+
+int
+renameat2(int olddfd, const char *oldname, int newdfd, const char *newname,
+    unsigned int flags)
+{
+	if (fake_no_noreplace && (flags & RENAME_NOREPLACE)) {
+		errno = EINVAL;
+		return (-1);
+	}
+	return ((int)syscall(SYS_renameat2, olddfd, oldname, newdfd, newname,
+	    flags));
+}
+
+int
+fsync(int fd)
+{
+	struct stat st;
+
+	if (fake_dir_fsync_fails && fstat(fd, &st) == 0
+	    && S_ISDIR(st.st_mode)) {
+		errno = EIO;
+		return (-1);
+	}
+	return ((int)syscall(SYS_fsync, fd));
+}
+
+static void
+capture_sink(enum log_level level, const char *record, size_t len,
+    void *ctx)
+{
+	size_t have = strlen(logged);
+
+	(void)level;
+	(void)ctx;
+	if (have + len + 2 < sizeof(logged)) {
+		memcpy(logged + have, record, len);
+		logged[have + len] = '\n';
+		logged[have + len + 1] = '\0';
+	}
+}
 
 static char tmpdir[PATH_MAX];		/* made by mkdtemp() for one test */
 static char root[PATH_MAX];		/* tmpdir/root: the Maildir root */
@@ -76,6 +129,10 @@ static void assert_anonymous(int fd);
 static void assert_named_content(const char *dir, const char *id,
     const void *data, size_t len);
 static void queue_removed(const char *what, int spool_first);
+static void capture_sink(enum log_level level, const char *record,
+    size_t len, void *ctx);
+static void make_outside(char *outside);
+static uid_t owner_of(const char *path);
 static Suite *maildir_suite(void);
 
 /* xpath - format a path; a cut path would make a test lie */
@@ -466,14 +523,36 @@ START_TEST(test_name_too_long)
 	ck_assert_int_eq(errno, ENAMETOOLONG);
 	maildir_close(md);
 
-	/* A host name that leaves no room for a name within the limit. */
+	/*
+	 * A host name that would leave no room for a name within NAME_MAX
+	 * is refused when the tree is opened, not message by message.
+	 */
 	memset(host, 'h', sizeof(host) - 1);
 	host[sizeof(host) - 1] = '\0';
-	ck_assert_ptr_nonnull(md = maildir_open(root, host, 0));
+	host[231] = '\0';
+	ck_assert_int_eq(maildir_hostname_ok(host), 0);
 	errno = 0;
-	ck_assert_int_eq(maildir_name(md, "ABC", name, sizeof(name)), -1);
+	ck_assert_ptr_null(maildir_open(root, host, 0));
 	ck_assert_int_eq(errno, ENAMETOOLONG);
+	host[MAILDIR_HOST_MAX + 1] = '\0';
+	ck_assert_int_eq(maildir_hostname_ok(host), 0);
+	/* The longest one: a name with the longest ID still fits. */
+	host[MAILDIR_HOST_MAX] = '\0';
+	ck_assert_int_eq(maildir_hostname_ok(host), 1);
+	ck_assert_ptr_nonnull(md = maildir_open(root, host, 0));
+	ck_assert_int_eq(maildir_name(md, "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345",
+	    name, sizeof(name)), 0);
+	ck_assert_uint_le(strlen(name) + strlen(".99999:2,") + 16, NAME_MAX);
+	errno = 0;
+	ck_assert_int_eq(maildir_name(md, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456",
+	    name, sizeof(name)), -1);
+	ck_assert_int_eq(errno, EINVAL);
 	maildir_close(md);
+	/* Escaping counts: ':' takes four bytes in a name. */
+	memset(host, ':', (MAILDIR_HOST_MAX / 4) + 1);
+	host[(MAILDIR_HOST_MAX / 4) + 1] = '\0';
+	ck_assert_int_eq(maildir_hostname_ok(host), 0);
+	ck_assert_int_eq(maildir_hostname_ok(""), 0);
 }
 END_TEST
 
@@ -1091,38 +1170,54 @@ START_TEST(test_clean_tmp)
 	struct maildir *md;
 
 	md = open_with_users();
-	xpath(p, "%s/alice/tmp/1.A.h.0", root);
+	xpath(p, "%s/alice/tmp/1.A.%s.0", root, HOST);
 	write_plain(p, "stale");
+	xpath(p, "%s/alice/tmp/2.A2.%s", root, HOST);
+	write_plain(p, "stale");
+	xpath(p, "%s/bob/tmp/1.B.%s.0", root, HOST);
+	write_plain(p, "stale");
+	xpath(p, "%s/.OTHER_SERVERS/.tmp/1.C.%s.2", root, HOST);
+	write_plain(p, "stale");
+	/*
+	 * Not ours to remove: a name that is no Maildir name, another
+	 * host's files (one whose name starts like ours, too), a directory
+	 * in tmp/, a letter in new/.
+	 */
 	xpath(p, "%s/alice/tmp/junk", root);
-	write_plain(p, "stale");
-	xpath(p, "%s/bob/tmp/1.B.h.0", root);
-	write_plain(p, "stale");
-	xpath(p, "%s/.OTHER_SERVERS/.tmp/1.C.h.2", root);
-	write_plain(p, "stale");
-	/* Not ours to remove: a directory in tmp/, a letter in new/. */
-	xpath(p, "%s/alice/tmp/keep.d", root);
+	write_plain(p, "keep");
+	xpath(p, "%s/alice/tmp/1.F.other.example.0", root);
+	write_plain(p, "keep");
+	xpath(p, "%s/.OTHER_SERVERS/.tmp/1.G.%s.example.0", root, HOST);
+	write_plain(p, "keep");
+	xpath(p, "%s/bob/tmp/1.H.%sx", root, HOST);
+	write_plain(p, "keep");
+	xpath(p, "%s/alice/tmp/3.K.%s.keep.d", root, HOST);
 	ck_assert_int_eq(mkdir(p, 0700), 0);
 	xpath(p, "%s/alice/new/1.D.h", root);
 	write_plain(p, "mail");
 
 	ck_assert_int_eq(maildir_clean_tmp(md), 4);
 	xpath(p, "%s/alice/tmp", root);
-	ck_assert_int_eq(count_entries(p), 1);
-	xpath(p, "%s/alice/tmp/keep.d", root);
+	ck_assert_int_eq(count_entries(p), 3);
+	xpath(p, "%s/alice/tmp/3.K.%s.keep.d", root, HOST);
 	ck_assert_int_eq(mode_of(p, 1), 0700);
+	xpath(p, "%s/alice/tmp/junk", root);
+	assert_content(p, "keep", 4);
+	xpath(p, "%s/alice/tmp/1.F.other.example.0", root);
+	assert_content(p, "keep", 4);
 	xpath(p, "%s/bob/tmp", root);
-	ck_assert_int_eq(count_entries(p), 0);
+	ck_assert_int_eq(count_entries(p), 1);
 	xpath(p, "%s/.OTHER_SERVERS/.tmp", root);
-	ck_assert_int_eq(count_entries(p), 0);
+	ck_assert_int_eq(count_entries(p), 1);
 	xpath(p, "%s/alice/new/1.D.h", root);
 	assert_content(p, "mail", 4);
-	ck_assert_int_eq(count_files(), 1);
+	ck_assert_int_eq(count_files(), 5);
 	/* Again: nothing left to do, and reading twice works. */
 	ck_assert_int_eq(maildir_clean_tmp(md), 0);
-	xpath(p, "%s/bob/tmp/1.E.h.0", root);
+	xpath(p, "%s/bob/tmp/1.E.%s.0", root, HOST);
 	write_plain(p, "stale");
 	ck_assert_int_eq(maildir_clean_tmp(md), 1);
-	ck_assert_int_eq(count_files(), 1);
+	ck_assert_int_eq(count_files(), 5);
 	errno = 0;
 	ck_assert_int_eq(maildir_clean_tmp(NULL), -1);
 	ck_assert_int_eq(errno, EINVAL);
@@ -1400,7 +1495,7 @@ START_TEST(test_user_dirs_made_again)
 	ck_assert_int_eq(count_fds(), fds);
 
 	/* The kept descriptors are the new ones: tmp/ is cleaned there. */
-	xpath(p, "%s/alice/tmp/left", root);
+	xpath(p, "%s/alice/tmp/1.LEFT.%s.0", root, HOST);
 	write_plain(p, "x");
 	ck_assert_int_eq(maildir_clean_tmp(md), 1);
 	ck_assert_int_eq(access(p, F_OK), -1);
@@ -1831,6 +1926,253 @@ START_TEST(test_queue_removed_spool_first)
 }
 END_TEST
 
+/*
+ * Start-up safety: symbolic links in the tree, the host lock, the
+ * ownership walk.
+ */
+
+/* make_outside - tmpdir/outside with tmp/, new/, cur/: not the tree's */
+
+static void
+make_outside(char *outside)
+{
+	static const char *const sub[] = { "tmp", "new", "cur" };
+	char p[PATH_MAX];
+	size_t i;
+
+	xpath(outside, "%s/outside", tmpdir);
+	ck_assert_int_eq(mkdir(outside, 0755), 0);
+	for (i = 0; i < 3; i++) {
+		xpath(p, "%s/%s", outside, sub[i]);
+		ck_assert_int_eq(mkdir(p, 0755), 0);
+	}
+}
+
+START_TEST(test_symlinked_mailbox_refused)
+{
+	char outside[PATH_MAX], p[PATH_MAX];
+	struct maildir *md;
+
+	make_outside(outside);
+	ck_assert_ptr_nonnull(md = maildir_open(root, HOST, 1));
+	xpath(p, "%s/alice", root);
+	ck_assert_int_eq(symlink(outside, p), 0);
+	errno = 0;
+	ck_assert_int_eq(maildir_add_user(md, "alice"), -1);
+	ck_assert_int_eq(errno, ELOOP);
+	/* A symlink one level down, and a file where cur/ belongs. */
+	xpath(p, "%s/bob", root);
+	ck_assert_int_eq(mkdir(p, 0700), 0);
+	xpath(p, "%s/bob/new", root);
+	ck_assert_int_eq(symlink(outside, p), 0);
+	errno = 0;
+	ck_assert_int_eq(maildir_add_user(md, "bob"), -1);
+	ck_assert_int_eq(errno, ELOOP);
+	xpath(p, "%s/carol", root);
+	ck_assert_int_eq(mkdir(p, 0700), 0);
+	xpath(p, "%s/carol/cur", root);
+	ck_assert_int_eq(symlink(outside, p), 0);
+	errno = 0;
+	ck_assert_int_eq(maildir_add_user(md, "carol"), -1);
+	ck_assert_int_eq(errno, ELOOP);
+	/* Nothing was made outside: still the three directories. */
+	ck_assert_int_eq(count_entries(outside), 3);
+	xpath(p, "%s/tmp", outside);
+	ck_assert_int_eq(count_entries(p), 0);
+	maildir_close(md);
+
+	/* The queue's directories: .OTHER_SERVERS as a link. */
+	remove_tree(root);
+	ck_assert_int_eq(mkdir(root, 0700), 0);
+	xpath(p, "%s/.OTHER_SERVERS", root);
+	ck_assert_int_eq(symlink(outside, p), 0);
+	errno = 0;
+	ck_assert_ptr_null(maildir_open(root, HOST, 1));
+	ck_assert_int_eq(errno, ELOOP);
+	ck_assert_int_eq(count_entries(outside), 3);
+}
+END_TEST
+
+START_TEST(test_lock_per_host)
+{
+	struct maildir *md, *md2, *other;
+	char p[PATH_MAX];
+	int fds;
+
+	ck_assert_ptr_nonnull(md = maildir_open(root, HOST, 0));
+	ck_assert_int_eq(maildir_lock(md), 0);
+	ck_assert_int_eq(maildir_lock(md), 0);
+	ck_assert_str_eq(maildir_lock_name(md), ".lock." HOST);
+	xpath(p, "%s/.lock.%s", root, HOST);
+	ck_assert_int_eq(mode_of(p, 0), 0600);
+	/* A second opener for this host is refused, another host is not. */
+	ck_assert_ptr_nonnull(md2 = maildir_open(root, HOST, 0));
+	fds = count_fds();
+	errno = 0;
+	ck_assert_int_eq(maildir_lock(md2), -1);
+	ck_assert_int_eq(errno, EWOULDBLOCK);
+	ck_assert_int_eq(count_fds(), fds);
+	ck_assert_ptr_nonnull(other = maildir_open(root, "mx2.example.org", 0));
+	ck_assert_int_eq(maildir_lock(other), 0);
+	/* Closing releases it. */
+	maildir_close(md);
+	ck_assert_int_eq(maildir_lock(md2), 0);
+	maildir_close(md2);
+	maildir_close(other);
+	/* A symbolic link where the lock belongs is not followed. */
+	xpath(p, "%s/.lock.%s", root, HOST);
+	ck_assert_int_eq(unlink(p), 0);
+	ck_assert_int_eq(symlink("/etc/passwd", p), 0);
+	ck_assert_ptr_nonnull(md = maildir_open(root, HOST, 0));
+	errno = 0;
+	ck_assert_int_eq(maildir_lock(md), -1);
+	ck_assert_int_eq(errno, ELOOP);
+	maildir_close(md);
+}
+END_TEST
+
+/* owner_of - uid of path, not following a last symlink */
+
+static uid_t
+owner_of(const char *path)
+{
+	struct stat st;
+
+	ck_assert_int_eq(lstat(path, &st), 0);
+	return (st.st_uid);
+}
+
+START_TEST(test_give_walks_the_tree_only)
+{
+	char outside[PATH_MAX], p[PATH_MAX], bad[PATH_MAX];
+	struct iovec iov = { .iov_base = (void *)"x\n", .iov_len = 2 };
+	struct maildir_copy copy = { .domain = "remote.example", .iov = &iov,
+	    .iovcnt = 1 };
+	struct maildir *md;
+	uid_t uid = 65534;
+	gid_t gid = 65534;
+
+	if (geteuid() != 0)
+		return;			/* chown to another user needs root */
+	make_outside(outside);
+	md = open_with_users();
+	ck_assert_int_eq(maildir_lock(md), 0);
+	ck_assert_int_eq(maildir_deliver(md, "Q1", &copy, 1), 0);
+	ck_assert_int_eq(maildir_give(md, uid, gid, bad, sizeof(bad)), 0);
+	ck_assert_uint_eq(owner_of(root), uid);
+	xpath(p, "%s/alice/cur", root);
+	ck_assert_uint_eq(owner_of(p), uid);
+	xpath(p, "%s/bob/tmp", root);
+	ck_assert_uint_eq(owner_of(p), uid);
+	xpath(p, "%s/.OTHER_SERVERS/remote.example/error", root);
+	ck_assert_uint_eq(owner_of(p), uid);
+	xpath(p, "%s/.lock.%s", root, HOST);
+	ck_assert_uint_eq(owner_of(p), uid);
+
+	/* A link planted in the queue stops the walk, named. */
+	xpath(p, "%s/.OTHER_SERVERS/evil.example", root);
+	ck_assert_int_eq(symlink(outside, p), 0);
+	errno = 0;
+	ck_assert_int_eq(maildir_give(md, 0, 0, bad, sizeof(bad)), -1);
+	ck_assert_int_eq(errno, ELOOP);
+	ck_assert_str_eq(bad, ".OTHER_SERVERS/evil.example");
+	ck_assert_int_eq(unlink(p), 0);
+	xpath(p, "%s/.OTHER_SERVERS/remote.example/error", root);
+	ck_assert_int_eq(rmdir(p), 0);
+	ck_assert_int_eq(symlink(outside, p), 0);
+	errno = 0;
+	ck_assert_int_eq(maildir_give(md, uid, gid, bad, sizeof(bad)), -1);
+	ck_assert_int_eq(errno, ELOOP);
+	ck_assert_str_eq(bad, ".OTHER_SERVERS/remote.example/error");
+	/* The outside directory and its contents kept their owner. */
+	ck_assert_uint_eq(owner_of(outside), 0);
+	xpath(p, "%s/new", outside);
+	ck_assert_uint_eq(owner_of(p), 0);
+	maildir_close(md);
+}
+END_TEST
+
+/*
+ * Without RENAME_NOREPLACE the letter is linked into place: an existing
+ * file under its name is still never replaced (nor, by the undo, removed).
+ */
+
+START_TEST(test_no_noreplace_never_replaces)
+{
+	struct iovec iov = { .iov_base = (void *)"new\n", .iov_len = 4 };
+	struct maildir_copy copies[2] = {
+		{ .mailbox = "bob", .iov = &iov, .iovcnt = 1 },
+		{ .mailbox = "alice", .iov = &iov, .iovcnt = 1 },
+	};
+	char p[PATH_MAX], name[MAILDIR_NAME_MAX];
+	struct maildir *md;
+	long long now;
+	int k;
+
+	md = open_with_users();
+	fake_no_noreplace = 1;
+	ck_assert_int_eq(maildir_deliver(md, "OK1", copies, 2), 0);
+	xpath(p, "%s/alice/new", root);
+	only_entry(p, name, sizeof(name));
+	xpath(p, "%s/alice/new/%s", root, name);
+	assert_content(p, "new\n", 4);
+	xpath(p, "%s/alice/tmp", root);
+	ck_assert_int_eq(count_entries(p), 0);
+	ck_assert_int_eq(count_files(), 2);
+
+	now = (long long)time(NULL);
+	for (k = 0; k < 3; k++) {
+		xpath(p, "%s/alice/new/%lld.DUP.%s", root, now + k, HOST);
+		write_plain(p, "old\n");
+	}
+	errno = 0;
+	ck_assert_int_eq(maildir_deliver(md, "DUP", copies, 2), -1);
+	ck_assert_int_eq(errno, EEXIST);
+	fake_no_noreplace = 0;
+	for (k = 0; k < 3; k++) {
+		xpath(p, "%s/alice/new/%lld.DUP.%s", root, now + k, HOST);
+		assert_content(p, "old\n", 4);
+	}
+	/* bob's copy was taken back; tmp/ is empty everywhere. */
+	xpath(p, "%s/bob/new", root);
+	ck_assert_int_eq(count_entries(p), 1);
+	ck_assert_int_eq(count_files(), 5);
+	maildir_close(md);
+}
+END_TEST
+
+/*
+ * A directory that cannot be synced: the letter is taken back, and a
+ * removal that cannot be synced either is said (a possible duplicate).
+ */
+
+START_TEST(test_undo_sync_failure_logged)
+{
+	struct iovec iov = { .iov_base = (void *)"x\n", .iov_len = 2 };
+	struct maildir_copy copy = { .mailbox = "alice", .iov = &iov,
+	    .iovcnt = 1 };
+	struct maildir *md;
+	char p[PATH_MAX];
+
+	md = open_with_users();
+	logged[0] = '\0';
+	log_set_sink(capture_sink, NULL);
+	fake_dir_fsync_fails = 1;
+	errno = 0;
+	ck_assert_int_eq(maildir_deliver(md, "SYNC1", &copy, 1), -1);
+	ck_assert_int_eq(errno, EIO);
+	fake_dir_fsync_fails = 0;
+	log_set_sink(NULL, NULL);
+	xpath(p, "%s/alice/new", root);
+	ck_assert_int_eq(count_entries(p), 0);
+	ck_assert_int_eq(count_files(), 0);
+	ck_assert_ptr_nonnull(strstr(logged, "ERROR SYNC1 cannot sync the "
+	    "removal of "));
+	ck_assert_ptr_nonnull(strstr(logged, "may come back as a duplicate"));
+	maildir_close(md);
+}
+END_TEST
+
 static Suite *
 maildir_suite(void)
 {
@@ -1905,6 +2247,15 @@ maildir_suite(void)
 	tc = tcase_create("clean");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_clean_tmp);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("startup");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_symlinked_mailbox_refused);
+	tcase_add_test(tc, test_lock_per_host);
+	tcase_add_test(tc, test_give_walks_the_tree_only);
+	tcase_add_test(tc, test_no_noreplace_never_replaces);
+	tcase_add_test(tc, test_undo_sync_failure_logged);
 	suite_add_tcase(s, tc);
 	return (s);
 }

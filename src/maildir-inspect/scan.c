@@ -630,6 +630,12 @@ scan_users(const struct inspect *in, int flags, const struct scan_ops *ops,
 		if (strcmp(names[i], MAILDIR_QUEUE_DIR) == 0
 		    || strcmp(names[i], "lost+found") == 0)
 			continue;
+		/* A daemon's lock, one per host sharing the tree. */
+		if (strncmp(names[i], MAILDIR_LOCK_PREFIX,
+		    strlen(MAILDIR_LOCK_PREFIX)) == 0
+		    && fstatat(in->rootfd, names[i], &st, AT_SYMLINK_NOFOLLOW)
+		    == 0 && S_ISREG(st.st_mode))
+			continue;
 		configured = 0;
 		if (in->conf != NULL) {
 			size_t j;

@@ -27,6 +27,17 @@
  *	polls writable, packs as many whole records as fit into each queue
  *	message. One message (and one wake-up of the logger) then carries
  *	every record of a loop iteration, instead of one each.
+ *
+ *	Losses are said, never silent: records the logger cannot write
+ *	(ENOSPC, EIO) are counted, and the first write that works again is
+ *	preceded by "log file PATH: N records lost: REASON". A reopen that
+ *	fails (log rotation into a directory the logger may not write)
+ *	leaves a warning in the old file, which it keeps writing. A logger
+ *	that dies within LOGGER_STABLE_MS of its start is replaced after a
+ *	delay that doubles, from LOGGER_BACKOFF_MIN_MS up to
+ *	LOGGER_BACKOFF_MAX_MS, so a logger that cannot live does not make
+ *	the daemon fork in a loop; the event loop wakes for it through a
+ *	deadline on the queue descriptor (logger_restart_wait()).
  * DIAGNOSTICS
  *	The logger writes its own complaints (a failed write or reopen) to
  *	the log it has, and carries on.
@@ -59,6 +70,9 @@
 #define LOGGER_MSG_MIN		(LOG_RECORD_MAX + 1)
 #define LOGGER_STOP_MS		5000	/* how long logger_stop() waits for room */
 #define LOGGER_BATCH		64	/* records written with one writev() */
+#define LOGGER_STABLE_MS	5000	/* a logger that lived this long was fine */
+#define LOGGER_BACKOFF_MIN_MS	100	/* first delay after a quick death */
+#define LOGGER_BACKOFF_MAX_MS	30000	/* the delay doubles up to this */
 
 struct logger {
 	mqd_t mq;
@@ -75,6 +89,14 @@ struct logger {
 	unsigned long dropped;		/* records lost since the last notice */
 	int reopen;			/* an 'O' waits to be sent */
 	int stopping;
+	struct timespec started;	/* when the running logger was forked */
+	long backoff_ms;		/* the next delay after a quick death */
+	int restart_due;		/* a new logger waits for restart_at */
+	struct timespec restart_at;
+	/* In the logger process: records it could not write. */
+	unsigned long lost;		/* since the last notice */
+	int lost_errno;			/* why the last one was lost */
+	int partial;			/* a record was cut by a failed write */
 };
 
 static void logger_sink(enum log_level level, const char *record, size_t len,
@@ -87,6 +109,11 @@ static int logger_open_file(const char *path);
 static void logger_close_others(int keep1, int keep2, int keep3);
 static __attribute__((noreturn)) void logger_child_main(struct logger *lg,
     int first);
+static long logger_ms_since(const struct timespec *then);
+static void logger_write_all(struct logger *lg, struct iovec *iov, int n);
+static void logger_note_lost(struct logger *lg);
+static void logger_reopen_file(struct logger *lg);
+static void logger_detach_stdio(int keep_stderr);
 
 struct logger *
 logger_start(const char *log_file, uid_t uid, gid_t gid, const char *user)
@@ -241,6 +268,25 @@ logger_sink(enum log_level level, const char *record, size_t len, void *ctx)
 }
 
 void
+logger_replay(struct logger *lg, const char *records, size_t len)
+{
+	const char *lf;
+	size_t n;
+
+	while (len > 0) {
+		if ((lf = memchr(records, '\n', len)) == NULL)
+			n = len;
+		else
+			n = (size_t)(lf - records);
+		if (n > 0 && n < LOG_RECORD_MAX)
+			logger_backlog_add(lg, records, n);
+		n = lf != NULL ? n + 1 : n;
+		records += n;
+		len -= n;
+	}
+}
+
+void
 logger_flush(struct logger *lg)
 {
 	const char *data, *lf;
@@ -283,14 +329,65 @@ logger_reap(struct logger *lg)
 		lg->pid = 0;
 		if (lg->stopping)
 			continue;
+		/*
+		 * A logger that dies at once (a broken log disk, a bad
+		 * file) must not be forked again in a loop: after a quick
+		 * death the next one waits, the wait doubling each time.
+		 */
+		if (logger_ms_since(&lg->started) >= LOGGER_STABLE_MS)
+			lg->backoff_ms = 0;
 		if (WIFSIGNALED(status))
 			log_warnx(NULL, "logger process %ld killed by signal %d; "
-			    "starting a new one", (long)pid, WTERMSIG(status));
+			    "starting a new one in %ld ms", (long)pid,
+			    WTERMSIG(status), lg->backoff_ms);
 		else
 			log_warnx(NULL, "logger process %ld exited with status %d; "
-			    "starting a new one", (long)pid, WEXITSTATUS(status));
-		(void)logger_fork(lg, 0);
+			    "starting a new one in %ld ms", (long)pid,
+			    WEXITSTATUS(status), lg->backoff_ms);
+		clock_gettime(CLOCK_MONOTONIC, &lg->restart_at);
+		lg->restart_at.tv_sec += lg->backoff_ms / 1000;
+		lg->restart_at.tv_nsec += (lg->backoff_ms % 1000) * 1000000L;
+		if (lg->restart_at.tv_nsec >= 1000000000L) {
+			lg->restart_at.tv_sec++;
+			lg->restart_at.tv_nsec -= 1000000000L;
+		}
+		lg->restart_due = 1;
+		lg->backoff_ms = lg->backoff_ms == 0 ? LOGGER_BACKOFF_MIN_MS
+		    : lg->backoff_ms * 2 > LOGGER_BACKOFF_MAX_MS
+		    ? LOGGER_BACKOFF_MAX_MS : lg->backoff_ms * 2;
+		(void)logger_restart_wait(lg);
 	}
+}
+
+/* logger_ms_since - milliseconds of CLOCK_MONOTONIC since then */
+static long
+logger_ms_since(const struct timespec *then)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - then->tv_sec) * 1000L
+	    + (now.tv_nsec - then->tv_nsec) / 1000000L;
+}
+
+long
+logger_restart_wait(struct logger *lg)
+{
+	long left;
+
+	if (!lg->restart_due || lg->pid != 0 || lg->stopping)
+		return -1;
+	if ((left = -logger_ms_since(&lg->restart_at)) > 0)
+		return left;
+	lg->restart_due = 0;
+	if (logger_fork(lg, 0) < 0) {
+		/* No fork now: try again after the next delay. */
+		lg->restart_due = 1;
+		clock_gettime(CLOCK_MONOTONIC, &lg->restart_at);
+		lg->restart_at.tv_sec += 1;
+		return 1000;
+	}
+	return -1;
 }
 
 void
@@ -378,6 +475,7 @@ logger_fork(struct logger *lg, int first)
 	if (pid == 0)
 		logger_child_main(lg, first);
 	lg->pid = pid;
+	clock_gettime(CLOCK_MONOTONIC, &lg->started);
 	log_debug(NULL, "logger process %ld started", (long)pid);
 	return 0;
 }
@@ -396,18 +494,57 @@ logger_close_others(int keep1, int keep2, int keep3)
 			(void)close((int)fd);
 }
 
-/* logger_write_all - write the batch, whatever short writes happen */
+/*
+ * logger_detach_stdio - the logger needs no terminal: its standard input
+ * and output (and standard error, unless that is its log) go to
+ * /dev/null, so that a detached start does not keep the terminal's (or
+ * a "$(pollsmtpd)" caller's) pipes open for as long as the logger lives.
+ */
 static void
-logger_write_all(int fd, struct iovec *iov, int n)
+logger_detach_stdio(int keep_stderr)
+{
+	int null;
+
+	if ((null = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0)
+		return;
+	(void)dup2(null, STDIN_FILENO);
+	(void)dup2(null, STDOUT_FILENO);
+	if (!keep_stderr)
+		(void)dup2(null, STDERR_FILENO);
+	close(null);
+}
+
+/*
+ * logger_write_all - write the batch, whatever short writes happen. What
+ * cannot be written (the log disk is full, or gone) is dropped but
+ * counted, record by record; the first write that works again is
+ * preceded by a record that says how many were lost, and why.
+ */
+static void
+logger_write_all(struct logger *lg, struct iovec *iov, int n)
 {
 	ssize_t w;
+	size_t i;
+	int first = 1;
 
+	if (n > 0 && lg->lost > 0)
+		logger_note_lost(lg);
 	while (n > 0) {
-		if ((w = writev(fd, iov, n)) < 0) {
-			if (errno == EINTR)
+		if ((w = writev(lg->log_fd, iov, n)) <= 0) {
+			if (w < 0 && errno == EINTR)
 				continue;
-			return;		/* disk full or gone: drop the batch */
+			lg->lost_errno = w < 0 ? errno : EIO;
+			/* Each LF still unwritten ends a record lost. */
+			for (; n > 0; iov++, n--) {
+				for (i = 0; i < iov->iov_len; i++)
+					if (((const char *)iov->iov_base)[i] == '\n')
+						lg->lost++;
+			}
+			if (!first)
+				lg->partial = 1;
+			return;
 		}
+		first = 0;
 		while (n > 0 && (size_t)w >= iov->iov_len) {
 			w -= (ssize_t)iov->iov_len;
 			iov++;
@@ -416,8 +553,62 @@ logger_write_all(int fd, struct iovec *iov, int n)
 		if (n > 0) {
 			iov->iov_base = (char *)iov->iov_base + w;
 			iov->iov_len -= (size_t)w;
+			lg->partial = 1;
 		}
 	}
+	lg->partial = 0;
+}
+
+/*
+ * logger_note_lost - write the notice of records lost; kept for later
+ * when the file still cannot take it.
+ */
+static void
+logger_note_lost(struct logger *lg)
+{
+	char note[LOG_RECORD_MAX + 2];
+	size_t len = 0;
+
+	if (lg->partial)
+		note[len++] = '\n';	/* end the record cut in the middle */
+	len += log_format(note + len, LOG_LEVEL_WARN, NULL, "log file %s: "
+	    "%lu record%s lost: %s", *lg->path ? lg->path : "(stderr)",
+	    lg->lost, lg->lost == 1 ? "" : "s", strerror(lg->lost_errno));
+	note[len++] = '\n';
+	if (write(lg->log_fd, note, len) == (ssize_t)len) {
+		lg->lost = 0;
+		lg->partial = 0;
+	}
+}
+
+/*
+ * logger_reopen_file - log rotation: the file at path again. When it
+ * cannot be opened (the unprivileged logger may not create a file in a
+ * root-owned directory), a warning goes to the file it has, which it
+ * keeps writing: records are never sent nowhere.
+ */
+static void
+logger_reopen_file(struct logger *lg)
+{
+	char note[LOG_RECORD_MAX + 1];
+	struct iovec iov;
+	size_t len;
+	int fd;
+
+	if (*lg->path == '\0')
+		return;
+	if ((fd = logger_open_file(lg->path)) >= 0) {
+		close(lg->log_fd);
+		lg->log_fd = fd;
+		return;
+	}
+	len = log_format(note, LOG_LEVEL_WARN, NULL, "cannot reopen the log "
+	    "file %s: %s; still writing to the file opened before",
+	    lg->path, strerror(errno));
+	note[len++] = '\n';
+	iov.iov_base = note;
+	iov.iov_len = len;
+	logger_write_all(lg, &iov, 1);
 }
 
 /*
@@ -430,7 +621,7 @@ logger_drain(struct logger *lg)
 	static char msgs[LOGGER_BATCH][LOGGER_MSG_MAX + 1];	/* + the LF */
 	struct iovec iov[LOGGER_BATCH * 2];
 	ssize_t n;
-	int count, fd;
+	int count;
 
 	for (;;) {
 		for (count = 0; count < LOGGER_BATCH; count++) {
@@ -444,18 +635,15 @@ logger_drain(struct logger *lg)
 				continue;
 			}
 			/* A control message: write what came before it first. */
-			logger_write_all(lg->log_fd, iov, count);
+			logger_write_all(lg, iov, count);
 			if (msgs[count][0] == 'Q')
 				return 1;
-			if (msgs[count][0] == 'O' && *lg->path != '\0' &&
-			    (fd = logger_open_file(lg->path)) >= 0) {
-				close(lg->log_fd);
-				lg->log_fd = fd;
-			}
+			if (msgs[count][0] == 'O')
+				logger_reopen_file(lg);
 			count = -1;
 		}
 		if (count > 0)
-			logger_write_all(lg->log_fd, iov, count);
+			logger_write_all(lg, iov, count);
 		if (count < LOGGER_BATCH)
 			return 0;
 	}
@@ -466,7 +654,6 @@ logger_child_main(struct logger *lg, int first)
 {
 	struct pollfd pfd[2];
 	char c;
-	int fd;
 
 	/*
 	 * Stop signals are the daemon's business: the logger goes on until
@@ -480,6 +667,7 @@ logger_child_main(struct logger *lg, int first)
 	log_set_sink(NULL, NULL);
 	close(lg->pipe_wr);
 	logger_close_others((int)lg->mq, lg->pipe_rd, lg->log_fd);
+	logger_detach_stdio(*lg->path == '\0');
 
 	if (first && lg->uid != (uid_t)-1 && geteuid() == 0) {
 		if ((*lg->user != '\0' && initgroups(lg->user, lg->gid) < 0) ||
@@ -489,11 +677,10 @@ logger_child_main(struct logger *lg, int first)
 		}
 	}
 	/* A logger forked after a reopen starts on the current file. */
-	if (!first && *lg->path != '\0' &&
-	    (fd = logger_open_file(lg->path)) >= 0) {
-		close(lg->log_fd);
-		lg->log_fd = fd;
-	}
+	lg->lost = 0;
+	lg->partial = 0;
+	if (!first)
+		logger_reopen_file(lg);
 
 	pfd[0].fd = (int)lg->mq;
 	pfd[0].events = POLLIN;

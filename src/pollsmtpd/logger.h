@@ -25,7 +25,15 @@
  *	whether records still wait for room, i.e. whether the event loop
  *	should poll the descriptor for writing.
  *	logger_reap() is called on SIGCHLD: when the logger died it is
- *	logged and a new one is forked (records keep waiting meanwhile).
+ *	logged and a new one is forked (records keep waiting meanwhile) at
+ *	once, or, after a logger that died soon after its start, after a
+ *	delay that doubles each time (100 ms up to 30 s).
+ *	logger_restart_wait() forks the new logger when its delay is over
+ *	and returns -1, or returns the milliseconds still to wait (the event
+ *	loop sets a deadline for them); -1 too when nothing waits.
+ *	logger_replay() adds finished records (lines, each ending in LF) to
+ *	the backlog, as if logged now: start-up records made before the
+ *	logger ran reach the log file too.
  *	logger_reopen() asks the logger to reopen the log file (SIGHUP).
  *	logger_stop() sends every waiting record (waiting at most a few
  *	seconds), tells the logger to finish, waits for it, and frees all.
@@ -52,6 +60,8 @@ int logger_fd(const struct logger *lg);
 int logger_wants_write(const struct logger *lg);
 void logger_flush(struct logger *lg);
 void logger_reap(struct logger *lg);
+long logger_restart_wait(struct logger *lg);
+void logger_replay(struct logger *lg, const char *records, size_t len);
 void logger_reopen(struct logger *lg);
 void logger_stop(struct logger *lg);
 pid_t logger_pid(const struct logger *lg);

@@ -8,19 +8,33 @@
  * DESCRIPTION
  *	Start-up, in this order, so that every failure is reported to the
  *	terminal (or the service manager) before the daemon claims to run:
- *	  1. options; -t, -V and -h are answered at once;
+ *	  1. options; -V and -h are answered at once;
  *	  2. the configuration (errors: EX_CONFIG);
- *	  3. the unprivileged user, when started as root (EX_NOUSER);
+ *	  3. the checks -t makes too (main_preflight): the unprivileged
+ *	     user and group when started as root (EX_NOUSER; root itself:
+ *	     EX_CONFIG), a host name that fits Maildir names (EX_CONFIG),
+ *	     the directories of log.file and, detached, of the pid file
+ *	     (EX_CANTCREAT); -t stops here, with every problem named by
+ *	     its key's FILE:LINE, and also checks that the Maildir root can
+ *	     be made and written;
  *	  4. without -f: fork; the parent waits on a pipe and exits 0 when
  *	     the child is serving, or with the child's exit status;
- *	  5. the Maildir tree: root, queue, every user's Maildir; stale
- *	     tmp/ files removed; the tree given to the unprivileged user;
+ *	  5. the Maildir tree: root and queue opened, then the lock of this
+ *	     host (root/.lock.HOST; held: EX_TEMPFAIL, and nothing is
+ *	     touched), every user's Maildir, the tree given to the
+ *	     unprivileged user, walked from the root descriptor without
+ *	     following a symbolic link (one where a directory belongs:
+ *	     EX_OSERR, named, nothing outside the tree touched);
  *	  6. listening sockets (a port below 1024 needs root);
- *	  7. without -f: the pid file;
- *	  8. the logger process, fed through a POSIX message queue; it opens
- *	     log.file now and drops privileges itself;
- *	  9. privileges dropped (initgroups, setgid, setuid);
- *	 10. signals through a signalfd in the poll set; READY=1 to
+ *	  7. only now, locked and bound, this host's stale tmp/ files are
+ *	     removed;
+ *	  8. without -f: the pid file, locked (flock) for as long as the
+ *	     daemon runs;
+ *	  9. the logger process, fed through a POSIX message queue; it opens
+ *	     log.file now and drops privileges itself; the start-up records
+ *	     made so far are written to log.file too;
+ *	 10. privileges dropped (initgroups, setgid, setuid);
+ *	 11. signals through a signalfd in the poll set; READY=1 to
  *	     $NOTIFY_SOCKET when systemd asked for it (notify.h); serve.
  *	SIGTERM and SIGINT are blocked from the very start, so one sent
  *	during start-up is not lost: it stops the daemon as soon as it
@@ -30,15 +44,25 @@
  *	is logged and replaced. SIGPIPE is ignored; writes to clients use
  *	MSG_NOSIGNAL anyway.
  *
- *	Until the logger process runs, records go to standard error. With
+ *	The pid file goes when the daemon exits, and when a start fails
+ *	after writing it. After dropping root the daemon can remove it only
+ *	if server.user may write its directory (a /run/pollsmtpd/ owned by
+ *	that user); otherwise it empties the file, so no stale pid is left
+ *	for a script to signal. The flock() held on it tells a live daemon
+ *	from a stale file whatever killed the daemon (pkill -F FILE -L).
+ *
+ *	Until the logger process runs, records go to standard error (and
+ *	are kept, to be written to log.file when the logger starts). With
  *	an empty log.file the logger writes to standard error in the
  *	foreground (-f), and nowhere when detached.
  * DIAGNOSTICS
  *	Exit statuses from sysexits.h: 0 ok, 64 usage, 67 no such user or
- *	group, 71 an OS error (Maildir tree, listening socket, privileges),
- *	73 the pid file cannot be written, 78 a configuration error.
- *	Start-up failures are written to standard error as
- *	"pollsmtpd: message".
+ *	group, 71 an OS error (Maildir tree, a symbolic link in it,
+ *	listening socket, privileges), 73 the pid file or log.file cannot
+ *	be written (or the logger cannot start), 75 another pollsmtpd holds
+ *	this host's lock on the tree, 78 a configuration error (-t: any
+ *	problem found). Start-up failures are written to standard error as
+ *	"pollsmtpd: message", and to the log once the logger runs.
  */
 #include "config.h"
 
@@ -53,6 +77,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -61,6 +86,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "conf.h"
 #include "conn.h"
 #include "deliver.h"
@@ -75,6 +101,7 @@
 #endif
 #define MAIN_DEFAULT_CONFIG	SYSCONFDIR "/pollsmtpd/pollsmtpd.conf"
 #define MAIN_PATH_MAX		4096
+#define MAIN_EARLY_LOG_MAX	(64 * 1024)	/* start-up records kept */
 
 /* Everything the running daemon holds, released in reverse order. */
 struct main_daemon {
@@ -88,6 +115,7 @@ struct main_daemon {
 	int ready_fd;			/* pipe to the waiting parent, or -1 */
 	int foreground;
 	int pid_written;
+	int pid_fd;			/* the pid file, locked, or -1 */
 	int stopping;
 	const struct passwd *pw;	/* drop to this user, or NULL */
 	gid_t gid;
@@ -95,19 +123,39 @@ struct main_daemon {
 
 static const char main_progname[] = "pollsmtpd";
 
+/*
+ * File scope, because main_fail() must undo a start half-way done (the
+ * pid file, the logger) from wherever start-up fails, and the early log
+ * sink has no other context than the records of start-up it keeps.
+ */
+static struct main_daemon *main_running;
+static struct buf *main_early_log;
+
 static void main_usage(FILE *fp);
 __attribute__((noreturn, format(printf, 2, 3)))
 static void main_fail(int status, const char *fmt, ...);
 static void main_report(const char *message, void *ctx);
+static void main_problem(int *status, int code, const struct conf *conf,
+    const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 static int main_check(const char *path);
+static int main_preflight(struct main_daemon *d, int test);
+static int main_check_user(struct main_daemon *d, int test);
+static int main_dir_of(const char *path, char *dir, size_t size);
+static void main_check_dir_of(int *status, int code, const struct conf *conf,
+    const char *key, const char *path, const char *what);
+static void main_check_maildir(int *status, const struct conf *conf);
 static void main_block_signals(sigset_t *mask);
-static void main_find_user(struct main_daemon *d);
 static int main_daemonize(void);
 static void main_open_maildir(struct main_daemon *d);
-static int main_chown_at(int dirfd, const char *path, uid_t uid, gid_t gid);
-static int main_chown_tree(const struct conf *conf, uid_t uid, gid_t gid);
+static void main_tree_fail(const struct conf *conf, const char *what,
+    const char *rel, int err) __attribute__((noreturn));
+static void main_clean_tmp(struct main_daemon *d);
 static void main_raise_fd_limit(const struct conf *conf);
 static void main_write_pid_file(struct main_daemon *d);
+static void main_remove_pid_file(struct main_daemon *d);
+static void main_early_sink(enum log_level level, const char *record,
+    size_t len, void *ctx);
 static void main_drop_privileges(const struct main_daemon *d);
 static void main_signal_ready(struct event_loop *loop, int fd, int events,
     void *ctx);
@@ -133,18 +181,55 @@ main_usage(FILE *fp)
 	    main_progname, main_progname, main_progname, MAIN_DEFAULT_CONFIG);
 }
 
-/* main_fail - a start-up failure: say why on stderr and exit with status */
+/*
+ * main_fail - a start-up failure: say why on stderr (and in the log when
+ * the logger runs), remove the pid file written, exit with status.
+ */
 static void
 main_fail(int status, const char *fmt, ...)
 {
+	struct main_daemon *d = main_running;
+	char text[LOG_RECORD_MAX];
 	va_list ap;
 
-	fprintf(stderr, "%s: ", main_progname);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	if (vsnprintf(text, sizeof(text), fmt, ap) < 0)
+		text[0] = '\0';
 	va_end(ap);
-	fputc('\n', stderr);
+	fprintf(stderr, "%s: %s\n", main_progname, text);
+	fflush(stderr);
+	if (d != NULL) {
+		main_remove_pid_file(d);
+		if (d->logger != NULL) {
+			if (d->conf->log_file != NULL && *d->conf->log_file)
+				log_errx("-", "not started: %s", text);
+			logger_stop(d->logger);
+			d->logger = NULL;
+		}
+	}
 	exit(status);
+}
+
+/*
+ * main_problem - one problem found by main_preflight(): "FILE:LINE: key:
+ * message" on stderr, and *status set to code unless a problem was
+ * already found (the first one decides the exit status).
+ */
+static void
+main_problem(int *status, int code, const struct conf *conf, const char *key,
+    const char *fmt, ...)
+{
+	char where[MAIN_PATH_MAX + 16], text[LOG_RECORD_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vsnprintf(text, sizeof(text), fmt, ap) < 0)
+		text[0] = '\0';
+	va_end(ap);
+	fprintf(stderr, "%s: %s: %s\n", conf_where(conf, key, where,
+	    sizeof(where)), key, text);
+	if (*status == EX_OK)
+		*status = code;
 }
 
 /* main_report - conf_load() problems, already "FILE:LINE: message" */
@@ -155,16 +240,207 @@ main_report(const char *message, void *ctx)
 	fprintf(stderr, "%s\n", message);
 }
 
-/* main_check - -t: report every problem; quiet when there is none */
+/*
+ * main_check - -t: report every problem start-up would find (short of
+ * binding the ports), each as FILE:LINE; one line on success.
+ */
 static int
 main_check(const char *path)
 {
-	struct conf *conf;
+	struct main_daemon d;
+	int status;
 
-	if ((conf = conf_load(path, main_report, NULL)) == NULL)
+	memset(&d, 0, sizeof(d));
+	if ((d.conf = conf_load(path, main_report, NULL)) == NULL)
 		return EX_CONFIG;
-	conf_free(conf);
+	status = main_preflight(&d, 1);
+	if (status == EX_OK)
+		printf("%s: configuration file %s test is successful\n",
+		    main_progname, path);
+	conf_free(d.conf);
+	return status == EX_OK ? EX_OK : EX_CONFIG;
+}
+
+/*
+ * main_preflight - what the configuration file cannot say alone: the
+ * user and group, the host name's length, the directories of the log
+ * file and the pid file, and (-t only) the Maildir root. Each problem is
+ * reported; returns EX_OK or the exit status of the first one. At
+ * start-up, d->pw and d->gid are set (to the user to drop to, when
+ * started as root).
+ */
+static int
+main_preflight(struct main_daemon *d, int test)
+{
+	const struct conf *conf = d->conf;
+	char q[LOG_RECORD_MAX];
+	int status = EX_OK;
+
+	status = main_check_user(d, test);
+	if (!maildir_hostname_ok(conf->hostname)) {
+		log_escape(q, sizeof(q), conf->hostname,
+		    strlen(conf->hostname));
+		main_problem(&status, EX_CONFIG, conf, "hostname",
+		    "\"%s\"%s is too long for Maildir file names: at most %d "
+		    "bytes (':', '/' and bytes outside '!'..'~' count four)",
+		    q, conf_is_default(conf, "hostname")
+		    ? " (the default, from gethostname())" : "",
+		    MAILDIR_HOST_MAX);
+	}
+	if (conf->log_file != NULL && *conf->log_file != '\0')
+		main_check_dir_of(&status, EX_CANTCREAT, conf, "log.file",
+		    conf->log_file, "the log file");
+	if ((test || !d->foreground) && conf->pid_file != NULL
+	    && *conf->pid_file != '\0')
+		main_check_dir_of(&status, EX_CANTCREAT, conf, "server.pid_file",
+		    conf->pid_file, "the pid file");
+	if (test)
+		main_check_maildir(&status, conf);
+	return status;
+}
+
+/*
+ * main_check_user - started as root (or with -t, whoever runs it), the
+ * unprivileged user and group to run as after start-up must exist and
+ * not be root: a bug in the code that reads the network must not own
+ * the host.
+ */
+static int
+main_check_user(struct main_daemon *d, int test)
+{
+	const struct conf *conf = d->conf;
+	const struct passwd *pw;
+	const struct group *gr;
+	int status = EX_OK;
+
+	d->pw = NULL;
+	if (geteuid() != 0 && !test)
+		return EX_OK;
+	if (conf->user == NULL || *conf->user == '\0') {
+		main_problem(&status, EX_CONFIG, conf, "server.user", "empty: "
+		    "refusing to run as root; name an unprivileged user");
+		return status;
+	}
+	errno = 0;
+	if ((pw = getpwnam(conf->user)) == NULL) {
+		main_problem(&status, EX_NOUSER, conf, "server.user",
+		    "\"%s\": %s", conf->user,
+		    errno ? strerror(errno) : "no such user");
+		return status;
+	}
+	if (pw->pw_uid == 0) {
+		main_problem(&status, EX_CONFIG, conf, "server.user",
+		    "\"%s\" is root: refusing to run as root; name an "
+		    "unprivileged user", conf->user);
+		return status;
+	}
+	d->gid = pw->pw_gid;
+	if (conf->group != NULL && *conf->group != '\0') {
+		errno = 0;
+		if ((gr = getgrnam(conf->group)) == NULL) {
+			main_problem(&status, EX_NOUSER, conf, "server.group",
+			    "\"%s\": %s", conf->group,
+			    errno ? strerror(errno) : "no such group");
+			return status;
+		}
+		d->gid = gr->gr_gid;
+	}
+	if (d->gid == 0) {
+		main_problem(&status, EX_CONFIG, conf, conf->group != NULL
+		    && *conf->group != '\0' ? "server.group" : "server.user",
+		    "\"%s\" is root's group: refusing to run with it",
+		    conf->group != NULL && *conf->group != '\0' ? conf->group
+		    : conf->user);
+		return status;
+	}
+	if (geteuid() == 0)
+		d->pw = pw;
 	return EX_OK;
+}
+
+/* main_dir_of - the directory part of an absolute path ("/" for "/x") */
+static int
+main_dir_of(const char *path, char *dir, size_t size)
+{
+	const char *slash = strrchr(path, '/');
+	size_t len;
+
+	if (slash == NULL)
+		return -1;
+	len = slash == path ? 1 : (size_t)(slash - path);
+	if (len >= size)
+		return -1;
+	memcpy(dir, path, len);
+	dir[len] = '\0';
+	return 0;
+}
+
+/* main_check_dir_of - the directory path will be made in must exist */
+static void
+main_check_dir_of(int *status, int code, const struct conf *conf,
+    const char *key, const char *path, const char *what)
+{
+	char dir[MAIN_PATH_MAX];
+	struct stat st;
+
+	if (main_dir_of(path, dir, sizeof(dir)) < 0) {
+		main_problem(status, code, conf, key, "\"%s\": not a path that "
+		    "fits", path);
+		return;
+	}
+	if (stat(dir, &st) < 0)
+		main_problem(status, code, conf, key, "the directory %s of %s "
+		    "%s: %s", dir, what, path, strerror(errno));
+	else if (!S_ISDIR(st.st_mode))
+		main_problem(status, code, conf, key, "%s (the directory of %s "
+		    "%s) is not a directory", dir, what, path);
+	else if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		main_problem(status, code, conf, key, "%s is a directory, not "
+		    "%s", path, what);
+}
+
+/*
+ * main_check_maildir - -t: the Maildir root exists and can be written
+ * (started as root the daemon gives it to server.user itself), or it can
+ * be made: start-up makes only the last directory, so its parent must
+ * exist, and mkdir() is tried for real (and undone), since only the file
+ * system knows (a /proc/foo cannot be made, whatever the modes say).
+ */
+static void
+main_check_maildir(int *status, const struct conf *conf)
+{
+	const char *path = conf->maildir_path;
+	const char *key = "application.maildir.path";
+	char dir[MAIN_PATH_MAX];
+	struct stat st;
+
+	if (stat(path, &st) == 0) {
+		if (!S_ISDIR(st.st_mode))
+			main_problem(status, EX_CONFIG, conf, key,
+			    "%s is not a directory", path);
+		else if (geteuid() != 0 && access(path, W_OK | X_OK) < 0)
+			main_problem(status, EX_CONFIG, conf, key,
+			    "%s cannot be written by %s: %s", path,
+			    conf->user, strerror(errno));
+		return;
+	}
+	if (errno != ENOENT) {
+		main_problem(status, EX_CONFIG, conf, key, "%s: %s", path,
+		    strerror(errno));
+		return;
+	}
+	if (main_dir_of(path, dir, sizeof(dir)) < 0 || stat(dir, &st) < 0) {
+		main_problem(status, EX_CONFIG, conf, key, "%s cannot be made: "
+		    "its parent %s does not exist (only the last directory is "
+		    "made)", path, *dir ? dir : "?");
+		return;
+	}
+	if (mkdir(path, 0700) < 0) {
+		main_problem(status, EX_CONFIG, conf, key, "%s cannot be made: "
+		    "%s", path, strerror(errno));
+		return;
+	}
+	(void)rmdir(path);
 }
 
 /*
@@ -189,45 +465,6 @@ main_block_signals(sigset_t *mask)
 	sigemptyset(&sa.sa_mask);
 	if (sigaction(SIGPIPE, &sa, NULL) < 0)
 		main_fail(EX_OSERR, "sigaction: %s", strerror(errno));
-}
-
-/*
- * main_find_user - started as root, find the unprivileged user (and
- * group) to run as after start-up. The daemon refuses to serve as
- * root: a bug in the code that reads the network must not own the host.
- */
-static void
-main_find_user(struct main_daemon *d)
-{
-	const struct conf *conf = d->conf;
-	const struct group *gr;
-
-	d->pw = NULL;
-	if (geteuid() != 0)
-		return;
-	if (conf->user == NULL || *conf->user == '\0')
-		main_fail(EX_CONFIG, "%s: server.user is empty: refusing to "
-		    "run as root; name an unprivileged user", conf->file);
-	errno = 0;
-	if ((d->pw = getpwnam(conf->user)) == NULL)
-		main_fail(EX_NOUSER, "%s: server.user \"%s\": %s", conf->file,
-		    conf->user, errno ? strerror(errno) : "no such user");
-	if (d->pw->pw_uid == 0)
-		main_fail(EX_CONFIG, "%s: server.user \"%s\" is root: refusing "
-		    "to run as root; name an unprivileged user", conf->file,
-		    conf->user);
-	d->gid = d->pw->pw_gid;
-	if (conf->group != NULL && *conf->group != '\0') {
-		errno = 0;
-		if ((gr = getgrnam(conf->group)) == NULL)
-			main_fail(EX_NOUSER, "%s: server.group \"%s\": %s",
-			    conf->file, conf->group,
-			    errno ? strerror(errno) : "no such group");
-		d->gid = gr->gr_gid;
-	}
-	if (d->gid == 0)
-		main_fail(EX_CONFIG, "%s: server.group \"%s\" is root's group: "
-		    "refusing to run with it", conf->file, conf->group);
 }
 
 /*
@@ -273,107 +510,75 @@ main_daemonize(void)
 	return pfd[1];
 }
 
+/*
+ * main_open_maildir - the tree, locked for this host before anything in
+ * it is changed; made, given to the unprivileged user (when started as
+ * root) without ever following a symbolic link out of it.
+ */
 static void
 main_open_maildir(struct main_daemon *d)
 {
 	const struct conf *conf = d->conf;
+	char bad[MAIN_PATH_MAX];
 	size_t i;
-	int n;
 
 	if ((d->md = maildir_open(conf->maildir_path, conf->hostname,
 	    conf->maildir_fsync)) == NULL)
-		main_fail(EX_OSERR, "cannot open the Maildir tree %s: %s",
-		    conf->maildir_path, strerror(errno));
+		main_tree_fail(conf, "open the Maildir tree", MAILDIR_QUEUE_DIR,
+		    errno);
+	if (maildir_lock(d->md) < 0) {
+		if (errno == EWOULDBLOCK)
+			main_fail(EX_TEMPFAIL, "%s/%s is locked: another "
+			    "pollsmtpd serves host %s on this tree; not "
+			    "starting (nothing in the tree was changed)",
+			    conf->maildir_path, maildir_lock_name(d->md),
+			    conf->hostname);
+		main_tree_fail(conf, "lock the Maildir tree",
+		    maildir_lock_name(d->md), errno);
+	}
 	for (i = 0; i < conf->nusers; i++)
 		if (maildir_add_user(d->md, conf->users[i]) < 0)
-			main_fail(EX_OSERR, "cannot make the Maildir %s/%s: %s",
-			    conf->maildir_path, conf->users[i],
-			    strerror(errno));
-	if ((n = maildir_clean_tmp(d->md)) < 0)
-		main_fail(EX_OSERR, "cannot clean tmp/ under %s: %s",
-		    conf->maildir_path, strerror(errno));
-	if (n > 0)
-		log_info("-", "removed %d stale file%s from tmp/", n,
-		    n == 1 ? "" : "s");
-}
-
-/* main_chown_at - chown dirfd/path (never through a symbolic link) */
-static int
-main_chown_at(int dirfd, const char *path, uid_t uid, gid_t gid)
-{
-	struct stat st;
-
-	if (fstatat(dirfd, path, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return errno == ENOENT ? 0 : -1;
-	if (st.st_uid == uid && st.st_gid == gid)
-		return 0;
-	return fchownat(dirfd, path, uid, gid, AT_SYMLINK_NOFOLLOW);
+			main_tree_fail(conf, "make the Maildir",
+			    conf->users[i], errno);
+	if (d->pw != NULL && maildir_give(d->md, d->pw->pw_uid, d->gid, bad,
+	    sizeof(bad)) < 0)
+		main_tree_fail(conf, "give the Maildir tree to the daemon's "
+		    "user at", bad, errno);
 }
 
 /*
- * main_chown_tree - give the directories the daemon writes into to the
- * user it will run as: the root, every user's Maildir, the queue and
- * its domain directories. Files already stored keep their owner.
+ * main_tree_fail - a directory of the tree cannot be used. A symbolic
+ * link where a directory belongs gets a message of its own: it is what
+ * an attack on start-up as root looks like.
  */
-static int
-main_chown_tree(const struct conf *conf, uid_t uid, gid_t gid)
+static void
+main_tree_fail(const struct conf *conf, const char *what, const char *rel,
+    int err)
 {
-	static const char *const sub[] = { "", "/tmp", "/new", "/cur" };
-	char path[MAIN_PATH_MAX];
-	struct dirent *de;
-	DIR *dir = NULL;
-	int rootfd, qfd = -1, rc = -1, n;
-	size_t i, k;
+	if (err == ELOOP)
+		main_fail(EX_OSERR, "%s/%s: a symbolic link where a directory of "
+		    "the Maildir tree belongs (or in it): refusing to follow "
+		    "it; nothing outside %s was touched", conf->maildir_path,
+		    rel, conf->maildir_path);
+	if (err == ENAMETOOLONG && !maildir_hostname_ok(conf->hostname))
+		main_fail(EX_CONFIG, "hostname is too long for Maildir file "
+		    "names");
+	main_fail(EX_OSERR, "cannot %s %s/%s: %s", what, conf->maildir_path,
+	    rel, strerror(err));
+}
 
-	if ((rootfd = open(conf->maildir_path,
-	    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
-		return -1;
-	if (main_chown_at(rootfd, ".", uid, gid) < 0
-	    || main_chown_at(rootfd, MAILDIR_QUEUE_DIR, uid, gid) < 0
-	    || main_chown_at(rootfd, MAILDIR_QUEUE_DIR "/.tmp", uid, gid) < 0)
-		goto fail;
-	for (i = 0; i < conf->nusers; i++) {
-		for (k = 0; k < sizeof(sub) / sizeof(sub[0]); k++) {
-			n = snprintf(path, sizeof(path), "%s%s",
-			    conf->users[i], sub[k]);
-			if (n < 0 || (size_t)n >= sizeof(path)) {
-				errno = ENAMETOOLONG;
-				goto fail;
-			}
-			if (main_chown_at(rootfd, path, uid, gid) < 0)
-				goto fail;
-		}
-	}
+/* main_clean_tmp - locked and bound: this host's stale tmp/ files go */
+static void
+main_clean_tmp(struct main_daemon *d)
+{
+	int n;
 
-	if ((qfd = openat(rootfd, MAILDIR_QUEUE_DIR,
-	    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
-		goto fail;
-	if ((dir = fdopendir(qfd)) == NULL)
-		goto fail;
-	qfd = -1;			/* dir owns it now */
-	while ((errno = 0, de = readdir(dir)) != NULL) {
-		if (de->d_name[0] == '.')
-			continue;
-		n = snprintf(path, sizeof(path), "%s/error", de->d_name);
-		if (n < 0 || (size_t)n >= sizeof(path))
-			continue;
-		if (main_chown_at(dirfd(dir), de->d_name, uid, gid) < 0
-		    || main_chown_at(dirfd(dir), path, uid, gid) < 0)
-			goto fail;
-	}
-	if (errno != 0)
-		goto fail;
-	rc = 0;
-
-fail:
-	n = errno;
-	if (dir != NULL)
-		closedir(dir);
-	if (qfd >= 0)
-		close(qfd);
-	close(rootfd);
-	errno = n;
-	return rc;
+	if ((n = maildir_clean_tmp(d->md)) < 0)
+		main_fail(EX_OSERR, "cannot clean tmp/ under %s: %s",
+		    d->conf->maildir_path, strerror(errno));
+	if (n > 0)
+		log_info("-", "removed %d stale file%s from tmp/", n,
+		    n == 1 ? "" : "s");
 }
 
 /*
@@ -398,6 +603,13 @@ main_raise_fd_limit(const struct conf *conf)
 		    (unsigned long)want, conf->max_connections);
 }
 
+/*
+ * main_write_pid_file - written as root, before dropping it, and locked
+ * (flock) for as long as the daemon lives: the lock, not the file's
+ * presence, is what says a daemon runs (logrotate's pkill -L checks it).
+ * The descriptor is kept to empty the file at exit where it cannot be
+ * removed (see main_remove_pid_file).
+ */
 static void
 main_write_pid_file(struct main_daemon *d)
 {
@@ -410,17 +622,66 @@ main_write_pid_file(struct main_daemon *d)
 	n = snprintf(text, sizeof(text), "%ld\n", (long)getpid());
 	if (n < 0 || (size_t)n >= sizeof(text))
 		main_fail(EX_SOFTWARE, "pid does not fit");
-	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW
+	if ((fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NOCTTY
 	    | O_CLOEXEC, 0644)) < 0)
 		main_fail(EX_CANTCREAT, "cannot write the pid file %s: %s",
 		    path, strerror(errno));
-	if (fchmod(fd, 0644) < 0 || write(fd, text, (size_t)n) != n
-	    || close(fd) < 0) {
-		unlink(path);
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		n = errno;
+		close(fd);
+		main_fail(EX_CANTCREAT, "cannot lock the pid file %s: %s",
+		    path, n == EWOULDBLOCK ? "a running pollsmtpd holds it"
+		    : strerror(n));
+	}
+	d->pid_fd = fd;
+	d->pid_written = 1;
+	if (fchmod(fd, 0644) < 0 || ftruncate(fd, 0) < 0
+	    || write(fd, text, (size_t)n) != n)
 		main_fail(EX_CANTCREAT, "cannot write the pid file %s: %s",
 		    path, strerror(errno));
+}
+
+/*
+ * main_remove_pid_file - the pid file goes. Once root is dropped that
+ * needs a directory server.user may write (e.g. /run/pollsmtpd/ owned
+ * by it); otherwise the file is emptied through the descriptor kept, so
+ * that no stale pid is left for a script to signal.
+ */
+static void
+main_remove_pid_file(struct main_daemon *d)
+{
+	if (!d->pid_written)
+		return;
+	if (unlink(d->conf->pid_file) < 0 && errno != ENOENT
+	    && d->pid_fd >= 0 && ftruncate(d->pid_fd, 0) < 0)
+		log_warn("-", "cannot remove or empty the pid file %s",
+		    d->conf->pid_file);
+	if (d->pid_fd >= 0)
+		close(d->pid_fd);
+	d->pid_fd = -1;
+	d->pid_written = 0;
+}
+
+/*
+ * main_early_sink - records made before the logger runs: on standard
+ * error, as without a sink, and kept for the log file (bounded; a record
+ * that does not fit is only on standard error).
+ */
+static void
+main_early_sink(enum log_level level, const char *record, size_t len,
+    void *ctx)
+{
+	char line[LOG_RECORD_MAX + 1];
+
+	(void)level;
+	(void)ctx;
+	memcpy(line, record, len);
+	line[len] = '\n';
+	if (write(STDERR_FILENO, line, len + 1) < 0) {
+		/* Best effort, as log's own stderr sink. */
 	}
-	d->pid_written = 1;
+	if (main_early_log != NULL && buf_room(main_early_log) >= len + 1)
+		(void)buf_append(main_early_log, line, len + 1);
 }
 
 static void
@@ -438,6 +699,17 @@ main_drop_privileges(const struct main_daemon *d)
 		main_fail(EX_OSERR, "could regain root after dropping it");
 	log_info("-", "running as %s (uid %ld, gid %ld)", pw->pw_name,
 	    (long)pw->pw_uid, (long)d->gid);
+	if (d->pid_written) {
+		char dir[MAIN_PATH_MAX];
+
+		if (main_dir_of(d->conf->pid_file, dir, sizeof(dir)) == 0
+		    && access(dir, W_OK | X_OK) < 0)
+			log_info("-", "%s cannot remove the pid file %s once "
+			    "it runs as %s: it will be emptied at exit (a "
+			    "directory %s owns, e.g. /run/pollsmtpd/, lets "
+			    "it go)", main_progname, d->conf->pid_file,
+			    pw->pw_name, pw->pw_name);
+	}
 }
 
 /* main_signal_ready - signals, read from the signalfd by the loop */
@@ -492,6 +764,13 @@ main_start_logger(struct main_daemon *d)
 	if (d->logger == NULL)
 		main_fail(EX_CANTCREAT, "cannot start the logger for %s: %s",
 		    *path ? path : "standard error", strerror(errno));
+	/* What start-up said on the terminal goes to the log file too. */
+	if (*path != '\0' && strcmp(path, "/dev/null") != 0
+	    && main_early_log != NULL)
+		logger_replay(d->logger, buf_data(main_early_log),
+		    buf_len(main_early_log));
+	buf_free(main_early_log);
+	main_early_log = NULL;
 	if (event_add(d->loop, logger_fd(d->logger), 0, main_logger_ready,
 	    d) < 0)
 		main_fail(EX_OSERR, "event_add: %s", strerror(errno));
@@ -519,8 +798,13 @@ main_idle(struct event_loop *loop, void *ctx)
 {
 	struct main_daemon *d = ctx;
 
+	long wait;
+
 	if (d->logger == NULL)
 		return;
+	/* A logger replaced after a delay: the deadline wakes us for it. */
+	if ((wait = logger_restart_wait(d->logger)) >= 0)
+		event_deadline(loop, logger_fd(d->logger), wait);
 	logger_flush(d->logger);
 	event_set(loop, logger_fd(d->logger),
 	    logger_wants_write(d->logger) ? EVENT_WRITE : 0);
@@ -554,9 +838,7 @@ main_cleanup(struct main_daemon *d)
 		close(d->sigfd);
 	}
 	event_loop_free(d->loop);
-	/* After dropping root this may fail; a stale pid file is harmless. */
-	if (d->pid_written)
-		(void)unlink(d->conf->pid_file);
+	main_remove_pid_file(d);
 	conf_free(d->conf);
 }
 
@@ -579,6 +861,7 @@ main(int argc, char **argv)
 	memset(&d, 0, sizeof(d));
 	d.sigfd = -1;
 	d.ready_fd = -1;
+	d.pid_fd = -1;
 	while ((opt = getopt_long(argc, argv, "fc:tVh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'f':
@@ -623,7 +906,13 @@ main(int argc, char **argv)
 	if ((d.conf = conf_load(config, main_report, NULL)) == NULL)
 		return EX_CONFIG;
 	log_init(main_progname, d.conf->debug);
-	main_find_user(&d);
+	if ((status = main_preflight(&d, 0)) != EX_OK) {
+		conf_free(d.conf);
+		return status;
+	}
+	main_running = &d;
+	if ((main_early_log = buf_new(MAIN_EARLY_LOG_MAX)) != NULL)
+		log_set_sink(main_early_sink, NULL);
 	if (!d.foreground)
 		d.ready_fd = main_daemonize();
 
@@ -631,15 +920,13 @@ main(int argc, char **argv)
 	if ((d.loop = event_loop_new()) == NULL)
 		main_fail(EX_OSERR, "out of memory");
 	main_open_maildir(&d);
-	if (d.pw != NULL && main_chown_tree(d.conf, d.pw->pw_uid, d.gid) < 0)
-		main_fail(EX_OSERR, "cannot give %s to %s: %s",
-		    d.conf->maildir_path, d.pw->pw_name, strerror(errno));
 	if ((d.dl = deliver_new(d.conf, d.md)) == NULL
 	    || (d.srv = conn_server_new(d.loop, d.conf, d.dl)) == NULL)
 		main_fail(EX_OSERR, "out of memory");
 	if (conn_listen(d.srv, &failed) < 0)
 		main_fail(EX_OSERR, "cannot listen on %s: %s",
 		    failed ? failed : "?", strerror(errno));
+	main_clean_tmp(&d);
 	if (!d.foreground)
 		main_write_pid_file(&d);
 	main_start_logger(&d);
@@ -680,5 +967,6 @@ main(int argc, char **argv)
 	logger_stop(d.logger);
 	d.logger = NULL;
 	main_cleanup(&d);
+	main_running = NULL;
 	return status;
 }

@@ -88,6 +88,15 @@ def give_to_daemon_user(path):
         os.chown(path, pw.pw_uid, pw.pw_gid)
 
 
+def is_lock_file(path, root):
+    """True for root/.lock.HOST, the lock a daemon holds on its tree for
+    its host name (pollsmtpd(8)): the one file of the tree that is no
+    letter. path may be relative to root's parent or absolute, as root."""
+    return os.path.dirname(os.path.normpath(path)) == \
+        os.path.normpath(root) and \
+        os.path.basename(path).startswith(".lock.")
+
+
 def conf_string(value):
     """A libconfig string literal."""
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -184,14 +193,16 @@ class Daemon:
             return f.read()
 
     def all_files(self):
-        """Every regular file below root, as paths relative to root."""
+        """Every regular file below root, as paths relative to root (the
+        daemon's lock, root/.lock.HOST, left out: it holds no mail)."""
         out = []
         if not self.dir or not os.path.isdir(self.root):
             return out
         for dirpath, _dirs, names in os.walk(self.root):
             for n in names:
                 p = os.path.join(dirpath, n)
-                out.append(os.path.relpath(p, self.root))
+                if not is_lock_file(p, self.root):
+                    out.append(os.path.relpath(p, self.root))
         return sorted(out)
 
     def log(self):

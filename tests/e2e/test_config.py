@@ -2,16 +2,15 @@
 each problem as FILE:LINE: with exit status 78; -V, -h; a bad option is a
 usage error (64). Nothing here listens on a port."""
 
-import grp
 import os
-import pwd
 import re
 import shutil
 import subprocess
 import tempfile
 import unittest
 
-from harness import SLOW, VALGRIND, conf_string, daemon_path, free_port
+from harness import (SLOW, VALGRIND, conf_string, daemon_path, daemon_user,
+                     free_port)
 
 EX_OK, EX_USAGE, EX_CONFIG = 0, 64, 78
 
@@ -27,9 +26,9 @@ def run(args, timeout=20):
 
 
 def good_lines(root):
-    """A complete, valid configuration as a list of lines."""
-    me = pwd.getpwuid(os.getuid()).pw_name
-    group = grp.getgrgid(os.getgid()).gr_name
+    """A complete, valid configuration as a list of lines (-t checks the
+    user, so it is the one the daemon would run as: nobody under root)."""
+    me, group = daemon_user()
     return [
         '# a good configuration',
         'hostname = "mx.test.example";',
@@ -49,7 +48,8 @@ def good_lines(root):
         '  data_timeout = 600;',
         '  user = %s;' % conf_string(me),
         '  group = %s;' % conf_string(group),
-        '  pid_file = %s;' % conf_string(os.path.join(root, "p.pid")),
+        '  pid_file = %s;' % conf_string(os.path.join(os.path.dirname(root),
+                                                     "p.pid")),
         '};',
         'local = {',
         '  domains = [ "example.org", "example.net" ];',
@@ -110,13 +110,14 @@ class Config(unittest.TestCase):
         self.assertNotIn(path.encode() + b":", p.stderr)
 
     def test_minimal_config_defaults(self):
-        me = pwd.getpwuid(os.getuid()).pw_name
-        group = grp.getgrgid(os.getgid()).gr_name
+        # The default log.file's directory need not exist here: "" is set.
+        me, group = daemon_user()
         path = self.write([
             'application = { maildir = { path = %s; }; };'
             % conf_string(self.root),
             'server = { user = %s; group = %s; };'
-            % (conf_string(me), conf_string(group))])
+            % (conf_string(me), conf_string(group)),
+            'log = { file = ""; };'])
         p = run(["-t", "-c", path])
         self.assertEqual(p.returncode, EX_OK, p.stderr)
 

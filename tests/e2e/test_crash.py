@@ -429,6 +429,8 @@ class CrashConsistency(unittest.TestCase):
                     continue    # reported above
                 elif rel == ".OTHER_SERVERS/.tmp":
                     continue
+                elif rel == "." and n.startswith(".lock."):
+                    continue    # the daemon's lock on the tree
                 else:
                     problems.append("unexpected file %s" % where)
                     continue
