@@ -534,7 +534,10 @@ session_input(struct session *s, const char *data, size_t len)
 		used = text_feed(s, data, len);
 		data += used;
 		len -= used;
-		if (len == 0)
+		/* A refused message counts as session_run() would count it. */
+		if (s->errors >= SESSION_MAX_ERRORS)
+			close_with(s, "4.7.0", "Error: too many errors");
+		if (len == 0 || s->state == STATE_CLOSED)
 			return 0;
 	}
 	if (buf_append(s->in, data, len) < 0) {
