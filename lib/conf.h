@@ -26,9 +26,14 @@
  *	address, numerically (never a DNS query).
  *	conf_parse_network() turns "ADDR/PREFIX" (or a bare ADDR) into a
  *	struct conf_network.
+ *	conf_parse_relayhost() splits delivery.relayhost: "HOST", "HOST:PORT",
+ *	"[IP]" or "[IP]:PORT" into host (without brackets; *literal set for
+ *	the bracketed form, which must be a numeric address) and port
+ *	(default_port when none is given).
  * DIAGNOSTICS
  *	conf_load() returns NULL when there was any problem (all reported).
- *	conf_parse_listen() and conf_parse_network() return 0 or -1.
+ *	conf_parse_listen(), conf_parse_network() and conf_parse_relayhost()
+ *	return 0 or -1.
  */
 #ifndef POLLSMTPD_CONF_H
 #define POLLSMTPD_CONF_H
@@ -78,7 +83,25 @@ struct conf {
 	size_t nrelay_networks;
 
 	char *log_file;			/* log.file; "" = stderr */
+
+	int delivery_enabled;		/* delivery.enabled */
+	char **delivery_resolvers;	/* delivery.resolvers: "IP" or "IP:PORT" */
+	size_t ndelivery_resolvers;
+	char *delivery_relayhost;	/* "HOST[:PORT]", "[IP][:PORT]" or "" */
+	long delivery_port;		/* TCP port of mail exchangers */
+	long delivery_max_connections;	/* outbound sessions at once */
+	long delivery_max_per_domain;	/* outbound sessions to one domain */
+	long delivery_retry_first;	/* seconds to the first retry */
+	long delivery_retry_max;	/* the retry interval grows up to this */
+	long delivery_max_lifetime;	/* seconds in the queue before failing */
+	int delivery_tls;		/* CONF_TLS_NONE, _MAY, _ENCRYPT */
+	long delivery_claim_timeout;	/* seconds before a claim is taken back */
 };
+
+/* delivery.tls */
+#define CONF_TLS_NONE		0
+#define CONF_TLS_MAY		1
+#define CONF_TLS_ENCRYPT	2
 
 typedef void (*conf_report_fn)(const char *message, void *ctx);
 
@@ -92,5 +115,7 @@ int conf_relay_allowed(const struct conf *conf, const struct sockaddr *sa);
 int conf_parse_listen(const char *text, struct sockaddr_storage *ss,
     socklen_t *len);
 int conf_parse_network(const char *text, struct conf_network *net);
+int conf_parse_relayhost(const char *text, char *host, size_t hostlen,
+    int *literal, unsigned short *port, unsigned short default_port);
 
 #endif
