@@ -128,7 +128,7 @@ struct agent_domain;
 struct agent_letter {
 	struct agent_domain *dom;
 	char name[MAILDIR_NAME_MAX];
-	long long due;			/* epoch seconds */
+	int64_t due;			/* epoch milliseconds */
 	enum agent_where where;
 	size_t heap_idx;
 	struct agent_letter *ready_next;
@@ -246,7 +246,7 @@ static struct agent_letter *agent_letter_find(struct agent_ctx *ag,
     const struct agent_domain *dom, const char *name);
 static void agent_letter_forget(struct agent_ctx *ag, struct agent_letter *l);
 static void agent_letter_wait(struct agent_ctx *ag, struct agent_letter *l,
-    long long due);
+    int64_t due);
 static void agent_letter_ready(struct agent_ctx *ag, struct agent_letter *l);
 static struct agent_letter *agent_ready_pop(struct agent_domain *dom);
 static unsigned agent_hash(const struct agent_domain *dom, const char *name);
@@ -800,8 +800,8 @@ agent_idle(struct event_loop *loop, void *ctx)
 		    ? EVENT_WRITE : 0);
 	}
 	wait = ag->next_rescan * 1000 - now;
-	if (ag->nheap > 0 && ag->heap[0]->due * 1000 - now < wait)
-		wait = ag->heap[0]->due * 1000 - now;
+	if (ag->nheap > 0 && ag->heap[0]->due - now < wait)
+		wait = ag->heap[0]->due - now;
 	if ((w = dns_timeout(ag->dns)) >= 0 && w < wait)
 		wait = w;
 	if (wait < 1)
@@ -1091,7 +1091,7 @@ agent_letter_found(struct agent_ctx *ag, struct agent_domain *dom,
 	if (snprintf(path, sizeof(path), "%s/%s", QUEUEFILE_STATE_DIR, name)
 	    < (int)sizeof(path) && queuefile_state_read(dfd, path, &st) == 0
 	    && st.next_attempt > agent_time()) {
-		agent_letter_wait(ag, l, st.next_attempt);
+		agent_letter_wait(ag, l, (int64_t)st.next_attempt * 1000);
 		return;
 	}
 	agent_letter_ready(ag, l);
@@ -1116,7 +1116,7 @@ agent_letter_forget(struct agent_ctx *ag, struct agent_letter *l)
 
 /* agent_letter_wait - l (not in any list) waits until due */
 static void
-agent_letter_wait(struct agent_ctx *ag, struct agent_letter *l, long long due)
+agent_letter_wait(struct agent_ctx *ag, struct agent_letter *l, int64_t due)
 {
 	l->where = AGENT_WAITING;
 	l->due = due;
@@ -1235,7 +1235,7 @@ agent_heap_remove(struct agent_ctx *ag, struct agent_letter *l)
 static void
 agent_due(struct agent_ctx *ag, int all)
 {
-	long long now = agent_time();
+	int64_t now = agent_now_ms();
 
 	while (ag->nheap > 0 && (all || ag->heap[0]->due <= now))
 		agent_letter_ready(ag, ag->heap[0]);
@@ -1857,7 +1857,7 @@ agent_claim(struct agent_ctx *ag, struct agent_letter *l,
 	    || agent_mkdirat(dfd, QUEUEFILE_CLAIM_DIR) < 0
 	    || agent_mkdirat(dfd, QUEUEFILE_STATE_DIR) < 0) {
 		close(dfd);
-		agent_letter_wait(ag, l, agent_time() + 60);
+		agent_letter_wait(ag, l, agent_now_ms() + 60000);
 		return NULL;
 	}
 	if (renameat(dfd, l->name, dfd, claim) < 0) {
@@ -1865,7 +1865,7 @@ agent_claim(struct agent_ctx *ag, struct agent_letter *l,
 		if (errno == ENOENT)
 			goto gone;
 		log_warn("-", "cannot claim %s/%s", l->dom->name, l->name);
-		agent_letter_wait(ag, l, agent_time() + 60);
+		agent_letter_wait(ag, l, agent_now_ms() + 60000);
 		return NULL;
 	}
 	if ((w = calloc(1, sizeof(*w))) == NULL
@@ -1933,7 +1933,7 @@ fail:
 	else {
 		/* Claimed, not loaded: back it goes, to be tried later. */
 		(void)renameat(dfd, claim, dfd, l->name);
-		agent_letter_wait(ag, l, agent_time() + 60);
+		agent_letter_wait(ag, l, agent_now_ms() + 60000);
 	}
 	close(dfd);
 	return NULL;
@@ -1975,7 +1975,7 @@ agent_release(struct agent_ctx *ag, struct agent_work *w)
 		close(dfd);
 	}
 	agent_work_free(w);
-	agent_letter_wait(ag, l, agent_time() + 1);
+	agent_letter_wait(ag, l, agent_now_ms() + 1000);
 }
 
 /* agent_finish_all - one reply for every recipient of the letter */
@@ -2229,6 +2229,7 @@ agent_bounce(struct agent_ctx *ag, struct agent_work *w,
 	struct iovec iov[2];
 	struct addr a;
 	struct buf *text = NULL, *head = NULL;
+	char (*diag)[CLIENT_TEXT_MAX + 16] = NULL;
 	const char *sender = queuefile_sender(w->qf), *user = NULL;
 	char path[ADDR_PATH_MAX + 3], id[32], date[64];
 	size_t i, n = 0, used;
@@ -2257,6 +2258,7 @@ agent_bounce(struct agent_ctx *ag, struct agent_work *w,
 	if (agent_make_id(ag, id, sizeof(id)) < 0
 	    || bounce_format_date((time_t)agent_time(), date, sizeof(date)) < 0
 	    || (br = calloc(queuefile_nrcpts(w->qf), sizeof(*br))) == NULL
+	    || (diag = calloc(queuefile_nrcpts(w->qf), sizeof(*diag))) == NULL
 	    || (text = buf_new(AGENT_BOUNCE_MAX)) == NULL
 	    || (head = buf_new(4096)) == NULL)
 		goto done;
@@ -2265,7 +2267,11 @@ agent_bounce(struct agent_ctx *ag, struct agent_work *w,
 			continue;
 		br[n].rcpt = w->rcpts[i];
 		br[n].status = out[i].reply.status;
-		br[n].diagnostic = out[i].reply.text;
+		/* RFC 3464 2.3.6: "smtp" for a remote reply, ours else. */
+		(void)snprintf(diag[n], sizeof(diag[n]), "%s; %s",
+		    out[i].remote_mta[0] ? "smtp" : "X-Pollsmtpd",
+		    out[i].reply.text);
+		br[n].diagnostic = diag[n];
 		br[n].remote_mta = out[i].remote_mta[0] ? out[i].remote_mta
 		    : NULL;
 		n++;
@@ -2313,6 +2319,7 @@ agent_bounce(struct agent_ctx *ag, struct agent_work *w,
 done:
 	buf_free(head);
 	buf_free(text);
+	free(diag);
 	free(br);
 	return rc;
 }
@@ -2335,6 +2342,7 @@ agent_finish(struct agent_ctx *ag, struct agent_work *w,
 	char path[AGENT_PATH_MAX];
 	size_t i, n = queuefile_nrcpts(w->qf), nsent = 0, ndefer = 0, nfail = 0;
 	long long now = agent_time(), interval;
+	int64_t due;
 	int dfd, expired, edfd;
 	const struct client_reply *last = NULL;
 	const char *last_relay = "none";
@@ -2354,7 +2362,8 @@ agent_finish(struct agent_ctx *ag, struct agent_work *w,
 		if (dfd >= 0)
 			close(dfd);
 		agent_work_free(w);
-		agent_letter_wait(ag, l, now + conf->delivery_retry_first);
+		agent_letter_wait(ag, l, agent_now_ms()
+		    + conf->delivery_retry_first * 1000);
 		return;
 	}
 	for (i = 0; i < n; i++)
@@ -2409,7 +2418,8 @@ agent_finish(struct agent_ctx *ag, struct agent_work *w,
 			interval *= 2;
 		if (interval > conf->delivery_retry_max)
 			interval = conf->delivery_retry_max;
-		st.next_attempt = now + interval;
+		due = agent_now_ms() + interval * 1000;
+		st.next_attempt = (due + 999) / 1000;
 		if (last != NULL)
 			(void)snprintf(st.last_error, sizeof(st.last_error),
 			    "%s (relay=%s)", last->text, last_relay);
@@ -2429,7 +2439,7 @@ agent_finish(struct agent_ctx *ag, struct agent_work *w,
 		(void)agent_fsync_dir(ag, dfd, QUEUEFILE_CLAIM_DIR);
 		close(dfd);
 		agent_work_free(w);
-		agent_letter_wait(ag, l, st.next_attempt);
+		agent_letter_wait(ag, l, due);
 		return;
 	}
 	if (unlinkat(dfd, claim, 0) < 0)
