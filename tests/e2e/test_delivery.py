@@ -139,13 +139,14 @@ class Dns:
                     "log-facility=%s" % self.log_path,
                     "cache-size=0",
                 ] + self.lines) + "\n")
-            cmd = [DNSMASQ, "--keep-in-foreground", "-C", conf,
-                   "--pid-file=", "--conf-file=" + conf]
+            cmd = [DNSMASQ, "--keep-in-foreground", "--conf-file=" + conf,
+                   "--pid-file="]
             if os.getuid() == 0:
                 cmd.append("--user=root")
-            self.proc = subprocess.Popen(
-                cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=open(os.path.join(self.dir, "stderr"), "wb"))
+            with open(os.path.join(self.dir, "stderr"), "wb") as err:
+                self.proc = subprocess.Popen(
+                    cmd, stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL, stderr=err)
             try:
                 wait_until(lambda: "started" in self.queries() or
                            self.proc.poll() is not None, 10,
