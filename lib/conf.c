@@ -149,6 +149,11 @@ static void conf_load_setting(struct conf_loader *, const config_setting_t *,
     const struct conf_key *, const char *);
 static void conf_load_group(struct conf_loader *, const config_setting_t *,
     const struct conf_key *, const char *);
+static void conf_load_resolvers(struct conf_loader *,
+    const config_setting_t *, const char *);
+static void conf_load_tls_policy(struct conf_loader *,
+    const config_setting_t *, const char *);
+static int conf_relayhost_ok(const char *);
 static void conf_check_postmaster(struct conf_loader *);
 static char *conf_include_dir(const char *);
 
@@ -217,6 +222,32 @@ static const struct conf_key conf_log_keys[] = {
 	{NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL},
 };
 
+static const struct conf_key conf_delivery_keys[] = {
+	{"enabled", CONF_KEY_BOOL, NULL, CONF_OFF(delivery_enabled), 0, 0,
+	    NULL, NULL, NULL},
+	{"resolvers", CONF_KEY_OWN, NULL, 0, 0, 0,
+	    NULL, NULL, conf_load_resolvers},
+	{"relayhost", CONF_KEY_STRING, NULL, CONF_OFF(delivery_relayhost), 0, 0,
+	    conf_relayhost_ok, "\"\", HOST, HOST:PORT, [IP] or [IP]:PORT", NULL},
+	{"port", CONF_KEY_INT, NULL, CONF_OFF(delivery_port), 1, 65535,
+	    NULL, NULL, NULL},
+	{"max_connections", CONF_KEY_INT, NULL,
+	    CONF_OFF(delivery_max_connections), 1, 10000, NULL, NULL, NULL},
+	{"max_per_domain", CONF_KEY_INT, NULL,
+	    CONF_OFF(delivery_max_per_domain), 1, 10000, NULL, NULL, NULL},
+	{"retry_first", CONF_KEY_INT, NULL, CONF_OFF(delivery_retry_first),
+	    1, 30L * 86400, NULL, NULL, NULL},
+	{"retry_max", CONF_KEY_INT, NULL, CONF_OFF(delivery_retry_max),
+	    1, 30L * 86400, NULL, NULL, NULL},
+	{"max_lifetime", CONF_KEY_INT, NULL, CONF_OFF(delivery_max_lifetime),
+	    1, 365L * 86400, NULL, NULL, NULL},
+	{"tls", CONF_KEY_OWN, NULL, 0, 0, 0,
+	    NULL, NULL, conf_load_tls_policy},
+	{"claim_timeout", CONF_KEY_INT, NULL,
+	    CONF_OFF(delivery_claim_timeout), 1, 30L * 86400, NULL, NULL, NULL},
+	{NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL},
+};
+
 static const struct conf_key conf_keys[] = {
 	{"hostname", CONF_KEY_STRING, NULL, CONF_OFF(hostname), 0, 0,
 	    conf_word_ok, "a host name (printable, no spaces)", NULL},
@@ -229,6 +260,8 @@ static const struct conf_key conf_keys[] = {
 	{"relay", CONF_KEY_GROUP, conf_relay_keys, 0, 0, 0,
 	    NULL, NULL, NULL},
 	{"log", CONF_KEY_GROUP, conf_log_keys, 0, 0, 0,
+	    NULL, NULL, NULL},
+	{"delivery", CONF_KEY_GROUP, conf_delivery_keys, 0, 0, 0,
 	    NULL, NULL, NULL},
 	{NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL},
 };
@@ -849,6 +882,8 @@ conf_free(struct conf *conf)
 		free(conf->places[i].file);
 	}
 	free(conf->places);
+	conf_free_strings(conf->delivery_resolvers, conf->ndelivery_resolvers);
+	free(conf->delivery_relayhost);
 	free(conf);
 }
 
@@ -901,6 +936,17 @@ conf_defaults(void)
 	conf->max_recipients = 100;
 	conf->command_timeout = 300;
 	conf->data_timeout = 600;
+	conf->delivery_enabled = 1;
+	conf->delivery_port = 25;
+	conf->delivery_max_connections = 50;
+	conf->delivery_max_per_domain = 5;
+	conf->delivery_retry_first = 300;
+	conf->delivery_retry_max = 3600;
+	conf->delivery_max_lifetime = 432000;
+	conf->delivery_tls = CONF_TLS_MAY;
+	conf->delivery_claim_timeout = 3600;
+	if ((conf->delivery_relayhost = strdup("")) == NULL)
+		goto fail;
 	if ((conf->hostname = conf_default_hostname()) == NULL
 	    || (conf->maildir_path = strdup("/var/spool/pollsmtpd")) == NULL
 	    || (conf->user = strdup("pollsmtpd")) == NULL
@@ -1192,6 +1238,132 @@ conf_load_networks(struct conf_loader *ld, const config_setting_t *s,
 	free(ld->conf->relay_networks);
 	ld->conf->relay_networks = v;
 	ld->conf->nrelay_networks = n;
+}
+
+/*
+ * conf_relayhost_ok - delivery.relayhost: "" or what
+ * conf_parse_relayhost() takes.
+ */
+static int
+conf_relayhost_ok(const char *s)
+{
+	char host[CONF_HOSTNAME_MAX + 1];
+	unsigned short port;
+	int literal;
+
+	if (*s == '\0')
+		return 1;
+	return conf_parse_relayhost(s, host, sizeof(host), &literal, &port,
+	    25) == 0;
+}
+
+int
+conf_parse_relayhost(const char *text, char *host, size_t hostlen,
+    int *literal, unsigned short *port, unsigned short default_port)
+{
+	unsigned char addr[16];
+	const char *end, *colon;
+	unsigned long over;
+	size_t len;
+
+	*port = default_port;
+	*literal = 0;
+	if (*text == '[') {
+		if ((end = strchr(text, ']')) == NULL)
+			return -1;
+		len = (size_t)(end - text - 1);
+		colon = end[1] == ':' ? end + 1 : NULL;
+		if (end[1] != '\0' && colon == NULL)
+			return -1;
+		text++;
+		*literal = 1;
+	} else {
+		colon = strrchr(text, ':');
+		len = colon != NULL ? (size_t)(colon - text) : strlen(text);
+	}
+	if (len == 0 || len >= hostlen)
+		return -1;
+	memcpy(host, text, len);
+	host[len] = '\0';
+	if (colon != NULL && conf_parse_port(colon + 1, port, &over) < 0)
+		return -1;
+	if (*literal)
+		return inet_pton(AF_INET, host, addr) == 1
+		    || inet_pton(AF_INET6, host, addr) == 1 ? 0 : -1;
+	return conf_domain_ok(host) ? 0 : -1;
+}
+
+/*
+ * conf_load_resolvers - delivery.resolvers: numeric "IP", "IP:PORT",
+ * "V6" or "[V6]:PORT", as c-ares takes them.
+ */
+static void
+conf_load_resolvers(struct conf_loader *ld, const config_setting_t *s,
+    const char *path)
+{
+	struct sockaddr_storage ss;
+	unsigned char addr[16];
+	socklen_t sslen;
+	char epath[CONF_PATH_MAX], q[CONF_QUOTE_MAX];
+	const char *text;
+	char **v;
+	size_t n = 0;
+	int len, i;
+
+	if ((len = conf_list_length(ld, s, path)) < 0)
+		return;
+	if ((v = calloc((size_t)len + 1, sizeof(*v))) == NULL) {
+		conf_report_nomem(ld);
+		return;
+	}
+	for (i = 0; i < len; i++) {
+		if ((text = conf_list_string(ld, s, path, i, epath,
+		    sizeof(epath))) == NULL)
+			continue;
+		if (inet_pton(AF_INET, text, addr) != 1
+		    && inet_pton(AF_INET6, text, addr) != 1
+		    && conf_parse_listen(text, &ss, &sslen) < 0) {
+			conf_report(ld, config_setting_get_elem(s, (unsigned)i),
+			    "%s: %s is not a numeric ADDRESS, ADDRESS:PORT or "
+			    "[IPV6-ADDRESS]:PORT", epath,
+			    conf_quote(q, sizeof(q), text));
+			continue;
+		}
+		if ((v[n] = strdup(text)) == NULL) {
+			conf_report_nomem(ld);
+			break;
+		}
+		n++;
+	}
+	conf_free_strings(ld->conf->delivery_resolvers,
+	    ld->conf->ndelivery_resolvers);
+	ld->conf->delivery_resolvers = v;
+	ld->conf->ndelivery_resolvers = n;
+}
+
+/* conf_load_tls_policy - delivery.tls: "none", "may" or "encrypt" */
+static void
+conf_load_tls_policy(struct conf_loader *ld, const config_setting_t *s,
+    const char *path)
+{
+	char q[CONF_QUOTE_MAX];
+	const char *text;
+
+	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+		conf_report(ld, s, "%s: expected a string, not %s", path,
+		    conf_type_name(config_setting_type(s)));
+		return;
+	}
+	text = config_setting_get_string(s);
+	if (strcmp(text, "none") == 0)
+		ld->conf->delivery_tls = CONF_TLS_NONE;
+	else if (strcmp(text, "may") == 0)
+		ld->conf->delivery_tls = CONF_TLS_MAY;
+	else if (strcmp(text, "encrypt") == 0)
+		ld->conf->delivery_tls = CONF_TLS_ENCRYPT;
+	else
+		conf_report(ld, s, "%s: %s is not \"none\", \"may\" or "
+		    "\"encrypt\"", path, conf_quote(q, sizeof(q), text));
 }
 
 /* conf_load_setting - check setting s against its key k and store it */

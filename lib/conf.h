@@ -37,9 +37,15 @@
  *	range it must be in, as written (not as libconfig wrapped it). A
  *	network with host bits set ("10.0.0.1/8") is a warning
  *	("FILE:LINE: warning: ..."): reported, but the load succeeds.
+ *	struct conf_network.
+ *	conf_parse_relayhost() splits delivery.relayhost: "HOST", "HOST:PORT",
+ *	"[IP]" or "[IP]:PORT" into host (without brackets; *literal set for
+ *	the bracketed form, which must be a numeric address) and port
+ *	(default_port when none is given).
  * DIAGNOSTICS
  *	conf_load() returns NULL when there was any problem (all reported).
- *	conf_parse_listen() and conf_parse_network() return 0 or -1.
+ *	conf_parse_listen(), conf_parse_network() and conf_parse_relayhost()
+ *	return 0 or -1.
  */
 #ifndef POLLSMTPD_CONF_H
 #define POLLSMTPD_CONF_H
@@ -99,7 +105,24 @@ struct conf {
 
 	struct conf_place *places;	/* every key set in the file */
 	size_t nplaces;
+	int delivery_enabled;		/* delivery.enabled */
+	char **delivery_resolvers;	/* delivery.resolvers: "IP" or "IP:PORT" */
+	size_t ndelivery_resolvers;
+	char *delivery_relayhost;	/* "HOST[:PORT]", "[IP][:PORT]" or "" */
+	long delivery_port;		/* TCP port of mail exchangers */
+	long delivery_max_connections;	/* outbound sessions at once */
+	long delivery_max_per_domain;	/* outbound sessions to one domain */
+	long delivery_retry_first;	/* seconds to the first retry */
+	long delivery_retry_max;	/* the retry interval grows up to this */
+	long delivery_max_lifetime;	/* seconds in the queue before failing */
+	int delivery_tls;		/* CONF_TLS_NONE, _MAY, _ENCRYPT */
+	long delivery_claim_timeout;	/* seconds before a claim is taken back */
 };
+
+/* delivery.tls */
+#define CONF_TLS_NONE		0
+#define CONF_TLS_MAY		1
+#define CONF_TLS_ENCRYPT	2
 
 typedef void (*conf_report_fn)(const char *message, void *ctx);
 
@@ -116,5 +139,7 @@ int conf_parse_network(const char *text, struct conf_network *net);
 const char *conf_where(const struct conf *conf, const char *key, char *dst,
     size_t size);
 int conf_is_default(const struct conf *conf, const char *key);
+int conf_parse_relayhost(const char *text, char *host, size_t hostlen,
+    int *literal, unsigned short *port, unsigned short default_port);
 
 #endif

@@ -23,6 +23,8 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -502,4 +504,104 @@ queuefile_read_headers(int fd, off_t offset, struct buf *out)
 			return -1;
 		offset += n;
 	}
+}
+
+int
+queuefile_state_parse(const char *data, size_t len, struct queuefile_state *st)
+{
+	const char *line, *end, *lf, *sp;
+	size_t n, vlen;
+	char num[32];
+	long long v;
+	char *stop;
+
+	memset(st, 0, sizeof(*st));
+	for (line = data, end = data + len; line < end; line = lf + 1) {
+		if ((lf = memchr(line, '\n', (size_t)(end - line))) == NULL)
+			lf = end;
+		n = (size_t)(lf - line);
+		if ((sp = memchr(line, ' ', n)) == NULL)
+			continue;
+		vlen = (size_t)(lf - sp - 1);
+		if ((size_t)(sp - line) == 10
+		    && memcmp(line, "last_error", 10) == 0) {
+			if (vlen >= sizeof(st->last_error))
+				vlen = sizeof(st->last_error) - 1;
+			memcpy(st->last_error, sp + 1, vlen);
+			st->last_error[vlen] = '\0';
+			continue;
+		}
+		if (vlen == 0 || vlen >= sizeof(num))
+			continue;
+		memcpy(num, sp + 1, vlen);
+		num[vlen] = '\0';
+		errno = 0;
+		v = strtoll(num, &stop, 10);
+		if (errno != 0 || *stop != '\0' || v < 0) {
+			errno = EINVAL;
+			return -1;
+		}
+		if ((size_t)(sp - line) == 8 && memcmp(line, "attempts", 8) == 0)
+			st->attempts = v > LONG_MAX ? LONG_MAX : (long)v;
+		else if ((size_t)(sp - line) == 12
+		    && memcmp(line, "next_attempt", 12) == 0)
+			st->next_attempt = v;
+	}
+	return 0;
+}
+
+int
+queuefile_state_format(const struct queuefile_state *st, char *dst,
+    size_t len)
+{
+	char clean[QUEUEFILE_ERROR_MAX];
+	size_t i;
+	int n;
+
+	for (i = 0; st->last_error[i] != '\0' && i < sizeof(clean) - 1; i++)
+		clean[i] = (unsigned char)st->last_error[i] < 0x20
+		    || (unsigned char)st->last_error[i] > 0x7e
+		    ? '?' : st->last_error[i];
+	clean[i] = '\0';
+	n = snprintf(dst, len, "attempts %ld\n", st->attempts);
+	if (n >= 0 && (size_t)n < len && st->next_attempt > 0)
+		n += snprintf(dst + n, len - (size_t)n, "next_attempt %lld\n",
+		    st->next_attempt);
+	if (n >= 0 && (size_t)n < len && clean[0] != '\0')
+		n += snprintf(dst + n, len - (size_t)n, "last_error %s\n",
+		    clean);
+	if (n < 0 || (size_t)n >= len) {
+		errno = ENOSPC;
+		return -1;
+	}
+	return n;
+}
+
+int
+queuefile_state_read(int dirfd, const char *path, struct queuefile_state *st)
+{
+	char data[QUEUEFILE_ERROR_MAX + 256];
+	ssize_t n;
+	size_t got = 0;
+	int fd, saved;
+
+	memset(st, 0, sizeof(*st));
+	if ((fd = openat(dirfd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		return errno == ENOENT ? 1 : -1;
+	while (got < sizeof(data)) {
+		n = read(fd, data + got, sizeof(data) - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			saved = errno;
+			close(fd);
+			errno = saved;
+			return -1;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	return queuefile_state_parse(data, got, st);
 }

@@ -42,7 +42,23 @@
  *	starts at offset in the file open on fd (for a queue file: offset
  *	queuefile_envelope_len()), reading no further than the empty line
  *	that ends it or the end of the file.
+ *
+ *	The delivery state of a letter NAME in <domain>/ is the file
+ *	<domain>/.state/NAME (for a letter in error/: error/.state/NAME),
+ *	written by the delivery agent, read by it and by maildir-inspect;
+ *	no file means never tried. It is text, one "key value" a line:
+ *	  attempts N		tries so far
+ *	  next_attempt T	epoch seconds of the next try (absent: now)
+ *	  last_error TEXT	the last reply or failure (printable ASCII)
+ *	Unknown keys are ignored (a later version may add some).
+ *	queuefile_state_parse() reads such text, queuefile_state_format()
+ *	writes it (a control byte in last_error becomes '?'), and
+ *	queuefile_state_read() reads the state file path relative to dirfd.
  * DIAGNOSTICS
+ *	queuefile_state_read() returns 0 (read), 1 (no state file: never
+ *	tried; *st is zero), or -1 with errno; queuefile_state_parse()
+ *	returns 0 or -1 (EINVAL: not a state file); queuefile_state_format()
+ *	returns the length written, or -1 (ENOSPC) when dst is too small.
  *	queuefile_parse() and queuefile_read() return 0 (envelope parsed),
  *	1 (malformed: *err says why), or -1 with errno (ENOMEM, or a read
  *	error). err->line is the 1-based line of the problem (0 when none
@@ -65,6 +81,9 @@
 #define QUEUEFILE_RCPT_MAX	100000
 #define QUEUEFILE_REASON_MAX	160
 #define QUEUEFILE_CHUNK		8192
+#define QUEUEFILE_ERROR_MAX	600
+#define QUEUEFILE_STATE_DIR	".state"
+#define QUEUEFILE_CLAIM_DIR	".claim"
 
 struct buf;
 struct queuefile;
@@ -86,6 +105,19 @@ const char *queuefile_params(const struct queuefile *qf);
 size_t queuefile_nrcpts(const struct queuefile *qf);
 const char *queuefile_rcpt(const struct queuefile *qf, size_t i);
 size_t queuefile_envelope_len(const struct queuefile *qf);
+
+struct queuefile_state {
+	long attempts;
+	long long next_attempt;		/* epoch seconds; 0: due now */
+	char last_error[QUEUEFILE_ERROR_MAX];	/* "" when none */
+};
+
+int queuefile_state_parse(const char *data, size_t len,
+    struct queuefile_state *st);
+int queuefile_state_format(const struct queuefile_state *st, char *dst,
+    size_t len);
+int queuefile_state_read(int dirfd, const char *path,
+    struct queuefile_state *st);
 
 size_t queuefile_header_len(const char *data, size_t len, int *complete);
 int queuefile_read_headers(int fd, off_t offset, struct buf *out);

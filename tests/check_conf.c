@@ -230,7 +230,95 @@ assert_default_values(const struct conf *conf)
 	ck_assert_str_eq(network_text(&conf->relay_networks[1], n, sizeof(n)),
 	    "::1/128");
 	ck_assert_int_eq(conf->relay_networks[1].family, AF_INET6);
+	ck_assert_int_eq(conf->delivery_enabled, 1);
+	ck_assert_uint_eq(conf->ndelivery_resolvers, 0);
+	ck_assert_str_eq(conf->delivery_relayhost, "");
+	ck_assert_int_eq(conf->delivery_port, 25);
+	ck_assert_int_eq(conf->delivery_max_connections, 50);
+	ck_assert_int_eq(conf->delivery_max_per_domain, 5);
+	ck_assert_int_eq(conf->delivery_retry_first, 300);
+	ck_assert_int_eq(conf->delivery_retry_max, 3600);
+	ck_assert_int_eq(conf->delivery_max_lifetime, 432000);
+	ck_assert_int_eq(conf->delivery_tls, CONF_TLS_MAY);
+	ck_assert_int_eq(conf->delivery_claim_timeout, 3600);
 }
+
+/* The delivery group: every key, and what each refuses. */
+START_TEST(test_delivery)
+{
+	struct conf *conf;
+	char host[64];
+	unsigned short port;
+	int literal;
+
+	conf = load_ok("delivery = {\n"
+	    "  enabled = false;\n"
+	    "  resolvers = [ \"127.0.0.1:5353\", \"::1\", \"[::1]:53\", "
+	    "\"192.0.2.1\" ];\n"
+	    "  relayhost = \"[127.0.0.2]:2525\";\n"
+	    "  port = 2526;\n"
+	    "  max_connections = 7;\n"
+	    "  max_per_domain = 2;\n"
+	    "  retry_first = 1;\n"
+	    "  retry_max = 2;\n"
+	    "  max_lifetime = 3;\n"
+	    "  tls = \"encrypt\";\n"
+	    "  claim_timeout = 4;\n"
+	    "};\n");
+	ck_assert_int_eq(conf->delivery_enabled, 0);
+	ck_assert_uint_eq(conf->ndelivery_resolvers, 4);
+	ck_assert_str_eq(conf->delivery_resolvers[0], "127.0.0.1:5353");
+	ck_assert_str_eq(conf->delivery_resolvers[2], "[::1]:53");
+	ck_assert_str_eq(conf->delivery_relayhost, "[127.0.0.2]:2525");
+	ck_assert_int_eq(conf->delivery_port, 2526);
+	ck_assert_int_eq(conf->delivery_max_connections, 7);
+	ck_assert_int_eq(conf->delivery_max_per_domain, 2);
+	ck_assert_int_eq(conf->delivery_retry_first, 1);
+	ck_assert_int_eq(conf->delivery_retry_max, 2);
+	ck_assert_int_eq(conf->delivery_max_lifetime, 3);
+	ck_assert_int_eq(conf->delivery_tls, CONF_TLS_ENCRYPT);
+	ck_assert_int_eq(conf->delivery_claim_timeout, 4);
+	conf_free(conf);
+
+	EXPECT("delivery = {\n"
+	    "  resolvers = [ \"ns.example\" ];\n"
+	    "  relayhost = \"[mx.example]:25\";\n"
+	    "  tls = \"always\";\n"
+	    "  port = 0;\n"
+	    "  retry_first = 0;\n"
+	    "  color = 1;\n"
+	    "};\n",
+	    "2: delivery.resolvers[0]: \"ns.example\" is not a numeric ADDRESS, ADDRESS:PORT or [IPV6-ADDRESS]:PORT",
+	    "3: delivery.relayhost: \"[mx.example]:25\" is not \"\", HOST, HOST:PORT, [IP] or [IP]:PORT",
+	    "4: delivery.tls: \"always\" is not \"none\", \"may\" or \"encrypt\"",
+	    "5: delivery.port: 0 is out of range (1 to 65535)",
+	    "6: delivery.retry_first: 0 is out of range (1 to 2592000)",
+	    "7: delivery.color: unknown key");
+
+	ck_assert_int_eq(conf_parse_relayhost("mx.example", host, sizeof(host),
+	    &literal, &port, 25), 0);
+	ck_assert_str_eq(host, "mx.example");
+	ck_assert_int_eq(literal, 0);
+	ck_assert_uint_eq(port, 25);
+	ck_assert_int_eq(conf_parse_relayhost("mx.example:2525", host,
+	    sizeof(host), &literal, &port, 25), 0);
+	ck_assert_uint_eq(port, 2525);
+	ck_assert_int_eq(conf_parse_relayhost("[::1]:26", host, sizeof(host),
+	    &literal, &port, 25), 0);
+	ck_assert_str_eq(host, "::1");
+	ck_assert_int_eq(literal, 1);
+	ck_assert_uint_eq(port, 26);
+	ck_assert_int_eq(conf_parse_relayhost("[192.0.2.1]", host,
+	    sizeof(host), &literal, &port, 25), 0);
+	ck_assert_uint_eq(port, 25);
+	ck_assert_int_eq(conf_parse_relayhost("::1", host, sizeof(host),
+	    &literal, &port, 25), -1);
+	ck_assert_int_eq(conf_parse_relayhost("[192.0.2.1]x", host,
+	    sizeof(host), &literal, &port, 25), -1);
+	ck_assert_int_eq(conf_parse_relayhost("mx.example:0", host,
+	    sizeof(host), &literal, &port, 25), -1);
+}
+END_TEST
 
 START_TEST(test_defaults)
 {
@@ -1201,6 +1289,7 @@ conf_suite(void)
 	tcase_add_test(tc, test_network_errors);
 	tcase_add_test(tc, test_precise_reports);
 	tcase_add_test(tc, test_where_in_include);
+	tcase_add_test(tc, test_delivery);
 	tcase_add_test(tc, test_relay_allowed);
 	tcase_add_test(tc, test_lookups);
 	tcase_add_test(tc, test_installed_conf);

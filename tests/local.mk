@@ -21,8 +21,30 @@ UNIT_TESTS = \
 	tests/check_notify \
 	tests/check_spool \
 	tests/check_io \
-	tests/check_deliver
+	tests/check_deliver \
+	tests/check_client \
+	tests/check_dns \
+	tests/check_bounce
 check_PROGRAMS += $(UNIT_TESTS)
+
+# The delivery agent's suites link its library and c-ares too.
+DELIVER_TEST_CPPFLAGS = $(TEST_CPPFLAGS) -I$(top_srcdir)/src/deliver
+DELIVER_TEST_LIBS = src/deliver/libdeliver.la $(TEST_LIBS) $(CARES_LIBS)
+
+tests_check_client_SOURCES = %D%/check_client.c
+tests_check_client_CFLAGS = $(TEST_CFLAGS)
+tests_check_client_CPPFLAGS = $(DELIVER_TEST_CPPFLAGS)
+tests_check_client_LDADD = $(DELIVER_TEST_LIBS)
+
+tests_check_dns_SOURCES = %D%/check_dns.c
+tests_check_dns_CFLAGS = $(TEST_CFLAGS)
+tests_check_dns_CPPFLAGS = $(DELIVER_TEST_CPPFLAGS)
+tests_check_dns_LDADD = $(DELIVER_TEST_LIBS)
+
+tests_check_bounce_SOURCES = %D%/check_bounce.c
+tests_check_bounce_CFLAGS = $(TEST_CFLAGS)
+tests_check_bounce_CPPFLAGS = $(DELIVER_TEST_CPPFLAGS)
+tests_check_bounce_LDADD = $(DELIVER_TEST_LIBS)
 
 tests_check_buf_SOURCES = %D%/check_buf.c
 tests_check_buf_CFLAGS = $(TEST_CFLAGS)
@@ -114,7 +136,8 @@ E2E_TESTS = \
 	tests/e2e/test_robustness.py \
 	tests/e2e/test_notify.py \
 	tests/e2e/test_dovecot.py \
-	tests/e2e/test_startup.py
+	tests/e2e/test_startup.py \
+	tests/e2e/test_delivery.py
 
 TESTS += $(UNIT_TESTS) $(E2E_TESTS)
 TEST_EXTENSIONS = .py
@@ -132,7 +155,7 @@ AM_TESTS_ENVIRONMENT += E2E_SANITIZERS=yes; export E2E_SANITIZERS;
 endif
 
 # Named one by one: a directory would carry the logs of an in-tree run.
-EXTRA_DIST += %D%/transcripts %D%/e2e/run %D%/e2e/harness.py $(E2E_TESTS)
+EXTRA_DIST += %D%/transcripts %D%/transcripts-client %D%/e2e/run %D%/e2e/harness.py $(E2E_TESTS)
 
 # For .ci/run: the end-to-end tests alone (run again under valgrind).
 print-e2e-tests:

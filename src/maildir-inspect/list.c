@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +81,8 @@ static void list_json_letter(const struct inspect *in,
     const struct list_letter *l, const struct queuefile *qf,
     const struct queuefile_error *err);
 static void list_arrival(time_t mtime, char *dst, size_t len);
+static void list_state(const struct inspect *in, const struct list_letter *l,
+    struct queuefile_state *st);
 static void list_text_letter(const struct inspect *in,
     const struct list_letter *l, int idw, int domw,
     const struct queuefile *qf, const struct queuefile_error *err);
@@ -276,11 +279,42 @@ list_matches(const struct inspect *in, const struct queuefile *qf)
 	return 1;
 }
 
+/*
+ * list_state - the delivery agent's state of a queued letter: the file
+ * .state/NAME beside it (a claimed letter, .claim/NAME:HOST, has its
+ * state in the domain's .state/). No file, or one that cannot be read:
+ * never tried.
+ */
+static void
+list_state(const struct inspect *in, const struct list_letter *l,
+    struct queuefile_state *st)
+{
+	char path[PATH_MAX];
+	const char *slash = strrchr(l->path, '/'), *colon;
+	size_t dirlen, namelen;
+	int n;
+
+	memset(st, 0, sizeof(*st));
+	if (slash == NULL)
+		return;
+	dirlen = (size_t)(slash - l->path);
+	if (dirlen >= 7 && memcmp(slash - 7, "/.claim", 7) == 0)
+		dirlen -= 7;
+	namelen = (colon = strchr(l->name, ':')) != NULL
+	    ? (size_t)(colon - l->name) : strlen(l->name);
+	n = snprintf(path, sizeof(path), "%.*s/%s/%.*s", (int)dirlen, l->path,
+	    QUEUEFILE_STATE_DIR, (int)namelen, l->name);
+	if (n < 0 || (size_t)n >= sizeof(path)
+	    || queuefile_state_read(in->rootfd, path, st) < 0)
+		memset(st, 0, sizeof(*st));
+}
+
 /* list_json_letter - the members every letter object has, without braces */
 static void
 list_json_letter(const struct inspect *in, const struct list_letter *l,
     const struct queuefile *qf, const struct queuefile_error *err)
 {
+	struct queuefile_state st;
 	size_t i;
 
 	printf("\"id\":");
@@ -305,6 +339,15 @@ list_json_letter(const struct inspect *in, const struct list_letter *l,
 	}
 	printf("],\"malformed\":");
 	json_nstring(stdout, qf ? NULL : err->reason);
+	list_state(in, l, &st);
+	printf(",\"claimed\":%s,\"attempts\":%ld,\"next_attempt\":",
+	    strchr(l->name, ':') != NULL ? "true" : "false", st.attempts);
+	if (st.next_attempt > (long long)in->now)
+		printf("%lld", st.next_attempt);
+	else
+		printf("null");
+	printf(",\"last_error\":");
+	json_nstring(stdout, st.last_error[0] ? st.last_error : NULL);
 }
 
 /* list_arrival - the file's mtime in UTC, as the log writes times */
@@ -323,7 +366,8 @@ list_text_letter(const struct inspect *in, const struct list_letter *l,
     int idw, int domw, const struct queuefile *qf,
     const struct queuefile_error *err)
 {
-	char age[32], arrival[32];
+	struct queuefile_state st;
+	char age[32], arrival[32], next[32];
 	size_t i;
 
 	inspect_format_age(inspect_age(in, l->mtime), age, sizeof(age));
@@ -342,6 +386,20 @@ list_text_letter(const struct inspect *in, const struct list_letter *l,
 	for (i = 0; i < queuefile_nrcpts(qf); i++)
 		printf(" <%s>", queuefile_rcpt(qf, i));
 	putchar('\n');
+	/* Like postqueue -p, the reason under a deferred letter. */
+	list_state(in, l, &st);
+	if (st.attempts > 0 || st.last_error[0] != '\0') {
+		if (st.next_attempt > (long long)in->now)
+			list_arrival((time_t)st.next_attempt, next,
+			    sizeof(next));
+		else
+			(void)snprintf(next, sizeof(next), "now");
+		printf("%*s(%ld attempt%s, next %s: ", idw, "", st.attempts,
+		    st.attempts == 1 ? "" : "s", next);
+		inspect_print_safe(stdout, st.last_error,
+		    strlen(st.last_error), INSPECT_ESC_8BIT);
+		printf(")\n");
+	}
 }
 
 /* list_total - the last line of the text, as postqueue -p ends its own */
@@ -507,8 +565,9 @@ show_letter(struct inspect *in, const struct list_letter *l, int first)
 	struct buf *hdr = NULL, *msg = NULL;
 	const char *text = NULL;
 	size_t i, len = 0, hlen = 0;
+	struct queuefile_state st;
 	int complete = 0, r, ret = 1;
-	char age[32];
+	char age[32], next[32];
 
 	if (l->domain == NULL)
 		return show_delivered(in, l, first);
@@ -572,6 +631,20 @@ show_letter(struct inspect *in, const struct list_letter *l, int first)
 	    "age: %s (%lld s)\n", l->id, l->domain,
 	    l->in_error ? "error" : "queued", (long long)l->size, age,
 	    inspect_age(in, l->mtime));
+	list_state(in, l, &st);
+	printf("attempts: %ld\n", st.attempts);
+	if (st.next_attempt > (long long)in->now) {
+		list_arrival((time_t)st.next_attempt, next, sizeof(next));
+		printf("next_attempt: %s (%lld)\n", next, st.next_attempt);
+	} else
+		printf("next_attempt: now\n");
+	printf("last_error: ");
+	if (st.last_error[0] != '\0')
+		inspect_print_safe(stdout, st.last_error,
+		    strlen(st.last_error), INSPECT_ESC_8BIT);
+	else
+		printf("none");
+	putchar('\n');
 	if (lo.qf == NULL) {
 		printf("malformed: %s\n", lo.err.reason);
 		goto fail;

@@ -31,6 +31,7 @@
 #include "addr.h"
 #include "conf.h"
 #include "maildir.h"
+#include "queuefile.h"
 #include "scan.h"
 
 /* One walk: what scan_queue() or scan_users() was asked. */
@@ -69,6 +70,8 @@ static int scan_compare_names(const void *a, const void *b);
 static int scan_is_letter_name(const char *name, char *id, size_t idlen);
 static int scan_letters(struct scan *s, int parentfd, const char *dirpath,
     const char *domain, int in_error);
+static int scan_claims(struct scan *s, int parentfd, const char *dirpath,
+    const char *domain);
 static int scan_domain(struct scan *s, int queuefd, const char *domain);
 static void scan_tmp(struct scan *s, int parentfd, const char *name,
     const char *path);
@@ -280,6 +283,18 @@ scan_letters(struct scan *s, int parentfd, const char *dirpath,
 			}
 			continue;
 		}
+		/* The delivery agent's: states (read by list), claims. */
+		if (S_ISDIR(st.st_mode)
+		    && strcmp(de->d_name, QUEUEFILE_STATE_DIR) == 0)
+			continue;
+		if (!in_error && S_ISDIR(st.st_mode)
+		    && strcmp(de->d_name, QUEUEFILE_CLAIM_DIR) == 0) {
+			if (want && scan_claims(s, dirfd(d), path, domain) < 0) {
+				ret = -1;
+				break;
+			}
+			continue;
+		}
 		if (!S_ISREG(st.st_mode)) {
 			scan_strict(s, SCAN_UNKNOWN_ENTRY, path,
 			    "not a regular file");
@@ -312,6 +327,54 @@ scan_letters(struct scan *s, int parentfd, const char *dirpath,
 	if (ret == 0 && r == 0 && !in_error && !has_error_dir)
 		scan_strict(s, SCAN_MISSING_ERROR_DIR, dirpath,
 		    "no error/ directory");
+	(void)closedir(d);
+	return ret;
+}
+
+/*
+ * scan_claims - <domain>/.claim/: letters the delivery agent of some
+ * host is sending now, named NAME:HOST; still queued (state 0).
+ */
+static int
+scan_claims(struct scan *s, int parentfd, const char *dirpath,
+    const char *domain)
+{
+	struct scan_letter l;
+	struct dirent *de;
+	struct stat st;
+	DIR *d;
+	char path[PATH_MAX], id[INSPECT_ID_MAX], name[PATH_MAX];
+	const char *colon;
+	int r, ret = 0;
+
+	if ((d = scan_opendir(parentfd, QUEUEFILE_CLAIM_DIR)) == NULL)
+		return 0;
+	while ((r = scan_next(d, &de)) > 0) {
+		if ((colon = strchr(de->d_name, ':')) == NULL
+		    || (size_t)(colon - de->d_name) >= sizeof(name)
+		    || scan_path(path, sizeof(path), dirpath, de->d_name) < 0)
+			continue;
+		memcpy(name, de->d_name, (size_t)(colon - de->d_name));
+		name[colon - de->d_name] = '\0';
+		if (!scan_is_letter_name(name, id, sizeof(id))
+		    || fstatat(dirfd(d), de->d_name, &st,
+		    AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+			continue;
+		if (s->ops->letter == NULL)
+			continue;
+		memset(&l, 0, sizeof(l));
+		l.domain = domain;
+		l.dirfd = dirfd(d);
+		l.name = de->d_name;
+		l.path = path;
+		l.id = id;
+		l.size = st.st_size;
+		l.mtime = st.st_mtime;
+		if (s->ops->letter(s->ctx, &l) < 0) {
+			ret = -1;
+			break;
+		}
+	}
 	(void)closedir(d);
 	return ret;
 }

@@ -14,6 +14,8 @@ src_pollsmtpd_libsmtpd_la_LIBADD = lib/libpollsmtpd.la
 
 sbin_PROGRAMS += src/pollsmtpd/pollsmtpd
 src_pollsmtpd_pollsmtpd_SOURCES = %D%/main.c
-src_pollsmtpd_pollsmtpd_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/src/pollsmtpd
+src_pollsmtpd_pollsmtpd_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/src/pollsmtpd \
+	-I$(top_srcdir)/src/deliver
 src_pollsmtpd_pollsmtpd_CFLAGS = $(AM_CFLAGS) $(LIBCONFIG_CFLAGS)
-src_pollsmtpd_pollsmtpd_LDADD = src/pollsmtpd/libsmtpd.la lib/libpollsmtpd.la $(LIBCONFIG_LIBS)
+src_pollsmtpd_pollsmtpd_LDADD = src/pollsmtpd/libsmtpd.la src/deliver/libdeliver.la \
+	lib/libpollsmtpd.la $(LIBCONFIG_LIBS) $(CARES_LIBS)

@@ -323,9 +323,9 @@ logger_reap(struct logger *lg)
 	int status;
 	pid_t pid;
 
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		if (pid != lg->pid)
-			continue;
+	/* Only the logger: the daemon has other children (the agent). */
+	while (lg->pid > 0
+	    && (pid = waitpid(lg->pid, &status, WNOHANG)) == lg->pid) {
 		lg->pid = 0;
 		if (lg->stopping)
 			continue;

@@ -34,15 +34,17 @@
  *	     log.file now and drops privileges itself; the start-up records
  *	     made so far are written to log.file too;
  *	 10. privileges dropped (initgroups, setgid, setuid);
- *	 11. signals through a signalfd in the poll set; READY=1 to
+ *	 11. signals through a signalfd in the poll set;
+ *	 12. the delivery agent (delivery.enabled); READY=1 to
  *	     $NOTIFY_SOCKET when systemd asked for it (notify.h); serve.
  *	SIGTERM and SIGINT are blocked from the very start, so one sent
  *	during start-up is not lost: it stops the daemon as soon as it
  *	serves. SIGTERM/SIGINT: stop accepting, 421 4.3.2 to every client,
- *	exit 0, after the logger has written every record. SIGHUP: the
- *	logger reopens log.file (log rotation). SIGCHLD: a logger that died
- *	is logged and replaced. SIGPIPE is ignored; writes to clients use
- *	MSG_NOSIGNAL anyway.
+ *	stop the delivery agent, exit 0, after the logger has written every
+ *	record. SIGHUP: the logger reopens log.file (log rotation). SIGCHLD:
+ *	a logger or delivery agent that died is logged and replaced.
+ *	SIGUSR1: the delivery agent tries every deferred letter now.
+ *	SIGPIPE is ignored; writes to clients use MSG_NOSIGNAL anyway.
  *
  *	The pid file goes when the daemon exits, and when a start fails
  *	after writing it. After dropping root the daemon can remove it only
@@ -87,6 +89,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "agent.h"
 #include "conf.h"
 #include "conn.h"
 #include "deliver.h"
@@ -111,6 +114,7 @@ struct main_daemon {
 	struct deliver *dl;
 	struct conn_server *srv;
 	struct logger *logger;
+	struct agent *agent;		/* the delivery agent, or NULL */
 	int sigfd;
 	int ready_fd;			/* pipe to the waiting parent, or -1 */
 	int foreground;
@@ -163,6 +167,7 @@ static void main_start_logger(struct main_daemon *d);
 static void main_logger_ready(struct event_loop *loop, int fd, int events,
     void *ctx);
 static void main_idle(struct event_loop *loop, void *ctx);
+static void main_start_agent(struct main_daemon *d);
 static void main_detach_stdio(void);
 static void main_cleanup(struct main_daemon *d);
 
@@ -458,6 +463,7 @@ main_block_signals(sigset_t *mask)
 	sigaddset(mask, SIGINT);
 	sigaddset(mask, SIGHUP);
 	sigaddset(mask, SIGCHLD);
+	sigaddset(mask, SIGUSR1);
 	if (sigprocmask(SIG_BLOCK, mask, NULL) < 0)
 		main_fail(EX_OSERR, "sigprocmask: %s", strerror(errno));
 	memset(&sa, 0, sizeof(sa));
@@ -737,7 +743,12 @@ main_signal_ready(struct event_loop *loop, int fd, int events, void *ctx)
 			logger_reopen(d->logger);
 			break;
 		case SIGCHLD:
+			/* Each reaps only its own child. */
+			agent_reap(d->agent);
 			logger_reap(d->logger);
+			break;
+		case SIGUSR1:
+			agent_kick(d->agent);
 			break;
 		default:
 			break;
@@ -808,6 +819,61 @@ main_idle(struct event_loop *loop, void *ctx)
 	logger_flush(d->logger);
 	event_set(loop, logger_fd(d->logger),
 	    logger_wants_write(d->logger) ? EVENT_WRITE : 0);
+}
+
+/* The daemon's side of the agent's hooks: the log queue it inherits. */
+static void
+main_agent_before_fork(void *ctx)
+{
+	struct main_daemon *d = ctx;
+
+	logger_flush(d->logger);
+}
+
+static int
+main_agent_log_fd(void *ctx)
+{
+	struct main_daemon *d = ctx;
+
+	return logger_fd(d->logger);
+}
+
+static void
+main_agent_log_flush(void *ctx)
+{
+	struct main_daemon *d = ctx;
+
+	logger_flush(d->logger);
+}
+
+static int
+main_agent_log_wants_write(void *ctx)
+{
+	struct main_daemon *d = ctx;
+
+	return logger_wants_write(d->logger);
+}
+
+/*
+ * main_start_agent - fork the delivery agent (delivery.enabled), as the
+ * unprivileged user: it inherits the log queue and nothing else.
+ */
+static void
+main_start_agent(struct main_daemon *d)
+{
+	static struct agent_hooks hooks = {
+		main_agent_before_fork, main_agent_log_fd,
+		main_agent_log_flush, main_agent_log_wants_write, NULL,
+	};
+
+	if (!d->conf->delivery_enabled) {
+		log_info("-", "delivery.enabled is false: no delivery agent");
+		return;
+	}
+	hooks.ctx = d;
+	if ((d->agent = agent_start(d->loop, d->conf, &hooks)) == NULL)
+		main_fail(EX_OSERR, "cannot start the delivery agent: %s",
+		    strerror(errno));
 }
 
 /*
@@ -941,6 +1007,7 @@ main(int argc, char **argv)
 		&d) < 0)
 		main_fail(EX_OSERR, "signalfd: %s", strerror(errno));
 
+	main_start_agent(&d);
 	if (!d.foreground) {
 		if (chdir("/") < 0)
 			main_fail(EX_OSERR, "chdir /: %s", strerror(errno));
@@ -962,6 +1029,8 @@ main(int argc, char **argv)
 		log_err("-", "poll");
 		status = EX_OSERR;
 	}
+	agent_stop(d.agent);
+	d.agent = NULL;
 	log_info("-", "%s stopped", main_progname);
 	event_del(d.loop, logger_fd(d.logger));
 	logger_stop(d.logger);

@@ -132,6 +132,10 @@ class Daemon:
             log_file="",
             max_connections_per_ip=None,
             nofile=None,
+            # delivery: the delivery group, {key: libconfig literal};
+            # None: the agent is off (no test may reach a real name
+            # server or a remote mail exchanger).
+            delivery=None,
         )
         unknown = set(opts) - set(self.opts)
         if unknown:
@@ -255,6 +259,9 @@ relay = {
 log = {
   file = %(log_file)s;
 };
+delivery = {
+%(delivery)s
+};
 """ % dict(
             hostname=conf_string(o["hostname"]),
             debug="true" if o["debug"] else "false",
@@ -276,6 +283,8 @@ log = {
             postmaster=conf_string(o["postmaster"]),
             networks=conf_list(o["relay_networks"]),
             log_file=conf_string(o["log_file"]),
+            delivery="  enabled = false;" if o["delivery"] is None else
+            "\n".join("  %s = %s;" % kv for kv in o["delivery"].items()),
         )
 
     # -- life cycle ---------------------------------------------------
@@ -294,6 +303,10 @@ log = {
             raise DaemonError("daemon not built: %s" % path)
         base = os.environ.get("E2E_TMPDIR") or None
         self.dir = tempfile.mkdtemp(prefix="pollsmtpd-e2e-", dir=base)
+        if self.opts["delivery"] is not None:
+            # The delivery agent runs as the unprivileged user and opens
+            # the tree by its path, as in /var/spool: it must traverse.
+            os.chmod(self.dir, 0o711)
         # A free port may be taken between our probe and the daemon's
         # bind(); try a few times before calling it a failure.
         last = ""

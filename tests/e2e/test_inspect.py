@@ -365,7 +365,10 @@ class ListTest(InspectTestCase):
             "params": "SIZE=1234 BODY=8BITMIME",
             "recipients": ["u1@remote.example", "u2@remote.example",
                            "u3@remote.example"],
-            "malformed": None})
+            "malformed": None,
+            # The delivery agent's state: never tried.
+            "claimed": False, "attempts": 0, "next_attempt": None,
+            "last_error": None})
         b1 = doc["letters"][0]
         self.assertEqual(b1["sender"], "")
         self.assertEqual(b1["params"], "")
@@ -531,6 +534,9 @@ class ShowTest(InspectTestCase):
             "state: queued\n"
             "size: %d\n"
             "age: 2h01m (%d s)\n"
+            "attempts: 0\n"
+            "next_attempt: now\n"
+            "last_error: none\n"
             "sender: <a@example.net>\n"
             "params: SIZE=99\n"
             "recipient: <a@remote.example>\n"

@@ -1,0 +1,135 @@
+/*
+ * NAME
+ *	bounce - the delivery status notification of a failed letter
+ * SYNOPSIS
+ *	See bounce.h.
+ * DESCRIPTION
+ *	The MIME boundary is made of the bounce's ID and the host name, so
+ *	that it cannot occur in the text it separates (the original headers
+ *	are the only text not ours, and a header line that begins with
+ *	"--" and this ID would have to be made for it). Every value that
+ *	came from elsewhere (addresses, replies of remote servers) has been
+ *	checked or cleaned by the client engine: printable ASCII only.
+ * DIAGNOSTICS
+ *	See bounce.h.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "bounce.h"
+#include "buf.h"
+
+int
+bounce_format_date(time_t t, char *dst, size_t dstlen)
+{
+	static const char days[7][4] = {
+		"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"
+	};
+	static const char months[12][4] = {
+		"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+		"Jul", "Aug", "Sep", "Oct", "Nov", "Dec"
+	};
+	struct tm tm;
+	int n;
+
+	if (gmtime_r(&t, &tm) == NULL)
+		return -1;
+	n = snprintf(dst, dstlen, "%s, %d %s %d %02d:%02d:%02d +0000",
+	    days[tm.tm_wday % 7], tm.tm_mday, months[tm.tm_mon % 12],
+	    tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	return n < 0 || (size_t)n >= dstlen ? -1 : 0;
+}
+
+int
+bounce_format(const struct bounce_info *bi, struct buf *out)
+{
+	char now[64], arrival[64], boundary[160];
+	const struct bounce_rcpt *r;
+	size_t i;
+	int n, rc = 0;
+
+	if (bounce_format_date(bi->now, now, sizeof(now)) < 0
+	    || bounce_format_date(bi->arrival, arrival, sizeof(arrival)) < 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	n = snprintf(boundary, sizeof(boundary), "%s/%s", bi->id,
+	    bi->hostname);
+	if (n < 0 || (size_t)n >= sizeof(boundary)) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	rc |= buf_printf(out,
+	    "From: MAILER-DAEMON@%s (Mail Delivery System)\n"
+	    "To: <%s>\n"
+	    "Subject: Undelivered Mail Returned to Sender\n"
+	    "Date: %s\n"
+	    "Message-ID: <%s@%s>\n"
+	    "Auto-Submitted: auto-replied\n"
+	    "MIME-Version: 1.0\n"
+	    "Content-Type: multipart/report; report-type=delivery-status;\n"
+	    "\tboundary=\"%s\"\n"
+	    "\n"
+	    "This is a MIME-encapsulated message.\n"
+	    "\n"
+	    "--%s\n"
+	    "Content-Description: Notification\n"
+	    "Content-Type: text/plain; charset=us-ascii\n"
+	    "\n"
+	    "This is the mail system at host %s.\n"
+	    "\n"
+	    "I'm sorry to have to inform you that your message (queue ID %s)\n"
+	    "could not be delivered to one or more recipients. It is attached\n"
+	    "below (its headers only).\n"
+	    "\n",
+	    bi->hostname, bi->sender, now, bi->id, bi->hostname, boundary,
+	    boundary, bi->hostname, bi->orig_id);
+	for (i = 0; i < bi->nrcpts; i++) {
+		r = &bi->rcpts[i];
+		rc |= buf_printf(out, "<%s>: %s\n", r->rcpt,
+		    r->diagnostic != NULL ? r->diagnostic : r->status);
+	}
+	rc |= buf_printf(out,
+	    "\n"
+	    "--%s\n"
+	    "Content-Description: Delivery report\n"
+	    "Content-Type: message/delivery-status\n"
+	    "\n"
+	    "Reporting-MTA: dns; %s\n"
+	    "X-Pollsmtpd-Queue-ID: %s\n"
+	    "Arrival-Date: %s\n",
+	    boundary, bi->hostname, bi->orig_id, arrival);
+	for (i = 0; i < bi->nrcpts; i++) {
+		r = &bi->rcpts[i];
+		rc |= buf_printf(out,
+		    "\n"
+		    "Final-Recipient: rfc822; %s\n"
+		    "Action: failed\n"
+		    "Status: %s\n",
+		    r->rcpt, r->status);
+		if (r->remote_mta != NULL)
+			rc |= buf_printf(out, "Remote-MTA: dns; %s\n",
+			    r->remote_mta);
+		if (r->diagnostic != NULL)
+			rc |= buf_printf(out, "Diagnostic-Code: %s\n",
+			    r->diagnostic);
+		rc |= buf_printf(out, "Last-Attempt-Date: %s\n", now);
+	}
+	rc |= buf_printf(out,
+	    "\n"
+	    "--%s\n"
+	    "Content-Description: Undelivered Message Headers\n"
+	    "Content-Type: text/rfc822-headers\n"
+	    "\n",
+	    boundary);
+	if (bi->headers_len > 0)
+		rc |= buf_append(out, bi->headers, bi->headers_len);
+	if (bi->headers_len > 0 && bi->headers[bi->headers_len - 1] != '\n')
+		rc |= buf_append(out, "\n", 1);
+	rc |= buf_printf(out, "\n--%s--\n", boundary);
+	return rc != 0 ? -1 : 0;
+}

@@ -1,0 +1,54 @@
+/*
+ * NAME
+ *	bounce - the delivery status notification of a failed letter
+ * SYNOPSIS
+ *	#include "bounce.h"
+ * DESCRIPTION
+ *	bounce_format() appends to out the whole text of a bounce (LF line
+ *	ends, as stored messages have them): From: MAILER-DAEMON@hostname,
+ *	To: the sender, Auto-Submitted: auto-replied (RFC 3834), and a
+ *	multipart/report; report-type=delivery-status body (RFC 3462,
+ *	RFC 3464) of three parts: a text/plain notice for people, the
+ *	message/delivery-status fields (Reporting-MTA, Arrival-Date, then
+ *	per recipient Final-Recipient, Action: failed, Status, Remote-MTA
+ *	when a remote server answered, Diagnostic-Code), and the original
+ *	header section as text/rfc822-headers.
+ *	bounce_format_date() writes an RFC 5322 date (UTC, "+0000"),
+ *	independent of the locale.
+ * DIAGNOSTICS
+ *	bounce_format() returns 0, or -1 with errno (EMSGSIZE when out is
+ *	full, ENOMEM). bounce_format_date() returns 0, or -1 when dst is
+ *	too small.
+ */
+#ifndef POLLSMTPD_BOUNCE_H
+#define POLLSMTPD_BOUNCE_H
+
+#include <stddef.h>
+#include <time.h>
+
+struct buf;
+
+struct bounce_rcpt {
+	const char *rcpt;		/* the address, without brackets */
+	const char *status;		/* enhanced status, "5.1.1" */
+	const char *diagnostic;		/* "smtp; 550 5.1.1 ...", or NULL */
+	const char *remote_mta;		/* the server that said so, or NULL */
+};
+
+struct bounce_info {
+	const char *hostname;		/* ours: Reporting-MTA, From: */
+	const char *id;			/* the bounce's own message ID */
+	const char *orig_id;		/* the failed letter's ID */
+	const char *sender;		/* who gets the bounce */
+	time_t arrival;			/* when the letter came */
+	time_t now;
+	const struct bounce_rcpt *rcpts;
+	size_t nrcpts;
+	const char *headers;		/* the letter's header section */
+	size_t headers_len;
+};
+
+int bounce_format(const struct bounce_info *bi, struct buf *out);
+int bounce_format_date(time_t t, char *dst, size_t dstlen);
+
+#endif
