@@ -55,6 +55,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "addr.h"
 #include "conf.h"
@@ -120,8 +121,6 @@ static struct conf *make_conf(void);
 static const struct session_sink test_sink = {
 	sink_open, sink_write, sink_close,
 };
-static void set_strings(char ***v, size_t *n, const char *const *src,
-    size_t count);
 static void setup(void);
 static void teardown(void);
 static struct client *client_new(int relay, size_t chunk);
@@ -206,40 +205,47 @@ msg_text(struct client *c, const struct session_message *m)
 }
 
 static void
-set_strings(char ***v, size_t *n, const char *const *src, size_t count)
+conf_report_fail(const char *message, void *ctx)
 {
-	size_t i;
-
-	for (i = 0; i < *n; i++)
-		free((*v)[i]);
-	free(*v);
-	*v = calloc(count, sizeof(**v));
-	ck_assert_ptr_nonnull(*v);
-	for (i = 0; i < count; i++) {
-		(*v)[i] = strdup(src[i]);
-		ck_assert_ptr_nonnull((*v)[i]);
-	}
-	*n = count;
+	(void)ctx;
+	ck_abort_msg("test configuration: %s", message);
 }
 
+/*
+ * make_conf - the configuration of every test, loaded as a daemon
+ * loads its file, so that aliases are resolved by conf itself
+ */
 static struct conf *
 make_conf(void)
 {
-	static const char *const domains[] = { "example.org", "example.net" };
-	static const char *const users[] = { "alice", "bob", "Carol" };
+	static const char text[] =
+	    "hostname = \"" HOST "\";\n"
+	    "server = { max_recipients = 5; max_message_size = 4096; };\n"
+	    "local = {\n"
+	    "  domains = [ \"example.org\", \"example.net\" ];\n"
+	    "  users = [ \"alice\", \"bob\", \"Carol\" ];\n"
+	    "  postmaster = \"alice\";\n"
+	    "  aliases = {\n"
+	    "    info = [ \"alice\", \"bob\" ];\n"
+	    "    sales = [ \"info\", \"carol@example.net\",\n"
+	    "      \"partner@remote.example\" ];\n"
+	    "    staff = [ \"sales\", \"bob+staff\" ];\n"
+	    "    away = [ \"someone@elsewhere.example\" ];\n"
+	    "  };\n"
+	    "};\n";
+	char path[] = "/tmp/check_session.XXXXXX";
 	struct conf *c;
+	FILE *f;
+	int fd;
 
-	c = conf_defaults();
+	ck_assert_int_ge(fd = mkstemp(path), 0);
+	ck_assert_ptr_nonnull(f = fdopen(fd, "w"));
+	ck_assert_uint_eq(fwrite(text, 1, sizeof(text) - 1, f),
+	    sizeof(text) - 1);
+	ck_assert_int_eq(fclose(f), 0);
+	c = conf_load(path, conf_report_fail, NULL);
+	unlink(path);
 	ck_assert_ptr_nonnull(c);
-	free(c->hostname);
-	c->hostname = strdup(HOST);
-	free(c->postmaster);
-	c->postmaster = strdup("alice");
-	ck_assert(c->hostname != NULL && c->postmaster != NULL);
-	set_strings(&c->domains, &c->ndomains, domains, 2);
-	set_strings(&c->users, &c->nusers, users, 3);
-	c->max_recipients = MAX_RCPTS;
-	c->max_message_size = MAX_SIZE;
 	return c;
 }
 
@@ -2197,6 +2203,28 @@ expect_rcpts(const struct session_message *m, char *list, const char *where)
 		TFAIL("%s: %zu recipients, expected %zu", where, m->nrcpts, i);
 }
 
+/* expect_originals - check "O O ..." ("-": none) against the pending recipients */
+static void
+expect_originals(const struct session_message *m, char *list,
+    const char *where)
+{
+	char *word, *save = NULL;
+	const char *got;
+	size_t i = 0;
+
+	for (word = strtok_r(list, " ", &save); word != NULL;
+	    word = strtok_r(NULL, " ", &save), i++) {
+		if (i >= m->nrcpts)
+			TFAIL("%s: only %zu recipients", where, m->nrcpts);
+		got = m->rcpts[i].original ? m->rcpts[i].original : "-";
+		if (strcmp(got, word) != 0)
+			TFAIL("%s: recipient %zu has original %s, not %s", where,
+			    i, got, word);
+	}
+	if (i != m->nrcpts)
+		TFAIL("%s: %zu recipients, expected %zu", where, m->nrcpts, i);
+}
+
 /* directive - one "! ..." line */
 static void
 directive(struct client *c, char *arg, char *buf, const char *where)
@@ -2213,6 +2241,15 @@ directive(struct client *c, char *arg, char *buf, const char *where)
 		    &c->text);
 		ck_assert_ptr_nonnull(c->s);
 		client_drain(c);
+	} else if (strncmp(arg, "catchall ", 9) == 0) {
+		/* The test's configuration; teardown makes a fresh one. */
+		free(conf->catchall);
+		conf->catchall = strdup(arg + 9);
+		ck_assert_ptr_nonnull(conf->catchall);
+	} else if (strncmp(arg, "expect-originals ", 17) == 0) {
+		if (m == NULL)
+			TFAIL("%s: no message pending", where);
+		expect_originals(m, arg + 17, where);
 	} else if (strncmp(arg, "stored ", 7) == 0) {
 		if (m == NULL)
 			TFAIL("%s: no message pending", where);

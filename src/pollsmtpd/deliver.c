@@ -404,6 +404,15 @@ deliver_local_header(const struct session_message *msg,
 	    || deliver_append_clean(t, rcpt->address) < 0
 	    || deliver_text_add(t, "\n", 1) < 0)
 		return -1;
+	/*
+	 * RFC 9228: each address the message was delivered to, the
+	 * latest on top; an alias or the catch-all was the first.
+	 */
+	if (rcpt->original != NULL
+	    && (deliver_text_add(t, "Delivered-To: ", 14) < 0
+	    || deliver_append_clean(t, rcpt->original) < 0
+	    || deliver_text_add(t, "\n", 1) < 0))
+		return -1;
 	return 0;
 }
 
@@ -549,7 +558,9 @@ deliver_stage(struct deliver *d, const char *session_id,
 	    + strlen(d->conf->hostname) + strlen(msg->client_addr);
 	for (i = 0; i < msg->nrcpts; i++)
 		d->hdr.max += 64 + strlen(msg->sender) + strlen(msg->mail_params ?
-		    msg->mail_params : "") + strlen(msg->rcpts[i].address);
+		    msg->mail_params : "") + strlen(msg->rcpts[i].address)
+		    + (msg->rcpts[i].original != NULL ?
+		    strlen(msg->rcpts[i].original) : 0);
 	if (deliver_reserve_rcpts(d, msg->nrcpts) < 0
 	    || deliver_build_headers(d, msg, id, &ncopies) < 0) {
 		log_warn(id, "session=%s cannot build headers", session_id);

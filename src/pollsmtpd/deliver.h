@@ -12,7 +12,9 @@
  *	engine, all copies or none, before it returns:
  *	  one file per distinct local mailbox in root/<user>/new/, headed
  *	    Return-Path, Delivered-To (the first recipient address that led
- *	    to that mailbox), Received;
+ *	    to that mailbox; after an alias or the catch-all, the final
+ *	    user@domain and under it a second Delivered-To with the address
+ *	    given, RFC 9228), Received;
  *	  one file per remote domain in root/.OTHER_SERVERS/<domain>/,
  *	    headed X-Envelope-From, one X-Envelope-To per distinct
  *	    recipient of that domain, Received;

@@ -146,7 +146,16 @@ static const char *const tally_names[TALLY_COUNT] = {
 struct rcpt {
 	char *address;
 	char *domain;
+	char *original;		/* see struct session_rcpt */
 	const char *mailbox;	/* points into the configuration; NULL: remote */
+};
+
+/* A destination a RCPT leads to, before it is kept. */
+struct rcpt_dest {
+	char address[ADDR_LOCAL_MAX + ADDR_DOMAIN_MAX + 2];
+	const char *domain;
+	const char *mailbox;
+	const char *original;
 };
 
 struct session {
@@ -171,6 +180,7 @@ struct session {
 	struct rcpt *rcpts;
 	size_t nrcpts;
 	size_t rcpts_alloc;
+	size_t naccepted;	/* RCPT commands accepted (max_recipients) */
 
 	/* The message text: measured and checked here, kept by the sink. */
 	const struct session_sink *sink;
@@ -237,8 +247,11 @@ static int path_is_8bit(const char *, size_t);
 static int helo_accept(struct session *, char *, int);
 static const struct rcpt *rcpt_find(const struct session *, const char *,
     const char *);
-static int rcpt_add(struct session *, const char *, const char *,
-    const char *);
+static int rcpt_add(struct session *, const struct rcpt_dest *);
+static void rcpt_accept(struct session *, const char *,
+    const struct rcpt_dest *, size_t);
+static void rcpt_forget(struct session *, size_t);
+static void rcpt_local(struct session *, const struct addr *, const char *);
 static char *skip_spaces(char *);
 static int mail_params_parse(struct session *, char *, char *, size_t);
 static void cmd_ehlo(struct session *, char *);
@@ -1038,6 +1051,7 @@ text_end(struct session *s)
 	}
 	for (i = 0; i < s->nrcpts; i++) {
 		s->message_rcpts[i].address = s->rcpts[i].address;
+		s->message_rcpts[i].original = s->rcpts[i].original;
 		s->message_rcpts[i].mailbox = s->rcpts[i].mailbox;
 		s->message_rcpts[i].domain = s->rcpts[i].domain;
 	}
@@ -1059,19 +1073,14 @@ text_end(struct session *s)
 static void
 transaction_reset(struct session *s)
 {
-	size_t i;
-
 	free(s->sender);
 	s->sender = NULL;
 	free(s->mail_params);
 	s->mail_params = NULL;
-	for (i = 0; i < s->nrcpts; i++) {
-		free(s->rcpts[i].address);
-		free(s->rcpts[i].domain);
-	}
+	rcpt_forget(s, 0);
 	free(s->rcpts);
 	s->rcpts = NULL;
-	s->nrcpts = s->rcpts_alloc = 0;
+	s->nrcpts = s->rcpts_alloc = s->naccepted = 0;
 	text_close(s);
 	s->text_bare = s->text_nul = s->text_too_big = s->text_err = 0;
 	s->text_size = 0;
@@ -1261,8 +1270,7 @@ rcpt_find(const struct session *s, const char *address, const char *mailbox)
 }
 
 static int
-rcpt_add(struct session *s, const char *address, const char *domain,
-    const char *mailbox)
+rcpt_add(struct session *s, const struct rcpt_dest *d)
 {
 	struct rcpt *r;
 	size_t alloc;
@@ -1275,22 +1283,164 @@ rcpt_add(struct session *s, const char *address, const char *domain,
 		s->rcpts_alloc = alloc;
 	}
 	r = &s->rcpts[s->nrcpts];
-	r->mailbox = mailbox;
-	if ((r->address = strdup(address)) == NULL)
-		return -1;
-	if ((r->domain = strdup(domain)) == NULL) {
+	memset(r, 0, sizeof(*r));
+	r->mailbox = d->mailbox;
+	if ((r->address = strdup(d->address)) == NULL
+	    || (r->domain = strdup(d->domain)) == NULL
+	    || (d->original != NULL
+	    && (r->original = strdup(d->original)) == NULL)) {
 		free(r->address);
+		free(r->domain);
 		return -1;
 	}
 	s->nrcpts++;
 	return 0;
 }
 
+/*
+ * rcpt_accept - one RCPT command (given: its address) leads to the n
+ * destinations d: those not accepted before are added, and the command
+ * counts once against max_recipients (RFC 5321 counts the commands; an
+ * alias may make more). Replies either way.
+ */
+static void
+rcpt_accept(struct session *s, const char *given, const struct rcpt_dest *d,
+    size_t n)
+{
+	size_t i, fresh = 0, before = s->nrcpts;
+
+	for (i = 0; i < n; i++)
+		if (rcpt_find(s, d[i].address, d[i].mailbox) == NULL)
+			fresh++;
+	if (fresh == 0) {
+		log_info(s->id, "to=<%s> duplicate, kept once", given);
+		reply(s, "250 2.1.5 Ok");
+		return;
+	}
+	if (s->conf->max_recipients > 0 &&
+	    s->naccepted >= (size_t)s->conf->max_recipients) {
+		reply_uncounted(s, "452 4.5.3 Error: too many recipients");
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		if (rcpt_find(s, d[i].address, d[i].mailbox) != NULL)
+			continue;
+		if (rcpt_add(s, &d[i]) < 0) {
+			/* The command is all or nothing. */
+			rcpt_forget(s, before);
+			reply(s, "452 4.3.1 Error: insufficient system storage");
+			return;
+		}
+		if (d[i].mailbox != NULL)
+			log_info(s->id, "to=<%s> accepted, mailbox %s%s%s",
+			    given, d[i].mailbox, d[i].original ? " as " : "",
+			    d[i].original ? d[i].address : "");
+		else
+			log_info(s->id, "to=<%s> accepted, relay to %s%s%s",
+			    given, d[i].domain, d[i].original ? " as " : "",
+			    d[i].original ? d[i].address : "");
+	}
+	s->naccepted++;
+	state_enter(s, STATE_RCPT);
+	reply(s, "250 2.1.5 Ok");
+}
+
+/* rcpt_forget - drop the recipients past the first keep */
+static void
+rcpt_forget(struct session *s, size_t keep)
+{
+	while (s->nrcpts > keep) {
+		s->nrcpts--;
+		free(s->rcpts[s->nrcpts].address);
+		free(s->rcpts[s->nrcpts].domain);
+		free(s->rcpts[s->nrcpts].original);
+	}
+}
+
+/*
+ * rcpt_local - a recipient of a local domain (or <postmaster>): a user
+ * (also with a +extension, which Delivered-To keeps), an alias (each
+ * final mailbox and remote target once), the postmaster, or else the
+ * catch-all user. An alias's or the catch-all's local copies are
+ * addressed to user@domain, the given address kept as the original.
+ */
+static void
+rcpt_local(struct session *s, const struct addr *a, const char *given)
+{
+	const struct conf *conf = s->conf;
+	struct conf_target t;
+	struct rcpt_dest one, *d;
+	const char *domain = a->domain, *at;
+	size_t i, n;
+	int len;
+
+	memset(&one, 0, sizeof(one));
+	if (a->postmaster)
+		(void)conf_lookup_local(conf, "postmaster", &t);
+	else if (!conf_lookup_local(conf, a->mailbox, &t)) {
+		if (*conf->catchall == '\0') {
+			reply(s, "550 5.1.1 <%s>: Recipient address rejected: "
+			    "User unknown", given);
+			return;
+		}
+		t.user = conf->catchall;
+		one.original = given;
+	}
+	if (t.alias == NULL) {
+		if (t.user == NULL) {
+			reply(s, "550 5.1.1 <%s>: no postmaster configured",
+			    given);
+			return;
+		}
+		one.mailbox = t.user;
+		one.domain = domain;
+		len = snprintf(one.address, sizeof(one.address), "%s%s%s",
+		    one.original ? t.user : given, one.original ? "@" : "",
+		    one.original ? domain : "");
+		if (len < 0 || (size_t)len >= sizeof(one.address)) {
+			reply(s, "501 5.1.3 Error: bad recipient address");
+			return;
+		}
+		rcpt_accept(s, given, &one, 1);
+		return;
+	}
+
+	/* <postmaster> names no domain: its copies name the first local one. */
+	if (*domain == '\0')
+		domain = conf->ndomains > 0 ? conf->domains[0] : hostname(s);
+	n = t.alias->nmailboxes + t.alias->nremotes;
+	if ((d = calloc(n, sizeof(*d))) == NULL) {
+		reply(s, "452 4.3.1 Error: insufficient system storage");
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		d[i].original = given;
+		if (i < t.alias->nmailboxes) {
+			d[i].mailbox = t.alias->mailboxes[i];
+			d[i].domain = a->domain;
+			len = snprintf(d[i].address, sizeof(d[i].address),
+			    "%s@%s", d[i].mailbox, domain);
+		} else {
+			d[i].domain = (at = strrchr(t.alias->remotes[i -
+			    t.alias->nmailboxes], '@')) != NULL ? at + 1 : "";
+			len = snprintf(d[i].address, sizeof(d[i].address),
+			    "%s", t.alias->remotes[i - t.alias->nmailboxes]);
+		}
+		if (len < 0 || (size_t)len >= sizeof(d[i].address)) {
+			free(d);
+			reply(s, "501 5.1.3 Error: bad recipient address");
+			return;
+		}
+	}
+	rcpt_accept(s, given, d, n);
+	free(d);
+}
+
 static void
 cmd_rcpt(struct session *s, char *arg)
 {
 	char address[ADDR_LOCAL_MAX + ADDR_DOMAIN_MAX + 2];
-	const char *mailbox = NULL;
+	struct rcpt_dest one;
 	struct addr a;
 	enum addr_result r;
 	size_t used;
@@ -1324,24 +1474,15 @@ cmd_rcpt(struct session *s, char *arg)
 		reply(s, "501 5.1.3 Error: bad recipient address");
 		return;
 	}
+	if (a.postmaster)	/* any case: one name for Delivered-To */
+		snprintf(address, sizeof(address), "postmaster");
 
 	if (a.postmaster || (!a.literal && conf_is_local_domain(s->conf,
-	    a.domain) && strcasecmp(a.mailbox, "postmaster") == 0)) {
-		mailbox = s->conf->postmaster;
-		if (a.postmaster)	/* any case: one name for Delivered-To */
-			snprintf(address, sizeof(address), "postmaster");
-		if (mailbox == NULL || *mailbox == '\0') {
-			reply(s, "550 5.1.1 <%s>: no postmaster configured",
-			    address);
-			return;
-		}
-	} else if (!a.literal && conf_is_local_domain(s->conf, a.domain)) {
-		if ((mailbox = conf_find_user(s->conf, a.mailbox)) == NULL) {
-			reply(s, "550 5.1.1 <%s>: Recipient address rejected: "
-			    "User unknown", address);
-			return;
-		}
-	} else if (!s->relay_allowed) {
+	    a.domain))) {
+		rcpt_local(s, &a, address);
+		return;
+	}
+	if (!s->relay_allowed) {
 		reply(s, "554 5.7.1 <%s>: Relay access denied", address);
 		return;
 	} else if (a.literal) {
@@ -1353,29 +1494,10 @@ cmd_rcpt(struct session *s, char *arg)
 		    "a numeric domain is not a domain name", address);
 		return;
 	}
-
-	if (rcpt_find(s, address, mailbox) != NULL) {
-		log_info(s->id, "to=<%s> duplicate, kept once", address);
-		reply(s, "250 2.1.5 Ok");
-		return;
-	}
-	if (s->conf->max_recipients > 0 &&
-	    s->nrcpts >= (size_t)s->conf->max_recipients) {
-		reply_uncounted(s, "452 4.5.3 Error: too many recipients");
-		return;
-	}
-	if (rcpt_add(s, address, a.domain, mailbox) < 0) {
-		reply(s, "452 4.3.1 Error: insufficient system storage");
-		return;
-	}
-	if (mailbox != NULL)
-		log_info(s->id, "to=<%s> accepted, mailbox %s", address,
-		    mailbox);
-	else
-		log_info(s->id, "to=<%s> accepted, relay to %s", address,
-		    a.domain);
-	state_enter(s, STATE_RCPT);
-	reply(s, "250 2.1.5 Ok");
+	memset(&one, 0, sizeof(one));
+	memcpy(one.address, address, sizeof(address));
+	one.domain = a.domain;
+	rcpt_accept(s, address, &one, 1);
 }
 
 static void

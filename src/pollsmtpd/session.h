@@ -117,8 +117,17 @@ struct session_sink {
 	void (*close)(void *ctx);
 };
 
+/*
+ * One destination of a message. A recipient the client gave is one
+ * destination, or (an alias) several: each final mailbox once, each
+ * remote target once; those carry the given address as original.
+ */
 struct session_rcpt {
-	const char *address;	/* "local@domain" as given (route dropped), or "postmaster" */
+	const char *address;	/* "local@domain": as given (route dropped),
+				   the final one after an alias or the
+				   catch-all, or "postmaster" */
+	const char *original;	/* the address given, when an alias or the
+				   catch-all led here; else NULL */
 	const char *mailbox;	/* configured user for local mail, NULL for remote */
 	const char *domain;	/* lower-cased domain; "" for <postmaster> */
 };

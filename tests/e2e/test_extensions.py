@@ -1,0 +1,172 @@
+"""test_extensions - addresses people use and the extensions big senders
+use, end to end (issue 15).
+
+Addressing: a +extension reaches the user and Delivered-To keeps it; an
+alias answers one 250 and gives each final mailbox one copy and its
+remote targets a queue file, whoever the client is; the catch-all takes
+unknown local parts; a relay-only host (local.users = [ ]) starts and
+relays, and refuses <postmaster> unless an alias names it.
+"""
+
+import os
+import unittest
+
+from harness import (Daemon, DaemonTestCase, smtp_data, split_trace,
+                     received_re, HELO)
+
+
+class ExtDaemon(Daemon):
+    """A daemon whose local group gets extra lines (aliases, catchall,
+    recipient_delimiter), which the shared harness does not write."""
+
+    extra_local = ""
+
+    def config_text(self):
+        text = super().config_text()
+        marker = "  postmaster = "
+        at = text.index(marker)
+        end = text.index("\n", at) + 1
+        return text[:end] + self.extra_local + text[end:]
+
+
+class ExtTestCase(DaemonTestCase):
+    extra_local = ""
+
+    def setUp(self):
+        d = ExtDaemon(**self.daemon_opts)
+        d.extra_local = self.extra_local
+        self.d = d.start()
+        self.addCleanup(self._stop_daemon)
+
+    def one_file(self, user):
+        names = self.d.files(user)
+        self.assertEqual(len(names), 1, (user, names))
+        return self.d.read(user, names[0])
+
+    def queue_file(self, domain):
+        names = self.d.queue_files(domain)
+        self.assertEqual(len(names), 1, (domain, names))
+        return self.d.read_queue(domain, names[0])
+
+
+MSG = b"Subject: hello\n\nbody\n"
+
+
+class Addressing(ExtTestCase):
+    daemon_opts = dict(domains=["example.org", "example.net"],
+                       users=["alice", "bob", "carol"],
+                       relay_networks=[])
+    extra_local = """\
+  aliases = {
+    info = [ "alice", "bob" ];
+    team = [ "info", "carol@example.net", "partner@remote.example" ];
+  };
+"""
+
+    def test_tag_reaches_the_user_and_delivered_to_keeps_it(self):
+        c = self.client()
+        c.hello()
+        r = c.transaction("s@x.example", ["alice+lists@example.org"],
+                          smtp_data(MSG))
+        self.assertEqual((r.code, r.enhanced), (250, "2.0.0"), r)
+        self.assertDelivered("alice", r.queued_id(), "s@x.example",
+                             "alice+lists@example.org", MSG)
+        c.expect_ok("MAIL FROM:<s@x.example>", 250)
+        c.expect_ok("RCPT TO:<nobody+lists@example.org>", 550, "5.1.1")
+
+    def test_alias_local_and_remote_targets(self):
+        # The client may not relay: the remote target is queued anyway.
+        c = self.client()
+        c.hello()
+        c.expect_ok("MAIL FROM:<s@x.example>", 250, "2.1.0")
+        c.expect_ok("RCPT TO:<partner@remote.example>", 554, "5.7.1")
+        c.expect_ok("RCPT TO:<team@example.org>", 250, "2.1.5")
+        c.expect_ok("RCPT TO:<alice@example.org>", 250, "2.1.5")
+        c.expect_ok("DATA", 354)
+        c.send(smtp_data(MSG))
+        r = c.expect(250, "2.0.0")
+        msgid = r.queued_id()
+        # alice: one copy, by her own address (given first by the alias,
+        # so its Delivered-To pair names the alias).
+        data = self.one_file("alice")
+        fields, rest = split_trace(data, 4)
+        self.assertEqual(fields[:3], [
+            "Return-Path: <s@x.example>",
+            "Delivered-To: alice@example.org",
+            "Delivered-To: team@example.org"])
+        self.assertRegex(fields[3], received_re(HELO, "127.0.0.1", msgid))
+        self.assertEqual(rest, MSG)
+        # Local domains share their users: a copy is addressed in the
+        # domain the alias was written to, whatever domain a target named.
+        for user, dom in (("bob", "example.org"), ("carol", "example.org")):
+            fields, rest = split_trace(self.one_file(user), 4)
+            self.assertEqual(fields[1], "Delivered-To: %s@%s" % (user, dom))
+            self.assertEqual(fields[2], "Delivered-To: team@example.org")
+            self.assertEqual(rest, MSG)
+        q = self.queue_file("remote.example")
+        head = q.split(b"\nReceived: ", 1)[0].decode()
+        self.assertEqual(head.splitlines()[0], "X-Envelope-From: <s@x.example>")
+        self.assertEqual(head.splitlines()[1].split(" ")[:2],
+                         ["X-Envelope-To:", "<partner@remote.example>"])
+        self.assertTrue(q.endswith(MSG))
+        self.assertEqual(self.d.queue_domains(), ["remote.example"])
+
+
+class CatchAll(ExtTestCase):
+    daemon_opts = dict(users=["alice", "bob"])
+    extra_local = '  catchall = "bob";\n  recipient_delimiter = "";\n'
+
+    def test_unknown_local_parts_go_to_the_catchall(self):
+        c = self.client()
+        c.hello()
+        r = c.transaction("s@x.example", ["whoever@example.org"],
+                          smtp_data(MSG))
+        self.assertEqual(r.code, 250, r)
+        fields, rest = split_trace(self.one_file("bob"), 4)
+        self.assertEqual(fields[1:3], ["Delivered-To: bob@example.org",
+                                       "Delivered-To: whoever@example.org"])
+        self.assertEqual(rest, MSG)
+        # With no delimiter alice+x is no alice: the catch-all takes it.
+        r = c.transaction("s@x.example", ["alice+x@example.org"],
+                          smtp_data(MSG))
+        self.assertEqual(r.code, 250, r)
+        self.assertEqual(self.d.files("alice"), [])
+        self.assertEqual(len(self.d.files("bob")), 2)
+
+
+class RelayOnly(ExtTestCase):
+    daemon_opts = dict(users=[], postmaster="", domains=["example.org"],
+                       relay_networks=["127.0.0.1/32"])
+
+    def test_relays_and_refuses_postmaster(self):
+        c = self.client()
+        c.hello()
+        c.expect_ok("MAIL FROM:<s@x.example>", 250)
+        c.expect_ok("RCPT TO:<postmaster>", 550, "5.1.1")
+        c.expect_ok("RCPT TO:<postmaster@example.org>", 550, "5.1.1")
+        c.expect_ok("RCPT TO:<alice@example.org>", 550, "5.1.1")
+        c.expect_ok("RCPT TO:<dave@remote.example>", 250, "2.1.5")
+        c.expect_ok("DATA", 354)
+        c.send(smtp_data(MSG))
+        c.expect(250, "2.0.0")
+        self.assertTrue(self.queue_file("remote.example").endswith(MSG))
+        self.assertEqual(sorted(os.listdir(self.d.root)), [".OTHER_SERVERS"])
+
+
+class RelayOnlyPostmasterAlias(ExtTestCase):
+    daemon_opts = dict(users=[], postmaster="", domains=["example.org"],
+                       relay_networks=[])
+    extra_local = ('  aliases = { postmaster = [ "hostmaster@isp.example" ];'
+                   ' };\n')
+
+    def test_postmaster_alias(self):
+        c = self.client()
+        c.hello()
+        r = c.transaction("s@x.example", ["postmaster"], smtp_data(MSG))
+        self.assertEqual(r.code, 250, r)
+        q = self.queue_file("isp.example")
+        self.assertIn(b"\nX-Envelope-To: <hostmaster@isp.example>", q)
+
+
+if __name__ == "__main__":
+    unittest.main()
