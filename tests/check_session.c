@@ -69,7 +69,8 @@
 #define HOST		"mx.example.org"
 #define GREETING	"220 " HOST " ESMTP pollsmtpd\r\n"
 #define EHLO_REPLY	"250-" HOST "\r\n250-PIPELINING\r\n250-SIZE 4096\r\n" \
-			"250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n250 HELP\r\n"
+			"250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n" \
+			"250-SMTPUTF8\r\n250 HELP\r\n"
 #define MAX_SIZE	4096
 #define MAX_RCPTS	5
 
@@ -548,6 +549,7 @@ START_TEST(test_ehlo_reply)
 	    "250-SIZE 4096\r\n"
 	    "250-8BITMIME\r\n"
 	    "250-ENHANCEDSTATUSCODES\r\n"
+	    "250-SMTPUTF8\r\n"
 	    "250 HELP\r\n");
 	ck_assert_str_eq(say(c, "HELO client.example\r\n"), "250 " HOST "\r\n");
 	ck_assert_str_eq(say(c, "ehlo x\r\n"), EHLO_REPLY);
@@ -1312,7 +1314,9 @@ START_TEST(test_mail_syntax)
 		{ "MAIL FROM:<a@remote.example> BODY=7BIT\r\n", "250 2.1.0 " },
 		{ "MAIL FROM:<a@remote.example> BODY=8bitmime SIZE=10\r\n", "250 2.1.0 " },
 		{ "MAIL FROM:<a@remote.example> BODY=BINARYMIME\r\n", "555 5.5.4 " },
-		{ "MAIL FROM:<a@remote.example> SMTPUTF8\r\n", "555 5.5.4 " },
+		{ "MAIL FROM:<a@remote.example> SMTPUTF8=YES\r\n", "501 5.5.4 " },
+		{ "MAIL FROM:<a@remote.example> SMTPUTF8 SMTPUTF8\r\n",
+		    "501 5.5.4 " },
 		{ "MAIL FROM:<a@remote.example> AUTH=<>\r\n", "555 5.5.4 " },
 		{ "MAIL FROM:a@remote.example\r\n", "501 5.1.7 " },
 		{ "MAIL FROM:<a@remote.example\r\n", "501 5.1.7 " },
@@ -2189,6 +2193,8 @@ expect_rcpts(const struct session_message *m, char *list, const char *where)
 		*mailbox++ = '\0';
 		if (i >= m->nrcpts)
 			TFAIL("%s: only %zu recipients", where, m->nrcpts);
+		if (unescape(word, word) == SIZE_MAX)
+			TFAIL("%s: bad escape", where);
 		if (strcmp(m->rcpts[i].address, word) != 0)
 			TFAIL("%s: recipient %zu is %s, not %s", where, i,
 			    m->rcpts[i].address, word);
@@ -2225,6 +2231,39 @@ expect_originals(const struct session_message *m, char *list,
 		TFAIL("%s: %zu recipients, expected %zu", where, m->nrcpts, i);
 }
 
+/*
+ * expect_field - check "V V ..." against one field of each pending
+ * recipient: 'd' its domain, 'p' its parameters (escaped, "-" for none)
+ */
+static void
+expect_field(const struct session_message *m, char *list, const char *where,
+    int field)
+{
+	char *word, *save = NULL, want[1024];
+	const char *got;
+	size_t i = 0;
+
+	for (word = strtok_r(list, " ", &save); word != NULL;
+	    word = strtok_r(NULL, " ", &save), i++) {
+		if (i >= m->nrcpts)
+			TFAIL("%s: only %zu recipients", where, m->nrcpts);
+		if (strlen(word) >= sizeof(want) || unescape(word, want)
+		    == SIZE_MAX)
+			TFAIL("%s: bad escape", where);
+		if (field == 'd')
+			got = m->rcpts[i].domain;
+		else
+			got = m->rcpts[i].params != NULL
+			    && *m->rcpts[i].params ? m->rcpts[i].params : "-";
+		if (strcmp(got, want) != 0)
+			TFAIL("%s: recipient %zu has %s \"%s\", not \"%s\"",
+			    where, i, field == 'd' ? "domain" : "params", got,
+			    want);
+	}
+	if (i != m->nrcpts)
+		TFAIL("%s: %zu recipients, expected %zu", where, m->nrcpts, i);
+}
+
 /* directive - one "! ..." line */
 static void
 directive(struct client *c, char *arg, char *buf, const char *where)
@@ -2246,6 +2285,14 @@ directive(struct client *c, char *arg, char *buf, const char *where)
 		free(conf->catchall);
 		conf->catchall = strdup(arg + 9);
 		ck_assert_ptr_nonnull(conf->catchall);
+	} else if (strncmp(arg, "expect-domains ", 15) == 0) {
+		if (m == NULL)
+			TFAIL("%s: no message pending", where);
+		expect_field(m, arg + 15, where, 'd');
+	} else if (strncmp(arg, "expect-rcpt-params ", 19) == 0) {
+		if (m == NULL)
+			TFAIL("%s: no message pending", where);
+		expect_field(m, arg + 19, where, 'p');
 	} else if (strncmp(arg, "expect-originals ", 17) == 0) {
 		if (m == NULL)
 			TFAIL("%s: no message pending", where);

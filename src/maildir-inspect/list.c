@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "buf.h"
 #include "json.h"
 #include "list.h"
@@ -281,12 +282,17 @@ static void
 list_json_letter(const struct inspect *in, const struct list_letter *l,
     const struct queuefile *qf, const struct queuefile_error *err)
 {
+	char unicode[ADDR_DOMAIN_MAX + 1];
 	size_t i;
 
 	printf("\"id\":");
 	json_cstring(stdout, l->id);
 	printf(",\"domain\":");
 	json_cstring(stdout, l->domain);
+	/* The directory is the A-label form; people read the U-labels. */
+	printf(",\"domain_unicode\":");
+	json_cstring(stdout, addr_domain_to_unicode(l->domain, unicode,
+	    sizeof(unicode)) == 0 ? unicode : l->domain);
 	printf(",\"state\":\"%s\",\"file\":", l->in_error ? "error" : "queued");
 	json_cstring(stdout, l->name);
 	printf(",\"path\":");
@@ -337,7 +343,10 @@ list_text_letter(const struct inspect *in, const struct list_letter *l,
 		printf(")\n");
 		return;
 	}
-	/* The envelope holds printable ASCII only (queuefile checks it). */
+	/*
+	 * The envelope holds printable ASCII, or good UTF-8 with SMTPUTF8
+	 * (queuefile checks it).
+	 */
 	printf("%6zu <%s>", queuefile_nrcpts(qf), queuefile_sender(qf));
 	for (i = 0; i < queuefile_nrcpts(qf); i++)
 		printf(" <%s>", queuefile_rcpt(qf, i));
@@ -508,7 +517,7 @@ show_letter(struct inspect *in, const struct list_letter *l, int first)
 	const char *text = NULL;
 	size_t i, len = 0, hlen = 0;
 	int complete = 0, r, ret = 1;
-	char age[32];
+	char age[32], unicode[ADDR_DOMAIN_MAX + 1];
 
 	if (l->domain == NULL)
 		return show_delivered(in, l, first);
@@ -568,8 +577,11 @@ show_letter(struct inspect *in, const struct list_letter *l, int first)
 	inspect_format_age(inspect_age(in, l->mtime), age, sizeof(age));
 	printf("path: ");
 	inspect_print_safe(stdout, l->path, strlen(l->path), INSPECT_ESC_8BIT);
-	printf("\nid: %s\ndomain: %s\nstate: %s\nsize: %lld\n"
-	    "age: %s (%lld s)\n", l->id, l->domain,
+	printf("\nid: %s\ndomain: %s", l->id, l->domain);
+	if (addr_domain_to_unicode(l->domain, unicode, sizeof(unicode)) == 0
+	    && strcmp(unicode, l->domain) != 0)
+		printf(" (%s)", unicode);
+	printf("\nstate: %s\nsize: %lld\nage: %s (%lld s)\n",
 	    l->in_error ? "error" : "queued", (long long)l->size, age,
 	    inspect_age(in, l->mtime));
 	if (lo.qf == NULL) {
@@ -706,7 +718,8 @@ show_delivered(struct inspect *in, const struct list_letter *l, int first)
 	if (in->json) {
 		printf("%s{\"id\":", first ? "" : ",");
 		json_cstring(stdout, l->id);
-		printf(",\"domain\":null,\"state\":\"delivered\",\"file\":");
+		printf(",\"domain\":null,\"domain_unicode\":null,"
+		    "\"state\":\"delivered\",\"file\":");
 		json_cstring(stdout, l->name);
 		printf(",\"path\":");
 		json_cstring(stdout, l->path);

@@ -10,8 +10,11 @@
  *	Commands. A command line ends in CRLF and is at most SESSION_LINE_MAX
  *	octets with it. The line is checked before anything else looks at
  *	it: a bare LF, a bare CR, a NUL or an 8-bit byte makes it a 500 5.5.2
- *	(an 8-bit byte inside the path of MAIL or RCPT: 553 5.6.7, as RFC
- *	6531 answers an address that needs SMTPUTF8) and it is never run.
+ *	and it is never run. MAIL and RCPT may hold UTF-8 (SMTPUTF8, RFC
+ *	6531): good UTF-8 goes on to the command, which refuses a UTF-8
+ *	address with 553 5.6.7 unless MAIL said SMTPUTF8; bytes that are
+ *	not UTF-8 get 501 5.5.2 after SMTPUTF8, and 553 5.6.7 (inside the
+ *	path) or 500 5.5.2 without it.
  *	An over-long line gets one 500 5.5.2 and the
  *	rest of it, up to the next LF, is thrown away unread. A good line
  *	is looked up in the command table {verb, states it is allowed in,
@@ -177,6 +180,7 @@ struct session {
 	/* The transaction. */
 	char *sender;
 	char *mail_params;
+	int smtputf8;		/* MAIL said SMTPUTF8 (RFC 6531) */
 	struct rcpt *rcpts;
 	size_t nrcpts;
 	size_t rcpts_alloc;
@@ -191,6 +195,11 @@ struct session {
 	int text_nul;		/* a NUL was seen */
 	int text_too_big;
 	int text_err;		/* errno of a failed sink->write(), or 0 */
+	int text_bad_utf8;	/* SMTPUTF8: a header is not UTF-8 */
+	int hdr_done;		/* the header section has ended */
+	size_t hdr_line;	/* octets of the header line so far, CR aside */
+	unsigned u8_need;	/* UTF-8 continuation bytes still due */
+	unsigned char u8_lo, u8_hi;	/* the range of the next one */
 	size_t text_size;	/* bytes given to the sink */
 	unsigned long long text_octets;	/* as sent, RFC 1870 */
 
@@ -244,6 +253,12 @@ static void close_with(struct session *, const char *, const char *);
 static const char *hostname(const struct session *);
 static int helo_valid(const char *);
 static int path_is_8bit(const char *, size_t);
+static int utf8_context(const struct session *, const char *);
+static int utf8_command_ok(const struct session *, const char *, size_t);
+static void text_check_utf8(struct session *, const char *, size_t);
+static int text_refused(const struct session *);
+static void text_begin(struct session *);
+static void text_refuse(struct session *, int);
 static int helo_accept(struct session *, char *, int);
 static const struct rcpt *rcpt_find(const struct session *, const char *,
     const char *);
@@ -740,14 +755,17 @@ command_run(struct session *s, char *line, size_t n)
 			bad = "bare CR";
 		else if (line[i] == '\0')
 			bad = "NUL";
-		else if ((unsigned char)line[i] >= 0x80)
+		else if ((unsigned char)line[i] >= 0x80
+		    && !utf8_command_ok(s, line, len))
 			bad = "8-bit byte";
 	}
 	if (bad != NULL) {
 		log_bytes(LOG_LEVEL_INFO, s->id, "refused line", line, len);
 		if (text_as_command(s))
 			return;
-		if (path_is_8bit(line, i - 1))
+		if (utf8_context(s, line) && (unsigned char)line[i - 1] >= 0x80)
+			reply(s, "501 5.5.2 Error: malformed UTF-8 in command");
+		else if (path_is_8bit(line, i - 1))
 			reply(s, "553 5.6.7 Error: non-ASCII address without "
 			    "SMTPUTF8");
 		else
@@ -860,6 +878,39 @@ path_is_8bit(const char *line, size_t pos)
 		return 0;
 	close = strchr(open, '>');
 	return close == NULL || (size_t)(close - line) > pos;
+}
+
+/*
+ * utf8_context - whether 8-bit bytes may stand in this line: MAIL that
+ * names SMTPUTF8 among its words, or RCPT in an SMTPUTF8 transaction.
+ * (A quoted local part that spells " SMTPUTF8" only gets its address
+ * refused later: cmd_mail() looks at the real parameters.)
+ */
+static int
+utf8_context(const struct session *s, const char *line)
+{
+	const char *p;
+
+	if (strncasecmp(line, "RCPT ", 5) == 0)
+		return s->smtputf8;
+	if (strncasecmp(line, "MAIL ", 5) != 0)
+		return 0;
+	for (p = line; (p = strchr(p, ' ')) != NULL; p++)
+		if (strncasecmp(p + 1, "SMTPUTF8", 8) == 0
+		    && (p[9] == '\0' || p[9] == ' '))
+			return 1;
+	return 0;
+}
+
+/*
+ * utf8_command_ok - whether the 8-bit bytes of this line may go on to
+ * its command: good UTF-8 in a MAIL or RCPT line of SMTPUTF8; any other
+ * 8-bit line is refused before it runs.
+ */
+static int
+utf8_command_ok(const struct session *s, const char *line, size_t len)
+{
+	return utf8_context(s, line) && addr_utf8_valid(line, len);
 }
 
 /* sequence_hint - what the client should have sent first */
@@ -981,7 +1032,9 @@ text_append(struct session *s, const char *p, size_t n, size_t octets)
 	if (!s->text_too_big && s->text_octets
 	    > (unsigned long long)s->conf->max_message_size)
 		s->text_too_big = 1;
-	if (s->text_bare || s->text_nul || s->text_too_big || s->text_err) {
+	if (s->smtputf8 && !s->hdr_done)
+		text_check_utf8(s, p, n);
+	if (text_refused(s)) {
 		text_close(s);
 		return;
 	}
@@ -1004,39 +1057,135 @@ text_close(struct session *s)
 		s->sink->close(s->sink_ctx);
 }
 
+/* text_refused - whether the text is refused, for any reason */
+static int
+text_refused(const struct session *s)
+{
+	return s->text_bare || s->text_nul || s->text_too_big || s->text_err
+	    || s->text_bad_utf8;
+}
+
+/* text_begin - a message text starts: nothing seen, nothing refused */
+static void
+text_begin(struct session *s)
+{
+	s->text_state = TEXT_LINE_START;
+	s->text_bare = s->text_nul = s->text_too_big = s->text_err = 0;
+	s->text_bad_utf8 = s->hdr_done = 0;
+	s->hdr_line = 0;
+	s->u8_need = 0;
+	s->text_size = 0;
+	s->text_octets = 0;
+}
+
+/*
+ * text_check_utf8 - SMTPUTF8 (RFC 6532): the header section must be
+ * UTF-8. A small decoder that keeps its state between pieces of text;
+ * it stops at the empty line that ends the header section. The same
+ * character classes as addr_utf8_char(): no overlong form, surrogate,
+ * code point over U+10FFFF or C1 control.
+ */
+static void
+text_check_utf8(struct session *s, const char *p, size_t n)
+{
+	unsigned char c;
+	size_t i;
+
+	for (i = 0; i < n && !s->hdr_done && !s->text_bad_utf8; i++) {
+		c = (unsigned char)p[i];
+		if (s->u8_need > 0) {
+			if (c < s->u8_lo || c > s->u8_hi) {
+				s->text_bad_utf8 = 1;
+				break;
+			}
+			s->u8_lo = 0x80;
+			s->u8_hi = 0xbf;
+			s->u8_need--;
+			s->hdr_line++;
+			continue;
+		}
+		if (c == '\n') {
+			if (s->hdr_line == 0)
+				s->hdr_done = 1;
+			s->hdr_line = 0;
+			continue;
+		}
+		if (c != '\r')
+			s->hdr_line++;
+		if (c < 0x80)
+			continue;
+		s->u8_lo = 0x80;
+		s->u8_hi = 0xbf;
+		if (c == 0xc2)
+			s->u8_lo = 0xa0;	/* no C1 control */
+		else if (c == 0xe0)
+			s->u8_lo = 0xa0;	/* no overlong form */
+		else if (c == 0xed)
+			s->u8_hi = 0x9f;	/* no surrogate */
+		else if (c == 0xf0)
+			s->u8_lo = 0x90;
+		else if (c == 0xf4)
+			s->u8_hi = 0x8f;	/* nothing over U+10FFFF */
+		if (c >= 0xc2 && c <= 0xdf)
+			s->u8_need = 1;
+		else if (c >= 0xe0 && c <= 0xef)
+			s->u8_need = 2;
+		else if (c >= 0xf0 && c <= 0xf4)
+			s->u8_need = 3;
+		else
+			s->text_bad_utf8 = 1;
+	}
+}
+
+/*
+ * text_refuse - the reply for a refused text (see text_refused()); the
+ * transaction ends
+ */
+static void
+text_refuse(struct session *s, int tally)
+{
+	const char *why;
+
+	why = s->text_bare ? "bare CR or LF in text" : s->text_nul
+	    ? "NUL in text" : s->text_too_big ? "too big" : s->text_bad_utf8
+	    ? "header not UTF-8" : "text could not be kept";
+	log_info(s->id, "message rejected: %s: from=<%s> nrcpt=%zu "
+	    "octets=%llu", why, s->sender, s->nrcpts, s->text_octets);
+	text_close(s);
+	if (s->text_bare)
+		reply(s, "550 5.5.2 Error: bare CR or LF in message text");
+	else if (s->text_nul)
+		reply(s, "550 5.6.0 Error: NUL byte in message text");
+	else if (s->text_too_big)
+		reply(s, "552 5.3.4 Error: message exceeds fixed maximum "
+		    "message size");
+	else if (s->text_bad_utf8)
+		reply(s, "550 5.6.0 Error: message header is not UTF-8");
+	else if (s->text_err == ENOSPC || s->text_err == EDQUOT)
+		reply_uncounted(s, "452 4.3.1 Error: insufficient "
+		    "system storage");
+	else
+		reply_uncounted(s, "451 4.3.0 Error: queue file write "
+		    "error");
+	tally_count(s, tally, 0);
+	if (s->state != STATE_CLOSED)
+		state_enter(s, STATE_GREETED);
+	transaction_reset(s);
+}
+
 /* text_end - the final dot: refuse the message or hand it over */
 static void
 text_end(struct session *s)
 {
 	struct session_message *m = &s->message;
-	const char *why;
 	size_t i;
 
 	s->lines++;
-	if (s->text_bare || s->text_nul || s->text_too_big || s->text_err) {
-		why = s->text_bare ? "bare CR or LF in text" : s->text_nul
-		    ? "NUL in text" : s->text_too_big ? "too big"
-		    : "text could not be kept";
-		log_info(s->id, "message rejected: %s: from=<%s> nrcpt=%zu "
-		    "octets=%llu", why, s->sender, s->nrcpts, s->text_octets);
-		text_close(s);
-		if (s->text_bare)
-			reply(s, "550 5.5.2 Error: bare CR or LF in message text");
-		else if (s->text_nul)
-			reply(s, "550 5.6.0 Error: NUL byte in message text");
-		else if (s->text_too_big)
-			reply(s, "552 5.3.4 Error: message exceeds fixed maximum "
-			    "message size");
-		else if (s->text_err == ENOSPC || s->text_err == EDQUOT)
-			reply_uncounted(s, "452 4.3.1 Error: insufficient "
-			    "system storage");
-		else
-			reply_uncounted(s, "451 4.3.0 Error: queue file write "
-			    "error");
-		tally_count(s, TALLY_DATA, 0);
-		if (s->state != STATE_CLOSED)
-			state_enter(s, STATE_GREETED);
-		transaction_reset(s);
+	/* A header section cut inside a character is not UTF-8 either. */
+	if (s->smtputf8 && !s->hdr_done && s->u8_need > 0)
+		s->text_bad_utf8 = 1;
+	if (text_refused(s)) {
+		text_refuse(s, TALLY_DATA);
 		return;
 	}
 	if ((s->message_rcpts = calloc(s->nrcpts,
@@ -1060,6 +1209,7 @@ text_end(struct session *s)
 	m->client_addr = s->client_addr;
 	m->sender = s->sender;
 	m->mail_params = s->mail_params;
+	m->smtputf8 = s->smtputf8;
 	m->rcpts = s->message_rcpts;
 	m->nrcpts = s->nrcpts;
 	m->size = s->text_size;
@@ -1082,9 +1232,8 @@ transaction_reset(struct session *s)
 	s->rcpts = NULL;
 	s->nrcpts = s->rcpts_alloc = s->naccepted = 0;
 	text_close(s);
-	s->text_bare = s->text_nul = s->text_too_big = s->text_err = 0;
-	s->text_size = 0;
-	s->text_octets = 0;
+	text_begin(s);
+	s->smtputf8 = 0;
 	free(s->message_rcpts);
 	s->message_rcpts = NULL;
 	memset(&s->message, 0, sizeof(s->message));
@@ -1129,7 +1278,7 @@ cmd_ehlo(struct session *s, char *arg)
 	if (helo_accept(s, arg, 1) < 0)
 		return;
 	reply(s, "250-%s\r\n250-PIPELINING\r\n250-SIZE %ld\r\n250-8BITMIME\r\n"
-	    "250-ENHANCEDSTATUSCODES\r\n250 HELP", hostname(s),
+	    "250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250 HELP", hostname(s),
 	    s->conf->max_message_size);
 }
 
@@ -1189,12 +1338,17 @@ mail_params_parse(struct session *s, char *p, char *out, size_t outlen)
 				reply(s, "555 5.5.4 Error: unsupported BODY type");
 				return -1;
 			}
+		} else if (strcasecmp(word, "SMTPUTF8") == 0) {
+			if (s->smtputf8++ || value != NULL) {
+				reply(s, "501 5.5.4 Syntax: SMTPUTF8 (no value)");
+				return -1;
+			}
 		} else {
 			reply(s, "555 5.5.4 Error: unsupported parameter");
 			return -1;
 		}
-		n = snprintf(out + o, outlen - o, "%s%s=%s", o > 0 ? " " : "",
-		    word, value);
+		n = snprintf(out + o, outlen - o, "%s%s%s%s", o > 0 ? " " : "",
+		    word, value != NULL ? "=" : "", value != NULL ? value : "");
 		if (n < 0 || (size_t)n >= outlen - o) {
 			reply(s, "501 5.5.4 Error: parameters too long");
 			return -1;
@@ -1224,7 +1378,8 @@ cmd_mail(struct session *s, char *arg)
 		reply(s, "501 5.1.7 Error: bad sender address syntax");
 		return;
 	}
-	r = addr_parse_path(p, strlen(p), ADDR_ALLOW_NULL, &a, &used);
+	r = addr_parse_path(p, strlen(p), ADDR_ALLOW_NULL | ADDR_ALLOW_UTF8,
+	    &a, &used);
 	if (r != ADDR_OK) {
 		reply(s, "501 5.1.7 Error: bad sender address: %s",
 		    addr_strerror(r));
@@ -1235,8 +1390,15 @@ cmd_mail(struct session *s, char *arg)
 		reply(s, "501 5.1.7 Error: bad sender address syntax");
 		return;
 	}
-	if (mail_params_parse(s, rest, params, sizeof(params)) < 0)
+	s->smtputf8 = 0;
+	if (mail_params_parse(s, rest, params, sizeof(params)) < 0) {
+		s->smtputf8 = 0;
 		return;
+	}
+	if (a.utf8 && !s->smtputf8) {
+		reply(s, "553 5.6.7 Error: non-ASCII address without SMTPUTF8");
+		return;
+	}
 	if (addr_format(&a, sender, sizeof(sender)) < 0) {
 		reply(s, "501 5.1.7 Error: bad sender address");
 		return;
@@ -1455,10 +1617,15 @@ cmd_rcpt(struct session *s, char *arg)
 		reply(s, "501 5.1.3 Error: bad recipient address syntax");
 		return;
 	}
-	r = addr_parse_path(p, strlen(p), ADDR_ALLOW_POSTMASTER, &a, &used);
+	r = addr_parse_path(p, strlen(p), ADDR_ALLOW_POSTMASTER
+	    | ADDR_ALLOW_UTF8, &a, &used);
 	if (r != ADDR_OK) {
 		reply(s, "501 5.1.3 Error: bad recipient address: %s",
 		    addr_strerror(r));
+		return;
+	}
+	if (a.utf8 && !s->smtputf8) {
+		reply(s, "553 5.6.7 Error: non-ASCII address without SMTPUTF8");
 		return;
 	}
 	rest = p + used;
@@ -1477,8 +1644,9 @@ cmd_rcpt(struct session *s, char *arg)
 	if (a.postmaster)	/* any case: one name for Delivered-To */
 		snprintf(address, sizeof(address), "postmaster");
 
+	/* A UTF-8 domain is known, and queued, by its A-labels. */
 	if (a.postmaster || (!a.literal && conf_is_local_domain(s->conf,
-	    a.domain))) {
+	    a.ace))) {
 		rcpt_local(s, &a, address);
 		return;
 	}
@@ -1489,14 +1657,14 @@ cmd_rcpt(struct session *s, char *arg)
 		reply(s, "550 5.7.1 <%s>: Recipient address rejected: "
 		    "mail to address literals is not relayed", address);
 		return;
-	} else if (!addr_domain_is_safe(a.domain)) {
+	} else if (!addr_domain_is_safe(a.ace)) {
 		reply(s, "501 5.1.2 <%s>: Recipient address rejected: "
 		    "a numeric domain is not a domain name", address);
 		return;
 	}
 	memset(&one, 0, sizeof(one));
 	memcpy(one.address, address, sizeof(address));
-	one.domain = a.domain;
+	one.domain = a.ace;
 	rcpt_accept(s, address, &one, 1);
 }
 
@@ -1518,10 +1686,7 @@ cmd_data(struct session *s, char *arg)
 		return;
 	}
 	s->text_open = 1;
-	s->text_state = TEXT_LINE_START;
-	s->text_bare = s->text_nul = s->text_too_big = s->text_err = 0;
-	s->text_size = 0;
-	s->text_octets = 0;
+	text_begin(s);
 	state_enter(s, STATE_DATA);
 	reply(s, "354 End data with <CR><LF>.<CR><LF>");
 }

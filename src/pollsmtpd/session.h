@@ -129,7 +129,10 @@ struct session_rcpt {
 	const char *original;	/* the address given, when an alias or the
 				   catch-all led here; else NULL */
 	const char *mailbox;	/* configured user for local mail, NULL for remote */
-	const char *domain;	/* lower-cased domain; "" for <postmaster> */
+	const char *domain;	/* lower-cased domain, A-labels (the queue
+				   directory); "" for <postmaster> */
+	const char *params;	/* RCPT parameters as accepted (NOTIFY,
+				   ORCPT), "" if none */
 };
 
 /* A message ready to be stored. Valid until session_stored(). */
@@ -139,6 +142,7 @@ struct session_message {
 	const char *client_addr;	/* as given to session_new() */
 	const char *sender;		/* reverse-path without <>; "" for <> */
 	const char *mail_params;	/* MAIL FROM parameters as accepted, "" if none */
+	int smtputf8;			/* MAIL said SMTPUTF8: UTF-8 addresses and headers */
 	const struct session_rcpt *rcpts;
 	size_t nrcpts;
 	size_t size;			/* bytes of text in the sink: LF line ends */

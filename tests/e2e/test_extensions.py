@@ -6,9 +6,17 @@ alias answers one 250 and gives each final mailbox one copy and its
 remote targets a queue file, whoever the client is; the catch-all takes
 unknown local parts; a relay-only host (local.users = [ ]) starts and
 relays, and refuses <postmaster> unless an alias names it.
+
+SMTPUTF8: Python's smtplib with mail_options=["SMTPUTF8"] sends UTF-8
+addresses and headers; a UTF-8 recipient domain is queued under its
+A-label directory, the queue file keeps the UTF-8 addresses, and
+maildir-inspect shows both forms of the domain.
 """
 
+import json
 import os
+import smtplib
+import subprocess
 import unittest
 
 from harness import (Daemon, DaemonTestCase, smtp_data, split_trace,
@@ -166,6 +174,79 @@ class RelayOnlyPostmasterAlias(ExtTestCase):
         self.assertEqual(r.code, 250, r)
         q = self.queue_file("isp.example")
         self.assertIn(b"\nX-Envelope-To: <hostmaster@isp.example>", q)
+
+
+def inspect(d, *args):
+    """Run maildir-inspect on the daemon's tree; (status, stdout)."""
+    exe = os.environ.get("MAILDIR_INSPECT") or os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "..", "..", "src",
+        "maildir-inspect", "maildir-inspect")
+    p = subprocess.run([exe, "-d", d.root] + list(args),
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=30)
+    return p.returncode, p.stdout
+
+
+UTF8_RCPT = "\u7528\u6237@\u4f8b\u5b50.\u6d4b\u8bd5"      # 用户@例子.测试
+UTF8_ACE = "xn--fsqu00a.xn--0zwm56d"
+
+
+class SmtpUtf8(ExtTestCase):
+    daemon_opts = dict(relay_networks=["127.0.0.1/32"])
+
+    def test_smtplib_utf8_domain_queued_under_its_a_label(self):
+        sender = "j\u00fcrgen@b\u00fccher.example"
+        msg = ("From: J\u00fcrgen <%s>\r\nTo: <%s>\r\n"
+               "Subject: Gr\u00fc\u00dfe\r\n\r\nHallo!\r\n"
+               % (sender, UTF8_RCPT)).encode("utf-8")
+        with smtplib.SMTP("127.0.0.1", self.d.port, timeout=10) as s:
+            s.ehlo("client.test.example")
+            self.assertTrue(s.has_extn("smtputf8"))
+            refused = s.sendmail(sender, [UTF8_RCPT, "alice@example.org"],
+                                 msg, mail_options=["SMTPUTF8"])
+            self.assertEqual(refused, {})
+        self.assertEqual(self.d.queue_domains(), [UTF8_ACE])
+        q = self.queue_file(UTF8_ACE)
+        lines = q.split(b"\n")
+        self.assertEqual(lines[0].decode("utf-8"),
+                         "X-Envelope-From: <%s> size=%d SMTPUTF8"
+                         % (sender, len(msg)))
+        self.assertEqual(lines[1].decode("utf-8"),
+                         "X-Envelope-To: <%s>" % UTF8_RCPT)
+        self.assertRegex(lines[2].decode(), r"^Received: .* with UTF8SMTP id ")
+        self.assertTrue(q.endswith(msg.replace(b"\r\n", b"\n")))
+        # The local copy keeps the UTF-8 sender in Return-Path.
+        data = self.one_file("alice")
+        self.assertTrue(data.startswith(
+            ("Return-Path: <%s>\nDelivered-To: alice@example.org\n"
+             % sender).encode("utf-8")), data[:200])
+        self.assertTrue(data.endswith(msg.replace(b"\r\n", b"\n")))
+
+        st, out = inspect(self.d, "--json", "list")
+        self.assertEqual(st, 0, out)
+        doc = json.loads(out)
+        letter = doc["letters"][0]
+        self.assertEqual(letter["domain"], UTF8_ACE)
+        self.assertEqual(letter["domain_unicode"], UTF8_RCPT.split("@")[1])
+        self.assertEqual(letter["recipients"], [UTF8_RCPT])
+        self.assertEqual(letter["sender"], sender)
+        st, out = inspect(self.d, "show", letter["id"])
+        self.assertEqual(st, 0, out)
+        self.assertIn(("domain: %s (%s)\n" % (UTF8_ACE,
+                       UTF8_RCPT.split("@")[1])).encode("utf-8"), out)
+
+    def test_without_smtputf8_an_8bit_address_is_553(self):
+        c = self.client()
+        c.hello()
+        c.send("MAIL FROM:<s@x.example>\r\n")
+        c.expect(250)
+        c.send(("RCPT TO:<%s>\r\n" % UTF8_RCPT).encode("utf-8"))
+        c.expect(553, "5.6.7")
+        c.send(b"RSET\r\n")
+        c.expect(250)
+        c.send(b"MAIL FROM:<j\xfcrgen@x.example> SMTPUTF8\r\n")
+        c.expect(501, "5.5.2")
+        self.assertEqual(self.d.queue_domains(), [])
 
 
 if __name__ == "__main__":

@@ -357,7 +357,8 @@ class ListTest(InspectTestCase):
         now = doc["now"]
         name, mtime, size = self.l["A1"]
         self.assertEqual(doc["letters"][1], {
-            "id": "A1", "domain": "remote.example", "state": "queued",
+            "id": "A1", "domain": "remote.example",
+            "domain_unicode": "remote.example", "state": "queued",
             "file": name,
             "path": ".OTHER_SERVERS/remote.example/" + name,
             "size": size, "mtime": mtime, "age": now - mtime,
