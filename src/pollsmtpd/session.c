@@ -107,6 +107,7 @@ enum state {
 	STATE_MAIL,		/* sender accepted */
 	STATE_RCPT,		/* at least one recipient accepted */
 	STATE_DATA,		/* receiving message text */
+	STATE_BDAT,		/* BDAT chunks taken, the LAST one not yet */
 	STATE_STORING,		/* message complete, waiting for session_stored() */
 	STATE_CLOSED,		/* last reply queued; nothing more is read */
 };
@@ -117,13 +118,14 @@ static const char *const state_names[] = {
 	[STATE_MAIL] = "MAIL",
 	[STATE_RCPT] = "RCPT",
 	[STATE_DATA] = "DATA",
+	[STATE_BDAT] = "BDAT",
 	[STATE_STORING] = "STORING",
 	[STATE_CLOSED] = "CLOSED",
 };
 
 #define IN(st)		(1u << (st))
 #define ANY_STATE	(IN(STATE_START) | IN(STATE_GREETED) | IN(STATE_MAIL) | \
-			 IN(STATE_RCPT))
+			 IN(STATE_RCPT) | IN(STATE_BDAT))
 
 /* Where the text parser stands; see text_feed(). */
 enum text_state {
@@ -137,13 +139,13 @@ enum text_state {
 /* Commands counted in the disconnect record, in the order it names them. */
 enum tally_index {
 	TALLY_HELO, TALLY_EHLO, TALLY_MAIL, TALLY_RCPT, TALLY_DATA,
-	TALLY_RSET, TALLY_NOOP, TALLY_VRFY, TALLY_HELP, TALLY_QUIT,
-	TALLY_OTHER, TALLY_UNKNOWN, TALLY_COUNT
+	TALLY_BDAT, TALLY_RSET, TALLY_NOOP, TALLY_VRFY, TALLY_HELP,
+	TALLY_QUIT, TALLY_OTHER, TALLY_UNKNOWN, TALLY_COUNT
 };
 
 static const char *const tally_names[TALLY_COUNT] = {
-	"helo", "ehlo", "mail", "rcpt", "data", "rset", "noop", "vrfy",
-	"help", "quit", "other", "unknown",
+	"helo", "ehlo", "mail", "rcpt", "data", "bdat", "rset", "noop",
+	"vrfy", "help", "quit", "other", "unknown",
 };
 
 struct rcpt {
@@ -181,6 +183,7 @@ struct session {
 	char *sender;
 	char *mail_params;
 	int smtputf8;		/* MAIL said SMTPUTF8 (RFC 6531) */
+	int binarymime;		/* MAIL said BODY=BINARYMIME (RFC 3030) */
 	struct rcpt *rcpts;
 	size_t nrcpts;
 	size_t rcpts_alloc;
@@ -202,6 +205,16 @@ struct session {
 	unsigned char u8_lo, u8_hi;	/* the range of the next one */
 	size_t text_size;	/* bytes given to the sink */
 	unsigned long long text_octets;	/* as sent, RFC 1870 */
+
+	/* BDAT (RFC 3030): the chunk being read, counted in octets. */
+	unsigned long long chunk_left;	/* octets of it still to come */
+	int chunk_last;		/* it is the LAST one */
+	int chunk_discard;	/* its octets are read and dropped ... */
+	const char *chunk_refusal;	/* ... and then this is the reply */
+	int chunk_counted;	/* whether that reply counts as an error */
+	int chunk_cr;		/* the last octet kept was a CR */
+	int via_bdat;		/* the pending message came by BDAT */
+	char chunk_command[64];	/* "BDAT n LAST", for reject records */
 
 	/* What the caller must do, oldest first; see session_action(). */
 	enum session_action actions[SESSION_ACTIONS_MAX];
@@ -259,6 +272,10 @@ static void text_check_utf8(struct session *, const char *, size_t);
 static int text_refused(const struct session *);
 static void text_begin(struct session *);
 static void text_refuse(struct session *, int);
+static void text_hand_over(struct session *, int);
+static size_t chunk_feed(struct session *, const char *, size_t);
+static void chunk_done(struct session *);
+static void cmd_bdat(struct session *, char *);
 static int helo_accept(struct session *, char *, int);
 static const struct rcpt *rcpt_find(const struct session *, const char *,
     const char *);
@@ -300,7 +317,8 @@ static const struct command commands[] = {
 	{ "ATRN", ANY_STATE, cmd_not_implemented, TALLY_OTHER, 0 },
 	{ "STARTTLS", ANY_STATE, cmd_not_implemented, TALLY_OTHER, 0 },
 	{ "AUTH", ANY_STATE, cmd_not_implemented, TALLY_OTHER, 0 },
-	{ "BDAT", ANY_STATE, cmd_not_implemented, TALLY_OTHER, 0 },
+	/* Any state: a BDAT's octets are read even when it is refused. */
+	{ "BDAT", ANY_STATE, cmd_bdat, TALLY_BDAT, 0 },
 	{ "SEND", ANY_STATE, cmd_not_implemented, TALLY_OTHER, 0 },
 	{ "SOML", ANY_STATE, cmd_not_implemented, TALLY_OTHER, 0 },
 	{ "SAML", ANY_STATE, cmd_not_implemented, TALLY_OTHER, 0 },
@@ -380,6 +398,7 @@ state_enter(struct session *s, enum state st)
 		/* Nothing after QUIT (or a 421) is ever run. */
 		buf_reset(s->in);
 		s->discarding = 0;
+		s->chunk_left = 0;
 		transaction_reset(s);
 		action_push(s, SESSION_ACTION_CLOSE);
 	}
@@ -557,9 +576,11 @@ session_input(struct session *s, const char *data, size_t len)
 		return -1;
 	if (len == 0)
 		return 0;
-	if (s->state == STATE_DATA && buf_len(s->in) == 0) {
+	if ((s->state == STATE_DATA || s->chunk_left > 0)
+	    && buf_len(s->in) == 0) {
 		/* Text goes from the caller's bytes to the sink, uncopied. */
-		used = text_feed(s, data, len);
+		used = s->chunk_left > 0 ? chunk_feed(s, data, len)
+		    : text_feed(s, data, len);
 		data += used;
 		len -= used;
 		if (len == 0)
@@ -613,7 +634,8 @@ session_stored(struct session *s, enum session_store_result r, const char *id)
 			s->nactions--;
 			break;
 		}
-	tally_count(s, TALLY_DATA, r == SESSION_STORE_OK);
+	tally_count(s, s->via_bdat ? TALLY_BDAT : TALLY_DATA,
+	    r == SESSION_STORE_OK);
 	switch (r) {
 	case SESSION_STORE_OK:
 		log_info(s->id, "queued as %s: from=<%s> nrcpt=%zu size=%zu",
@@ -652,7 +674,7 @@ session_lines(const struct session *s)
 int
 session_in_data(const struct session *s)
 {
-	return s->state == STATE_DATA;
+	return s->state == STATE_DATA || s->chunk_left > 0;
 }
 
 void
@@ -678,7 +700,10 @@ session_run(struct session *s)
 	while (buf_len(s->in) > 0 && buf_len(s->out) < SESSION_OUTPUT_HIGH) {
 		if (s->state == STATE_STORING || s->state == STATE_CLOSED)
 			break;
-		if (s->state == STATE_DATA)
+		if (s->chunk_left > 0)
+			buf_consume(s->in, chunk_feed(s, buf_data(s->in),
+			    buf_len(s->in)));
+		else if (s->state == STATE_DATA)
 			buf_consume(s->in, text_feed(s, buf_data(s->in),
 			    buf_len(s->in)));
 		else if (command_feed(s) == 0)
@@ -919,6 +944,9 @@ sequence_hint(const struct session *s, const char *verb)
 {
 	if (s->state == STATE_START)
 		return "send HELO/EHLO first";
+	if (s->state == STATE_BDAT)
+		return strcmp(verb, "DATA") == 0 ? "DATA after BDAT"
+		    : "BDAT transaction in progress";
 	if (strcmp(verb, "MAIL") == 0)
 		return "nested MAIL command";
 	if (s->state == STATE_GREETED)
@@ -1177,9 +1205,6 @@ text_refuse(struct session *s, int tally)
 static void
 text_end(struct session *s)
 {
-	struct session_message *m = &s->message;
-	size_t i;
-
 	s->lines++;
 	/* A header section cut inside a character is not UTF-8 either. */
 	if (s->smtputf8 && !s->hdr_done && s->u8_need > 0)
@@ -1188,16 +1213,30 @@ text_end(struct session *s)
 		text_refuse(s, TALLY_DATA);
 		return;
 	}
+	text_hand_over(s, 0);
+}
+
+/*
+ * text_hand_over - the text is complete and good: the message waits
+ * to be stored (via_bdat: it came in BDAT chunks)
+ */
+static void
+text_hand_over(struct session *s, int via_bdat)
+{
+	struct session_message *m = &s->message;
+	size_t i;
+
 	if ((s->message_rcpts = calloc(s->nrcpts,
 	    sizeof(*s->message_rcpts))) == NULL) {
 		text_close(s);
 		reply_uncounted(s, "452 4.3.1 Error: insufficient system storage");
 		if (s->state != STATE_CLOSED)
 			state_enter(s, STATE_GREETED);
-		tally_count(s, TALLY_DATA, 0);
+		tally_count(s, via_bdat ? TALLY_BDAT : TALLY_DATA, 0);
 		transaction_reset(s);
 		return;
 	}
+	s->via_bdat = via_bdat;
 	for (i = 0; i < s->nrcpts; i++) {
 		s->message_rcpts[i].address = s->rcpts[i].address;
 		s->message_rcpts[i].original = s->rcpts[i].original;
@@ -1233,7 +1272,8 @@ transaction_reset(struct session *s)
 	s->nrcpts = s->rcpts_alloc = s->naccepted = 0;
 	text_close(s);
 	text_begin(s);
-	s->smtputf8 = 0;
+	s->smtputf8 = s->binarymime = 0;
+	s->chunk_cr = s->via_bdat = 0;
 	free(s->message_rcpts);
 	s->message_rcpts = NULL;
 	memset(&s->message, 0, sizeof(s->message));
@@ -1278,7 +1318,8 @@ cmd_ehlo(struct session *s, char *arg)
 	if (helo_accept(s, arg, 1) < 0)
 		return;
 	reply(s, "250-%s\r\n250-PIPELINING\r\n250-SIZE %ld\r\n250-8BITMIME\r\n"
-	    "250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250 HELP", hostname(s),
+	    "250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250-CHUNKING\r\n"
+	    "250-BINARYMIME\r\n250 HELP", hostname(s),
 	    s->conf->max_message_size);
 }
 
@@ -1330,10 +1371,13 @@ mail_params_parse(struct session *s, char *p, char *out, size_t outlen)
 			}
 		} else if (strcasecmp(word, "BODY") == 0) {
 			if (seen_body++ || value == NULL) {
-				reply(s, "501 5.5.4 Syntax: BODY=7BIT|8BITMIME");
+				reply(s, "501 5.5.4 Syntax: "
+				    "BODY=7BIT|8BITMIME|BINARYMIME");
 				return -1;
 			}
-			if (strcasecmp(value, "7BIT") != 0 &&
+			if (strcasecmp(value, "BINARYMIME") == 0)
+				s->binarymime = 1;
+			else if (strcasecmp(value, "7BIT") != 0 &&
 			    strcasecmp(value, "8BITMIME") != 0) {
 				reply(s, "555 5.5.4 Error: unsupported BODY type");
 				return -1;
@@ -1390,9 +1434,9 @@ cmd_mail(struct session *s, char *arg)
 		reply(s, "501 5.1.7 Error: bad sender address syntax");
 		return;
 	}
-	s->smtputf8 = 0;
+	s->smtputf8 = s->binarymime = 0;
 	if (mail_params_parse(s, rest, params, sizeof(params)) < 0) {
-		s->smtputf8 = 0;
+		s->smtputf8 = s->binarymime = 0;
 		return;
 	}
 	if (a.utf8 && !s->smtputf8) {
@@ -1675,6 +1719,11 @@ cmd_data(struct session *s, char *arg)
 		reply(s, "501 5.5.4 Syntax: DATA");
 		return;
 	}
+	/* RFC 3030 3: a BINARYMIME body cannot be sent with DATA. */
+	if (s->binarymime) {
+		reply(s, "503 5.5.1 Error: BODY=BINARYMIME needs BDAT");
+		return;
+	}
 	if (s->sink != NULL && s->sink->open(s->sink_ctx) < 0) {
 		log_warn(s->id, "cannot make room for a message");
 		if (errno == ENOSPC || errno == EDQUOT)
@@ -1689,6 +1738,177 @@ cmd_data(struct session *s, char *arg)
 	text_begin(s);
 	state_enter(s, STATE_DATA);
 	reply(s, "354 End data with <CR><LF>.<CR><LF>");
+}
+
+/*
+ * cmd_bdat - BDAT octets [LAST] (RFC 3030). Once the size is known its
+ * octets are read, exactly that many and never as commands, whatever
+ * the reply: a BDAT out of sequence (after a failed one, the transaction
+ * is gone: 503) has its octets read and dropped, and is answered after
+ * them. Only a size that cannot be read leaves the octets unknown: 501,
+ * and, as after a refused DATA, the session ends if more input is
+ * already waiting or the next line is not a command.
+ */
+static void
+cmd_bdat(struct session *s, char *arg)
+{
+	unsigned long long n = 0;
+	char *p = arg, *end;
+	int last = 0, len;
+
+	end = p + strspn(p, "0123456789");
+	if (end == p || end - p > 18 || (*end != '\0' && *end != ' '))
+		goto syntax;
+	for (; p < end; p++)
+		n = n * 10 + (unsigned)(*p - '0');
+	p = skip_spaces(end);
+	if (*p != '\0') {
+		if (strcasecmp(p, "LAST") != 0)
+			goto syntax;
+		last = 1;
+	}
+	len = snprintf(s->chunk_command, sizeof(s->chunk_command),
+	    "BDAT %llu%s", n, last ? " LAST" : "");
+	if (len < 0 || (size_t)len >= sizeof(s->chunk_command))
+		s->chunk_command[0] = '\0';
+
+	/* The reply comes with the end of the chunk: counted then. */
+	s->verb = -1;
+	s->chunk_left = n;
+	s->chunk_last = last;
+	s->chunk_discard = 0;
+	if (s->state != STATE_RCPT && s->state != STATE_BDAT) {
+		s->chunk_discard = 1;
+		s->chunk_refusal = sequence_hint(s, "BDAT");
+		s->chunk_counted = 1;
+	} else if (s->state == STATE_RCPT) {
+		if (s->sink != NULL && s->sink->open(s->sink_ctx) < 0) {
+			log_warn(s->id, "cannot make room for a message");
+			s->chunk_discard = 1;
+			s->chunk_refusal = errno == ENOSPC || errno == EDQUOT
+			    ? "452 4.3.1 Error: insufficient system storage"
+			    : "451 4.3.0 Error: cannot accept a message now";
+			s->chunk_counted = 0;
+		} else {
+			s->text_open = 1;
+			text_begin(s);
+			s->chunk_cr = 0;
+			state_enter(s, STATE_BDAT);
+		}
+	}
+	if (n == 0)
+		chunk_done(s);
+	return;
+
+syntax:
+	reply(s, "501 5.5.4 Syntax: BDAT octets [LAST]");
+	if (buf_len(s->in) > 0) {
+		log_info(s->id, "input after a BDAT of unknown size: %zu bytes "
+		    "not run", buf_len(s->in));
+		reply_uncounted(s, "554 5.5.0 Error: BDAT octets unknown, "
+		    "closing");
+		state_enter(s, STATE_CLOSED);
+	} else {
+		s->data_refused = 1;
+	}
+}
+
+/*
+ * chunk_feed - up to chunk_left octets of a BDAT chunk at p; returns how
+ * many it took. They count against max_message_size as they are (RFC
+ * 3030: as sent). A BINARYMIME body is kept as it is; any other is
+ * text with CRLF line ends, kept with LF ends as DATA keeps it (so the
+ * same message is the same bytes either way; a CR at the end of one
+ * chunk and the LF at the start of the next are one line end), and a
+ * bare CR or LF or a NUL refuses it as in DATA. There is no
+ * dot-stuffing in BDAT.
+ */
+static size_t
+chunk_feed(struct session *s, const char *p, size_t len)
+{
+	size_t n = len < s->chunk_left ? len : (size_t)s->chunk_left;
+	size_t i, j;
+
+	s->chunk_left -= n;
+	if (!s->chunk_discard) {
+		s->text_octets += n;
+		if (!s->text_too_big && s->text_octets
+		    > (unsigned long long)s->conf->max_message_size)
+			s->text_too_big = 1;
+		if (s->binarymime) {
+			text_append(s, p, n, 0);
+		} else {
+			for (i = 0; i < n && !text_refused(s); i = j) {
+				if (s->chunk_cr) {
+					s->chunk_cr = 0;
+					if (p[i] != '\n') {
+						s->text_bare = 1;
+						break;
+					}
+					text_append(s, "\n", 1, 0);
+					j = i + 1;
+					continue;
+				}
+				for (j = i; j < n && p[j] != '\r' && p[j] != '\n'
+				    && p[j] != '\0'; j++)
+					;
+				if (j > i) {
+					text_append(s, p + i, j - i, 0);
+					continue;
+				}
+				if (p[i] == '\r') {
+					s->chunk_cr = 1;
+					j = i + 1;
+				} else if (p[i] == '\n') {
+					s->text_bare = 1;
+				} else {
+					s->text_nul = 1;
+				}
+			}
+		}
+		if (text_refused(s))
+			text_close(s);
+	}
+	if (s->chunk_left == 0)
+		chunk_done(s);
+	return n;
+}
+
+/* chunk_done - the last octet of a chunk: answer it */
+static void
+chunk_done(struct session *s)
+{
+	s->lines++;
+	s->command = s->chunk_command;
+	if (s->chunk_discard) {
+		if (s->chunk_counted)
+			reply(s, "503 5.5.1 Error: %s", s->chunk_refusal);
+		else {
+			reply_uncounted(s, "%s", s->chunk_refusal);
+			if (s->state != STATE_CLOSED)
+				state_enter(s, STATE_GREETED);
+			transaction_reset(s);
+		}
+		tally_count(s, TALLY_BDAT, 0);
+		s->chunk_discard = 0;
+		s->command = NULL;
+		return;
+	}
+	if (s->chunk_last) {
+		if (s->chunk_cr)
+			s->text_bare = 1;
+		if (s->smtputf8 && !s->hdr_done && s->u8_need > 0)
+			s->text_bad_utf8 = 1;
+	}
+	if (text_refused(s))
+		text_refuse(s, TALLY_BDAT);
+	else if (s->chunk_last)
+		text_hand_over(s, 1);
+	else {
+		reply(s, "250 2.0.0 Ok: %llu octets received", s->text_octets);
+		tally_count(s, TALLY_BDAT, 1);
+	}
+	s->command = NULL;
 }
 
 static void
@@ -1715,8 +1935,8 @@ static void
 cmd_help(struct session *s, char *arg)
 {
 	(void)arg;
-	reply(s, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP "
-	    "HELP VRFY QUIT");
+	reply(s, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA BDAT RSET "
+	    "NOOP HELP VRFY QUIT");
 }
 
 static void

@@ -11,6 +11,11 @@ SMTPUTF8: Python's smtplib with mail_options=["SMTPUTF8"] sends UTF-8
 addresses and headers; a UTF-8 recipient domain is queued under its
 A-label directory, the queue file keeps the UTF-8 addresses, and
 maildir-inspect shows both forms of the domain.
+
+CHUNKING: a message sent in BDAT chunks (smtplib has no BDAT: raw
+sockets; a CRLF split across chunks, all of it pipelined) is on disk the
+same bytes as the same message sent with DATA; a BINARYMIME body is
+stored as it came.
 """
 
 import json
@@ -247,6 +252,86 @@ class SmtpUtf8(ExtTestCase):
         c.send(b"MAIL FROM:<j\xfcrgen@x.example> SMTPUTF8\r\n")
         c.expect(501, "5.5.2")
         self.assertEqual(self.d.queue_domains(), [])
+
+
+class Chunking(ExtTestCase):
+    MSG = (b"From: a@x.example\r\nSubject: chunks\r\n\r\n"
+           b".a line with a leading dot\r\n..two\r\n.\r\n"
+           + b"x" * 3000 + b"\r\n\xe4 8-bit\r\nend\r\n")
+
+    def body_after_trace(self, data):
+        fields, rest = split_trace(data, 3)
+        return fields, rest
+
+    def test_bdat_message_is_byte_identical_to_data(self):
+        c = self.client()
+        c.hello()
+        r = c.transaction("s@x.example", ["alice@example.org"],
+                          smtp_data(self.MSG.replace(b"\r\n", b"\n")))
+        self.assertEqual(r.code, 250, r)
+        data_id = r.queued_id()
+        # Three chunks, the second ending inside a CRLF, all pipelined.
+        m = self.MSG
+        cut1 = m.index(b"..two") + 3
+        cut2 = m.index(b"\r\nend") + 1
+        c.send(b"MAIL FROM:<s@x.example> BODY=8BITMIME\r\n"
+               b"RCPT TO:<alice@example.org>\r\n"
+               + b"BDAT %d\r\n" % cut1 + m[:cut1]
+               + b"BDAT %d\r\n" % (cut2 - cut1) + m[cut1:cut2]
+               + b"BDAT %d LAST\r\n" % (len(m) - cut2) + m[cut2:])
+        c.expect(250, "2.1.0")
+        c.expect(250, "2.1.5")
+        self.assertEqual(c.expect(250, "2.0.0").last,
+                         "250 2.0.0 Ok: %d octets received" % cut1)
+        self.assertEqual(c.expect(250, "2.0.0").last,
+                         "250 2.0.0 Ok: %d octets received" % cut2)
+        bdat_id = c.expect(250, "2.0.0").queued_id()
+        self.assertIsNotNone(bdat_id)
+        stored = {}
+        for name in self.d.files("alice"):
+            fields, rest = split_trace(self.d.read("alice", name), 3)
+            stored[name.split(".")[1]] = (fields, rest)
+        self.assertEqual(sorted(stored), sorted([data_id, bdat_id]))
+        self.assertEqual(stored[data_id][1], stored[bdat_id][1])
+        self.assertEqual(stored[bdat_id][1], m.replace(b"\r\n", b"\n"))
+        self.assertEqual(stored[data_id][0][:2], stored[bdat_id][0][:2])
+
+    def test_binarymime_stored_as_received(self):
+        body = (b"MIME-Version: 1.0\r\nContent-Type: application/octet-"
+                b"stream\r\nContent-Transfer-Encoding: binary\r\n\r\n"
+                + bytes(range(256)) + b"\rno LF\nno CR\r\n")
+        c = self.client()
+        c.hello()
+        c.expect_ok("MAIL FROM:<s@x.example> BODY=BINARYMIME", 250, "2.1.0")
+        c.expect_ok("RCPT TO:<bob@example.org>", 250, "2.1.5")
+        c.expect_ok("DATA", 503, "5.5.1")
+        c.send(b"BDAT %d LAST\r\n" % len(body) + body)
+        c.expect(250, "2.0.0")
+        fields, rest = split_trace(self.one_file("bob"), 3)
+        self.assertEqual(rest, body)
+
+    def test_bdat_after_failed_bdat_and_short_last(self):
+        c = self.client()
+        c.hello()
+        # "BDAT 10 LAST" with 9 octets, then a command: the tenth octet
+        # is the command's first byte; the rest is no command.
+        c.send(b"MAIL FROM:<s@x.example>\r\nRCPT TO:<alice@example.org>\r\n"
+               b"BDAT 10 LAST\r\n123456789NOOP\r\n")
+        c.expect(250)
+        c.expect(250)
+        c.expect(250, "2.0.0")
+        c.expect(500, "5.5.1")
+        fields, rest = split_trace(self.one_file("alice"), 3)
+        self.assertEqual(rest, b"123456789N")
+        # A failed chunk ends the transaction: the next is read, refused.
+        c.send(b"MAIL FROM:<s@x.example>\r\nRCPT TO:<alice@example.org>\r\n"
+               b"BDAT 3\r\na\nbBDAT 4 LAST\r\nQUIT")
+        c.expect(250)
+        c.expect(250)
+        c.expect(550, "5.5.2")
+        c.expect(503, "5.5.1")
+        c.expect_ok("NOOP", 250)
+        self.assertEqual(len(self.d.files("alice")), 1)
 
 
 if __name__ == "__main__":
