@@ -84,6 +84,7 @@ static int addr_label_is_numeric(const char *label, size_t len);
 static size_t addr_peek_utf8(struct addr_cursor *c);
 static enum addr_result addr_parse_domain(struct addr_cursor *c, char *dst);
 static enum addr_result addr_make_ace(const char *domain, char *ace);
+static int addr_hex_upper(int ch);
 static enum addr_result addr_parse_route(struct addr_cursor *c);
 static enum addr_result addr_parse_literal(struct addr_cursor *c, char *dst);
 static enum addr_result addr_parse_local(struct addr_cursor *c,
@@ -634,6 +635,135 @@ addr_domain_to_unicode(const char *ace, char *dst, size_t dstlen)
 		return -1;
 	}
 	return 0;
+}
+
+/* addr_hex_upper - the value of an upper-case hex digit, or -1 */
+static int
+addr_hex_upper(int ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+/*
+ * addr_xtext_decode - RFC 3461 xtext: xchar is "!" to "~" but "+" and
+ * "=", hexchar "+" and two upper-case hex digits. Writes the decoded
+ * text, NUL-terminated, to dst; a decoded byte outside printable ASCII
+ * (SP to "~") is refused too: DSN's texts are addresses and IDs.
+ */
+int
+addr_xtext_decode(const char *s, size_t len, char *dst, size_t dstlen)
+{
+	size_t i, o = 0;
+	int hi, lo, ch;
+
+	if (dstlen == 0)
+		return -1;
+	for (i = 0; i < len; i++) {
+		ch = (unsigned char)s[i];
+		if (ch == '+') {
+			if (i + 2 >= len || (hi = addr_hex_upper((unsigned char)
+			    s[i + 1])) < 0 || (lo = addr_hex_upper((unsigned char)
+			    s[i + 2])) < 0)
+				goto fail;
+			ch = hi * 16 + lo;
+			i += 2;
+		} else if (ch < '!' || ch > '~' || ch == '=') {
+			goto fail;
+		}
+		if (ch < ' ' || ch > '~' || o + 1 >= dstlen)
+			goto fail;
+		dst[o++] = (char)ch;
+	}
+	dst[o] = '\0';
+	return 0;
+
+fail:
+	dst[0] = '\0';
+	return -1;
+}
+
+/*
+ * addr_xtext_encode - s as xtext: "+", "=" and every byte outside "!"
+ * to "~" as "+HH"
+ */
+int
+addr_xtext_encode(const char *s, char *dst, size_t dstlen)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t o = 0;
+	unsigned char ch;
+
+	for (; (ch = (unsigned char)*s) != '\0'; s++) {
+		if (ch >= '!' && ch <= '~' && ch != '+' && ch != '=') {
+			if (o + 1 >= dstlen)
+				goto fail;
+			dst[o++] = (char)ch;
+			continue;
+		}
+		if (o + 3 >= dstlen)
+			goto fail;
+		dst[o++] = '+';
+		dst[o++] = hex[ch >> 4];
+		dst[o++] = hex[ch & 15];
+	}
+	if (dstlen == 0)
+		return -1;
+	dst[o] = '\0';
+	return 0;
+
+fail:
+	if (dstlen > 0)
+		dst[0] = '\0';
+	return -1;
+}
+
+/*
+ * addr_utf8_xtext_valid - RFC 6533: utf-8-addr-xtext is QCHAR ("!" to
+ * "~" but "+", "=" and "\\") and EmbeddedUnicodeChar "\x{HEXPOINT}" (2
+ * to 6 upper-case hex digits naming a Unicode scalar value: no
+ * surrogate, nothing over U+10FFFF); utf-8-addr-unitext (unitext set)
+ * also takes UTF-8 characters.
+ */
+int
+addr_utf8_xtext_valid(const char *s, size_t len, int unitext)
+{
+	unsigned long cp;
+	size_t i = 0, k, n;
+	int d;
+
+	if (len == 0)
+		return 0;
+	while (i < len) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if (ch == '\\') {
+			if (i + 3 >= len || s[i + 1] != 'x' || s[i + 2] != '{')
+				return 0;
+			cp = 0;
+			for (k = i + 3; k < len && s[k] != '}'; k++) {
+				if ((d = addr_hex_upper((unsigned char)s[k])) < 0
+				    || k - i - 3 >= 6)
+					return 0;
+				cp = cp * 16 + (unsigned long)d;
+			}
+			if (k >= len || k - i - 3 < 2 || cp > 0x10ffff
+			    || (cp >= 0xd800 && cp <= 0xdfff))
+				return 0;
+			i = k + 1;
+		} else if (ch >= '!' && ch <= '~' && ch != '+' && ch != '=') {
+			i++;
+		} else if (unitext && ch >= 0x80
+		    && (n = addr_utf8_char(s + i, len - i)) > 0) {
+			i += n;
+		} else {
+			return 0;
+		}
+	}
+	return 1;
 }
 
 int

@@ -49,9 +49,16 @@
  *	addr_utf8_valid() tells whether p[0 .. len - 1] is all ASCII or good
  *	UTF-8. addr_domain_to_unicode() writes the U-label form of an
  *	A-label domain (or the domain itself when it has none), for display.
+ *	addr_xtext_decode() decodes RFC 3461 xtext (DSN's ENVID and ORCPT)
+ *	into a NUL-terminated string of printable ASCII; addr_xtext_encode()
+ *	does the reverse. addr_utf8_xtext_valid() checks RFC 6533's
+ *	utf-8-addr-xtext (unitext: also utf-8-addr-unitext, SMTPUTF8 only).
  * DIAGNOSTICS
  *	addr_parse_path() returns ADDR_OK or one of the errors below; out is
  *	then undefined.
+ *	addr_xtext_decode() and addr_xtext_encode() return 0, or -1 (bad
+ *	xtext, a decoded byte that is not printable ASCII, or dst too
+ *	small; dst is then ""). addr_utf8_xtext_valid() returns 1 or 0.
  * LIMITS
  *	Local part 64 octets, domain 255, whole path 256 (RFC 5321 4.5.3.1).
  */
@@ -97,6 +104,9 @@ int addr_helo_valid(const char *name);
 size_t addr_utf8_char(const char *p, size_t len);
 int addr_utf8_valid(const char *p, size_t len);
 int addr_domain_to_unicode(const char *ace, char *dst, size_t dstlen);
+int addr_xtext_decode(const char *s, size_t len, char *dst, size_t dstlen);
+int addr_xtext_encode(const char *s, char *dst, size_t dstlen);
+int addr_utf8_xtext_valid(const char *s, size_t len, int unitext);
 const char *addr_strerror(enum addr_result r);
 
 #endif

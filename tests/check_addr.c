@@ -989,6 +989,60 @@ START_TEST(test_domain_to_unicode)
 }
 END_TEST
 
+START_TEST(test_xtext)
+{
+	char out[64];
+
+	ck_assert_int_eq(addr_xtext_decode("QQ+2B314159", 11, out,
+	    sizeof(out)), 0);
+	ck_assert_str_eq(out, "QQ+314159");
+	ck_assert_int_eq(addr_xtext_decode("a+20b", 5, out, sizeof(out)), 0);
+	ck_assert_str_eq(out, "a b");
+	ck_assert_int_eq(addr_xtext_decode("", 0, out, sizeof(out)), 0);
+	ck_assert_str_eq(out, "");
+	/* Upper-case hex only, two digits, no "=", nothing below "!". */
+	ck_assert_int_eq(addr_xtext_decode("a+2b", 4, out, sizeof(out)), -1);
+	ck_assert_str_eq(out, "");
+	ck_assert_int_eq(addr_xtext_decode("a+2", 3, out, sizeof(out)), -1);
+	ck_assert_int_eq(addr_xtext_decode("a+", 2, out, sizeof(out)), -1);
+	ck_assert_int_eq(addr_xtext_decode("a=b", 3, out, sizeof(out)), -1);
+	ck_assert_int_eq(addr_xtext_decode("a b", 3, out, sizeof(out)), -1);
+	ck_assert_int_eq(addr_xtext_decode("a\xc3\xa9", 3, out, sizeof(out)),
+	    -1);
+	/* A decoded control or 8-bit byte is refused. */
+	ck_assert_int_eq(addr_xtext_decode("a+0Ab", 5, out, sizeof(out)), -1);
+	ck_assert_int_eq(addr_xtext_decode("a+C3", 4, out, sizeof(out)), -1);
+	ck_assert_int_eq(addr_xtext_decode("abcd", 4, out, 4), -1);
+	ck_assert_int_eq(addr_xtext_decode("abc", 3, out, 4), 0);
+	/* The length is the caller's: nothing past it is read. */
+	ck_assert_int_eq(addr_xtext_decode("ab+2B", 3, out, sizeof(out)), -1);
+
+	ck_assert_int_eq(addr_xtext_encode("info+x=y@example.org", out,
+	    sizeof(out)), 0);
+	ck_assert_str_eq(out, "info+2Bx+3Dy@example.org");
+	ck_assert_int_eq(addr_xtext_encode("a b", out, sizeof(out)), 0);
+	ck_assert_str_eq(out, "a+20b");
+	ck_assert_int_eq(addr_xtext_encode("abc", out, 3), -1);
+	ck_assert_int_eq(addr_xtext_encode("+", out, 3), -1);
+	ck_assert_int_eq(addr_xtext_encode("+", out, 4), 0);
+
+	ck_assert_int_eq(addr_utf8_xtext_valid("j\\x{FC}rgen@x.example", 21, 0),
+	    1);
+	ck_assert_int_eq(addr_utf8_xtext_valid("\\x{1F4E7}", 9, 0), 1);
+	ck_assert_int_eq(addr_utf8_xtext_valid("j\\x{fc}rgen", 11, 0), 0);
+	ck_assert_int_eq(addr_utf8_xtext_valid("\\x{F}", 5, 0), 0);
+	ck_assert_int_eq(addr_utf8_xtext_valid("\\x{D800}", 8, 0), 0);
+	ck_assert_int_eq(addr_utf8_xtext_valid("\\x{110000}", 10, 0), 0);
+	ck_assert_int_eq(addr_utf8_xtext_valid("\\x{FC", 5, 0), 0);
+	ck_assert_int_eq(addr_utf8_xtext_valid("a+b", 3, 0), 0);
+	ck_assert_int_eq(addr_utf8_xtext_valid("a=b", 3, 0), 0);
+	ck_assert_int_eq(addr_utf8_xtext_valid("", 0, 0), 0);
+	ck_assert_int_eq(addr_utf8_xtext_valid("j\xc3\xbcrgen", 7, 0), 0);
+	ck_assert_int_eq(addr_utf8_xtext_valid("j\xc3\xbcrgen", 7, 1), 1);
+	ck_assert_int_eq(addr_utf8_xtext_valid("j\xfcrgen", 6, 1), 0);
+}
+END_TEST
+
 START_TEST(test_mutated_paths)
 {
 	const size_t ncases = sizeof(path_cases) / sizeof(path_cases[0]);
@@ -1110,6 +1164,7 @@ addr_suite(void)
 	tcase_add_test(tc, test_utf8_paths);
 	tcase_add_test(tc, test_utf8_chars);
 	tcase_add_test(tc, test_domain_to_unicode);
+	tcase_add_test(tc, test_xtext);
 	suite_add_tcase(s, tc);
 
 	return s;

@@ -71,7 +71,7 @@
 #define EHLO_REPLY	"250-" HOST "\r\n250-PIPELINING\r\n250-SIZE 4096\r\n" \
 			"250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n" \
 			"250-SMTPUTF8\r\n250-CHUNKING\r\n250-BINARYMIME\r\n" \
-			"250 HELP\r\n"
+			"250-DSN\r\n250 HELP\r\n"
 #define MAX_SIZE	4096
 #define MAX_RCPTS	5
 
@@ -553,6 +553,7 @@ START_TEST(test_ehlo_reply)
 	    "250-SMTPUTF8\r\n"
 	    "250-CHUNKING\r\n"
 	    "250-BINARYMIME\r\n"
+	    "250-DSN\r\n"
 	    "250 HELP\r\n");
 	ck_assert_str_eq(say(c, "HELO client.example\r\n"), "250 " HOST "\r\n");
 	ck_assert_str_eq(say(c, "ehlo x\r\n"), EHLO_REPLY);
@@ -1405,6 +1406,8 @@ START_TEST(test_rcpt_local)
 	expect_prefix(rcpt_reply(0, "<alice@example.org>x"), "501 5.1.3 ");
 	expect_prefix(rcpt_reply(0, "<alice>"), "501 5.1.3 ");
 	expect_prefix(rcpt_reply(0, "<alice@example.org> NOTIFY=NEVER"),
+	    "250 2.1.5 ");
+	expect_prefix(rcpt_reply(0, "<alice@example.org> XYZ=1"),
 	    "555 5.5.4 ");
 	expect_prefix(rcpt_reply(0, "<alice@example.org>  "), "250 2.1.5 ");
 }

@@ -77,6 +77,8 @@ static int list_open(struct inspect *in, const struct list_letter *l,
 static void list_close(struct list_open *lo);
 static int list_matches(const struct inspect *in,
     const struct queuefile *qf);
+static void list_json_param(const char *params, const char *name,
+    int xtext);
 static void list_json_letter(const struct inspect *in,
     const struct list_letter *l, const struct queuefile *qf,
     const struct queuefile_error *err);
@@ -309,8 +311,78 @@ list_json_letter(const struct inspect *in, const struct list_letter *l,
 			putchar(',');
 		json_cstring(stdout, queuefile_rcpt(qf, i));
 	}
-	printf("],\"malformed\":");
+	printf("],\"recipient_params\":[");
+	for (i = 0; qf != NULL && i < queuefile_nrcpts(qf); i++) {
+		if (i > 0)
+			putchar(',');
+		json_cstring(stdout, queuefile_rcpt_params(qf, i));
+	}
+	printf("],\"dsn\":");
+	if (qf == NULL) {
+		printf("null");
+	} else {
+		printf("{\"ret\":");
+		list_json_param(queuefile_params(qf), "RET", 0);
+		printf(",\"envid\":");
+		list_json_param(queuefile_params(qf), "ENVID", 1);
+		printf(",\"notify\":[");
+		for (i = 0; i < queuefile_nrcpts(qf); i++) {
+			if (i > 0)
+				putchar(',');
+			list_json_param(queuefile_rcpt_params(qf, i), "NOTIFY",
+			    0);
+		}
+		printf("],\"orcpt\":[");
+		for (i = 0; i < queuefile_nrcpts(qf); i++) {
+			if (i > 0)
+				putchar(',');
+			list_json_param(queuefile_rcpt_params(qf, i), "ORCPT",
+			    1);
+		}
+		printf("]}");
+	}
+	printf(",\"malformed\":");
 	json_nstring(stdout, qf ? NULL : err->reason);
+}
+
+/*
+ * list_json_param - the value of one ESMTP parameter as a JSON string,
+ * or null when params lack it. With xtext, RFC 3461's xtext is decoded
+ * (ORCPT after its "addr-type;", which is kept); a value that does not
+ * decode, or RFC 6533's utf-8 form, is shown as it is.
+ */
+static void
+list_json_param(const char *params, const char *name, int xtext)
+{
+	char raw[QUEUEFILE_LINE_MAX + 1], out[QUEUEFILE_LINE_MAX + 1];
+	const char *v, *semi;
+	size_t len, skip = 0;
+
+	if ((v = queuefile_param(params, name, &len)) == NULL) {
+		printf("null");
+		return;
+	}
+	if (!xtext || len >= sizeof(raw)) {
+		json_string(stdout, v, len);
+		return;
+	}
+	memcpy(raw, v, len);
+	raw[len] = '\0';
+	if (strcmp(name, "ORCPT") == 0) {
+		if ((semi = strchr(raw, ';')) == NULL
+		    || strncasecmp(raw, "utf-8;", 6) == 0) {
+			json_cstring(stdout, raw);
+			return;
+		}
+		skip = (size_t)(semi - raw) + 1;
+	}
+	memcpy(out, raw, skip);
+	if (addr_xtext_decode(raw + skip, len - skip, out + skip,
+	    sizeof(out) - skip) < 0) {
+		json_cstring(stdout, raw);
+		return;
+	}
+	json_cstring(stdout, out);
 }
 
 /* list_arrival - the file's mtime in UTC, as the log writes times */
@@ -592,7 +664,9 @@ show_letter(struct inspect *in, const struct list_letter *l, int first)
 	if (*queuefile_params(lo.qf) != '\0')
 		printf("params: %s\n", queuefile_params(lo.qf));
 	for (i = 0; i < queuefile_nrcpts(lo.qf); i++)
-		printf("recipient: <%s>\n", queuefile_rcpt(lo.qf, i));
+		printf("recipient: <%s>%s%s\n", queuefile_rcpt(lo.qf, i),
+		    *queuefile_rcpt_params(lo.qf, i) ? " " : "",
+		    queuefile_rcpt_params(lo.qf, i));
 	putchar('\n');
 	inspect_print_safe(stdout, text, in->body ? len : hlen,
 	    INSPECT_KEEP_LINES);
@@ -729,7 +803,8 @@ show_delivered(struct inspect *in, const struct list_letter *l, int first)
 		show_json_trace(text, hlen, "Return-Path:", 0);
 		printf(",\"params\":null,\"recipients\":");
 		show_json_trace(text, hlen, "Delivered-To:", 1);
-		printf(",\"malformed\":null,\"user\":");
+		printf(",\"recipient_params\":null,\"dsn\":null"
+		    ",\"malformed\":null,\"user\":");
 		json_cstring(stdout, l->user);
 		printf(",\"folder\":\"%s\",\"headers\":", l->in_cur ? "cur" : "new");
 		show_json_headers(text, hlen);

@@ -470,7 +470,14 @@ deliver_remote_header(const struct session_message *msg,
 			continue;
 		if (deliver_text_add(t, "X-Envelope-To: <", 16) < 0
 		    || deliver_append_addr(t, msg, r->address) < 0
-		    || deliver_text_add(t, ">\n", 2) < 0)
+		    || deliver_text_add(t, ">", 1) < 0)
+			return -1;
+		/* DSN's NOTIFY and ORCPT, for the delivery agent (RFC 3461). */
+		if (r->params != NULL && *r->params != '\0'
+		    && (deliver_text_add(t, " ", 1) < 0
+		    || deliver_append_addr(t, msg, r->params) < 0))
+			return -1;
+		if (deliver_text_add(t, "\n", 1) < 0)
 			return -1;
 	}
 	return 0;
@@ -585,7 +592,9 @@ deliver_stage(struct deliver *d, const char *session_id,
 		d->hdr.max += 64 + strlen(msg->sender) + strlen(msg->mail_params ?
 		    msg->mail_params : "") + strlen(msg->rcpts[i].address)
 		    + (msg->rcpts[i].original != NULL ?
-		    strlen(msg->rcpts[i].original) : 0);
+		    strlen(msg->rcpts[i].original) : 0)
+		    + (msg->rcpts[i].params != NULL ?
+		    strlen(msg->rcpts[i].params) : 0);
 	if (deliver_reserve_rcpts(d, msg->nrcpts) < 0
 	    || deliver_build_headers(d, msg, id, &ncopies) < 0) {
 		log_warn(id, "session=%s cannot build headers", session_id);

@@ -152,6 +152,7 @@ struct rcpt {
 	char *address;
 	char *domain;
 	char *original;		/* see struct session_rcpt */
+	char *params;		/* RCPT parameters as accepted */
 	const char *mailbox;	/* points into the configuration; NULL: remote */
 };
 
@@ -161,6 +162,8 @@ struct rcpt_dest {
 	const char *domain;
 	const char *mailbox;
 	const char *original;
+	const char *params;	/* NOTIFY, ORCPT; "" if none */
+	char own_params[SESSION_LINE_MAX + ADDR_PATH_MAX * 3 + 16];
 };
 
 struct session {
@@ -283,7 +286,12 @@ static int rcpt_add(struct session *, const struct rcpt_dest *);
 static void rcpt_accept(struct session *, const char *,
     const struct rcpt_dest *, size_t);
 static void rcpt_forget(struct session *, size_t);
-static void rcpt_local(struct session *, const struct addr *, const char *);
+static void rcpt_local(struct session *, const struct addr *, const char *,
+    const char *);
+static int rcpt_params_parse(struct session *, char *, char *, size_t);
+static int rcpt_orcpt_ok(const struct session *, const char *);
+static int rcpt_notify_ok(char *);
+static int rcpt_alias_params(const char *, const char *, char *, size_t);
 static char *skip_spaces(char *);
 static int mail_params_parse(struct session *, char *, char *, size_t);
 static void cmd_ehlo(struct session *, char *);
@@ -1240,6 +1248,7 @@ text_hand_over(struct session *s, int via_bdat)
 	for (i = 0; i < s->nrcpts; i++) {
 		s->message_rcpts[i].address = s->rcpts[i].address;
 		s->message_rcpts[i].original = s->rcpts[i].original;
+		s->message_rcpts[i].params = s->rcpts[i].params;
 		s->message_rcpts[i].mailbox = s->rcpts[i].mailbox;
 		s->message_rcpts[i].domain = s->rcpts[i].domain;
 	}
@@ -1319,7 +1328,7 @@ cmd_ehlo(struct session *s, char *arg)
 		return;
 	reply(s, "250-%s\r\n250-PIPELINING\r\n250-SIZE %ld\r\n250-8BITMIME\r\n"
 	    "250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250-CHUNKING\r\n"
-	    "250-BINARYMIME\r\n250 HELP", hostname(s),
+	    "250-BINARYMIME\r\n250-DSN\r\n250 HELP", hostname(s),
 	    s->conf->max_message_size);
 }
 
@@ -1338,7 +1347,8 @@ cmd_helo(struct session *s, char *arg)
 static int
 mail_params_parse(struct session *s, char *p, char *out, size_t outlen)
 {
-	int seen_size = 0, seen_body = 0, n;
+	int seen_size = 0, seen_body = 0, seen_ret = 0, seen_envid = 0, n;
+	char decoded[SESSION_LINE_MAX];
 	size_t o = 0;
 	const char *digit;
 	char *word, *value;
@@ -1380,6 +1390,23 @@ mail_params_parse(struct session *s, char *p, char *out, size_t outlen)
 			else if (strcasecmp(value, "7BIT") != 0 &&
 			    strcasecmp(value, "8BITMIME") != 0) {
 				reply(s, "555 5.5.4 Error: unsupported BODY type");
+				return -1;
+			}
+		} else if (strcasecmp(word, "RET") == 0) {
+			/* RFC 3461 4.3: what a bounce carries. */
+			if (seen_ret++ || value == NULL
+			    || (strcasecmp(value, "FULL") != 0
+			    && strcasecmp(value, "HDRS") != 0)) {
+				reply(s, "501 5.5.4 Syntax: RET=FULL|HDRS");
+				return -1;
+			}
+		} else if (strcasecmp(word, "ENVID") == 0) {
+			/* RFC 3461 4.4: xtext of at most 100 printable octets. */
+			if (seen_envid++ || value == NULL || *value == '\0'
+			    || strlen(value) > 100
+			    || addr_xtext_decode(value, strlen(value), decoded,
+			    sizeof(decoded)) < 0 || strchr(decoded, ' ') != NULL) {
+				reply(s, "501 5.5.4 Syntax: ENVID=xtext");
 				return -1;
 			}
 		} else if (strcasecmp(word, "SMTPUTF8") == 0) {
@@ -1493,10 +1520,13 @@ rcpt_add(struct session *s, const struct rcpt_dest *d)
 	r->mailbox = d->mailbox;
 	if ((r->address = strdup(d->address)) == NULL
 	    || (r->domain = strdup(d->domain)) == NULL
+	    || (r->params = strdup(d->params != NULL ? d->params : ""))
+	    == NULL
 	    || (d->original != NULL
 	    && (r->original = strdup(d->original)) == NULL)) {
 		free(r->address);
 		free(r->domain);
+		free(r->params);
 		return -1;
 	}
 	s->nrcpts++;
@@ -1560,6 +1590,7 @@ rcpt_forget(struct session *s, size_t keep)
 		free(s->rcpts[s->nrcpts].address);
 		free(s->rcpts[s->nrcpts].domain);
 		free(s->rcpts[s->nrcpts].original);
+		free(s->rcpts[s->nrcpts].params);
 	}
 }
 
@@ -1571,7 +1602,8 @@ rcpt_forget(struct session *s, size_t keep)
  * addressed to user@domain, the given address kept as the original.
  */
 static void
-rcpt_local(struct session *s, const struct addr *a, const char *given)
+rcpt_local(struct session *s, const struct addr *a, const char *given,
+    const char *params)
 {
 	const struct conf *conf = s->conf;
 	struct conf_target t;
@@ -1600,6 +1632,7 @@ rcpt_local(struct session *s, const struct addr *a, const char *given)
 		}
 		one.mailbox = t.user;
 		one.domain = domain;
+		one.params = params;
 		len = snprintf(one.address, sizeof(one.address), "%s%s%s",
 		    one.original ? t.user : given, one.original ? "@" : "",
 		    one.original ? domain : "");
@@ -1621,6 +1654,10 @@ rcpt_local(struct session *s, const struct addr *a, const char *given)
 	}
 	for (i = 0; i < n; i++) {
 		d[i].original = given;
+		d[i].params = params;
+		if (i >= t.alias->nmailboxes && rcpt_alias_params(params, given,
+		    d[i].own_params, sizeof(d[i].own_params)) == 0)
+			d[i].params = d[i].own_params;
 		if (i < t.alias->nmailboxes) {
 			d[i].mailbox = t.alias->mailboxes[i];
 			d[i].domain = a->domain;
@@ -1642,10 +1679,152 @@ rcpt_local(struct session *s, const struct addr *a, const char *given)
 	free(d);
 }
 
+/*
+ * rcpt_params_parse - check the RCPT parameters in p (RFC 3461 NOTIFY
+ * and ORCPT, each at most once) and write them, as accepted, to out:
+ * NOTIFY upper-cased, ORCPT as sent. Returns 0, or -1 after a reply.
+ */
+static int
+rcpt_params_parse(struct session *s, char *p, char *out, size_t outlen)
+{
+	int seen_notify = 0, seen_orcpt = 0, n;
+	size_t o = 0;
+	const char *name;
+	char *word, *value;
+
+	out[0] = '\0';
+	for (p = skip_spaces(p); *p != '\0'; p = skip_spaces(p)) {
+		word = p;
+		p += strcspn(p, " ");
+		if (*p != '\0')
+			*p++ = '\0';
+		if ((value = strchr(word, '=')) != NULL)
+			*value++ = '\0';
+		if (strcasecmp(word, "NOTIFY") == 0) {
+			name = "NOTIFY";
+			if (seen_notify++ || !rcpt_notify_ok(value)) {
+				reply(s, "501 5.5.4 Syntax: "
+				    "NOTIFY=NEVER|SUCCESS,FAILURE,DELAY");
+				return -1;
+			}
+		} else if (strcasecmp(word, "ORCPT") == 0) {
+			name = "ORCPT";
+			if (seen_orcpt++ || value == NULL
+			    || !rcpt_orcpt_ok(s, value)) {
+				reply(s, "501 5.5.4 Syntax: ORCPT=addr-type;xtext");
+				return -1;
+			}
+		} else {
+			reply(s, "555 5.5.4 Error: unsupported parameter");
+			return -1;
+		}
+		n = snprintf(out + o, outlen - o, "%s%s=%s", o > 0 ? " " : "",
+		    name, value);
+		if (n < 0 || (size_t)n >= outlen - o) {
+			reply(s, "501 5.5.4 Error: parameters too long");
+			return -1;
+		}
+		o += (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * rcpt_notify_ok - NOTIFY=NEVER, or a comma list of SUCCESS, FAILURE
+ * and DELAY, each once, any case (RFC 3461 4.1); upper-cases value
+ */
+static int
+rcpt_notify_ok(char *value)
+{
+	static const char *const words[] = { "SUCCESS", "FAILURE", "DELAY" };
+	unsigned seen = 0;
+	size_t wlen, k;
+	char *v;
+
+	if (value == NULL || *value == '\0')
+		return 0;
+	if (strcasecmp(value, "NEVER") != 0) {
+		for (v = value;; v++) {
+			wlen = strcspn(v, ",");
+			for (k = 0; k < 3; k++)
+				if (wlen == strlen(words[k])
+				    && strncasecmp(v, words[k], wlen) == 0)
+					break;
+			if (k == 3 || (seen & (1u << k)) != 0)
+				return 0;
+			seen |= 1u << k;
+			v += wlen;
+			if (*v == '\0')
+				break;
+		}
+	}
+	for (v = value; *v != '\0'; v++)
+		if (*v >= 'a' && *v <= 'z')
+			*v = (char)(*v - 'a' + 'A');
+	return 1;
+}
+
+/*
+ * rcpt_orcpt_ok - ORCPT=addr-type;value (RFC 3461 4.2): at most 500
+ * octets; addr-type an atom; "rfc822" takes xtext of printable ASCII,
+ * "utf-8" RFC 6533's utf-8-addr-xtext (and utf-8-addr-unitext with
+ * SMTPUTF8), any other type xtext
+ */
+static int
+rcpt_orcpt_ok(const struct session *s, const char *value)
+{
+	char decoded[SESSION_LINE_MAX];
+	const char *semi = strchr(value, ';'), *p;
+
+	if (semi == NULL || semi == value || strlen(value) > 500
+	    || semi[1] == '\0')
+		return 0;
+	for (p = value; p < semi; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
+		    || (*p >= '0' && *p <= '9') || *p == '-'))
+			return 0;
+	if ((size_t)(semi - value) == 5 && strncasecmp(value, "utf-8", 5) == 0)
+		return addr_utf8_xtext_valid(semi + 1, strlen(semi + 1),
+		    s->smtputf8);
+	return addr_xtext_decode(semi + 1, strlen(semi + 1), decoded,
+	    sizeof(decoded)) == 0;
+}
+
+/*
+ * rcpt_alias_params - the parameters for a remote target of an alias:
+ * those given, and ORCPT=rfc822;<the address given> when the client
+ * sent none (RFC 3461 5.2.1 lets a relay add it, so that a report
+ * names the address the sender used). Returns 0 with out filled in,
+ * or -1 to keep params as they are.
+ */
+static int
+rcpt_alias_params(const char *params, const char *given, char *out,
+    size_t outlen)
+{
+	char xtext[ADDR_PATH_MAX * 3 + 1];
+	const char *p;
+	int n;
+
+	for (p = params; (p = strstr(p, "ORCPT=")) != NULL; p++)
+		if (p == params || p[-1] == ' ')
+			return -1;
+	if (!addr_utf8_valid(given, strlen(given)))
+		return -1;
+	for (p = given; *p != '\0'; p++)
+		if ((unsigned char)*p >= 0x80)
+			return -1;	/* a UTF-8 address: no rfc822 type */
+	if (addr_xtext_encode(given, xtext, sizeof(xtext)) < 0)
+		return -1;
+	n = snprintf(out, outlen, "%s%sORCPT=rfc822;%s", params,
+	    *params ? " " : "", xtext);
+	return n < 0 || (size_t)n >= outlen ? -1 : 0;
+}
+
 static void
 cmd_rcpt(struct session *s, char *arg)
 {
 	char address[ADDR_LOCAL_MAX + ADDR_DOMAIN_MAX + 2];
+	char params[SESSION_LINE_MAX];
 	struct rcpt_dest one;
 	struct addr a;
 	enum addr_result r;
@@ -1677,10 +1856,8 @@ cmd_rcpt(struct session *s, char *arg)
 		reply(s, "501 5.1.3 Error: bad recipient address syntax");
 		return;
 	}
-	if (*skip_spaces(rest) != '\0') {
-		reply(s, "555 5.5.4 Error: unsupported parameter");
+	if (rcpt_params_parse(s, rest, params, sizeof(params)) < 0)
 		return;
-	}
 	if (addr_format(&a, address, sizeof(address)) < 0) {
 		reply(s, "501 5.1.3 Error: bad recipient address");
 		return;
@@ -1691,7 +1868,7 @@ cmd_rcpt(struct session *s, char *arg)
 	/* A UTF-8 domain is known, and queued, by its A-labels. */
 	if (a.postmaster || (!a.literal && conf_is_local_domain(s->conf,
 	    a.ace))) {
-		rcpt_local(s, &a, address);
+		rcpt_local(s, &a, address, params);
 		return;
 	}
 	if (!s->relay_allowed) {
@@ -1709,6 +1886,7 @@ cmd_rcpt(struct session *s, char *arg)
 	memset(&one, 0, sizeof(one));
 	memcpy(one.address, address, sizeof(address));
 	one.domain = a.ace;
+	one.params = params;
 	rcpt_accept(s, address, &one, 1);
 }
 

@@ -16,6 +16,10 @@ CHUNKING: a message sent in BDAT chunks (smtplib has no BDAT: raw
 sockets; a CRLF split across chunks, all of it pipelined) is on disk the
 same bytes as the same message sent with DATA; a BINARYMIME body is
 stored as it came.
+
+DSN: RET, ENVID, NOTIFY and ORCPT are kept in the queue file (MAIL's
+after the sender, RCPT's after each recipient) and maildir-inspect show
+--json gives them, decoded; LIMITS is in the EHLO reply.
 """
 
 import json
@@ -332,6 +336,57 @@ class Chunking(ExtTestCase):
         c.expect(503, "5.5.1")
         c.expect_ok("NOOP", 250)
         self.assertEqual(len(self.d.files("alice")), 1)
+
+
+class Dsn(ExtTestCase):
+    daemon_opts = dict(relay_networks=["127.0.0.1/32"], max_recipients=7)
+    extra_local = '  aliases = { fwd = [ "far@remote.example" ]; };\n'
+
+    def test_dsn_parameters_in_queue_file_and_inspect(self):
+        c = self.client()
+        r = c.hello()
+        self.assertIn("250-DSN", r.text)
+        c.expect_ok("MAIL FROM:<s@x.example> RET=HDRS ENVID=QQ+2B314159",
+                    250, "2.1.0")
+        c.expect_ok("RCPT TO:<r@remote.example> NOTIFY=SUCCESS,FAILURE "
+                    "ORCPT=rfc822;Orig+2Bx@remote.example", 250, "2.1.5")
+        c.expect_ok("RCPT TO:<n@remote.example> NOTIFY=NEVER", 250, "2.1.5")
+        c.expect_ok("RCPT TO:<p@remote.example>", 250, "2.1.5")
+        c.expect_ok("RCPT TO:<fwd@example.org> NOTIFY=delay", 250, "2.1.5")
+        c.expect_ok("RCPT TO:<q@remote.example> NOTIFY=NEVER,SUCCESS",
+                    501, "5.5.4")
+        c.expect_ok("DATA", 354)
+        c.send(smtp_data(MSG))
+        msgid = c.expect(250, "2.0.0").queued_id()
+        head = self.queue_file("remote.example").split(b"\nReceived: ")[0]
+        self.assertEqual(head.decode().splitlines(), [
+            "X-Envelope-From: <s@x.example> RET=HDRS ENVID=QQ+2B314159",
+            "X-Envelope-To: <r@remote.example> NOTIFY=SUCCESS,FAILURE "
+            "ORCPT=rfc822;Orig+2Bx@remote.example",
+            "X-Envelope-To: <n@remote.example> NOTIFY=NEVER",
+            "X-Envelope-To: <p@remote.example>",
+            "X-Envelope-To: <far@remote.example> NOTIFY=DELAY "
+            "ORCPT=rfc822;fwd@example.org"])
+
+        st, out = inspect(self.d, "--json", "show", msgid)
+        self.assertEqual(st, 0, out)
+        doc = json.loads(out)
+        letter = doc["letters"][0] if "letters" in doc else doc
+        self.assertEqual(letter["recipients"], [
+            "r@remote.example", "n@remote.example", "p@remote.example",
+            "far@remote.example"])
+        self.assertEqual(letter["recipient_params"], [
+            "NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;Orig+2Bx@remote.example",
+            "NOTIFY=NEVER", "", "NOTIFY=DELAY ORCPT=rfc822;fwd@example.org"])
+        self.assertEqual(letter["dsn"], {
+            "ret": "HDRS", "envid": "QQ+314159",
+            "notify": ["SUCCESS,FAILURE", "NEVER", None, "DELAY"],
+            "orcpt": ["rfc822;Orig+x@remote.example", None, None,
+                      "rfc822;fwd@example.org"]})
+        st, out = inspect(self.d, "show", msgid)
+        self.assertIn(b"recipient: <n@remote.example> NOTIFY=NEVER\n", out)
+        st, out = inspect(self.d, "check")
+        self.assertEqual(st, 0, out)
 
 
 if __name__ == "__main__":

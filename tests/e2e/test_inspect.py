@@ -366,6 +366,9 @@ class ListTest(InspectTestCase):
             "params": "SIZE=1234 BODY=8BITMIME",
             "recipients": ["u1@remote.example", "u2@remote.example",
                            "u3@remote.example"],
+            "recipient_params": ["", "", ""],
+            "dsn": {"ret": None, "envid": None, "notify": [None] * 3,
+                    "orcpt": [None] * 3},
             "malformed": None})
         b1 = doc["letters"][0]
         self.assertEqual(b1["sender"], "")
