@@ -71,7 +71,7 @@
 #define EHLO_REPLY	"250-" HOST "\r\n250-PIPELINING\r\n250-SIZE 4096\r\n" \
 			"250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n" \
 			"250-SMTPUTF8\r\n250-CHUNKING\r\n250-BINARYMIME\r\n" \
-			"250-DSN\r\n250 HELP\r\n"
+			"250-DSN\r\n250-LIMITS RCPTMAX=5\r\n250 HELP\r\n"
 #define MAX_SIZE	4096
 #define MAX_RCPTS	5
 
@@ -554,6 +554,7 @@ START_TEST(test_ehlo_reply)
 	    "250-CHUNKING\r\n"
 	    "250-BINARYMIME\r\n"
 	    "250-DSN\r\n"
+	    "250-LIMITS RCPTMAX=5\r\n"
 	    "250 HELP\r\n");
 	ck_assert_str_eq(say(c, "HELO client.example\r\n"), "250 " HOST "\r\n");
 	ck_assert_str_eq(say(c, "ehlo x\r\n"), EHLO_REPLY);

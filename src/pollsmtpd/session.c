@@ -1326,10 +1326,15 @@ cmd_ehlo(struct session *s, char *arg)
 {
 	if (helo_accept(s, arg, 1) < 0)
 		return;
+	/*
+	 * LIMITS (RFC 9422): RCPTMAX is max_recipients; there is no cap
+	 * on the transactions of a session, so no MAILMAX.
+	 */
 	reply(s, "250-%s\r\n250-PIPELINING\r\n250-SIZE %ld\r\n250-8BITMIME\r\n"
 	    "250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250-CHUNKING\r\n"
-	    "250-BINARYMIME\r\n250-DSN\r\n250 HELP", hostname(s),
-	    s->conf->max_message_size);
+	    "250-BINARYMIME\r\n250-DSN\r\n250-LIMITS RCPTMAX=%ld\r\n"
+	    "250 HELP", hostname(s), s->conf->max_message_size,
+	    s->conf->max_recipients);
 }
 
 static void

@@ -346,6 +346,7 @@ class Dsn(ExtTestCase):
         c = self.client()
         r = c.hello()
         self.assertIn("250-DSN", r.text)
+        self.assertIn("250-LIMITS RCPTMAX=7", r.text)
         c.expect_ok("MAIL FROM:<s@x.example> RET=HDRS ENVID=QQ+2B314159",
                     250, "2.1.0")
         c.expect_ok("RCPT TO:<r@remote.example> NOTIFY=SUCCESS,FAILURE "
