@@ -39,6 +39,18 @@
  *	Dot-stuffing is undone and CRLF is stored as LF; lines longer than
  *	1000 octets are kept as they are.
  *
+ *	BDAT (RFC 3030). Once a BDAT's size is read, exactly that many
+ *	octets are taken from the input as the chunk (chunk_feed()), in any
+ *	state, and the BDAT is answered after them: 503 when it came out of
+ *	sequence, so a refused BDAT's octets are never run as commands. A
+ *	chunk feeds the sink as DATA text does, with one byte of state for a
+ *	CR that ends a chunk; a chunk that fails ends the transaction.
+ *
+ *	SMTPUTF8 (RFC 6531). A MAIL line that names SMTPUTF8, and the RCPT
+ *	lines of its transaction, may hold UTF-8; every other 8-bit byte in
+ *	a command is refused before the command runs. Such a message's
+ *	header section is checked as UTF-8 as it streams (text_check_utf8()).
+ *
  *	Actions. Storing a message and closing are actions the caller
  *	takes from a small queue, in the order they were asked for
  *	(session_action()); later ones (STARTTLS) join the same queue.

@@ -5,14 +5,22 @@
  *	#include "session.h"
  * DESCRIPTION
  *	One struct session is one SMTP conversation (RFC 5321 with
- *	PIPELINING, SIZE, 8BITMIME and ENHANCEDSTATUSCODES). It knows no file
+ *	PIPELINING, SIZE, 8BITMIME, ENHANCEDSTATUSCODES, SMTPUTF8, CHUNKING,
+ *	BINARYMIME, DSN and LIMITS). It knows no file
  *	descriptor and no clock: the caller hands it the bytes the client
  *	sent, takes the reply bytes it produced, stores the messages it
  *	hands over, and tells it when a timer ran out.
  *
  *	States: START (greeting sent) -> GREETED (HELO/EHLO) -> MAIL -> RCPT
- *	-> DATA -> GREETED after the final dot; QUIT closes from any state.
- *	A command out of sequence gets 503 5.5.1 and changes no state.
+ *	-> DATA -> GREETED after the final dot, or RCPT -> BDAT (chunks
+ *	taken) -> GREETED after the LAST chunk; QUIT closes from any state.
+ *	A command out of sequence gets 503 5.5.1 and changes no state (a
+ *	BDAT's octets are read first).
+ *
+ *	Recipients: a local part names a user, an alias (several
+ *	session_rcpt, each mailbox and remote target once, one RCPT against
+ *	max_recipients), the postmaster, or a user after the extension of
+ *	local.recipient_delimiter is taken off, or else local.catchall.
  *
  *	session_new() starts a session for a client at client_addr (numeric
  *	text: "127.0.0.1" or "::1"); relay_allowed tells whether the client
@@ -27,7 +35,9 @@
  *	errno: nothing more is written, the rest is read and the client
  *	gets 451/452 at the final dot); sink->close() tells that the text
  *	is no longer needed: the message was refused, abandoned, or
- *	answered after storing. open and close come in pairs. With a NULL
+ *	answered after storing. open and close come in pairs. BDAT chunks
+ *	feed the same sink with the same bytes (CRLF as LF, no dot-stuffing
+ *	to undo; BINARYMIME as received). With a NULL
  *	sink the text is checked and measured, and not kept.
  *	session_free() releases it (NULL allowed).
  *
@@ -61,8 +71,9 @@
  *	(452 4.3.1); then the engine goes on with the bytes it kept.
  *	session_closing() is true once the session has ended (QUIT, too many
  *	errors, timeout, shutdown): send the output, then close.
- *	session_in_data() is true while message text is being received (the
- *	caller applies data_timeout instead of command_timeout).
+ *	session_in_data() is true while message text is being received,
+ *	after DATA or inside a BDAT chunk (the caller applies data_timeout
+ *	instead of command_timeout).
  *	session_lines() counts the command lines and message texts taken so
  *	far: command_timeout runs from the last time it grew, so a client
  *	that trickles a byte at a time without ending a line is still cut.

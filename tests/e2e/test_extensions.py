@@ -239,6 +239,9 @@ class SmtpUtf8(ExtTestCase):
         self.assertEqual(letter["domain_unicode"], UTF8_RCPT.split("@")[1])
         self.assertEqual(letter["recipients"], [UTF8_RCPT])
         self.assertEqual(letter["sender"], sender)
+        # The UTF-8 recipient belongs in its A-label directory.
+        st, out = inspect(self.d, "check")
+        self.assertEqual(st, 0, out)
         st, out = inspect(self.d, "show", letter["id"])
         self.assertEqual(st, 0, out)
         self.assertIn(("domain: %s (%s)\n" % (UTF8_ACE,
