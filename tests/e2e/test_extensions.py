@@ -29,7 +29,7 @@ import subprocess
 import unittest
 
 from harness import (Daemon, DaemonTestCase, smtp_data, split_trace,
-                     received_re, HELO)
+                     received_re, daemon_path, conf_list, HELO)
 
 
 class ExtDaemon(Daemon):
@@ -391,6 +391,53 @@ class Dsn(ExtTestCase):
         self.assertIn(b"recipient: <n@remote.example> NOTIFY=NEVER\n", out)
         st, out = inspect(self.d, "check")
         self.assertEqual(st, 0, out)
+
+
+class CheckConfig(unittest.TestCase):
+    """pollsmtpd -t: alias loops and unknown targets are FILE:LINE errors
+    (exit 78); a relay-only configuration is good."""
+
+    def check(self, extra_local, users='[ "alice" ]', postmaster='"alice"'):
+        d = ExtDaemon(users=[], postmaster="")
+        d.extra_local = extra_local
+        d.dir = self.tmp
+        d.port = 2525
+        text = d.config_text()
+        for old, new in (("  users = %s;" % conf_list([]),
+                          "  users = %s;" % users),
+                         ('  postmaster = "";',
+                          "  postmaster = %s;" % postmaster)):
+            self.assertIn(old, text)
+            text = text.replace(old, new)
+        path = os.path.join(self.tmp, "t.conf")
+        with open(path, "w") as f:
+            f.write(text)
+        p = subprocess.run([daemon_path(), "-t", "-c", path],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=30)
+        return p.returncode, p.stderr.decode(), path, text
+
+    def setUp(self):
+        import tempfile
+        self.tmp = tempfile.mkdtemp(prefix="test_extensions.")
+        self.addCleanup(lambda: __import__("shutil").rmtree(self.tmp))
+
+    def test_alias_loop_and_unknown_target(self):
+        st, err, path, text = self.check(
+            '  aliases = {\n    a = [ "b" ];\n    b = [ "a", "alice" ];\n'
+            '    c = [ "carol" ];\n  };\n')
+        self.assertEqual(st, 78, err)
+        lines = text.splitlines()
+        la = lines.index('    a = [ "b" ];') + 1
+        lc = lines.index('    c = [ "carol" ];') + 1
+        self.assertIn("%s:%d: local.aliases.a: alias loop: a -> b -> a"
+                      % (path, la), err)
+        self.assertIn('%s:%d: local.aliases.c: "carol" is not a user, an '
+                      'alias or a remote address' % (path, lc), err)
+
+    def test_relay_only_is_good(self):
+        st, err, path, text = self.check("", users="[ ]", postmaster='""')
+        self.assertEqual(st, 0, err)
 
 
 if __name__ == "__main__":
