@@ -52,7 +52,9 @@
 #include <sys/socket.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <idn2.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "addr.h"
@@ -67,6 +69,8 @@ struct addr_cursor {
 	const char *text;
 	size_t len;
 	size_t pos;
+	int utf8;		/* ADDR_ALLOW_UTF8: UTF8-non-ascii may appear */
+	int saw_8bit;		/* and did */
 };
 
 static int addr_peek(const struct addr_cursor *c);
@@ -77,7 +81,10 @@ static int addr_lower(int ch);
 static int addr_match_nocase(const char *s, size_t len, const char *word);
 static int addr_is_hex(int ch);
 static int addr_label_is_numeric(const char *label, size_t len);
+static size_t addr_peek_utf8(struct addr_cursor *c);
 static enum addr_result addr_parse_domain(struct addr_cursor *c, char *dst);
+static enum addr_result addr_make_ace(const char *domain, char *ace);
+static int addr_hex_upper(int ch);
 static enum addr_result addr_parse_route(struct addr_cursor *c);
 static enum addr_result addr_parse_literal(struct addr_cursor *c, char *dst);
 static enum addr_result addr_parse_local(struct addr_cursor *c,
@@ -90,6 +97,23 @@ addr_peek(const struct addr_cursor *c)
 	if (c->pos >= c->len)
 		return -1;
 	return (unsigned char)c->text[c->pos];
+}
+
+/*
+ * addr_peek_utf8 - with ADDR_ALLOW_UTF8, the length of the UTF8-non-ascii
+ * character at the cursor (RFC 6531), else 0
+ */
+static size_t
+addr_peek_utf8(struct addr_cursor *c)
+{
+	size_t n;
+
+	if (!c->utf8 || c->pos >= c->len)
+		return 0;
+	n = addr_utf8_char(c->text + c->pos, c->len - c->pos);
+	if (n > 0)
+		c->saw_8bit = 1;
+	return n;
 }
 
 /*
@@ -180,7 +204,21 @@ addr_parse_domain(struct addr_cursor *c, char *dst)
 	size_t n = 0, label = 0;
 	int ch, prev = '.';
 
+	size_t u;
+
 	while ((ch = addr_peek(c)) >= 0) {
+		if ((u = addr_peek_utf8(c)) > 0) {
+			/* A U-label's octets; IDNA checks it in addr_make_ace(). */
+			if ((label += u) > ADDR_LABEL_MAX)
+				return ADDR_ESYNTAX;
+			if (n + u > ADDR_DOMAIN_MAX)
+				return ADDR_EDOMAIN_LONG;
+			memcpy(dst + n, c->text + c->pos, u);
+			n += u;
+			c->pos += u;
+			prev = 'a';
+			continue;
+		}
 		if (ch == '.') {
 			if (label == 0 || prev == '-')
 				return ADDR_ESYNTAX;
@@ -327,7 +365,7 @@ addr_parse_literal(struct addr_cursor *c, char *dst)
 static enum addr_result
 addr_parse_local(struct addr_cursor *c, struct addr *out)
 {
-	size_t n = 0, m = 0;
+	size_t n = 0, m = 0, u;
 	int ch, prev = '.';
 
 	if (addr_peek(c) == '"') {
@@ -336,6 +374,16 @@ addr_parse_local(struct addr_cursor *c, struct addr *out)
 		for (;;) {
 			if ((ch = addr_peek(c)) < 0)
 				return ADDR_ESYNTAX;
+			if ((u = addr_peek_utf8(c)) > 0) {
+				if (n + u > ADDR_LOCAL_MAX)
+					return ADDR_ELOCAL_LONG;
+				memcpy(out->local + n, c->text + c->pos, u);
+				memcpy(out->mailbox + m, c->text + c->pos, u);
+				n += u;
+				m += u;
+				c->pos += u;
+				continue;
+			}
 			c->pos++;
 			if (ch == '"')
 				break;
@@ -359,6 +407,17 @@ addr_parse_local(struct addr_cursor *c, struct addr *out)
 		out->local[n++] = '"';
 	} else {
 		while ((ch = addr_peek(c)) >= 0) {
+			if ((u = addr_peek_utf8(c)) > 0) {
+				if (n + u > ADDR_LOCAL_MAX)
+					return ADDR_ELOCAL_LONG;
+				memcpy(out->local + n, c->text + c->pos, u);
+				memcpy(out->mailbox + m, c->text + c->pos, u);
+				n += u;
+				m += u;
+				c->pos += u;
+				prev = 'a';
+				continue;
+			}
 			if (ch == '.') {
 				if (prev == '.')
 					return ADDR_ESYNTAX;
@@ -396,7 +455,8 @@ enum addr_result
 addr_parse_path(const char *text, size_t len, int flags, struct addr *out,
     size_t *consumed)
 {
-	struct addr_cursor cur = { text, len, 0 };
+	struct addr_cursor cur = { text, len, 0, (flags & ADDR_ALLOW_UTF8) != 0,
+	    0 };
 	enum addr_result r;
 
 	memset(out, 0, sizeof(*out));
@@ -443,6 +503,10 @@ addr_parse_path(const char *text, size_t len, int flags, struct addr *out,
 	}
 	if (r != ADDR_OK)
 		goto fail;
+	if (out->literal)
+		memcpy(out->ace, out->domain, sizeof(out->ace));
+	else if ((r = addr_make_ace(out->domain, out->ace)) != ADDR_OK)
+		goto fail;
 	r = ADDR_ESYNTAX;
 	if (addr_peek(&cur) != '>')
 		goto fail;
@@ -452,6 +516,7 @@ done:
 	r = ADDR_EPATH_LONG;
 	if (cur.pos > ADDR_PATH_MAX)
 		goto fail;
+	out->utf8 = cur.saw_8bit;
 	if (consumed != NULL)
 		*consumed = cur.pos;
 	return ADDR_OK;
@@ -460,6 +525,245 @@ fail:
 	/* Nobody may act on half a parse. */
 	memset(out, 0, sizeof(*out));
 	return r;
+}
+
+/*
+ * addr_make_ace - the A-label form of a parsed domain: the domain itself
+ * when it is ASCII, else IDNA2008 (UTS #46 non-transitional mapping,
+ * which also folds case, as Postfix and browsers do) through libidn2,
+ * and then it must pass addr_domain_is_safe() like any domain.
+ */
+static enum addr_result
+addr_make_ace(const char *domain, char *ace)
+{
+	const char *p;
+	char *out = NULL;
+	size_t n;
+
+	for (p = domain; *p != '\0' && (unsigned char)*p < 0x80; p++)
+		;
+	if (*p == '\0') {
+		memcpy(ace, domain, strlen(domain) + 1);
+		return ADDR_OK;
+	}
+	if (idn2_to_ascii_8z(domain, &out, IDN2_NFC_INPUT
+	    | IDN2_NONTRANSITIONAL) != IDN2_OK || out == NULL)
+		goto fail;
+	if ((n = strlen(out)) > ADDR_DOMAIN_MAX || !addr_domain_is_safe(out))
+		goto fail;
+	memcpy(ace, out, n + 1);
+	idn2_free(out);
+	return ADDR_OK;
+
+fail:
+	idn2_free(out);
+	return ADDR_EIDNA;
+}
+
+/*
+ * addr_utf8_char - the length of the UTF8-non-ascii character (RFC 3629
+ * UTF8-2 / UTF8-3 / UTF8-4) at p, reading no more than len bytes; 0
+ * when there is none: an ASCII byte, a bad or cut sequence, an overlong
+ * form, a surrogate, a code point over U+10FFFF, or a C1 control
+ * (U+0080 .. U+009F, which would act on a terminal).
+ */
+size_t
+addr_utf8_char(const char *p, size_t len)
+{
+	const unsigned char *u = (const unsigned char *)p;
+	unsigned long cp;
+	size_t n, i;
+
+	if (len == 0 || u[0] < 0xc2 || u[0] > 0xf4)
+		return 0;
+	n = u[0] >= 0xf0 ? 4 : u[0] >= 0xe0 ? 3 : 2;
+	if (len < n)
+		return 0;
+	cp = u[0] & (n == 2 ? 0x1f : n == 3 ? 0x0f : 0x07);
+	for (i = 1; i < n; i++) {
+		if ((u[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (u[i] & 0x3f);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000)
+	    || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) || cp < 0xa0)
+		return 0;
+	return n;
+}
+
+/* addr_utf8_valid - every byte of p[0 .. len - 1] ASCII or good UTF-8 */
+int
+addr_utf8_valid(const char *p, size_t len)
+{
+	size_t i = 0, n;
+
+	while (i < len) {
+		if ((unsigned char)p[i] < 0x80) {
+			i++;
+			continue;
+		}
+		if ((n = addr_utf8_char(p + i, len - i)) == 0)
+			return 0;
+		i += n;
+	}
+	return 1;
+}
+
+/*
+ * addr_domain_to_unicode - the U-label form of an A-label domain, for
+ * people to read; the domain itself when it holds no A-label or is not
+ * a valid one
+ */
+int
+addr_domain_to_unicode(const char *ace, char *dst, size_t dstlen)
+{
+	char *out = NULL;
+	int n;
+
+	if (dstlen == 0)
+		return -1;
+	if (strstr(ace, "xn--") == NULL
+	    || idn2_to_unicode_8z8z(ace, &out, 0) != IDN2_OK || out == NULL
+	    || !addr_utf8_valid(out, strlen(out))) {
+		idn2_free(out);
+		out = NULL;
+	}
+	n = snprintf(dst, dstlen, "%s", out != NULL ? out : ace);
+	idn2_free(out);
+	if (n < 0 || (size_t)n >= dstlen) {
+		dst[0] = '\0';
+		return -1;
+	}
+	return 0;
+}
+
+/* addr_hex_upper - the value of an upper-case hex digit, or -1 */
+static int
+addr_hex_upper(int ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+/*
+ * addr_xtext_decode - RFC 3461 xtext: xchar is "!" to "~" but "+" and
+ * "=", hexchar "+" and two upper-case hex digits. Writes the decoded
+ * text, NUL-terminated, to dst; a decoded byte outside printable ASCII
+ * (SP to "~") is refused too: DSN's texts are addresses and IDs.
+ */
+int
+addr_xtext_decode(const char *s, size_t len, char *dst, size_t dstlen)
+{
+	size_t i, o = 0;
+	int hi, lo, ch;
+
+	if (dstlen == 0)
+		return -1;
+	for (i = 0; i < len; i++) {
+		ch = (unsigned char)s[i];
+		if (ch == '+') {
+			if (i + 2 >= len || (hi = addr_hex_upper((unsigned char)
+			    s[i + 1])) < 0 || (lo = addr_hex_upper((unsigned char)
+			    s[i + 2])) < 0)
+				goto fail;
+			ch = hi * 16 + lo;
+			i += 2;
+		} else if (ch < '!' || ch > '~' || ch == '=') {
+			goto fail;
+		}
+		if (ch < ' ' || ch > '~' || o + 1 >= dstlen)
+			goto fail;
+		dst[o++] = (char)ch;
+	}
+	dst[o] = '\0';
+	return 0;
+
+fail:
+	dst[0] = '\0';
+	return -1;
+}
+
+/*
+ * addr_xtext_encode - s as xtext: "+", "=" and every byte outside "!"
+ * to "~" as "+HH"
+ */
+int
+addr_xtext_encode(const char *s, char *dst, size_t dstlen)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t o = 0;
+	unsigned char ch;
+
+	for (; (ch = (unsigned char)*s) != '\0'; s++) {
+		if (ch >= '!' && ch <= '~' && ch != '+' && ch != '=') {
+			if (o + 1 >= dstlen)
+				goto fail;
+			dst[o++] = (char)ch;
+			continue;
+		}
+		if (o + 3 >= dstlen)
+			goto fail;
+		dst[o++] = '+';
+		dst[o++] = hex[ch >> 4];
+		dst[o++] = hex[ch & 15];
+	}
+	if (dstlen == 0)
+		return -1;
+	dst[o] = '\0';
+	return 0;
+
+fail:
+	if (dstlen > 0)
+		dst[0] = '\0';
+	return -1;
+}
+
+/*
+ * addr_utf8_xtext_valid - RFC 6533: utf-8-addr-xtext is QCHAR ("!" to
+ * "~" but "+", "=" and "\\") and EmbeddedUnicodeChar "\x{HEXPOINT}" (2
+ * to 6 upper-case hex digits naming a Unicode scalar value: no
+ * surrogate, nothing over U+10FFFF); utf-8-addr-unitext (unitext set)
+ * also takes UTF-8 characters.
+ */
+int
+addr_utf8_xtext_valid(const char *s, size_t len, int unitext)
+{
+	unsigned long cp;
+	size_t i = 0, k, n;
+	int d;
+
+	if (len == 0)
+		return 0;
+	while (i < len) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if (ch == '\\') {
+			if (i + 3 >= len || s[i + 1] != 'x' || s[i + 2] != '{')
+				return 0;
+			cp = 0;
+			for (k = i + 3; k < len && s[k] != '}'; k++) {
+				if ((d = addr_hex_upper((unsigned char)s[k])) < 0
+				    || k - i - 3 >= 6)
+					return 0;
+				cp = cp * 16 + (unsigned long)d;
+			}
+			if (k >= len || k - i - 3 < 2 || cp > 0x10ffff
+			    || (cp >= 0xd800 && cp <= 0xdfff))
+				return 0;
+			i = k + 1;
+		} else if (ch >= '!' && ch <= '~' && ch != '+' && ch != '=') {
+			i++;
+		} else if (unitext && ch >= 0x80
+		    && (n = addr_utf8_char(s + i, len - i)) > 0) {
+			i += n;
+		} else {
+			return 0;
+		}
+	}
+	return 1;
 }
 
 int
@@ -593,6 +897,8 @@ addr_strerror(enum addr_result r)
 		return "path longer than 256 octets";
 	case ADDR_ENULL:
 		return "null path not allowed here";
+	case ADDR_EIDNA:
+		return "not a valid internationalized domain name";
 	}
 	return "unknown address error";
 }

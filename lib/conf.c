@@ -13,6 +13,13 @@
  *	the whole file has been walked. Nothing stops at the first problem:
  *	the caller sees every one of them, each as "FILE:LINE: KEY: text".
  *
+ *	Aliases are read as written and resolved once the whole file has
+ *	been walked (users and aliases may come in any order): each alias
+ *	is followed down to users and remote addresses, through at most
+ *	CONF_ALIAS_DEPTH aliases, with the chain kept so that a loop is
+ *	reported by each alias on it and named in full ("a -> b -> a").
+ *	A problem inside a nested alias is reported once, by that alias.
+ *
  *	Integer keys take libconfig int and int64 (the "L" suffix) values;
  *	boolean keys take only true/false; list keys take an array [ ] or a
  *	list ( ) of strings.
@@ -43,6 +50,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "conf.h"
 
 #define CONF_REPORT_MAX		1024
@@ -66,6 +74,9 @@ struct conf_loader {
 	const config_setting_t *users;	/* for the postmaster check: */
 	const config_setting_t *postmaster;	/* where to report, */
 	int users_bad, postmaster_bad;	/* and whether it makes sense */
+	const config_setting_t *catchall;	/* local.catchall, if set */
+	const config_setting_t *aliases;	/* local.aliases, if set */
+	int aliases_bad;
 };
 
 enum conf_key_type {
@@ -155,6 +166,20 @@ static void conf_load_tls_policy(struct conf_loader *,
     const config_setting_t *, const char *);
 static int conf_relayhost_ok(const char *);
 static void conf_check_postmaster(struct conf_loader *);
+static int conf_delimiter_ok(const char *);
+static void conf_load_catchall(struct conf_loader *,
+    const config_setting_t *, const char *);
+static void conf_load_aliases(struct conf_loader *,
+    const config_setting_t *, const char *);
+static void conf_free_aliases(struct conf_alias *, size_t);
+static int conf_alias_add_mailbox(struct conf_alias *, const char *);
+static int conf_alias_add_remote(struct conf_alias *, const char *);
+static int conf_alias_expand(struct conf_loader *, struct conf_alias *,
+    const struct conf_alias **, unsigned, const config_setting_t *);
+static void conf_check_aliases(struct conf_loader *);
+static void conf_check_catchall(struct conf_loader *);
+static int conf_lookup_name(const struct conf *, const char *, size_t,
+    struct conf_target *);
 static char *conf_include_dir(const char *);
 
 #define CONF_OFF(field)	offsetof(struct conf, field)
@@ -206,6 +231,13 @@ static const struct conf_key conf_local_keys[] = {
 	    NULL, NULL, conf_load_users},
 	{"postmaster", CONF_KEY_OWN, NULL, 0, 0, 0,
 	    NULL, NULL, conf_load_postmaster},
+	{"recipient_delimiter", CONF_KEY_STRING, NULL,
+	    CONF_OFF(recipient_delimiter), 0, 0, conf_delimiter_ok,
+	    "\"\" or up to 8 of the characters +-_=.~#!$%&'*/?^`{|}", NULL},
+	{"catchall", CONF_KEY_OWN, NULL, 0, 0, 0,
+	    NULL, NULL, conf_load_catchall},
+	{"aliases", CONF_KEY_OWN, NULL, 0, 0, 0,
+	    NULL, NULL, conf_load_aliases},
 	{NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL},
 };
 
@@ -834,6 +866,64 @@ conf_is_local_domain(const struct conf *conf, const char *domain)
 	return 0;
 }
 
+const struct conf_alias *
+conf_find_alias(const struct conf *conf, const char *name)
+{
+	size_t i;
+
+	if (name == NULL)
+		return NULL;
+	for (i = 0; i < conf->naliases; i++)
+		if (conf_casecmp(conf->aliases[i].name, name) == 0)
+			return &conf->aliases[i];
+	return NULL;
+}
+
+/*
+ * conf_lookup_name - what the first len bytes of local name: an alias,
+ * the postmaster (local.postmaster may be "": no user then), a user
+ */
+static int
+conf_lookup_name(const struct conf *conf, const char *local, size_t len,
+    struct conf_target *t)
+{
+	char name[CONF_USER_MAX + 1];
+
+	if (len > CONF_USER_MAX)
+		return 0;
+	memcpy(name, local, len);
+	name[len] = '\0';
+	if ((t->alias = conf_find_alias(conf, name)) != NULL)
+		return 1;
+	if (conf_casecmp(name, "postmaster") == 0) {
+		t->postmaster = 1;
+		t->user = conf_find_user(conf, conf->postmaster);
+		return 1;
+	}
+	return (t->user = conf_find_user(conf, name)) != NULL;
+}
+
+int
+conf_lookup_local(const struct conf *conf, const char *local,
+    struct conf_target *target)
+{
+	const char *delim = conf->recipient_delimiter;
+	size_t n;
+
+	memset(target, 0, sizeof(*target));
+	if (local == NULL)
+		return 0;
+	if (conf_lookup_name(conf, local, strlen(local), target))
+		return 1;
+	if (delim == NULL || *delim == '\0')
+		return 0;
+	/* Postfix splits at the first delimiter: "a+b+c" -> "a". */
+	n = strcspn(local, delim);
+	if (n == 0 || local[n] == '\0')
+		return 0;
+	return conf_lookup_name(conf, local, n, target);
+}
+
 static void
 conf_free_strings(char **v, size_t n)
 {
@@ -875,6 +965,9 @@ conf_free(struct conf *conf)
 	conf_free_strings(conf->domains, conf->ndomains);
 	conf_free_strings(conf->users, conf->nusers);
 	free(conf->postmaster);
+	free(conf->recipient_delimiter);
+	free(conf->catchall);
+	conf_free_aliases(conf->aliases, conf->naliases);
 	free(conf->relay_networks);
 	free(conf->log_file);
 	for (i = 0; i < conf->nplaces; i++) {
@@ -953,6 +1046,8 @@ conf_defaults(void)
 	    || (conf->group = strdup("pollsmtpd")) == NULL
 	    || (conf->pid_file = strdup("/run/pollsmtpd.pid")) == NULL
 	    || (conf->postmaster = strdup("alice")) == NULL
+	    || (conf->recipient_delimiter = strdup("+")) == NULL
+	    || (conf->catchall = strdup("")) == NULL
 	    || (conf->log_file =
 	    strdup("/var/log/pollsmtpd/pollsmtpd.log")) == NULL)
 		goto fail;
@@ -1490,6 +1585,22 @@ conf_check_postmaster(struct conf_loader *ld)
 	/* A broken list of users would only make a second, false report. */
 	if (ld->users_bad || ld->postmaster_bad)
 		return;
+	/*
+	 * A relay-only host (no users) needs no postmaster mailbox: unset,
+	 * it is "" and <postmaster> is refused unless an alias names it.
+	 * With users, "" is allowed only when such an alias exists.
+	 */
+	if (conf->nusers == 0 && ld->postmaster == NULL)
+		conf->postmaster[0] = '\0';
+	if (conf->postmaster[0] == '\0') {
+		if (conf->nusers == 0 || conf_find_alias(conf, "postmaster")
+		    != NULL)
+			return;
+		conf_report(ld, ld->postmaster, "local.postmaster: \"\" is "
+		    "allowed only with local.users = [ ] or an alias named "
+		    "postmaster");
+		return;
+	}
 	if ((user = conf_find_user(conf, conf->postmaster)) != NULL) {
 		if ((copy = strdup(user)) == NULL) {
 			conf_report_nomem(ld);
@@ -1667,6 +1778,348 @@ conf_is_default(const struct conf *conf, const char *key)
 	return 1;
 }
 
+/*
+ * conf_delimiter_ok - "" or a few characters that may stand in a local
+ * part and are neither letters nor digits (Postfix's recipient_delimiter
+ * takes several; the first one found in a local part splits it)
+ */
+static int
+conf_delimiter_ok(const char *s)
+{
+	const char *p;
+
+	if (strlen(s) > 8)
+		return 0;
+	for (p = s; *p != '\0'; p++)
+		if (strchr("+-_=.~#!$%&'*/?^`{|}", *p) == NULL)
+			return 0;
+	return 1;
+}
+
+/* conf_load_catchall - the type only; conf_check_catchall() does the rest */
+static void
+conf_load_catchall(struct conf_loader *ld, const config_setting_t *s,
+    const char *path)
+{
+	char *copy;
+
+	ld->catchall = s;
+	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+		conf_report(ld, s, "%s: expected a string, not %s", path,
+		    conf_type_name(config_setting_type(s)));
+		return;
+	}
+	if ((copy = strdup(config_setting_get_string(s))) == NULL) {
+		conf_report_nomem(ld);
+		return;
+	}
+	free(ld->conf->catchall);
+	ld->conf->catchall = copy;
+}
+
+/* conf_check_catchall - local.catchall is "" or one of local.users */
+static void
+conf_check_catchall(struct conf_loader *ld)
+{
+	struct conf *conf = ld->conf;
+	char q[CONF_QUOTE_MAX];
+	const char *user;
+	char *copy;
+
+	if (ld->users_bad || conf->catchall[0] == '\0')
+		return;
+	if ((user = conf_find_user(conf, conf->catchall)) == NULL) {
+		conf_report(ld, ld->catchall, "local.catchall: %s is not one of "
+		    "local.users", conf_quote(q, sizeof(q), conf->catchall));
+		return;
+	}
+	if ((copy = strdup(user)) == NULL) {
+		conf_report_nomem(ld);
+		return;
+	}
+	free(conf->catchall);
+	conf->catchall = copy;
+}
+
+static void
+conf_free_aliases(struct conf_alias *v, size_t n)
+{
+	size_t i;
+
+	if (v == NULL)
+		return;
+	for (i = 0; i < n; i++) {
+		free(v[i].name);
+		conf_free_strings(v[i].targets, v[i].ntargets);
+		free(v[i].mailboxes);
+		conf_free_strings(v[i].remotes, v[i].nremotes);
+	}
+	free(v);
+}
+
+/*
+ * conf_load_aliases - local.aliases = { name = [ "target", ... ]; ... };
+ * the targets are kept as written here and resolved by
+ * conf_check_aliases() once users and the postmaster are known.
+ */
+static void
+conf_load_aliases(struct conf_loader *ld, const config_setting_t *s,
+    const char *path)
+{
+	char apath[CONF_PATH_MAX], epath[CONF_PATH_MAX], q[CONF_QUOTE_MAX];
+	struct conf_alias *v, *a;
+	const config_setting_t *m;
+	const char *name, *text;
+	size_t n = 0, j;
+	int len, ntargets, i, k;
+
+	ld->aliases = s;
+	if (config_setting_type(s) != CONFIG_TYPE_GROUP) {
+		conf_report(ld, s, "%s: expected a group of name = [ targets ], "
+		    "not %s", path, conf_type_name(config_setting_type(s)));
+		ld->aliases_bad = 1;
+		return;
+	}
+	len = config_setting_length(s);
+	if ((v = calloc((size_t)len + 1, sizeof(*v))) == NULL) {
+		conf_report_nomem(ld);
+		ld->aliases_bad = 1;
+		return;
+	}
+	for (i = 0; i < len; i++) {
+		m = config_setting_get_elem(s, (unsigned)i);
+		name = config_setting_name(m);
+		conf_key_path(apath, sizeof(apath), path, name, 0);
+		if (!conf_user_ok(name)) {
+			conf_report(ld, m, "%s: %s is not a local part (at most "
+			    "64)", apath, conf_quote(q, sizeof(q), name));
+			continue;
+		}
+		for (j = 0; j < n; j++)
+			if (conf_casecmp(v[j].name, name) == 0)
+				break;
+		if (j < n) {
+			conf_report(ld, m, "%s: %s is listed twice", apath,
+			    conf_quote(q, sizeof(q), name));
+			continue;
+		}
+		if ((ntargets = conf_list_length(ld, m, apath)) < 0)
+			continue;
+		if (ntargets == 0) {
+			conf_report(ld, m, "%s: at least one target is needed",
+			    apath);
+			continue;
+		}
+		a = &v[n];
+		if ((a->name = strdup(name)) == NULL
+		    || (a->targets = calloc((size_t)ntargets,
+		    sizeof(*a->targets))) == NULL) {
+			conf_report_nomem(ld);
+			free(a->name);
+			a->name = NULL;
+			break;
+		}
+		for (k = 0; k < ntargets; k++) {
+			if ((text = conf_list_string(ld, m, apath, k, epath,
+			    sizeof(epath))) == NULL)
+				continue;
+			if ((a->targets[a->ntargets] = strdup(text)) == NULL) {
+				conf_report_nomem(ld);
+				break;
+			}
+			a->ntargets++;
+		}
+		n++;
+	}
+	conf_free_aliases(ld->conf->aliases, ld->conf->naliases);
+	ld->conf->aliases = v;
+	ld->conf->naliases = n;
+}
+
+static int
+conf_alias_add_mailbox(struct conf_alias *a, const char *user)
+{
+	const char **v;
+	size_t i;
+
+	for (i = 0; i < a->nmailboxes; i++)
+		if (a->mailboxes[i] == user)
+			return 0;
+	if ((v = reallocarray(a->mailboxes, a->nmailboxes + 1,
+	    sizeof(*v))) == NULL)
+		return -1;
+	a->mailboxes = v;
+	v[a->nmailboxes++] = user;
+	return 0;
+}
+
+static int
+conf_alias_add_remote(struct conf_alias *a, const char *address)
+{
+	char **v;
+	size_t i;
+
+	for (i = 0; i < a->nremotes; i++)
+		if (strcmp(a->remotes[i], address) == 0)
+			return 0;
+	if ((v = reallocarray(a->remotes, a->nremotes + 1,
+	    sizeof(*v))) == NULL)
+		return -1;
+	a->remotes = v;
+	if ((v[a->nremotes] = strdup(address)) == NULL)
+		return -1;
+	a->nremotes++;
+	return 0;
+}
+
+/*
+ * conf_alias_expand - add to top what the alias stack[depth - 1] names.
+ * Returns 0, or -1 when something cannot be resolved. Only top's own
+ * targets (depth 1) are reported here, at their lines, and loops at the
+ * line of top when they lead back to it: a nested alias reports its own
+ * problems when it is expanded as a top.
+ */
+static int
+conf_alias_expand(struct conf_loader *ld, struct conf_alias *top,
+    const struct conf_alias **stack, unsigned depth,
+    const config_setting_t *where)
+{
+	const struct conf_alias *a = stack[depth - 1];
+	char apath[CONF_PATH_MAX], q[CONF_QUOTE_MAX];
+	char path[ADDR_PATH_MAX + 3], address[ADDR_LOCAL_MAX +
+	    ADDR_DOMAIN_MAX + 2], chain[CONF_REPORT_MAX / 2];
+	const config_setting_t *e;
+	struct conf_target t;
+	struct addr parsed;
+	const char *local;
+	size_t i, used, o;
+	unsigned j;
+	int bad = 0, n;
+
+	conf_key_path(apath, sizeof(apath), "local.aliases", top->name, 0);
+	for (i = 0; i < a->ntargets; i++) {
+		e = depth == 1 ? config_setting_get_elem(where, (unsigned)i)
+		    : where;
+		if (e == NULL)
+			e = where;
+		local = a->targets[i];
+		if (strchr(local, '@') != NULL) {
+			n = snprintf(path, sizeof(path), "<%s>", local);
+			if (n < 0 || (size_t)n >= sizeof(path)
+			    || addr_parse_path(path, (size_t)n, 0, &parsed,
+			    &used) != ADDR_OK || used != (size_t)n
+			    || parsed.literal) {
+				if (depth == 1)
+					conf_report(ld, e, "%s: %s is not an "
+					    "address (local@domain)", apath,
+					    conf_quote(q, sizeof(q), local));
+				bad = 1;
+				continue;
+			}
+			if (!conf_is_local_domain(ld->conf, parsed.domain)) {
+				if (!addr_domain_is_safe(parsed.domain)
+				    || addr_format(&parsed, address,
+				    sizeof(address)) < 0) {
+					if (depth == 1)
+						conf_report(ld, e, "%s: %s has no "
+						    "usable domain name", apath,
+						    conf_quote(q, sizeof(q),
+						    local));
+					bad = 1;
+				} else if (conf_alias_add_remote(top,
+				    address) < 0) {
+					conf_report_nomem(ld);
+					bad = 1;
+				}
+				continue;
+			}
+			local = parsed.mailbox;
+		}
+		if (!conf_lookup_local(ld->conf, local, &t)
+		    || (t.user == NULL && t.alias == NULL)) {
+			if (depth == 1)
+				conf_report(ld, e, "%s: %s is not a user, an "
+				    "alias or a remote address%s", apath,
+				    conf_quote(q, sizeof(q), a->targets[i]),
+				    t.postmaster ? " (no postmaster is "
+				    "configured)" : "");
+			bad = 1;
+			continue;
+		}
+		if (t.user != NULL) {
+			if (conf_alias_add_mailbox(top, t.user) < 0) {
+				conf_report_nomem(ld);
+				bad = 1;
+			}
+			continue;
+		}
+		for (j = 0; j < depth; j++)
+			if (stack[j] == t.alias)
+				break;
+		if (j < depth) {
+			if (j == 0) {
+				for (o = 0, j = 0; j <= depth; j++) {
+					n = snprintf(chain + o, sizeof(chain) - o,
+					    "%s%s", j > 0 ? " -> " : "",
+					    j < depth ? stack[j]->name
+					    : t.alias->name);
+					if (n < 0 || (size_t)n >= sizeof(chain) - o)
+						break;
+					o += (size_t)n;
+				}
+				conf_report(ld, where, "%s: alias loop: %s", apath,
+				    chain);
+			}
+			bad = 1;
+			continue;
+		}
+		if (depth == CONF_ALIAS_DEPTH) {
+			conf_report(ld, where, "%s: aliases nested deeper than "
+			    "%d", apath, CONF_ALIAS_DEPTH);
+			bad = 1;
+			continue;
+		}
+		stack[depth] = t.alias;
+		if (conf_alias_expand(ld, top, stack, depth + 1, where) < 0)
+			bad = 1;
+	}
+	return bad ? -1 : 0;
+}
+
+/*
+ * conf_check_aliases - resolve every alias to its users and remote
+ * addresses; an alias may not share its name with a user.
+ */
+static void
+conf_check_aliases(struct conf_loader *ld)
+{
+	const struct conf_alias *stack[CONF_ALIAS_DEPTH];
+	struct conf *conf = ld->conf;
+	const config_setting_t *where;
+	char apath[CONF_PATH_MAX], q[CONF_QUOTE_MAX];
+	size_t i;
+
+	if (ld->aliases == NULL || ld->aliases_bad || ld->users_bad)
+		return;
+	for (i = 0; i < conf->naliases; i++) {
+		struct conf_alias *a = &conf->aliases[i];
+
+		where = config_setting_get_member(ld->aliases, a->name);
+		if (where == NULL)
+			where = ld->aliases;
+		conf_key_path(apath, sizeof(apath), "local.aliases", a->name,
+		    0);
+		if (conf_find_user(conf, a->name) != NULL) {
+			conf_report(ld, where, "%s: %s is also one of "
+			    "local.users", apath,
+			    conf_quote(q, sizeof(q), a->name));
+			continue;
+		}
+		stack[0] = a;
+		(void)conf_alias_expand(ld, a, stack, 1, where);
+	}
+}
+
 /* conf_include_dir - the directory of path, for relative @include */
 static char *
 conf_include_dir(const char *path)
@@ -1740,7 +2193,9 @@ conf_load(const char *path, conf_report_fn report, void *ctx)
 	}
 
 	conf_load_group(&ld, config_root_setting(&cf), conf_keys, NULL);
+	conf_check_aliases(&ld);
 	conf_check_postmaster(&ld);
+	conf_check_catchall(&ld);
 	if (ld.errors > 0)
 		goto fail;
 

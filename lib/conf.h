@@ -12,7 +12,9 @@
  *	errors, unknown keys (at any level), wrong types, values out of
  *	range, a listen address that does not parse, a missing or relative
  *	maildir path, a postmaster who is not a user, a user name that
- *	cannot be a directory name, a bad relay network.
+ *	cannot be a directory name, a bad relay network, an alias that
+ *	names an unknown user, loops or nests deeper than CONF_ALIAS_DEPTH,
+ *	a catch-all that is not a user.
  *	conf_defaults() returns a configuration of defaults only (tests).
  *	conf_free() releases a configuration (NULL is allowed).
  *
@@ -20,6 +22,12 @@
  *	and returns the configured name (the mailbox directory) or NULL.
  *	conf_is_local_domain() tells whether domain is in local.domains,
  *	ignoring case.
+ *	conf_lookup_local() finds what a local part of a local domain names:
+ *	an alias, a user, or the postmaster, first as given, then (with
+ *	local.recipient_delimiter) without the extension that starts at the
+ *	first delimiter ("alice+lists" -> "alice"). It does not apply
+ *	local.catchall: that is the caller's last resort.
+ *	conf_find_alias() looks an alias name up, ignoring case.
  *	conf_relay_allowed() tells whether a client address is inside
  *	relay.networks; an IPv4-mapped IPv6 address matches as IPv4.
  *	conf_parse_listen() turns "HOST:PORT" or "[V6]:PORT" into a socket
@@ -72,6 +80,30 @@ struct conf_place {
 	unsigned line;
 };
 
+#define CONF_ALIAS_DEPTH	8
+
+/*
+ * An alias, resolved at load time to what it finally names: each local
+ * user once and each remote address once (aliases of aliases, users
+ * named with a delimiter or with a local domain are all followed).
+ */
+struct conf_alias {
+	char *name;			/* as configured */
+	char **targets;			/* as configured */
+	size_t ntargets;
+	const char **mailboxes;		/* final users: strings of conf->users */
+	size_t nmailboxes;
+	char **remotes;			/* final remote addresses, local@domain */
+	size_t nremotes;
+};
+
+/* What a local part names; see conf_lookup_local(). */
+struct conf_target {
+	const char *user;		/* a configured user, or NULL */
+	const struct conf_alias *alias;	/* or an alias, or NULL */
+	int postmaster;			/* it named the postmaster */
+};
+
 struct conf {
 	char *file;			/* the file it was read from */
 	char *hostname;			/* default: gethostname() */
@@ -96,7 +128,11 @@ struct conf {
 	size_t ndomains;
 	char **users;			/* local.users */
 	size_t nusers;
-	char *postmaster;		/* local.postmaster, one of users */
+	char *postmaster;		/* local.postmaster, one of users, or "" */
+	char *recipient_delimiter;	/* local.recipient_delimiter; "" = none */
+	char *catchall;			/* local.catchall: a user, or "" */
+	struct conf_alias *aliases;	/* local.aliases */
+	size_t naliases;
 
 	struct conf_network *relay_networks;	/* relay.networks */
 	size_t nrelay_networks;
@@ -132,6 +168,10 @@ void conf_free(struct conf *conf);
 
 const char *conf_find_user(const struct conf *conf, const char *local);
 int conf_is_local_domain(const struct conf *conf, const char *domain);
+const struct conf_alias *conf_find_alias(const struct conf *conf,
+    const char *name);
+int conf_lookup_local(const struct conf *conf, const char *local,
+    struct conf_target *target);
 int conf_relay_allowed(const struct conf *conf, const struct sockaddr *sa);
 int conf_parse_listen(const char *text, struct sockaddr_storage *ss,
     socklen_t *len);

@@ -50,6 +50,7 @@ struct queuefile {
 	size_t sender_off;
 	size_t params_off;
 	size_t *rcpt_off;
+	size_t *rcpt_params_off;	/* "" when a recipient has none */
 	size_t nrcpts;
 	size_t rcpt_cap;
 	size_t envelope_len;	/* offset of the Received: line */
@@ -77,6 +78,7 @@ struct qf_parser {
 	enum qf_state state;
 	unsigned long line;	/* lines seen so far */
 	size_t offset;		/* of the next line from the start of data */
+	int smtputf8;		/* the sender's parameters say SMTPUTF8 */
 };
 
 static int qf_malformed(struct qf_parser *p, int truncated,
@@ -84,6 +86,9 @@ static int qf_malformed(struct qf_parser *p, int truncated,
 static int qf_has_prefix(const char *line, size_t len, const char *prefix,
     size_t plen);
 static int qf_check_bytes(struct qf_parser *p, const char *line, size_t len);
+static int qf_check_params(struct qf_parser *p, const char *text,
+    size_t len, const char *whose);
+static int qf_has_word(const char *text, size_t len, const char *word);
 static int qf_add_string(struct queuefile *qf, const char *s, size_t len,
     size_t *off);
 static int qf_sender(struct qf_parser *p, const char *text, size_t len);
@@ -123,25 +128,55 @@ qf_has_prefix(const char *line, size_t len, const char *prefix, size_t plen)
 	return len >= plen && memcmp(line, prefix, plen) == 0;
 }
 
+/* qf_has_word - whether word (any case) is one of the SP-separated words */
+static int
+qf_has_word(const char *text, size_t len, const char *word)
+{
+	size_t i = 0, j, wlen = strlen(word);
+
+	while (i < len) {
+		for (j = i; j < len && text[j] != ' '; j++)
+			;
+		if (j - i == wlen && strncasecmp(text + i, word, wlen) == 0)
+			return 1;
+		i = j + 1;
+	}
+	return 0;
+}
+
 /*
  * qf_check_bytes - only printable ASCII and SP. The daemon refuses
- * everything else in commands, so anything else was not written by it.
+ * everything else in commands, so anything else was not written by it;
+ * but a message sent with SMTPUTF8 has UTF-8 addresses (RFC 6531), so
+ * the envelope of one whose X-Envelope-From says SMTPUTF8 may hold
+ * good UTF-8 (the first line is allowed it when it names SMTPUTF8, and
+ * qf_sender() then makes sure it is a parameter).
  */
 static int
 qf_check_bytes(struct qf_parser *p, const char *line, size_t len)
 {
-	size_t i;
+	size_t i, n;
 	unsigned char c;
+	int utf8 = p->smtputf8 || (p->state == QF_EXPECT_FROM
+	    && qf_has_word(line, len, "SMTPUTF8"));
 
 	for (i = 0; i < len; i++) {
 		c = (unsigned char)line[i];
 		if (c >= 0x20 && c < 0x7f)
 			continue;
+		if (utf8 && c >= 0x80 && (n = addr_utf8_char(line + i,
+		    len - i)) > 0) {
+			i += n - 1;
+			continue;
+		}
 		if (c == '\0')
 			return qf_malformed(p, 0, "NUL byte in the envelope");
 		if (c == '\r')
 			return qf_malformed(p, 0,
 			    "CR in the envelope (lines end in LF alone)");
+		if (c >= 0x80 && utf8)
+			return qf_malformed(p, 0,
+			    "byte 0x%02x is not UTF-8", c);
 		if (c >= 0x80)
 			return qf_malformed(p, 0,
 			    "8-bit byte 0x%02x in the envelope", c);
@@ -169,7 +204,15 @@ qf_sender(struct qf_parser *p, const char *text, size_t len)
 	enum addr_result r;
 	size_t used;
 
-	r = addr_parse_path(text, len, ADDR_ALLOW_NULL, &a, &used);
+	const char *gt = memchr(text, '>', len);
+	int step;
+
+	/* The parameters decide whether the path may be UTF-8. */
+	if (gt != NULL && (size_t)(gt - text) + 1 < len)
+		p->smtputf8 = qf_has_word(gt + 1, len - (size_t)(gt - text) - 1,
+		    "SMTPUTF8");
+	r = addr_parse_path(text, len, ADDR_ALLOW_NULL | (p->smtputf8 ?
+	    ADDR_ALLOW_UTF8 : 0), &a, &used);
 	if (r != ADDR_OK)
 		return qf_malformed(p, 0, "bad sender path: %s",
 		    addr_strerror(r));
@@ -183,13 +226,45 @@ qf_sender(struct qf_parser *p, const char *text, size_t len)
 	if (text[used] != ' ' || used + 1 == len)
 		return qf_malformed(p, 0,
 		    "the sender path is followed by more than \" params\"");
+	if ((step = qf_check_params(p, text + used + 1, len - used - 1,
+	    "sender")) != QF_STEP_NEXT)
+		return step;
 	if (qf_add_string(p->qf, text + used + 1, len - used - 1,
 	    &p->qf->params_off) < 0)
 		return QF_STEP_ERROR;
 	return QF_STEP_NEXT;
 }
 
-/* qf_recipient - exactly "<path>" after "X-Envelope-To: " */
+/*
+ * qf_check_params - " KEY=VALUE KEY ..." as the daemon writes them: words
+ * of a keyword (letters, digits, '-'), then "=" and a value of no space
+ * (whose own syntax, xtext, is the reader's to check), one space apart
+ */
+static int
+qf_check_params(struct qf_parser *p, const char *text, size_t len,
+    const char *whose)
+{
+	size_t i = 0, k;
+
+	while (i < len) {
+		for (k = i; k < len && ((text[k] >= 'A' && text[k] <= 'Z')
+		    || (text[k] >= 'a' && text[k] <= 'z')
+		    || (text[k] >= '0' && text[k] <= '9') || text[k] == '-'); k++)
+			;
+		if (k == i || (k < len && text[k] != '=' && text[k] != ' '))
+			return qf_malformed(p, 0, "bad %s parameter", whose);
+		if (k < len && text[k] == '=') {
+			for (k++; k < len && text[k] != ' '; k++)
+				;
+		}
+		if (k < len && k + 1 == len)
+			return qf_malformed(p, 0, "bad %s parameter", whose);
+		i = k + 1;
+	}
+	return QF_STEP_NEXT;
+}
+
+/* qf_recipient - "<path>" or "<path> params" after "X-Envelope-To: " */
 static int
 qf_recipient(struct qf_parser *p, const char *text, size_t len)
 {
@@ -197,16 +272,21 @@ qf_recipient(struct qf_parser *p, const char *text, size_t len)
 	struct addr a;
 	enum addr_result r;
 	size_t used, cap, *off;
+	int step;
 
 	if (qf->nrcpts >= QUEUEFILE_RCPT_MAX)
 		return qf_malformed(p, 0, "more than %d recipients",
 		    QUEUEFILE_RCPT_MAX);
-	r = addr_parse_path(text, len, 0, &a, &used);
+	r = addr_parse_path(text, len, p->smtputf8 ? ADDR_ALLOW_UTF8 : 0, &a,
+	    &used);
 	if (r != ADDR_OK)
 		return qf_malformed(p, 0, "bad recipient path: %s",
 		    addr_strerror(r));
-	if (used != len)
+	if (used != len && (text[used] != ' ' || used + 1 == len))
 		return qf_malformed(p, 0, "text after the recipient path");
+	if (used != len && (step = qf_check_params(p, text + used + 1,
+	    len - used - 1, "recipient")) != QF_STEP_NEXT)
+		return step;
 	if (qf->nrcpts == qf->rcpt_cap) {
 		cap = qf->rcpt_cap ? qf->rcpt_cap * 2 : 8;
 		if (cap > QUEUEFILE_RCPT_MAX)
@@ -214,10 +294,17 @@ qf_recipient(struct qf_parser *p, const char *text, size_t len)
 		if ((off = realloc(qf->rcpt_off, cap * sizeof(*off))) == NULL)
 			return QF_STEP_ERROR;
 		qf->rcpt_off = off;
+		if ((off = realloc(qf->rcpt_params_off,
+		    cap * sizeof(*off))) == NULL)
+			return QF_STEP_ERROR;
+		qf->rcpt_params_off = off;
 		qf->rcpt_cap = cap;
 	}
 	if (qf_add_string(qf, text + 1, used - 2,
-	    &qf->rcpt_off[qf->nrcpts]) < 0)
+	    &qf->rcpt_off[qf->nrcpts]) < 0
+	    || qf_add_string(qf, used == len ? "" : text + used + 1,
+	    used == len ? 0 : len - used - 1,
+	    &qf->rcpt_params_off[qf->nrcpts]) < 0)
 		return QF_STEP_ERROR;
 	qf->nrcpts++;
 	return QF_STEP_NEXT;
@@ -424,6 +511,7 @@ queuefile_free(struct queuefile *qf)
 		return;
 	buf_free(qf->strings);
 	free(qf->rcpt_off);
+	free(qf->rcpt_params_off);
 	free(qf);
 }
 
@@ -451,6 +539,49 @@ queuefile_rcpt(const struct queuefile *qf, size_t i)
 	if (i >= qf->nrcpts)
 		return NULL;
 	return buf_data(qf->strings) + qf->rcpt_off[i];
+}
+
+const char *
+queuefile_rcpt_params(const struct queuefile *qf, size_t i)
+{
+	if (i >= qf->nrcpts)
+		return NULL;
+	return buf_data(qf->strings) + qf->rcpt_params_off[i];
+}
+
+int
+queuefile_smtputf8(const struct queuefile *qf)
+{
+	const char *params = queuefile_params(qf);
+
+	return qf_has_word(params, strlen(params), "SMTPUTF8");
+}
+
+/*
+ * queuefile_param - the value of parameter name (any case) in params:
+ * *len octets at the pointer returned ("" and 0 for a keyword without
+ * a value), or NULL when params do not name it
+ */
+const char *
+queuefile_param(const char *params, const char *name, size_t *len)
+{
+	size_t nlen = strlen(name), k;
+	const char *p = params, *end;
+
+	while (*p != '\0') {
+		end = p + strcspn(p, " ");
+		k = strcspn(p, "= ");
+		if (k == nlen && strncasecmp(p, name, nlen) == 0) {
+			if (p[k] == '=') {
+				*len = (size_t)(end - p) - k - 1;
+				return p + k + 1;
+			}
+			*len = 0;
+			return p + k;
+		}
+		p = *end == ' ' ? end + 1 : end;
+	}
+	return NULL;
 }
 
 size_t

@@ -7,10 +7,16 @@
  *	A queue file (root/.OTHER_SERVERS/<domain>/NAME) starts with its
  *	envelope, then the server's own Received: line, then the message:
  *	  X-Envelope-From: <sender>[ SP params]	exactly one, the first line
- *	  X-Envelope-To: <rcpt>			one or more
+ *	  X-Envelope-To: <rcpt>[ SP params]	one or more
  *	  Received: ...				ends the envelope
  *	Lines end in LF. Paths are checked with addr_parse_path(): the
- *	sender may be "<>", a recipient may not. Anything else in the
+ *	sender may be "<>", a recipient may not. Parameters are words
+ *	KEYWORD or KEYWORD=VALUE one space apart: MAIL's (SIZE, BODY,
+ *	SMTPUTF8, RET, ENVID) after the sender, RCPT's (NOTIFY, ORCPT,
+ *	RFC 3461) after each recipient; values are kept as the client sent
+ *	them (ENVID and ORCPT as xtext). When the sender's parameters say
+ *	SMTPUTF8 the envelope lines may hold UTF-8 (RFC 6531 addresses),
+ *	which must be good UTF-8; otherwise an 8-bit byte is malformed. Anything else in the
  *	leading run (a missing or second X-Envelope-From, no recipient, an
  *	unknown line, no Received: after the envelope, a line over
  *	QUEUEFILE_LINE_MAX octets, NUL, CR, any other control or 8-bit byte
@@ -30,7 +36,11 @@
  *	queuefile_sender() is the sender as written between the brackets
  *	("" for the null sender), queuefile_params() the text after
  *	"> " ("" when none), queuefile_nrcpts() and queuefile_rcpt() the
- *	recipients as written between the brackets, in file order.
+ *	recipients as written between the brackets, in file order;
+ *	queuefile_rcpt_params() the parameters of recipient i ("" when
+ *	none). queuefile_smtputf8() tells whether the sender's parameters
+ *	say SMTPUTF8. queuefile_param() finds one parameter in a params
+ *	string: its value and length, or NULL.
  *	queuefile_envelope_len() is the offset of the Received: line, where
  *	the message (its header section first) begins.
  *
@@ -104,6 +114,10 @@ const char *queuefile_sender(const struct queuefile *qf);
 const char *queuefile_params(const struct queuefile *qf);
 size_t queuefile_nrcpts(const struct queuefile *qf);
 const char *queuefile_rcpt(const struct queuefile *qf, size_t i);
+const char *queuefile_rcpt_params(const struct queuefile *qf, size_t i);
+int queuefile_smtputf8(const struct queuefile *qf);
+const char *queuefile_param(const char *params, const char *name,
+    size_t *len);
 size_t queuefile_envelope_len(const struct queuefile *qf);
 
 struct queuefile_state {

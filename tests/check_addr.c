@@ -852,6 +852,197 @@ last_label_is_number(const char *domain)
 	return *last != '\0' && strspn(last, "0123456789") == strlen(last);
 }
 
+/* ---- SMTPUTF8: UTF-8 paths and A-labels ---------------------------- */
+
+START_TEST(test_utf8_paths)
+{
+	struct addr a;
+	size_t used;
+	const char *p;
+
+	/* Without ADDR_ALLOW_UTF8 no 8-bit byte passes. */
+	p = "<j\xc3\xbcrgen@example.net>";
+	ck_assert_int_eq(addr_parse_path(p, strlen(p), 0, &a, &used),
+	    ADDR_ESYNTAX);
+	ck_assert_int_eq(addr_parse_path(p, strlen(p), ADDR_ALLOW_UTF8, &a,
+	    &used), ADDR_OK);
+	ck_assert_str_eq(a.local, "j\xc3\xbcrgen");
+	ck_assert_str_eq(a.domain, "example.net");
+	ck_assert_str_eq(a.ace, "example.net");
+	ck_assert_int_eq(a.utf8, 1);
+	ck_assert_uint_eq(used, strlen(p));
+
+	/* An ASCII path has ace == domain and utf8 0, with or without it. */
+	p = "<a@Example.ORG>";
+	ck_assert_int_eq(addr_parse_path(p, strlen(p), ADDR_ALLOW_UTF8, &a,
+	    &used), ADDR_OK);
+	ck_assert_str_eq(a.ace, "example.org");
+	ck_assert_int_eq(a.utf8, 0);
+
+	/* A U-label domain: ace is IDNA2008, ASCII, and a safe directory. */
+	p = "<\xe7\x94\xa8\xe6\x88\xb7@\xe4\xbe\x8b\xe5\xad\x90.\xe6\xb5\x8b\xe8\xaf\x95>";
+	ck_assert_int_eq(addr_parse_path(p, strlen(p), ADDR_ALLOW_UTF8, &a,
+	    &used), ADDR_OK);
+	ck_assert_str_eq(a.domain, "\xe4\xbe\x8b\xe5\xad\x90.\xe6\xb5\x8b\xe8\xaf\x95");
+	ck_assert_str_eq(a.ace, "xn--fsqu00a.xn--0zwm56d");
+	ck_assert_int_eq(addr_domain_is_safe(a.ace), 1);
+	ck_assert_int_eq(addr_domain_is_safe(a.domain), 0);
+	p = "<x@B\xc3\xbc" "cher.Example>";
+	ck_assert_int_eq(addr_parse_path(p, strlen(p), ADDR_ALLOW_UTF8, &a,
+	    &used), ADDR_OK);
+	ck_assert_str_eq(a.ace, "xn--bcher-kva.example");
+	/* UTS #46 folds case: "Ü" is "ü". */
+	p = "<x@B\xc3\x9c" "CHER.example>";
+	ck_assert_int_eq(addr_parse_path(p, strlen(p), ADDR_ALLOW_UTF8, &a,
+	    &used), ADDR_OK);
+	ck_assert_str_eq(a.ace, "xn--bcher-kva.example");
+	/* Quoted local parts may hold UTF-8 too. */
+	p = "<\"j\xc3\xbc rgen\"@example.net>";
+	ck_assert_int_eq(addr_parse_path(p, strlen(p), ADDR_ALLOW_UTF8, &a,
+	    &used), ADDR_OK);
+	ck_assert_str_eq(a.mailbox, "j\xc3\xbc rgen");
+
+	/* IDNA2008 refuses: a leading combining mark, a symbol (U+2665). */
+	p = "<x@\xcc\x81x.example>";
+	ck_assert_int_eq(addr_parse_path(p, strlen(p), ADDR_ALLOW_UTF8, &a,
+	    &used), ADDR_EIDNA);
+	p = "<x@\xe2\x99\xa5.example>";
+	ck_assert_int_eq(addr_parse_path(p, strlen(p), ADDR_ALLOW_UTF8, &a,
+	    &used), ADDR_EIDNA);
+	ck_assert_str_eq(addr_strerror(ADDR_EIDNA),
+	    "not a valid internationalized domain name");
+	/* A U-label of full-stop look-alikes cannot smuggle a dot or a slash. */
+	p = "<x@a\xef\xbc\x8f" "b.example>";	/* U+FF0F FULLWIDTH SOLIDUS */
+	ck_assert_int_ne(addr_parse_path(p, strlen(p), ADDR_ALLOW_UTF8, &a,
+	    &used), ADDR_OK);
+	p = "<x@..\xe3\x80\x82" "example>";	/* U+3002 IDEOGRAPHIC FULL STOP */
+	ck_assert_int_ne(addr_parse_path(p, strlen(p), ADDR_ALLOW_UTF8, &a,
+	    &used), ADDR_OK);
+
+	/* Bad UTF-8 is a syntax error even when UTF-8 is allowed. */
+	p = "<j\xfcrgen@example.net>";
+	ck_assert_int_eq(addr_parse_path(p, strlen(p), ADDR_ALLOW_UTF8, &a,
+	    &used), ADDR_ESYNTAX);
+	p = "<a\xc2\x85@example.net>";	/* C1 control NEL */
+	ck_assert_int_eq(addr_parse_path(p, strlen(p), ADDR_ALLOW_UTF8, &a,
+	    &used), ADDR_ESYNTAX);
+	/* A sequence cut by the end of the text reads nothing past it. */
+	p = "<a\xc3";
+	ck_assert_int_eq(addr_parse_path(p, strlen(p), ADDR_ALLOW_UTF8, &a,
+	    &used), ADDR_ESYNTAX);
+	/* The limits count octets. */
+	p = "<\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+	    "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+	    "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+	    "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+	    "x@example.net>";
+	ck_assert_int_eq(addr_parse_path(p, strlen(p), ADDR_ALLOW_UTF8, &a,
+	    &used), ADDR_ELOCAL_LONG);
+}
+END_TEST
+
+START_TEST(test_utf8_chars)
+{
+	ck_assert_uint_eq(addr_utf8_char("\xc3\xa9", 2), 2);
+	ck_assert_uint_eq(addr_utf8_char("\xe2\x82\xac", 3), 3);
+	ck_assert_uint_eq(addr_utf8_char("\xf0\x9f\x93\xa7", 4), 4);
+	ck_assert_uint_eq(addr_utf8_char("\xf4\x8f\xbf\xbf", 4), 4);
+	ck_assert_uint_eq(addr_utf8_char("\xc2\xa0", 2), 2);
+	ck_assert_uint_eq(addr_utf8_char("a", 1), 0);
+	ck_assert_uint_eq(addr_utf8_char("\xc3\xa9", 1), 0);	/* cut */
+	ck_assert_uint_eq(addr_utf8_char("\xc0\xaf", 2), 0);	/* overlong */
+	ck_assert_uint_eq(addr_utf8_char("\xe0\x80\xaf", 3), 0);
+	ck_assert_uint_eq(addr_utf8_char("\xf0\x80\x80\xaf", 4), 0);
+	ck_assert_uint_eq(addr_utf8_char("\xed\xa0\x80", 3), 0); /* surrogate */
+	ck_assert_uint_eq(addr_utf8_char("\xf4\x90\x80\x80", 4), 0);
+	ck_assert_uint_eq(addr_utf8_char("\xc2\x80", 2), 0);	/* C1 */
+	ck_assert_uint_eq(addr_utf8_char("\xc2\x9f", 2), 0);
+	ck_assert_uint_eq(addr_utf8_char("\x80", 1), 0);
+	ck_assert_uint_eq(addr_utf8_char("\xc3\x28", 2), 0);
+	ck_assert_int_eq(addr_utf8_valid("plain ascii", 11), 1);
+	ck_assert_int_eq(addr_utf8_valid("caf\xc3\xa9!", 6), 1);
+	ck_assert_int_eq(addr_utf8_valid("caf\xc3", 4), 0);
+	ck_assert_int_eq(addr_utf8_valid("\xff", 1), 0);
+	ck_assert_int_eq(addr_utf8_valid("", 0), 1);
+}
+END_TEST
+
+START_TEST(test_domain_to_unicode)
+{
+	char out[ADDR_DOMAIN_MAX + 1];
+
+	ck_assert_int_eq(addr_domain_to_unicode("xn--fsqu00a.xn--0zwm56d", out,
+	    sizeof(out)), 0);
+	ck_assert_str_eq(out, "\xe4\xbe\x8b\xe5\xad\x90.\xe6\xb5\x8b\xe8\xaf\x95");
+	ck_assert_int_eq(addr_domain_to_unicode("xn--bcher-kva.example", out,
+	    sizeof(out)), 0);
+	ck_assert_str_eq(out, "b\xc3\xbc" "cher.example");
+	ck_assert_int_eq(addr_domain_to_unicode("example.org", out,
+	    sizeof(out)), 0);
+	ck_assert_str_eq(out, "example.org");
+	/* Not a valid A-label: shown as it is. */
+	ck_assert_int_eq(addr_domain_to_unicode("xn--zz.example", out,
+	    sizeof(out)), 0);
+	ck_assert_str_eq(out, "xn--zz.example");
+	ck_assert_int_eq(addr_domain_to_unicode("example.org", out, 5), -1);
+	ck_assert_str_eq(out, "");
+}
+END_TEST
+
+START_TEST(test_xtext)
+{
+	char out[64];
+
+	ck_assert_int_eq(addr_xtext_decode("QQ+2B314159", 11, out,
+	    sizeof(out)), 0);
+	ck_assert_str_eq(out, "QQ+314159");
+	ck_assert_int_eq(addr_xtext_decode("a+20b", 5, out, sizeof(out)), 0);
+	ck_assert_str_eq(out, "a b");
+	ck_assert_int_eq(addr_xtext_decode("", 0, out, sizeof(out)), 0);
+	ck_assert_str_eq(out, "");
+	/* Upper-case hex only, two digits, no "=", nothing below "!". */
+	ck_assert_int_eq(addr_xtext_decode("a+2b", 4, out, sizeof(out)), -1);
+	ck_assert_str_eq(out, "");
+	ck_assert_int_eq(addr_xtext_decode("a+2", 3, out, sizeof(out)), -1);
+	ck_assert_int_eq(addr_xtext_decode("a+", 2, out, sizeof(out)), -1);
+	ck_assert_int_eq(addr_xtext_decode("a=b", 3, out, sizeof(out)), -1);
+	ck_assert_int_eq(addr_xtext_decode("a b", 3, out, sizeof(out)), -1);
+	ck_assert_int_eq(addr_xtext_decode("a\xc3\xa9", 3, out, sizeof(out)),
+	    -1);
+	/* A decoded control or 8-bit byte is refused. */
+	ck_assert_int_eq(addr_xtext_decode("a+0Ab", 5, out, sizeof(out)), -1);
+	ck_assert_int_eq(addr_xtext_decode("a+C3", 4, out, sizeof(out)), -1);
+	ck_assert_int_eq(addr_xtext_decode("abcd", 4, out, 4), -1);
+	ck_assert_int_eq(addr_xtext_decode("abc", 3, out, 4), 0);
+	/* The length is the caller's: nothing past it is read. */
+	ck_assert_int_eq(addr_xtext_decode("ab+2B", 3, out, sizeof(out)), -1);
+
+	ck_assert_int_eq(addr_xtext_encode("info+x=y@example.org", out,
+	    sizeof(out)), 0);
+	ck_assert_str_eq(out, "info+2Bx+3Dy@example.org");
+	ck_assert_int_eq(addr_xtext_encode("a b", out, sizeof(out)), 0);
+	ck_assert_str_eq(out, "a+20b");
+	ck_assert_int_eq(addr_xtext_encode("abc", out, 3), -1);
+	ck_assert_int_eq(addr_xtext_encode("+", out, 3), -1);
+	ck_assert_int_eq(addr_xtext_encode("+", out, 4), 0);
+
+	ck_assert_int_eq(addr_utf8_xtext_valid("j\\x{FC}rgen@x.example", 21, 0),
+	    1);
+	ck_assert_int_eq(addr_utf8_xtext_valid("\\x{1F4E7}", 9, 0), 1);
+	ck_assert_int_eq(addr_utf8_xtext_valid("j\\x{fc}rgen", 11, 0), 0);
+	ck_assert_int_eq(addr_utf8_xtext_valid("\\x{F}", 5, 0), 0);
+	ck_assert_int_eq(addr_utf8_xtext_valid("\\x{D800}", 8, 0), 0);
+	ck_assert_int_eq(addr_utf8_xtext_valid("\\x{110000}", 10, 0), 0);
+	ck_assert_int_eq(addr_utf8_xtext_valid("\\x{FC", 5, 0), 0);
+	ck_assert_int_eq(addr_utf8_xtext_valid("a+b", 3, 0), 0);
+	ck_assert_int_eq(addr_utf8_xtext_valid("a=b", 3, 0), 0);
+	ck_assert_int_eq(addr_utf8_xtext_valid("", 0, 0), 0);
+	ck_assert_int_eq(addr_utf8_xtext_valid("j\xc3\xbcrgen", 7, 0), 0);
+	ck_assert_int_eq(addr_utf8_xtext_valid("j\xc3\xbcrgen", 7, 1), 1);
+	ck_assert_int_eq(addr_utf8_xtext_valid("j\xfcrgen", 6, 1), 0);
+}
+END_TEST
+
 START_TEST(test_mutated_paths)
 {
 	const size_t ncases = sizeof(path_cases) / sizeof(path_cases[0]);
@@ -970,6 +1161,10 @@ addr_suite(void)
 	tc = tcase_create("mutated");
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_mutated_paths);
+	tcase_add_test(tc, test_utf8_paths);
+	tcase_add_test(tc, test_utf8_chars);
+	tcase_add_test(tc, test_domain_to_unicode);
+	tcase_add_test(tc, test_xtext);
 	suite_add_tcase(s, tc);
 
 	return s;

@@ -811,8 +811,9 @@ START_TEST(test_postmaster)
 	    "1: local.postmaster: \"alice\" is not one of local.users");
 	EXPECT("local = { postmaster = \"carol\"; };\n",
 	    "1: local.postmaster: \"carol\" is not one of local.users");
+	/* With users, there must be a postmaster (RFC 5321 4.5.1). */
 	EXPECT("local = { postmaster = \"\"; };\n",
-	    "1: local.postmaster: \"\" is not one of local.users");
+	    "1: local.postmaster: \"\" is allowed only with local.users = [ ] or an alias named postmaster");
 }
 END_TEST
 
@@ -1120,6 +1121,186 @@ START_TEST(test_lookups)
 }
 END_TEST
 
+START_TEST(test_relay_only)
+{
+	struct conf *conf;
+	struct conf_target t;
+
+	/* No users: the postmaster is "" unless set, and nothing is local. */
+	conf = load_ok("local = { users = [ ]; };\n");
+	ck_assert_uint_eq(conf->nusers, 0);
+	ck_assert_str_eq(conf->postmaster, "");
+	ck_assert_int_eq(conf_lookup_local(conf, "postmaster", &t), 1);
+	ck_assert_int_eq(t.postmaster, 1);
+	ck_assert_ptr_null(t.user);
+	ck_assert_ptr_null(t.alias);
+	ck_assert_int_eq(conf_lookup_local(conf, "alice", &t), 0);
+	conf_free(conf);
+	conf = load_ok("local = { users = [ ]; postmaster = \"\"; };\n");
+	ck_assert_str_eq(conf->postmaster, "");
+	conf_free(conf);
+	/* An alias may take the postmaster's mail elsewhere. */
+	conf = load_ok("local = { users = [ ];\n"
+	    "  aliases = { postmaster = [ \"hostmaster@isp.example\" ]; }; };\n");
+	ck_assert_int_eq(conf_lookup_local(conf, "PostMaster", &t), 1);
+	ck_assert_ptr_nonnull(t.alias);
+	ck_assert_uint_eq(t.alias->nremotes, 1);
+	ck_assert_str_eq(t.alias->remotes[0], "hostmaster@isp.example");
+	conf_free(conf);
+	conf = load_ok("local = { postmaster = \"\";\n"
+	    "  aliases = { postmaster = [ \"bob\" ]; }; };\n");
+	ck_assert_int_eq(conf_lookup_local(conf, "postmaster", &t), 1);
+	ck_assert_ptr_nonnull(t.alias);
+	ck_assert_str_eq(t.alias->mailboxes[0], "bob");
+	conf_free(conf);
+}
+END_TEST
+
+START_TEST(test_recipient_delimiter)
+{
+	struct conf *conf;
+	struct conf_target t;
+
+	conf = load_ok("local = { users = [ \"alice\", \"b+c\" ]; };\n");
+	ck_assert_str_eq(conf->recipient_delimiter, "+");
+	ck_assert_int_eq(conf_lookup_local(conf, "alice+lists", &t), 1);
+	ck_assert_str_eq(t.user, "alice");
+	ck_assert_int_eq(conf_lookup_local(conf, "ALICE+a+b", &t), 1);
+	ck_assert_str_eq(t.user, "alice");
+	/* The whole local part first: a user may have the delimiter in it. */
+	ck_assert_int_eq(conf_lookup_local(conf, "b+c", &t), 1);
+	ck_assert_str_eq(t.user, "b+c");
+	ck_assert_int_eq(conf_lookup_local(conf, "+alice", &t), 0);
+	ck_assert_int_eq(conf_lookup_local(conf, "alice-x", &t), 0);
+	ck_assert_int_eq(conf_lookup_local(conf, "postmaster+x", &t), 1);
+	ck_assert_str_eq(t.user, "alice");
+	conf_free(conf);
+
+	conf = load_ok("local = { recipient_delimiter = \"\"; };\n");
+	ck_assert_int_eq(conf_lookup_local(conf, "alice+lists", &t), 0);
+	ck_assert_int_eq(conf_lookup_local(conf, "alice", &t), 1);
+	conf_free(conf);
+	conf = load_ok("local = { recipient_delimiter = \"-+\"; };\n");
+	ck_assert_int_eq(conf_lookup_local(conf, "bob-x+y", &t), 1);
+	ck_assert_str_eq(t.user, "bob");
+	conf_free(conf);
+
+	EXPECT("local = {\n  recipient_delimiter = \"a\";\n};\n",
+	    "2: local.recipient_delimiter: \"a\" is not \"\" or up to 8 of the characters +-_=.~#!$%&'*/?^`{|}");
+	EXPECT("local = { recipient_delimiter = 1; };\n",
+	    "1: local.recipient_delimiter: expected a string, not an integer");
+}
+END_TEST
+
+START_TEST(test_catchall)
+{
+	struct conf *conf;
+
+	conf = load_ok("local = { users = [ \"alice\", \"Bob\" ]; };\n");
+	ck_assert_str_eq(conf->catchall, "");
+	conf_free(conf);
+	conf = load_ok("local = { catchall = \"BOB\"; users = [ \"alice\", \"Bob\" ]; };\n");
+	ck_assert_str_eq(conf->catchall, "Bob");
+	conf_free(conf);
+	EXPECT("local = {\n  catchall = \"carol\";\n};\n",
+	    "2: local.catchall: \"carol\" is not one of local.users");
+	EXPECT("local = { catchall = [ ]; };\n",
+	    "1: local.catchall: expected a string, not an array");
+}
+END_TEST
+
+START_TEST(test_aliases)
+{
+	struct conf *conf;
+	struct conf_target t;
+	const struct conf_alias *a;
+
+	conf = load_ok(
+	    "local = {\n"
+	    "  domains = [ \"example.org\", \"example.net\" ];\n"
+	    "  aliases = {\n"
+	    "    info = [ \"alice\", \"bob\", \"Alice+x\" ];\n"
+	    "    sales = [ \"info\", \"bob@EXAMPLE.net\", \"Partner@Remote.Example\",\n"
+	    "      \"partner@remote.example\", \"Partner@remote.example\" ];\n"
+	    "    all = [ \"sales\", \"info\", \"postmaster\" ];\n"
+	    "  };\n"
+	    "  users = [ \"alice\", \"bob\" ];\n"
+	    "};\n");
+	ck_assert_uint_eq(conf->naliases, 3);
+	a = conf_find_alias(conf, "INFO");
+	ck_assert_ptr_nonnull(a);
+	ck_assert_uint_eq(a->nmailboxes, 2);
+	ck_assert_str_eq(a->mailboxes[0], "alice");
+	ck_assert_str_eq(a->mailboxes[1], "bob");
+	ck_assert_uint_eq(a->nremotes, 0);
+	a = conf_find_alias(conf, "sales");
+	ck_assert_uint_eq(a->nmailboxes, 2);
+	/* Local parts keep their case, domains are lower-cased. */
+	ck_assert_uint_eq(a->nremotes, 2);
+	ck_assert_str_eq(a->remotes[0], "Partner@remote.example");
+	ck_assert_str_eq(a->remotes[1], "partner@remote.example");
+	a = conf_find_alias(conf, "all");
+	ck_assert_uint_eq(a->nmailboxes, 2);
+	ck_assert_uint_eq(a->nremotes, 2);
+	ck_assert_ptr_null(conf_find_alias(conf, "alice"));
+	ck_assert_int_eq(conf_lookup_local(conf, "sales+q3", &t), 1);
+	ck_assert_ptr_eq(t.alias, conf_find_alias(conf, "sales"));
+	conf_free(conf);
+
+	/* Loops, at each alias on the loop; unknown targets at their lines. */
+	EXPECT("local = { aliases = {\n"
+	    "  a = [ \"b\" ];\n"
+	    "  b = [ \"c\" ];\n"
+	    "  c = [ \"a\", \"alice\" ];\n"
+	    "  d = [ \"d\" ];\n"
+	    "  e = [ \"alice\",\n"
+	    "    \"carol\", \"x@[192.0.2.1]\", \"nobody@example.org\",\n"
+	    "    \"not an address@x\", \"y@1.2.3.4\", \"\" ];\n"
+	    "  f = [ \"e\", \"a\" ];\n"
+	    "}; };\n",
+	    "2: local.aliases.a: alias loop: a -> b -> c -> a",
+	    "3: local.aliases.b: alias loop: b -> c -> a -> b",
+	    "4: local.aliases.c: alias loop: c -> a -> b -> c",
+	    "5: local.aliases.d: alias loop: d -> d",
+	    "7: local.aliases.e: \"carol\" is not a user, an alias or a remote address",
+	    "7: local.aliases.e: \"x@[192.0.2.1]\" is not an address (local@domain)",
+	    "7: local.aliases.e: \"nobody@example.org\" is not a user, an alias or a remote address",
+	    "8: local.aliases.e: \"not an address@x\" is not an address (local@domain)",
+	    "8: local.aliases.e: \"y@1.2.3.4\" has no usable domain name",
+	    "8: local.aliases.e: \"\" is not a user, an alias or a remote address");
+	EXPECT("local = { users = [ ]; aliases = {\n"
+	    "  a = [ \"postmaster\" ];\n"
+	    "  alice = [ \"x@y.example\" ];\n"
+	    "  Bob = [ ];\n"
+	    "  c = \"x@y.example\";\n"
+	    "  d = [ 1 ];\n"
+	    "}; };\n",
+	    "4: local.aliases.Bob: at least one target is needed",
+	    "5: local.aliases.c: expected a list of strings, not a string",
+	    "6: local.aliases.d[0]: expected a string, not an integer",
+	    "2: local.aliases.a: \"postmaster\" is not a user, an alias or a remote address (no postmaster is configured)");
+	EXPECT("local = { aliases = {\n"
+	    "  alice = [ \"bob\" ];\n"
+	    "}; };\n",
+	    "2: local.aliases.alice: \"alice\" is also one of local.users");
+	EXPECT("local = { aliases = [ \"a\" ]; };\n",
+	    "1: local.aliases: expected a group of name = [ targets ], not an array");
+	/* Nested CONF_ALIAS_DEPTH deep is fine, one more is not. */
+	conf = load_ok("local = { aliases = {\n"
+	    "  a1 = [ \"a2\" ]; a2 = [ \"a3\" ]; a3 = [ \"a4\" ]; a4 = [ \"a5\" ];\n"
+	    "  a5 = [ \"a6\" ]; a6 = [ \"a7\" ]; a7 = [ \"a8\" ]; a8 = [ \"bob\" ];\n"
+	    "}; };\n");
+	ck_assert_str_eq(conf_find_alias(conf, "a1")->mailboxes[0], "bob");
+	conf_free(conf);
+	EXPECT("local = { aliases = {\n"
+	    "  a0 = [ \"a1\" ];\n"
+	    "  a1 = [ \"a2\" ]; a2 = [ \"a3\" ]; a3 = [ \"a4\" ]; a4 = [ \"a5\" ];\n"
+	    "  a5 = [ \"a6\" ]; a6 = [ \"a7\" ]; a7 = [ \"a8\" ]; a8 = [ \"bob\" ];\n"
+	    "}; };\n",
+	    "2: local.aliases.a0: aliases nested deeper than 8");
+}
+END_TEST
+
 /* read_all - the whole of path, NUL-terminated */
 static char *
 read_all(const char *path)
@@ -1292,6 +1473,10 @@ conf_suite(void)
 	tcase_add_test(tc, test_delivery);
 	tcase_add_test(tc, test_relay_allowed);
 	tcase_add_test(tc, test_lookups);
+	tcase_add_test(tc, test_relay_only);
+	tcase_add_test(tc, test_recipient_delimiter);
+	tcase_add_test(tc, test_catchall);
+	tcase_add_test(tc, test_aliases);
 	tcase_add_test(tc, test_installed_conf);
 	suite_add_tcase(s, tc);
 

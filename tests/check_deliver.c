@@ -78,13 +78,13 @@ static size_t loggedlen;
 static int nregular;			/* nftw() callback's count */
 
 static const struct session_rcpt rcpt_alice = {
-	"alice@example.org", "alice", "example.org"
+	.address = "alice@example.org", .mailbox = "alice", .domain = "example.org", .params = ""
 };
 static const struct session_rcpt rcpt_bob = {
-	"bob@example.org", "bob", "example.org"
+	.address = "bob@example.org", .mailbox = "bob", .domain = "example.org", .params = ""
 };
 static const struct session_rcpt rcpt_r1 = {
-	"r1@remote.example", NULL, "remote.example"
+	.address = "r1@remote.example", .mailbox = NULL, .domain = "remote.example", .params = ""
 };
 
 static void xpath(char *dst, const char *fmt, ...)
@@ -438,12 +438,12 @@ assert_stored_as(const char *dir, const char *id)
 START_TEST(test_message_copies)
 {
 	static const struct session_rcpt rcpts[] = {
-		{ "alice@example.org", "alice", "example.org" },
-		{ "r1@remote.example", NULL, "remote.example" },
-		{ "postmaster", "alice", "" },
-		{ "bob@example.net", "bob", "example.net" },
-		{ "R2@remote.example", NULL, "remote.example" },
-		{ "r1@remote.example", NULL, "remote.example" },
+		{ .address = "alice@example.org", .mailbox = "alice", .domain = "example.org", .params = "" },
+		{ .address = "r1@remote.example", .mailbox = NULL, .domain = "remote.example", .params = "" },
+		{ .address = "postmaster", .mailbox = "alice", .domain = "", .params = "" },
+		{ .address = "bob@example.net", .mailbox = "bob", .domain = "example.net", .params = "" },
+		{ .address = "R2@remote.example", .mailbox = NULL, .domain = "remote.example", .params = "" },
+		{ .address = "r1@remote.example", .mailbox = NULL, .domain = "remote.example", .params = "" },
 	};
 	enum { TEXTLEN = 70001 };
 	struct session_message msg;
@@ -517,8 +517,8 @@ START_TEST(test_message_helo_ipv6)
 {
 	static const char text[] = "Subject: six\n\nhi\n";
 	static const struct session_rcpt rcpts[] = {
-		{ "bob@example.org", "bob", "example.org" },
-		{ "x@remote.example", NULL, "remote.example" },
+		{ .address = "bob@example.org", .mailbox = "bob", .domain = "example.org", .params = "" },
+		{ .address = "x@remote.example", .mailbox = NULL, .domain = "remote.example", .params = "" },
 	};
 	struct session_message msg;
 	char id[DELIVER_ID_SIZE];
@@ -557,8 +557,8 @@ START_TEST(test_message_short_text)
 {
 	static const char text[] = "Subject: cut\n\nonly this\n";
 	static const struct session_rcpt rcpts[] = {
-		{ "alice@example.org", "alice", "example.org" },
-		{ "r1@remote.example", NULL, "remote.example" },
+		{ .address = "alice@example.org", .mailbox = "alice", .domain = "example.org", .params = "" },
+		{ .address = "r1@remote.example", .mailbox = NULL, .domain = "remote.example", .params = "" },
 	};
 	struct session_message msg;
 	char id[DELIVER_ID_SIZE];
@@ -799,9 +799,9 @@ START_TEST(test_max_files)
 {
 	static const char text[] = "Subject: bounded\n\nx\n";
 	static const struct session_rcpt three[] = {
-		{ "alice@example.org", "alice", "example.org" },
-		{ "bob@example.org", "bob", "example.org" },
-		{ "r1@remote.example", NULL, "remote.example" },
+		{ .address = "alice@example.org", .mailbox = "alice", .domain = "example.org", .params = "" },
+		{ .address = "bob@example.org", .mailbox = "bob", .domain = "example.org", .params = "" },
+		{ .address = "r1@remote.example", .mailbox = NULL, .domain = "remote.example", .params = "" },
 	};
 	struct session_message m[3], big;
 	struct done_rec r[3], rbig;

@@ -100,7 +100,7 @@ start_dnsmasq(void)
 	char conf[256], arg[300];
 	FILE *fp;
 	size_t i;
-	int slow_port;
+	int slow_port, attempt;
 
 	for (i = 0; i < sizeof(dnsmasq_paths) / sizeof(dnsmasq_paths[0]); i++)
 		if (access(dnsmasq_paths[i], X_OK) == 0)
@@ -113,40 +113,52 @@ start_dnsmasq(void)
 	if (mkdtemp(dir) == NULL)
 		exit(99);
 	slow_port = free_udp_port(&silent_fd);
-	dnsmasq_port = free_udp_port(NULL);
-	snprintf(server, sizeof(server), "127.0.0.1:%d", dnsmasq_port);
-	snprintf(conf, sizeof(conf), "%s/dnsmasq.conf", dir);
-	if ((fp = fopen(conf, "w")) == NULL)
-		exit(99);
-	fprintf(fp,
-	    "no-resolv\nno-hosts\nno-poll\nbind-interfaces\n"
-	    "listen-address=127.0.0.1\nport=%d\nlocal=/test/\ncache-size=0\n"
-	    "mx-host=a.test,mx1.a.test,10\n"
-	    "mx-host=a.test,mx2.a.test,20\n"
-	    "host-record=mx1.a.test,127.0.0.2\n"
-	    "host-record=mx2.a.test,127.0.0.3,::1\n"
-	    "host-record=implicit.test,127.0.0.4\n"
-	    "mx-host=null.test,.,0\n"
-	    "mx-host=nohost.test,ghost.test,10\n"
-	    "server=/slow.test/127.0.0.1#%d\n",
-	    dnsmasq_port, slow_port);
-	fclose(fp);
-	snprintf(arg, sizeof(arg), "--conf-file=%s", conf);
-	if ((dnsmasq_pid = fork()) == 0) {
-		if (getuid() == 0)
-			execl(bin, bin, "--keep-in-foreground", arg,
-			    "--pid-file=", "--user=root", "--log-facility=/dev/null",
-			    (char *)NULL);
-		else
-			execl(bin, bin, "--keep-in-foreground", arg,
-			    "--pid-file=", "--log-facility=/dev/null",
-			    (char *)NULL);
-		_exit(127);
+	/*
+	 * The port was free for UDP a moment ago; dnsmasq also wants it for
+	 * TCP, and another test may take it meanwhile: a dnsmasq that
+	 * exits at once ("Address already in use") is tried on another.
+	 */
+	for (attempt = 0; attempt < 5; attempt++) {
+		dnsmasq_port = free_udp_port(NULL);
+		snprintf(server, sizeof(server), "127.0.0.1:%d", dnsmasq_port);
+		snprintf(conf, sizeof(conf), "%s/dnsmasq.conf", dir);
+		if ((fp = fopen(conf, "w")) == NULL)
+			exit(99);
+		fprintf(fp,
+		    "no-resolv\nno-hosts\nno-poll\nbind-interfaces\n"
+		    "listen-address=127.0.0.1\nport=%d\nlocal=/test/\ncache-size=0\n"
+		    "mx-host=a.test,mx1.a.test,10\n"
+		    "mx-host=a.test,mx2.a.test,20\n"
+		    "host-record=mx1.a.test,127.0.0.2\n"
+		    "host-record=mx2.a.test,127.0.0.3,::1\n"
+		    "host-record=implicit.test,127.0.0.4\n"
+		    "mx-host=null.test,.,0\n"
+		    "mx-host=nohost.test,ghost.test,10\n"
+		    "server=/slow.test/127.0.0.1#%d\n",
+		    dnsmasq_port, slow_port);
+		fclose(fp);
+		snprintf(arg, sizeof(arg), "--conf-file=%s", conf);
+		if ((dnsmasq_pid = fork()) == 0) {
+			if (getuid() == 0)
+				execl(bin, bin, "--keep-in-foreground", arg,
+				    "--pid-file=", "--user=root", "--log-facility=/dev/null",
+				    (char *)NULL);
+			else
+				execl(bin, bin, "--keep-in-foreground", arg,
+				    "--pid-file=", "--log-facility=/dev/null",
+				    (char *)NULL);
+			_exit(127);
+		}
+		if (dnsmasq_pid < 0)
+			break;
+		if (dns_server_up() == 0)
+			return;
+		kill(dnsmasq_pid, SIGTERM);
+		waitpid(dnsmasq_pid, NULL, 0);
+		dnsmasq_pid = 0;
 	}
-	if (dnsmasq_pid < 0 || dns_server_up() < 0) {
-		fprintf(stderr, "dnsmasq did not start\n");
-		exit(99);
-	}
+	fprintf(stderr, "dnsmasq did not start\n");
+	exit(99);
 }
 
 static void

@@ -205,6 +205,89 @@ START_TEST(test_no_received)
 }
 END_TEST
 
+START_TEST(test_dsn_params)
+{
+	/* As deliver.c writes them: MAIL's after the sender, RCPT's after each recipient. */
+	const char *text = "X-Envelope-From: <a@example.net> SIZE=10 RET=HDRS "
+	    "ENVID=QQ+2B314159\n"
+	    "X-Envelope-To: <r@remote.example> NOTIFY=SUCCESS,FAILURE "
+	    "ORCPT=rfc822;r+40remote.example\n"
+	    "X-Envelope-To: <s@remote.example>\n"
+	    "X-Envelope-To: <t@remote.example> NOTIFY=NEVER\n" RECEIVED MESSAGE;
+	struct queuefile *qf;
+	struct queuefile_error err;
+	const char *v;
+	size_t len;
+
+	ck_assert_int_eq(parse_str(text, &qf, &err), 0);
+	ck_assert_str_eq(queuefile_params(qf),
+	    "SIZE=10 RET=HDRS ENVID=QQ+2B314159");
+	ck_assert_uint_eq(queuefile_nrcpts(qf), 3);
+	ck_assert_str_eq(queuefile_rcpt(qf, 0), "r@remote.example");
+	ck_assert_str_eq(queuefile_rcpt_params(qf, 0),
+	    "NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;r+40remote.example");
+	ck_assert_str_eq(queuefile_rcpt_params(qf, 1), "");
+	ck_assert_str_eq(queuefile_rcpt_params(qf, 2), "NOTIFY=NEVER");
+	ck_assert_ptr_null(queuefile_rcpt_params(qf, 3));
+	ck_assert_int_eq(queuefile_smtputf8(qf), 0);
+
+	v = queuefile_param(queuefile_rcpt_params(qf, 0), "notify", &len);
+	ck_assert_ptr_nonnull(v);
+	ck_assert_int_eq(strncmp(v, "SUCCESS,FAILURE", len), 0);
+	ck_assert_uint_eq(len, 15);
+	v = queuefile_param(queuefile_rcpt_params(qf, 0), "ORCPT", &len);
+	ck_assert_uint_eq(len, strlen("rfc822;r+40remote.example"));
+	ck_assert_int_eq(strncmp(v, "rfc822;r+40remote.example", len), 0);
+	v = queuefile_param(queuefile_params(qf), "RET", &len);
+	ck_assert_int_eq(strncmp(v, "HDRS", len), 0);
+	ck_assert_uint_eq(len, 4);
+	ck_assert_ptr_null(queuefile_param(queuefile_params(qf), "RE", &len));
+	ck_assert_ptr_null(queuefile_param(queuefile_rcpt_params(qf, 1),
+	    "NOTIFY", &len));
+	ck_assert_uint_eq(queuefile_envelope_len(qf),
+	    (size_t)(strstr(text, "Received:") - text));
+	queuefile_free(qf);
+}
+END_TEST
+
+START_TEST(test_smtputf8_envelope)
+{
+	/* SMTPUTF8: UTF-8 addresses; the directory is the A-label's. */
+	const char *text = "X-Envelope-From: <j\xc3\xbcrgen@example.net> "
+	    "SMTPUTF8 BODY=8BITMIME\n"
+	    "X-Envelope-To: <\xe7\x94\xa8\xe6\x88\xb7@\xe4\xbe\x8b\xe5\xad\x90"
+	    ".\xe6\xb5\x8b\xe8\xaf\x95> NOTIFY=NEVER\n" RECEIVED MESSAGE;
+	struct queuefile *qf;
+	struct queuefile_error err;
+	size_t len;
+
+	ck_assert_int_eq(parse_str(text, &qf, &err), 0);
+	ck_assert_str_eq(queuefile_sender(qf), "j\xc3\xbcrgen@example.net");
+	ck_assert_int_eq(queuefile_smtputf8(qf), 1);
+	ck_assert_ptr_nonnull(queuefile_param(queuefile_params(qf),
+	    "smtputf8", &len));
+	ck_assert_uint_eq(len, 0);
+	ck_assert_str_eq(queuefile_rcpt(qf, 0), "\xe7\x94\xa8\xe6\x88\xb7@"
+	    "\xe4\xbe\x8b\xe5\xad\x90.\xe6\xb5\x8b\xe8\xaf\x95");
+	queuefile_free(qf);
+
+	/* Without SMTPUTF8 the same bytes are malformed. */
+	expect_malformed_str("X-Envelope-From: <j\xc3\xbcrgen@example.net>\n"
+	    "X-Envelope-To: <r@remote.example>\n" RECEIVED, 1, "8-bit byte");
+	expect_malformed_str("X-Envelope-From: <a@example.net>\n"
+	    "X-Envelope-To: <\xc3\xa9@remote.example>\n" RECEIVED, 2,
+	    "8-bit byte");
+	/* With it, only good UTF-8. */
+	expect_malformed_str("X-Envelope-From: <a@example.net> SMTPUTF8\n"
+	    "X-Envelope-To: <\xe9@remote.example>\n" RECEIVED, 2,
+	    "not UTF-8");
+	/* SMTPUTF8 inside the path is no parameter. */
+	expect_malformed_str("X-Envelope-From: <\"a SMTPUTF8 \xc3\xa9\"@x.example>\n"
+	    "X-Envelope-To: <r@remote.example>\n" RECEIVED, 1,
+	    "bad sender path");
+}
+END_TEST
+
 START_TEST(test_bad_paths)
 {
 	expect_malformed_str("X-Envelope-From: a@example.net\n"
@@ -219,8 +302,20 @@ START_TEST(test_bad_paths)
 	expect_malformed_str("X-Envelope-From: <a@example.net>\n"
 	    "X-Envelope-To: <>\n" RECEIVED, 2, "bad recipient path");
 	expect_malformed_str("X-Envelope-From: <a@example.net>\n"
-	    "X-Envelope-To: <r@remote.example> NOTIFY=NEVER\n" RECEIVED, 2,
+	    "X-Envelope-To: <r@remote.example>NOTIFY=NEVER\n" RECEIVED, 2,
 	    "text after the recipient path");
+	expect_malformed_str("X-Envelope-From: <a@example.net>\n"
+	    "X-Envelope-To: <r@remote.example> \n" RECEIVED, 2,
+	    "text after the recipient path");
+	expect_malformed_str("X-Envelope-From: <a@example.net>\n"
+	    "X-Envelope-To: <r@remote.example> NOTIFY=NEVER  ORCPT=x\n"
+	    RECEIVED, 2, "bad recipient parameter");
+	expect_malformed_str("X-Envelope-From: <a@example.net>\n"
+	    "X-Envelope-To: <r@remote.example> =NEVER\n" RECEIVED, 2,
+	    "bad recipient parameter");
+	expect_malformed_str("X-Envelope-From: <a@example.net> SIZE=1 \n"
+	    "X-Envelope-To: <r@remote.example>\n" RECEIVED, 1,
+	    "bad sender parameter");
 	expect_malformed_str("X-Envelope-From: <a@example.net>\n"
 	    "X-Envelope-To: <r@@remote.example>\n" RECEIVED, 2,
 	    "bad recipient path");
@@ -491,6 +586,8 @@ queuefile_suite(void)
 	tcase_add_test(tc, test_to_missing);
 	tcase_add_test(tc, test_no_received);
 	tcase_add_test(tc, test_bad_paths);
+	tcase_add_test(tc, test_dsn_params);
+	tcase_add_test(tc, test_smtputf8_envelope);
 	tcase_add_test(tc, test_line_length);
 	tcase_add_test(tc, test_bad_bytes);
 	tcase_add_test(tc, test_injected_recipient_is_message);

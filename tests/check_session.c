@@ -55,6 +55,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "addr.h"
 #include "conf.h"
@@ -68,7 +69,9 @@
 #define HOST		"mx.example.org"
 #define GREETING	"220 " HOST " ESMTP pollsmtpd\r\n"
 #define EHLO_REPLY	"250-" HOST "\r\n250-PIPELINING\r\n250-SIZE 4096\r\n" \
-			"250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n250 HELP\r\n"
+			"250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n" \
+			"250-SMTPUTF8\r\n250-CHUNKING\r\n250-BINARYMIME\r\n" \
+			"250-DSN\r\n250-LIMITS RCPTMAX=5\r\n250 HELP\r\n"
 #define MAX_SIZE	4096
 #define MAX_RCPTS	5
 
@@ -120,8 +123,6 @@ static struct conf *make_conf(void);
 static const struct session_sink test_sink = {
 	sink_open, sink_write, sink_close,
 };
-static void set_strings(char ***v, size_t *n, const char *const *src,
-    size_t count);
 static void setup(void);
 static void teardown(void);
 static struct client *client_new(int relay, size_t chunk);
@@ -206,40 +207,47 @@ msg_text(struct client *c, const struct session_message *m)
 }
 
 static void
-set_strings(char ***v, size_t *n, const char *const *src, size_t count)
+conf_report_fail(const char *message, void *ctx)
 {
-	size_t i;
-
-	for (i = 0; i < *n; i++)
-		free((*v)[i]);
-	free(*v);
-	*v = calloc(count, sizeof(**v));
-	ck_assert_ptr_nonnull(*v);
-	for (i = 0; i < count; i++) {
-		(*v)[i] = strdup(src[i]);
-		ck_assert_ptr_nonnull((*v)[i]);
-	}
-	*n = count;
+	(void)ctx;
+	ck_abort_msg("test configuration: %s", message);
 }
 
+/*
+ * make_conf - the configuration of every test, loaded as a daemon
+ * loads its file, so that aliases are resolved by conf itself
+ */
 static struct conf *
 make_conf(void)
 {
-	static const char *const domains[] = { "example.org", "example.net" };
-	static const char *const users[] = { "alice", "bob", "Carol" };
+	static const char text[] =
+	    "hostname = \"" HOST "\";\n"
+	    "server = { max_recipients = 5; max_message_size = 4096; };\n"
+	    "local = {\n"
+	    "  domains = [ \"example.org\", \"example.net\" ];\n"
+	    "  users = [ \"alice\", \"bob\", \"Carol\" ];\n"
+	    "  postmaster = \"alice\";\n"
+	    "  aliases = {\n"
+	    "    info = [ \"alice\", \"bob\" ];\n"
+	    "    sales = [ \"info\", \"carol@example.net\",\n"
+	    "      \"partner@remote.example\" ];\n"
+	    "    staff = [ \"sales\", \"bob+staff\" ];\n"
+	    "    away = [ \"someone@elsewhere.example\" ];\n"
+	    "  };\n"
+	    "};\n";
+	char path[] = "/tmp/check_session.XXXXXX";
 	struct conf *c;
+	FILE *f;
+	int fd;
 
-	c = conf_defaults();
+	ck_assert_int_ge(fd = mkstemp(path), 0);
+	ck_assert_ptr_nonnull(f = fdopen(fd, "w"));
+	ck_assert_uint_eq(fwrite(text, 1, sizeof(text) - 1, f),
+	    sizeof(text) - 1);
+	ck_assert_int_eq(fclose(f), 0);
+	c = conf_load(path, conf_report_fail, NULL);
+	unlink(path);
 	ck_assert_ptr_nonnull(c);
-	free(c->hostname);
-	c->hostname = strdup(HOST);
-	free(c->postmaster);
-	c->postmaster = strdup("alice");
-	ck_assert(c->hostname != NULL && c->postmaster != NULL);
-	set_strings(&c->domains, &c->ndomains, domains, 2);
-	set_strings(&c->users, &c->nusers, users, 3);
-	c->max_recipients = MAX_RCPTS;
-	c->max_message_size = MAX_SIZE;
 	return c;
 }
 
@@ -542,6 +550,11 @@ START_TEST(test_ehlo_reply)
 	    "250-SIZE 4096\r\n"
 	    "250-8BITMIME\r\n"
 	    "250-ENHANCEDSTATUSCODES\r\n"
+	    "250-SMTPUTF8\r\n"
+	    "250-CHUNKING\r\n"
+	    "250-BINARYMIME\r\n"
+	    "250-DSN\r\n"
+	    "250-LIMITS RCPTMAX=5\r\n"
 	    "250 HELP\r\n");
 	ck_assert_str_eq(say(c, "HELO client.example\r\n"), "250 " HOST "\r\n");
 	ck_assert_str_eq(say(c, "ehlo x\r\n"), EHLO_REPLY);
@@ -677,7 +690,8 @@ END_TEST
 
 /* ---- every command in every state ------------------------------------ */
 
-enum tstate { T_START, T_GREETED, T_MAIL, T_RCPT, T_NSTATES, T_CLOSED, T_DATA };
+enum tstate { T_START, T_GREETED, T_MAIL, T_RCPT, T_NSTATES, T_CLOSED, T_DATA,
+	T_BDAT };
 
 static const char *const reach[T_NSTATES] = {
 	"",
@@ -691,7 +705,7 @@ static const char *const table_commands[] = {
 	"EHLO x.example", "HELO x.example", "MAIL FROM:<s@remote.example>",
 	"RCPT TO:<bob@example.org>", "DATA", "RSET", "NOOP", "HELP",
 	"VRFY alice", "QUIT", "EXPN staff", "TURN", "ETRN example.org",
-	"STARTTLS", "AUTH PLAIN", "BDAT 10 LAST", "FOO", "",
+	"STARTTLS", "AUTH PLAIN", "BDAT 0", "FOO", "",
 };
 #define NCOMMANDS (sizeof(table_commands) / sizeof(table_commands[0]))
 
@@ -707,7 +721,7 @@ static const struct expect {
 		{ "252 2.5.2 ", T_START }, { "221 2.0.0 ", T_CLOSED },
 		{ "502 5.5.1 ", T_START }, { "502 5.5.1 ", T_START },
 		{ "502 5.5.1 ", T_START }, { "502 5.5.1 ", T_START },
-		{ "502 5.5.1 ", T_START }, { "502 5.5.1 ", T_START },
+		{ "502 5.5.1 ", T_START }, { "503 5.5.1 ", T_START },
 		{ "500 5.5.1 ", T_START }, { "500 5.5.1 ", T_START },
 	},
 	[T_GREETED] = {
@@ -718,7 +732,7 @@ static const struct expect {
 		{ "252 2.5.2 ", T_GREETED }, { "221 2.0.0 ", T_CLOSED },
 		{ "502 5.5.1 ", T_GREETED }, { "502 5.5.1 ", T_GREETED },
 		{ "502 5.5.1 ", T_GREETED }, { "502 5.5.1 ", T_GREETED },
-		{ "502 5.5.1 ", T_GREETED }, { "502 5.5.1 ", T_GREETED },
+		{ "502 5.5.1 ", T_GREETED }, { "503 5.5.1 ", T_GREETED },
 		{ "500 5.5.1 ", T_GREETED }, { "500 5.5.1 ", T_GREETED },
 	},
 	[T_MAIL] = {
@@ -729,7 +743,7 @@ static const struct expect {
 		{ "252 2.5.2 ", T_MAIL }, { "221 2.0.0 ", T_CLOSED },
 		{ "502 5.5.1 ", T_MAIL }, { "502 5.5.1 ", T_MAIL },
 		{ "502 5.5.1 ", T_MAIL }, { "502 5.5.1 ", T_MAIL },
-		{ "502 5.5.1 ", T_MAIL }, { "502 5.5.1 ", T_MAIL },
+		{ "502 5.5.1 ", T_MAIL }, { "503 5.5.1 ", T_MAIL },
 		{ "500 5.5.1 ", T_MAIL }, { "500 5.5.1 ", T_MAIL },
 	},
 	[T_RCPT] = {
@@ -740,14 +754,15 @@ static const struct expect {
 		{ "252 2.5.2 ", T_RCPT }, { "221 2.0.0 ", T_CLOSED },
 		{ "502 5.5.1 ", T_RCPT }, { "502 5.5.1 ", T_RCPT },
 		{ "502 5.5.1 ", T_RCPT }, { "502 5.5.1 ", T_RCPT },
-		{ "502 5.5.1 ", T_RCPT }, { "502 5.5.1 ", T_RCPT },
+		{ "502 5.5.1 ", T_RCPT }, { "250 2.0.0 ", T_BDAT },
 		{ "500 5.5.1 ", T_RCPT }, { "500 5.5.1 ", T_RCPT },
 	},
 };
 
 /*
  * probe_state - find out the state by the replies it gives: only RCPT
- * takes DATA, MAIL and RCPT take RCPT, only GREETED takes MAIL.
+ * takes DATA (and BDAT says why not), MAIL and RCPT take RCPT, only
+ * GREETED takes MAIL.
  */
 static enum tstate
 probe_state(struct client *c)
@@ -761,6 +776,8 @@ probe_state(struct client *c)
 	r = say(c, "DATA\r\n");
 	if (strncmp(r, "354 ", 4) == 0)
 		return T_RCPT;
+	if (strcmp(r, "503 5.5.1 Error: DATA after BDAT\r\n") == 0)
+		return T_BDAT;
 	expect_prefix(r, "503 5.5.1 ");
 	r = say(c, "RCPT TO:<bob@example.org>\r\n");
 	if (strncmp(r, "250 2.1.5 ", 10) == 0)
@@ -1305,8 +1322,10 @@ START_TEST(test_mail_syntax)
 		{ "MAIL FROM:<a@remote.example> SIZE=1 SIZE=2\r\n", "501 5.5.4 " },
 		{ "MAIL FROM:<a@remote.example> BODY=7BIT\r\n", "250 2.1.0 " },
 		{ "MAIL FROM:<a@remote.example> BODY=8bitmime SIZE=10\r\n", "250 2.1.0 " },
-		{ "MAIL FROM:<a@remote.example> BODY=BINARYMIME\r\n", "555 5.5.4 " },
-		{ "MAIL FROM:<a@remote.example> SMTPUTF8\r\n", "555 5.5.4 " },
+		{ "MAIL FROM:<a@remote.example> BODY=BINARY\r\n", "555 5.5.4 " },
+		{ "MAIL FROM:<a@remote.example> SMTPUTF8=YES\r\n", "501 5.5.4 " },
+		{ "MAIL FROM:<a@remote.example> SMTPUTF8 SMTPUTF8\r\n",
+		    "501 5.5.4 " },
 		{ "MAIL FROM:<a@remote.example> AUTH=<>\r\n", "555 5.5.4 " },
 		{ "MAIL FROM:a@remote.example\r\n", "501 5.1.7 " },
 		{ "MAIL FROM:<a@remote.example\r\n", "501 5.1.7 " },
@@ -1388,6 +1407,8 @@ START_TEST(test_rcpt_local)
 	expect_prefix(rcpt_reply(0, "<alice@example.org>x"), "501 5.1.3 ");
 	expect_prefix(rcpt_reply(0, "<alice>"), "501 5.1.3 ");
 	expect_prefix(rcpt_reply(0, "<alice@example.org> NOTIFY=NEVER"),
+	    "250 2.1.5 ");
+	expect_prefix(rcpt_reply(0, "<alice@example.org> XYZ=1"),
 	    "555 5.5.4 ");
 	expect_prefix(rcpt_reply(0, "<alice@example.org>  "), "250 2.1.5 ");
 }
@@ -2087,6 +2108,161 @@ START_TEST(test_junk_command_limit)
 }
 END_TEST
 
+/* ---- BDAT (RFC 3030) -------------------------------------------------- */
+
+/* bdat_text - the text a BDAT transaction of chunks hands over, or NULL */
+static char *
+bdat_text(const char *msg, size_t len, size_t split, size_t *outlen)
+{
+	struct client *c = client_new(0, 0);
+	const struct session_message *m;
+	char cmd[64];
+	char *text = NULL;
+
+	say(c, reach[T_RCPT]);
+	snprintf(cmd, sizeof(cmd), "BDAT %zu\r\n", split);
+	client_send(c, cmd, strlen(cmd));
+	client_send(c, msg, split);
+	snprintf(cmd, sizeof(cmd), "BDAT %zu LAST\r\n", len - split);
+	client_send(c, cmd, strlen(cmd));
+	client_send(c, msg + split, len - split);
+	if ((m = session_pending(c->s)) != NULL) {
+		*outlen = m->size;
+		text = malloc(m->size + 1);
+		ck_assert_ptr_nonnull(text);
+		memcpy(text, msg_text(c, m), m->size);
+		ck_assert_uint_eq(m->octets, len);
+	}
+	client_free(c);
+	return text;
+}
+
+/*
+ * The same message by DATA (dot-stuffed) and by BDAT, split between
+ * two chunks at every octet (CRLF split too), is the same text.
+ */
+START_TEST(test_bdat_same_text_as_data)
+{
+	static const char msg[] = "Subject: same\r\n.leading dot\r\n\r\n"
+	    "..two\r\n.\r\nend\r\n";
+	static const char stuffed[] = "Subject: same\r\n..leading dot\r\n\r\n"
+	    "...two\r\n..\r\nend\r\n.\r\n";
+	struct client *c = client_new(0, 0);
+	const struct session_message *m;
+	char *data_text, *text;
+	size_t data_len, len, split;
+
+	say(c, reach[T_RCPT]);
+	expect_prefix(say(c, "DATA\r\n"), "354 ");
+	say(c, stuffed);
+	ck_assert_ptr_nonnull(m = session_pending(c->s));
+	data_len = m->size;
+	ck_assert_ptr_nonnull(data_text = strndup(msg_text(c, m), m->size));
+	ck_assert_str_eq(data_text, "Subject: same\n.leading dot\n\n..two\n.\n"
+	    "end\n");
+	client_free(c);
+
+	for (split = 0; split <= sizeof(msg) - 1; split++) {
+		text = bdat_text(msg, sizeof(msg) - 1, split, &len);
+		ck_assert_msg(text != NULL, "split %zu: nothing pending", split);
+		ck_assert_msg(len == data_len && memcmp(text, data_text, len)
+		    == 0, "split %zu: \"%.*s\"", split, (int)len, text);
+		free(text);
+	}
+	free(data_text);
+}
+END_TEST
+
+/* SIZE counts the octets of the chunks; past it 552, then 503. */
+START_TEST(test_bdat_size)
+{
+	struct client *c = client_new(0, 0);
+	char *big = malloc(MAX_SIZE + 1);
+
+	ck_assert_ptr_nonnull(big);
+	memset(big, 'a', MAX_SIZE);
+	say(c, reach[T_RCPT]);
+	ck_assert_str_eq(say(c, "BDAT 4000\r\n"), "");
+	ck_assert(session_in_data(c->s));
+	client_send(c, big, 4000);
+	ck_assert(!session_in_data(c->s));
+	ck_assert_str_eq(unread(c), "250 2.0.0 Ok: 4000 octets received\r\n");
+	client_send(c, "BDAT 96 LAST\r\n", 14);
+	client_send(c, big, 96);
+	ck_assert_ptr_nonnull(session_pending(c->s));
+	ck_assert_uint_eq(session_pending(c->s)->size, MAX_SIZE);
+	session_stored(c->s, SESSION_STORE_OK, "S1");
+	client_drain(c);
+	ck_assert_str_eq(unread(c), "250 2.0.0 Ok: queued as S1\r\n");
+
+	say(c, "MAIL FROM:<a@x.example>\r\nRCPT TO:<alice@example.org>\r\n");
+	unread(c);
+	client_send(c, "BDAT 4000\r\n", 11);
+	client_send(c, big, 4000);
+	client_send(c, "BDAT 97\r\n", 9);
+	client_send(c, big, 97);
+	client_send(c, "BDAT 5 LAST\r\nRSET\n", 18);
+	ck_assert_str_eq(unread(c), "250 2.0.0 Ok: 4000 octets received\r\n"
+	    "552 5.3.4 Error: message exceeds fixed maximum message size\r\n"
+	    "503 5.5.1 Error: need MAIL command\r\n");
+	ck_assert_ptr_null(session_pending(c->s));
+	ck_assert_uint_eq(c->text.opens, c->text.closes + 0);
+	free(big);
+	client_free(c);
+}
+END_TEST
+
+/*
+ * No room for the message, or it cannot be kept: the chunk is read,
+ * then 451/452, and the transaction is over (a BDAT already pipelined
+ * after it must not start a message with the rest).
+ */
+START_TEST(test_bdat_store_failures)
+{
+	struct client *c = client_new(0, 0);
+
+	c->text.fail_open = ENOSPC;
+	say(c, reach[T_RCPT]);
+	ck_assert_str_eq(say(c, "BDAT 3\r\nabcBDAT 2 LAST\r\nxy"),
+	    "452 4.3.1 Error: insufficient system storage\r\n"
+	    "503 5.5.1 Error: need MAIL command\r\n");
+	ck_assert_uint_eq(c->text.opens, 0);
+	c->text.fail_open = EMFILE;
+	say(c, "MAIL FROM:<a@x.example>\r\nRCPT TO:<alice@example.org>\r\n");
+	unread(c);
+	ck_assert_str_eq(say(c, "BDAT 1 LAST\r\na"),
+	    "451 4.3.0 Error: cannot accept a message now\r\n");
+	c->text.fail_open = 0;
+	c->text.fail_write = EIO;
+	c->text.fail_after = 2;
+	say(c, "MAIL FROM:<a@x.example>\r\nRCPT TO:<alice@example.org>\r\n");
+	unread(c);
+	ck_assert_str_eq(say(c, "BDAT 4\r\nabcdBDAT 1 LAST\r\ne"),
+	    "451 4.3.0 Error: queue file write error\r\n"
+	    "503 5.5.1 Error: need MAIL command\r\n");
+	ck_assert_uint_eq(c->text.opens, 1);
+	ck_assert_uint_eq(c->text.closes, 1);
+	client_free(c);
+}
+END_TEST
+
+/* Chunks are counted in the disconnect record as bdat, each one. */
+START_TEST(test_bdat_summary)
+{
+	struct client *c = client_new(0, 0);
+	char sum[SESSION_SUMMARY_SIZE];
+
+	say(c, reach[T_RCPT]);
+	say(c, "BDAT 2\r\nabBDAT 1 LAST\r\nc");
+	session_stored(c->s, SESSION_STORE_OK, "S");
+	client_drain(c);
+	say(c, "BDAT 1 LAST\r\nx");
+	ck_assert_int_eq(session_summary(c->s, sum, sizeof(sum)), 0);
+	ck_assert_str_eq(sum, "ehlo=1 mail=1 rcpt=1 bdat=2/3 commands=5/6");
+	client_free(c);
+}
+END_TEST
+
 /* The disconnect record's counts, as Postfix writes them. */
 START_TEST(test_summary)
 {
@@ -2183,6 +2359,8 @@ expect_rcpts(const struct session_message *m, char *list, const char *where)
 		*mailbox++ = '\0';
 		if (i >= m->nrcpts)
 			TFAIL("%s: only %zu recipients", where, m->nrcpts);
+		if (unescape(word, word) == SIZE_MAX)
+			TFAIL("%s: bad escape", where);
 		if (strcmp(m->rcpts[i].address, word) != 0)
 			TFAIL("%s: recipient %zu is %s, not %s", where, i,
 			    m->rcpts[i].address, word);
@@ -2192,6 +2370,61 @@ expect_rcpts(const struct session_message *m, char *list, const char *where)
 			TFAIL("%s: recipient %zu has mailbox %s, not %s", where,
 			    i, m->rcpts[i].mailbox ? m->rcpts[i].mailbox : "-",
 			    mailbox);
+	}
+	if (i != m->nrcpts)
+		TFAIL("%s: %zu recipients, expected %zu", where, m->nrcpts, i);
+}
+
+/* expect_originals - check "O O ..." ("-": none) against the pending recipients */
+static void
+expect_originals(const struct session_message *m, char *list,
+    const char *where)
+{
+	char *word, *save = NULL;
+	const char *got;
+	size_t i = 0;
+
+	for (word = strtok_r(list, " ", &save); word != NULL;
+	    word = strtok_r(NULL, " ", &save), i++) {
+		if (i >= m->nrcpts)
+			TFAIL("%s: only %zu recipients", where, m->nrcpts);
+		got = m->rcpts[i].original ? m->rcpts[i].original : "-";
+		if (strcmp(got, word) != 0)
+			TFAIL("%s: recipient %zu has original %s, not %s", where,
+			    i, got, word);
+	}
+	if (i != m->nrcpts)
+		TFAIL("%s: %zu recipients, expected %zu", where, m->nrcpts, i);
+}
+
+/*
+ * expect_field - check "V V ..." against one field of each pending
+ * recipient: 'd' its domain, 'p' its parameters (escaped, "-" for none)
+ */
+static void
+expect_field(const struct session_message *m, char *list, const char *where,
+    int field)
+{
+	char *word, *save = NULL, want[1024];
+	const char *got;
+	size_t i = 0;
+
+	for (word = strtok_r(list, " ", &save); word != NULL;
+	    word = strtok_r(NULL, " ", &save), i++) {
+		if (i >= m->nrcpts)
+			TFAIL("%s: only %zu recipients", where, m->nrcpts);
+		if (strlen(word) >= sizeof(want) || unescape(word, want)
+		    == SIZE_MAX)
+			TFAIL("%s: bad escape", where);
+		if (field == 'd')
+			got = m->rcpts[i].domain;
+		else
+			got = m->rcpts[i].params != NULL
+			    && *m->rcpts[i].params ? m->rcpts[i].params : "-";
+		if (strcmp(got, want) != 0)
+			TFAIL("%s: recipient %zu has %s \"%s\", not \"%s\"",
+			    where, i, field == 'd' ? "domain" : "params", got,
+			    want);
 	}
 	if (i != m->nrcpts)
 		TFAIL("%s: %zu recipients, expected %zu", where, m->nrcpts, i);
@@ -2213,6 +2446,23 @@ directive(struct client *c, char *arg, char *buf, const char *where)
 		    &c->text);
 		ck_assert_ptr_nonnull(c->s);
 		client_drain(c);
+	} else if (strncmp(arg, "catchall ", 9) == 0) {
+		/* The test's configuration; teardown makes a fresh one. */
+		free(conf->catchall);
+		conf->catchall = strdup(arg + 9);
+		ck_assert_ptr_nonnull(conf->catchall);
+	} else if (strncmp(arg, "expect-domains ", 15) == 0) {
+		if (m == NULL)
+			TFAIL("%s: no message pending", where);
+		expect_field(m, arg + 15, where, 'd');
+	} else if (strncmp(arg, "expect-rcpt-params ", 19) == 0) {
+		if (m == NULL)
+			TFAIL("%s: no message pending", where);
+		expect_field(m, arg + 19, where, 'p');
+	} else if (strncmp(arg, "expect-originals ", 17) == 0) {
+		if (m == NULL)
+			TFAIL("%s: no message pending", where);
+		expect_originals(m, arg + 17, where);
 	} else if (strncmp(arg, "stored ", 7) == 0) {
 		if (m == NULL)
 			TFAIL("%s: no message pending", where);
@@ -2424,6 +2674,14 @@ session_suite(void)
 	tcase_add_test(tc, test_pipelining_after_refused_data);
 	tcase_add_test(tc, test_junk_command_limit);
 	tcase_add_test(tc, test_summary);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("bdat");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_bdat_same_text_as_data);
+	tcase_add_test(tc, test_bdat_size);
+	tcase_add_test(tc, test_bdat_store_failures);
+	tcase_add_test(tc, test_bdat_summary);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("transcripts");

@@ -22,6 +22,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "check.h"
 #include "json.h"
 #include "queuefile.h"
@@ -82,19 +83,29 @@ check_problem(void *ctx, enum scan_problem kind, const char *path,
 	ck->nproblems++;
 }
 
-/* check_recipients - every recipient's domain is the directory's */
+/*
+ * check_recipients - every recipient's domain is the directory's: a
+ * UTF-8 domain (SMTPUTF8) by its A-label form, which names the directory
+ */
 static int
 check_recipients(struct check *ck, const struct scan_letter *l,
     const struct queuefile *qf)
 {
 	const char *rcpt, *at;
-	char detail[QUEUEFILE_LINE_MAX + 128];
-	size_t i;
+	char detail[QUEUEFILE_LINE_MAX + 128], path[QUEUEFILE_LINE_MAX + 3];
+	struct addr a;
+	size_t i, used;
+	int n;
 
 	for (i = 0; i < queuefile_nrcpts(qf); i++) {
 		rcpt = queuefile_rcpt(qf, i);
 		if ((at = strrchr(rcpt, '@')) != NULL
 		    && strcasecmp(at + 1, l->domain) == 0)
+			continue;
+		n = snprintf(path, sizeof(path), "<%s>", rcpt);
+		if (n > 0 && (size_t)n < sizeof(path)
+		    && addr_parse_path(path, (size_t)n, ADDR_ALLOW_UTF8, &a,
+		    &used) == ADDR_OK && strcmp(a.ace, l->domain) == 0)
 			continue;
 		/* A detail cut short still names the problem. */
 		(void)snprintf(detail, sizeof(detail),

@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "buf.h"
 #include "json.h"
 #include "list.h"
@@ -77,6 +78,8 @@ static int list_open(struct inspect *in, const struct list_letter *l,
 static void list_close(struct list_open *lo);
 static int list_matches(const struct inspect *in,
     const struct queuefile *qf);
+static void list_json_param(const char *params, const char *name,
+    int xtext);
 static void list_json_letter(const struct inspect *in,
     const struct list_letter *l, const struct queuefile *qf,
     const struct queuefile_error *err);
@@ -315,12 +318,17 @@ list_json_letter(const struct inspect *in, const struct list_letter *l,
     const struct queuefile *qf, const struct queuefile_error *err)
 {
 	struct queuefile_state st;
+	char unicode[ADDR_DOMAIN_MAX + 1];
 	size_t i;
 
 	printf("\"id\":");
 	json_cstring(stdout, l->id);
 	printf(",\"domain\":");
 	json_cstring(stdout, l->domain);
+	/* The directory is the A-label form; people read the U-labels. */
+	printf(",\"domain_unicode\":");
+	json_cstring(stdout, addr_domain_to_unicode(l->domain, unicode,
+	    sizeof(unicode)) == 0 ? unicode : l->domain);
 	printf(",\"state\":\"%s\",\"file\":", l->in_error ? "error" : "queued");
 	json_cstring(stdout, l->name);
 	printf(",\"path\":");
@@ -337,7 +345,37 @@ list_json_letter(const struct inspect *in, const struct list_letter *l,
 			putchar(',');
 		json_cstring(stdout, queuefile_rcpt(qf, i));
 	}
-	printf("],\"malformed\":");
+	printf("],\"recipient_params\":[");
+	for (i = 0; qf != NULL && i < queuefile_nrcpts(qf); i++) {
+		if (i > 0)
+			putchar(',');
+		json_cstring(stdout, queuefile_rcpt_params(qf, i));
+	}
+	printf("],\"dsn\":");
+	if (qf == NULL) {
+		printf("null");
+	} else {
+		printf("{\"ret\":");
+		list_json_param(queuefile_params(qf), "RET", 0);
+		printf(",\"envid\":");
+		list_json_param(queuefile_params(qf), "ENVID", 1);
+		printf(",\"notify\":[");
+		for (i = 0; i < queuefile_nrcpts(qf); i++) {
+			if (i > 0)
+				putchar(',');
+			list_json_param(queuefile_rcpt_params(qf, i), "NOTIFY",
+			    0);
+		}
+		printf("],\"orcpt\":[");
+		for (i = 0; i < queuefile_nrcpts(qf); i++) {
+			if (i > 0)
+				putchar(',');
+			list_json_param(queuefile_rcpt_params(qf, i), "ORCPT",
+			    1);
+		}
+		printf("]}");
+	}
+	printf(",\"malformed\":");
 	json_nstring(stdout, qf ? NULL : err->reason);
 	list_state(in, l, &st);
 	printf(",\"claimed\":%s,\"attempts\":%ld,\"next_attempt\":",
@@ -348,6 +386,46 @@ list_json_letter(const struct inspect *in, const struct list_letter *l,
 		printf("null");
 	printf(",\"last_error\":");
 	json_nstring(stdout, st.last_error[0] ? st.last_error : NULL);
+}
+
+/*
+ * list_json_param - the value of one ESMTP parameter as a JSON string,
+ * or null when params lack it. With xtext, RFC 3461's xtext is decoded
+ * (ORCPT after its "addr-type;", which is kept); a value that does not
+ * decode, or RFC 6533's utf-8 form, is shown as it is.
+ */
+static void
+list_json_param(const char *params, const char *name, int xtext)
+{
+	char raw[QUEUEFILE_LINE_MAX + 1], out[QUEUEFILE_LINE_MAX + 1];
+	const char *v, *semi;
+	size_t len, skip = 0;
+
+	if ((v = queuefile_param(params, name, &len)) == NULL) {
+		printf("null");
+		return;
+	}
+	if (!xtext || len >= sizeof(raw)) {
+		json_string(stdout, v, len);
+		return;
+	}
+	memcpy(raw, v, len);
+	raw[len] = '\0';
+	if (strcmp(name, "ORCPT") == 0) {
+		if ((semi = strchr(raw, ';')) == NULL
+		    || strncasecmp(raw, "utf-8;", 6) == 0) {
+			json_cstring(stdout, raw);
+			return;
+		}
+		skip = (size_t)(semi - raw) + 1;
+	}
+	memcpy(out, raw, skip);
+	if (addr_xtext_decode(raw + skip, len - skip, out + skip,
+	    sizeof(out) - skip) < 0) {
+		json_cstring(stdout, raw);
+		return;
+	}
+	json_cstring(stdout, out);
 }
 
 /* list_arrival - the file's mtime in UTC, as the log writes times */
@@ -381,7 +459,10 @@ list_text_letter(const struct inspect *in, const struct list_letter *l,
 		printf(")\n");
 		return;
 	}
-	/* The envelope holds printable ASCII only (queuefile checks it). */
+	/*
+	 * The envelope holds printable ASCII, or good UTF-8 with SMTPUTF8
+	 * (queuefile checks it).
+	 */
 	printf("%6zu <%s>", queuefile_nrcpts(qf), queuefile_sender(qf));
 	for (i = 0; i < queuefile_nrcpts(qf); i++)
 		printf(" <%s>", queuefile_rcpt(qf, i));
@@ -567,7 +648,7 @@ show_letter(struct inspect *in, const struct list_letter *l, int first)
 	size_t i, len = 0, hlen = 0;
 	struct queuefile_state st;
 	int complete = 0, r, ret = 1;
-	char age[32], next[32];
+	char age[32], next[32], unicode[ADDR_DOMAIN_MAX + 1];
 
 	if (l->domain == NULL)
 		return show_delivered(in, l, first);
@@ -627,8 +708,11 @@ show_letter(struct inspect *in, const struct list_letter *l, int first)
 	inspect_format_age(inspect_age(in, l->mtime), age, sizeof(age));
 	printf("path: ");
 	inspect_print_safe(stdout, l->path, strlen(l->path), INSPECT_ESC_8BIT);
-	printf("\nid: %s\ndomain: %s\nstate: %s\nsize: %lld\n"
-	    "age: %s (%lld s)\n", l->id, l->domain,
+	printf("\nid: %s\ndomain: %s", l->id, l->domain);
+	if (addr_domain_to_unicode(l->domain, unicode, sizeof(unicode)) == 0
+	    && strcmp(unicode, l->domain) != 0)
+		printf(" (%s)", unicode);
+	printf("\nstate: %s\nsize: %lld\nage: %s (%lld s)\n",
 	    l->in_error ? "error" : "queued", (long long)l->size, age,
 	    inspect_age(in, l->mtime));
 	list_state(in, l, &st);
@@ -653,7 +737,9 @@ show_letter(struct inspect *in, const struct list_letter *l, int first)
 	if (*queuefile_params(lo.qf) != '\0')
 		printf("params: %s\n", queuefile_params(lo.qf));
 	for (i = 0; i < queuefile_nrcpts(lo.qf); i++)
-		printf("recipient: <%s>\n", queuefile_rcpt(lo.qf, i));
+		printf("recipient: <%s>%s%s\n", queuefile_rcpt(lo.qf, i),
+		    *queuefile_rcpt_params(lo.qf, i) ? " " : "",
+		    queuefile_rcpt_params(lo.qf, i));
 	putchar('\n');
 	inspect_print_safe(stdout, text, in->body ? len : hlen,
 	    INSPECT_KEEP_LINES);
@@ -779,7 +865,8 @@ show_delivered(struct inspect *in, const struct list_letter *l, int first)
 	if (in->json) {
 		printf("%s{\"id\":", first ? "" : ",");
 		json_cstring(stdout, l->id);
-		printf(",\"domain\":null,\"state\":\"delivered\",\"file\":");
+		printf(",\"domain\":null,\"domain_unicode\":null,"
+		    "\"state\":\"delivered\",\"file\":");
 		json_cstring(stdout, l->name);
 		printf(",\"path\":");
 		json_cstring(stdout, l->path);
@@ -789,7 +876,8 @@ show_delivered(struct inspect *in, const struct list_letter *l, int first)
 		show_json_trace(text, hlen, "Return-Path:", 0);
 		printf(",\"params\":null,\"recipients\":");
 		show_json_trace(text, hlen, "Delivered-To:", 1);
-		printf(",\"malformed\":null,\"user\":");
+		printf(",\"recipient_params\":null,\"dsn\":null"
+		    ",\"malformed\":null,\"user\":");
 		json_cstring(stdout, l->user);
 		printf(",\"folder\":\"%s\",\"headers\":", l->in_cur ? "cur" : "new");
 		show_json_headers(text, hlen);

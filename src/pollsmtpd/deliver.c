@@ -35,7 +35,10 @@
  *	Header values come from the session, which has parsed them from
  *	the wire; they are still checked here for bytes that could end a
  *	header line (a defect upstream must not let a client write headers
- *	or envelope lines): such bytes are written as '?'.
+ *	or envelope lines): such bytes are written as '?'. With SMTPUTF8,
+ *	addresses may be UTF-8 (RFC 6532) and are written as they are when
+ *	they are good UTF-8 without control characters; the Received: line
+ *	then says "with UTF8SMTP" (RFC 6531 3.7.3).
  *
  *	Message IDs are 17 uppercase hex digits: 8 of the seconds, 5 of
  *	the microseconds and 4 of a counter. The (seconds, microseconds)
@@ -137,6 +140,8 @@ static int deliver_text_add(struct deliver_text *t, const char *s,
 static int deliver_text_printf(struct deliver_text *t, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static int deliver_append_clean(struct deliver_text *t, const char *s);
+static int deliver_append_addr(struct deliver_text *t,
+    const struct session_message *msg, const char *s);
 static const char *deliver_date(struct deliver *d);
 static int deliver_received(struct deliver *d,
     const struct session_message *msg, const char *id,
@@ -305,6 +310,25 @@ deliver_append_clean(struct deliver_text *t, const char *s)
 	return deliver_text_add(t, start, (size_t)(s - start));
 }
 
+/*
+ * deliver_append_addr - an address or parameter: with SMTPUTF8 (RFC
+ * 6532) it may be UTF-8, which the session has checked and which can
+ * end no line; anything else goes through deliver_append_clean()
+ */
+static int
+deliver_append_addr(struct deliver_text *t, const struct session_message *msg,
+    const char *s)
+{
+	const char *p;
+
+	if (!msg->smtputf8 || !addr_utf8_valid(s, strlen(s)))
+		return deliver_append_clean(t, s);
+	for (p = s; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return deliver_append_clean(t, s);
+	return deliver_text_add(t, s, (size_t)(p - s));
+}
+
 /* deliver_date - the date of now, formatted again only when the second changes */
 static const char *
 deliver_date(struct deliver *d)
@@ -344,7 +368,8 @@ deliver_received(struct deliver *d, const struct session_message *msg,
 	    || deliver_text_add(t, "]) by ", 6) < 0
 	    || deliver_append_clean(t, d->conf->hostname) < 0
 	    || deliver_text_printf(t, " (pollsmtpd) with %s id %s; %s\n",
-		msg->esmtp ? "ESMTP" : "SMTP", id, date) < 0)
+		msg->smtputf8 ? "UTF8SMTP" : msg->esmtp ? "ESMTP" : "SMTP",
+		id, date) < 0)
 		return -1;
 	return 0;
 }
@@ -399,10 +424,19 @@ deliver_local_header(const struct session_message *msg,
     const struct session_rcpt *rcpt, struct deliver_text *t)
 {
 	if (deliver_text_add(t, "Return-Path: <", 14) < 0
-	    || deliver_append_clean(t, msg->sender) < 0
+	    || deliver_append_addr(t, msg, msg->sender) < 0
 	    || deliver_text_add(t, ">\nDelivered-To: ", 16) < 0
-	    || deliver_append_clean(t, rcpt->address) < 0
+	    || deliver_append_addr(t, msg, rcpt->address) < 0
 	    || deliver_text_add(t, "\n", 1) < 0)
+		return -1;
+	/*
+	 * RFC 9228: each address the message was delivered to, the
+	 * latest on top; an alias or the catch-all was the first.
+	 */
+	if (rcpt->original != NULL
+	    && (deliver_text_add(t, "Delivered-To: ", 14) < 0
+	    || deliver_append_addr(t, msg, rcpt->original) < 0
+	    || deliver_text_add(t, "\n", 1) < 0))
 		return -1;
 	return 0;
 }
@@ -420,7 +454,7 @@ deliver_remote_header(const struct session_message *msg,
 	size_t i;
 
 	if (deliver_text_add(t, "X-Envelope-From: <", 18) < 0
-	    || deliver_append_clean(t, msg->sender) < 0
+	    || deliver_append_addr(t, msg, msg->sender) < 0
 	    || deliver_text_add(t, ">", 1) < 0)
 		return -1;
 	if (msg->mail_params != NULL && *msg->mail_params != '\0'
@@ -435,8 +469,15 @@ deliver_remote_header(const struct session_message *msg,
 		    || !deliver_is_new_address(msg, i))
 			continue;
 		if (deliver_text_add(t, "X-Envelope-To: <", 16) < 0
-		    || deliver_append_clean(t, r->address) < 0
-		    || deliver_text_add(t, ">\n", 2) < 0)
+		    || deliver_append_addr(t, msg, r->address) < 0
+		    || deliver_text_add(t, ">", 1) < 0)
+			return -1;
+		/* DSN's NOTIFY and ORCPT, for the delivery agent (RFC 3461). */
+		if (r->params != NULL && *r->params != '\0'
+		    && (deliver_text_add(t, " ", 1) < 0
+		    || deliver_append_addr(t, msg, r->params) < 0))
+			return -1;
+		if (deliver_text_add(t, "\n", 1) < 0)
 			return -1;
 	}
 	return 0;
@@ -549,7 +590,11 @@ deliver_stage(struct deliver *d, const char *session_id,
 	    + strlen(d->conf->hostname) + strlen(msg->client_addr);
 	for (i = 0; i < msg->nrcpts; i++)
 		d->hdr.max += 64 + strlen(msg->sender) + strlen(msg->mail_params ?
-		    msg->mail_params : "") + strlen(msg->rcpts[i].address);
+		    msg->mail_params : "") + strlen(msg->rcpts[i].address)
+		    + (msg->rcpts[i].original != NULL ?
+		    strlen(msg->rcpts[i].original) : 0)
+		    + (msg->rcpts[i].params != NULL ?
+		    strlen(msg->rcpts[i].params) : 0);
 	if (deliver_reserve_rcpts(d, msg->nrcpts) < 0
 	    || deliver_build_headers(d, msg, id, &ncopies) < 0) {
 		log_warn(id, "session=%s cannot build headers", session_id);

@@ -12,10 +12,14 @@
  *	engine, all copies or none, before it returns:
  *	  one file per distinct local mailbox in root/<user>/new/, headed
  *	    Return-Path, Delivered-To (the first recipient address that led
- *	    to that mailbox), Received;
- *	  one file per remote domain in root/.OTHER_SERVERS/<domain>/,
- *	    headed X-Envelope-From, one X-Envelope-To per distinct
- *	    recipient of that domain, Received;
+ *	    to that mailbox; after an alias or the catch-all, the final
+ *	    user@domain and under it a second Delivered-To with the address
+ *	    given, RFC 9228), Received;
+ *	  one file per remote domain in root/.OTHER_SERVERS/<domain>/
+ *	    (the A-label form of a UTF-8 domain), headed X-Envelope-From
+ *	    with MAIL's parameters, one X-Envelope-To per distinct
+ *	    recipient of that domain with its RCPT parameters (NOTIFY,
+ *	    ORCPT), Received;
  *	then the message text: msg->size bytes from the start of text_fd
  *	(the spool the session's sink filled; copied by the kernel). The
  *	message ID is written to id (at least DELIVER_ID_SIZE bytes) whether

@@ -10,8 +10,11 @@
  *	Commands. A command line ends in CRLF and is at most SESSION_LINE_MAX
  *	octets with it. The line is checked before anything else looks at
  *	it: a bare LF, a bare CR, a NUL or an 8-bit byte makes it a 500 5.5.2
- *	(an 8-bit byte inside the path of MAIL or RCPT: 553 5.6.7, as RFC
- *	6531 answers an address that needs SMTPUTF8) and it is never run.
+ *	and it is never run. MAIL and RCPT may hold UTF-8 (SMTPUTF8, RFC
+ *	6531): good UTF-8 goes on to the command, which refuses a UTF-8
+ *	address with 553 5.6.7 unless MAIL said SMTPUTF8; bytes that are
+ *	not UTF-8 get 501 5.5.2 after SMTPUTF8, and 553 5.6.7 (inside the
+ *	path) or 500 5.5.2 without it.
  *	An over-long line gets one 500 5.5.2 and the
  *	rest of it, up to the next LF, is thrown away unread. A good line
  *	is looked up in the command table {verb, states it is allowed in,
@@ -35,6 +38,18 @@
  *	at the final dot (451 4.3.0, 452 4.3.1 when the disk is full).
  *	Dot-stuffing is undone and CRLF is stored as LF; lines longer than
  *	1000 octets are kept as they are.
+ *
+ *	BDAT (RFC 3030). Once a BDAT's size is read, exactly that many
+ *	octets are taken from the input as the chunk (chunk_feed()), in any
+ *	state, and the BDAT is answered after them: 503 when it came out of
+ *	sequence, so a refused BDAT's octets are never run as commands. A
+ *	chunk feeds the sink as DATA text does, with one byte of state for a
+ *	CR that ends a chunk; a chunk that fails ends the transaction.
+ *
+ *	SMTPUTF8 (RFC 6531). A MAIL line that names SMTPUTF8, and the RCPT
+ *	lines of its transaction, may hold UTF-8; every other 8-bit byte in
+ *	a command is refused before the command runs. Such a message's
+ *	header section is checked as UTF-8 as it streams (text_check_utf8()).
  *
  *	Actions. Storing a message and closing are actions the caller
  *	takes from a small queue, in the order they were asked for
@@ -104,6 +119,7 @@ enum state {
 	STATE_MAIL,		/* sender accepted */
 	STATE_RCPT,		/* at least one recipient accepted */
 	STATE_DATA,		/* receiving message text */
+	STATE_BDAT,		/* BDAT chunks taken, the LAST one not yet */
 	STATE_STORING,		/* message complete, waiting for session_stored() */
 	STATE_CLOSED,		/* last reply queued; nothing more is read */
 };
@@ -114,13 +130,14 @@ static const char *const state_names[] = {
 	[STATE_MAIL] = "MAIL",
 	[STATE_RCPT] = "RCPT",
 	[STATE_DATA] = "DATA",
+	[STATE_BDAT] = "BDAT",
 	[STATE_STORING] = "STORING",
 	[STATE_CLOSED] = "CLOSED",
 };
 
 #define IN(st)		(1u << (st))
 #define ANY_STATE	(IN(STATE_START) | IN(STATE_GREETED) | IN(STATE_MAIL) | \
-			 IN(STATE_RCPT))
+			 IN(STATE_RCPT) | IN(STATE_BDAT))
 
 /* Where the text parser stands; see text_feed(). */
 enum text_state {
@@ -134,19 +151,31 @@ enum text_state {
 /* Commands counted in the disconnect record, in the order it names them. */
 enum tally_index {
 	TALLY_HELO, TALLY_EHLO, TALLY_MAIL, TALLY_RCPT, TALLY_DATA,
-	TALLY_RSET, TALLY_NOOP, TALLY_VRFY, TALLY_HELP, TALLY_QUIT,
-	TALLY_OTHER, TALLY_UNKNOWN, TALLY_COUNT
+	TALLY_BDAT, TALLY_RSET, TALLY_NOOP, TALLY_VRFY, TALLY_HELP,
+	TALLY_QUIT, TALLY_OTHER, TALLY_UNKNOWN, TALLY_COUNT
 };
 
 static const char *const tally_names[TALLY_COUNT] = {
-	"helo", "ehlo", "mail", "rcpt", "data", "rset", "noop", "vrfy",
-	"help", "quit", "other", "unknown",
+	"helo", "ehlo", "mail", "rcpt", "data", "bdat", "rset", "noop",
+	"vrfy", "help", "quit", "other", "unknown",
 };
 
 struct rcpt {
 	char *address;
 	char *domain;
+	char *original;		/* see struct session_rcpt */
+	char *params;		/* RCPT parameters as accepted */
 	const char *mailbox;	/* points into the configuration; NULL: remote */
+};
+
+/* A destination a RCPT leads to, before it is kept. */
+struct rcpt_dest {
+	char address[ADDR_LOCAL_MAX + ADDR_DOMAIN_MAX + 2];
+	const char *domain;
+	const char *mailbox;
+	const char *original;
+	const char *params;	/* NOTIFY, ORCPT; "" if none */
+	char own_params[SESSION_LINE_MAX + ADDR_PATH_MAX * 3 + 16];
 };
 
 struct session {
@@ -168,9 +197,12 @@ struct session {
 	/* The transaction. */
 	char *sender;
 	char *mail_params;
+	int smtputf8;		/* MAIL said SMTPUTF8 (RFC 6531) */
+	int binarymime;		/* MAIL said BODY=BINARYMIME (RFC 3030) */
 	struct rcpt *rcpts;
 	size_t nrcpts;
 	size_t rcpts_alloc;
+	size_t naccepted;	/* RCPT commands accepted (max_recipients) */
 
 	/* The message text: measured and checked here, kept by the sink. */
 	const struct session_sink *sink;
@@ -181,8 +213,23 @@ struct session {
 	int text_nul;		/* a NUL was seen */
 	int text_too_big;
 	int text_err;		/* errno of a failed sink->write(), or 0 */
+	int text_bad_utf8;	/* SMTPUTF8: a header is not UTF-8 */
+	int hdr_done;		/* the header section has ended */
+	size_t hdr_line;	/* octets of the header line so far, CR aside */
+	unsigned u8_need;	/* UTF-8 continuation bytes still due */
+	unsigned char u8_lo, u8_hi;	/* the range of the next one */
 	size_t text_size;	/* bytes given to the sink */
 	unsigned long long text_octets;	/* as sent, RFC 1870 */
+
+	/* BDAT (RFC 3030): the chunk being read, counted in octets. */
+	unsigned long long chunk_left;	/* octets of it still to come */
+	int chunk_last;		/* it is the LAST one */
+	int chunk_discard;	/* its octets are read and dropped ... */
+	const char *chunk_refusal;	/* ... and then this is the reply */
+	int chunk_counted;	/* whether that reply counts as an error */
+	int chunk_cr;		/* the last octet kept was a CR */
+	int via_bdat;		/* the pending message came by BDAT */
+	char chunk_command[64];	/* "BDAT n LAST", for reject records */
 
 	/* What the caller must do, oldest first; see session_action(). */
 	enum session_action actions[SESSION_ACTIONS_MAX];
@@ -234,11 +281,29 @@ static void close_with(struct session *, const char *, const char *);
 static const char *hostname(const struct session *);
 static int helo_valid(const char *);
 static int path_is_8bit(const char *, size_t);
+static int utf8_context(const struct session *, const char *);
+static int utf8_command_ok(const struct session *, const char *, size_t);
+static void text_check_utf8(struct session *, const char *, size_t);
+static int text_refused(const struct session *);
+static void text_begin(struct session *);
+static void text_refuse(struct session *, int);
+static void text_hand_over(struct session *, int);
+static size_t chunk_feed(struct session *, const char *, size_t);
+static void chunk_done(struct session *);
+static void cmd_bdat(struct session *, char *);
 static int helo_accept(struct session *, char *, int);
 static const struct rcpt *rcpt_find(const struct session *, const char *,
     const char *);
-static int rcpt_add(struct session *, const char *, const char *,
+static int rcpt_add(struct session *, const struct rcpt_dest *);
+static void rcpt_accept(struct session *, const char *,
+    const struct rcpt_dest *, size_t);
+static void rcpt_forget(struct session *, size_t);
+static void rcpt_local(struct session *, const struct addr *, const char *,
     const char *);
+static int rcpt_params_parse(struct session *, char *, char *, size_t);
+static int rcpt_orcpt_ok(const struct session *, const char *);
+static int rcpt_notify_ok(char *);
+static int rcpt_alias_params(const char *, const char *, char *, size_t);
 static char *skip_spaces(char *);
 static int mail_params_parse(struct session *, char *, char *, size_t);
 static void cmd_ehlo(struct session *, char *);
@@ -272,7 +337,8 @@ static const struct command commands[] = {
 	{ "ATRN", ANY_STATE, cmd_not_implemented, TALLY_OTHER, 0 },
 	{ "STARTTLS", ANY_STATE, cmd_not_implemented, TALLY_OTHER, 0 },
 	{ "AUTH", ANY_STATE, cmd_not_implemented, TALLY_OTHER, 0 },
-	{ "BDAT", ANY_STATE, cmd_not_implemented, TALLY_OTHER, 0 },
+	/* Any state: a BDAT's octets are read even when it is refused. */
+	{ "BDAT", ANY_STATE, cmd_bdat, TALLY_BDAT, 0 },
 	{ "SEND", ANY_STATE, cmd_not_implemented, TALLY_OTHER, 0 },
 	{ "SOML", ANY_STATE, cmd_not_implemented, TALLY_OTHER, 0 },
 	{ "SAML", ANY_STATE, cmd_not_implemented, TALLY_OTHER, 0 },
@@ -352,6 +418,7 @@ state_enter(struct session *s, enum state st)
 		/* Nothing after QUIT (or a 421) is ever run. */
 		buf_reset(s->in);
 		s->discarding = 0;
+		s->chunk_left = 0;
 		transaction_reset(s);
 		action_push(s, SESSION_ACTION_CLOSE);
 	}
@@ -529,9 +596,11 @@ session_input(struct session *s, const char *data, size_t len)
 		return -1;
 	if (len == 0)
 		return 0;
-	if (s->state == STATE_DATA && buf_len(s->in) == 0) {
+	if ((s->state == STATE_DATA || s->chunk_left > 0)
+	    && buf_len(s->in) == 0) {
 		/* Text goes from the caller's bytes to the sink, uncopied. */
-		used = text_feed(s, data, len);
+		used = s->chunk_left > 0 ? chunk_feed(s, data, len)
+		    : text_feed(s, data, len);
 		data += used;
 		len -= used;
 		/* A refused message counts as session_run() would count it. */
@@ -588,7 +657,8 @@ session_stored(struct session *s, enum session_store_result r, const char *id)
 			s->nactions--;
 			break;
 		}
-	tally_count(s, TALLY_DATA, r == SESSION_STORE_OK);
+	tally_count(s, s->via_bdat ? TALLY_BDAT : TALLY_DATA,
+	    r == SESSION_STORE_OK);
 	switch (r) {
 	case SESSION_STORE_OK:
 		log_info(s->id, "queued as %s: from=<%s> nrcpt=%zu size=%zu",
@@ -627,7 +697,7 @@ session_lines(const struct session *s)
 int
 session_in_data(const struct session *s)
 {
-	return s->state == STATE_DATA;
+	return s->state == STATE_DATA || s->chunk_left > 0;
 }
 
 void
@@ -653,7 +723,10 @@ session_run(struct session *s)
 	while (buf_len(s->in) > 0 && buf_len(s->out) < SESSION_OUTPUT_HIGH) {
 		if (s->state == STATE_STORING || s->state == STATE_CLOSED)
 			break;
-		if (s->state == STATE_DATA)
+		if (s->chunk_left > 0)
+			buf_consume(s->in, chunk_feed(s, buf_data(s->in),
+			    buf_len(s->in)));
+		else if (s->state == STATE_DATA)
 			buf_consume(s->in, text_feed(s, buf_data(s->in),
 			    buf_len(s->in)));
 		else if (command_feed(s) == 0)
@@ -730,14 +803,17 @@ command_run(struct session *s, char *line, size_t n)
 			bad = "bare CR";
 		else if (line[i] == '\0')
 			bad = "NUL";
-		else if ((unsigned char)line[i] >= 0x80)
+		else if ((unsigned char)line[i] >= 0x80
+		    && !utf8_command_ok(s, line, len))
 			bad = "8-bit byte";
 	}
 	if (bad != NULL) {
 		log_bytes(LOG_LEVEL_INFO, s->id, "refused line", line, len);
 		if (text_as_command(s))
 			return;
-		if (path_is_8bit(line, i - 1))
+		if (utf8_context(s, line) && (unsigned char)line[i - 1] >= 0x80)
+			reply(s, "501 5.5.2 Error: malformed UTF-8 in command");
+		else if (path_is_8bit(line, i - 1))
 			reply(s, "553 5.6.7 Error: non-ASCII address without "
 			    "SMTPUTF8");
 		else
@@ -852,12 +928,48 @@ path_is_8bit(const char *line, size_t pos)
 	return close == NULL || (size_t)(close - line) > pos;
 }
 
+/*
+ * utf8_context - whether 8-bit bytes may stand in this line: MAIL that
+ * names SMTPUTF8 among its words, or RCPT in an SMTPUTF8 transaction.
+ * (A quoted local part that spells " SMTPUTF8" only gets its address
+ * refused later: cmd_mail() looks at the real parameters.)
+ */
+static int
+utf8_context(const struct session *s, const char *line)
+{
+	const char *p;
+
+	if (strncasecmp(line, "RCPT ", 5) == 0)
+		return s->smtputf8;
+	if (strncasecmp(line, "MAIL ", 5) != 0)
+		return 0;
+	for (p = line; (p = strchr(p, ' ')) != NULL; p++)
+		if (strncasecmp(p + 1, "SMTPUTF8", 8) == 0
+		    && (p[9] == '\0' || p[9] == ' '))
+			return 1;
+	return 0;
+}
+
+/*
+ * utf8_command_ok - whether the 8-bit bytes of this line may go on to
+ * its command: good UTF-8 in a MAIL or RCPT line of SMTPUTF8; any other
+ * 8-bit line is refused before it runs.
+ */
+static int
+utf8_command_ok(const struct session *s, const char *line, size_t len)
+{
+	return utf8_context(s, line) && addr_utf8_valid(line, len);
+}
+
 /* sequence_hint - what the client should have sent first */
 static const char *
 sequence_hint(const struct session *s, const char *verb)
 {
 	if (s->state == STATE_START)
 		return "send HELO/EHLO first";
+	if (s->state == STATE_BDAT)
+		return strcmp(verb, "DATA") == 0 ? "DATA after BDAT"
+		    : "BDAT transaction in progress";
 	if (strcmp(verb, "MAIL") == 0)
 		return "nested MAIL command";
 	if (s->state == STATE_GREETED)
@@ -971,7 +1083,9 @@ text_append(struct session *s, const char *p, size_t n, size_t octets)
 	if (!s->text_too_big && s->text_octets
 	    > (unsigned long long)s->conf->max_message_size)
 		s->text_too_big = 1;
-	if (s->text_bare || s->text_nul || s->text_too_big || s->text_err) {
+	if (s->smtputf8 && !s->hdr_done)
+		text_check_utf8(s, p, n);
+	if (text_refused(s)) {
 		text_close(s);
 		return;
 	}
@@ -994,53 +1108,162 @@ text_close(struct session *s)
 		s->sink->close(s->sink_ctx);
 }
 
+/* text_refused - whether the text is refused, for any reason */
+static int
+text_refused(const struct session *s)
+{
+	return s->text_bare || s->text_nul || s->text_too_big || s->text_err
+	    || s->text_bad_utf8;
+}
+
+/* text_begin - a message text starts: nothing seen, nothing refused */
+static void
+text_begin(struct session *s)
+{
+	s->text_state = TEXT_LINE_START;
+	s->text_bare = s->text_nul = s->text_too_big = s->text_err = 0;
+	s->text_bad_utf8 = s->hdr_done = 0;
+	s->hdr_line = 0;
+	s->u8_need = 0;
+	s->text_size = 0;
+	s->text_octets = 0;
+}
+
+/*
+ * text_check_utf8 - SMTPUTF8 (RFC 6532): the header section must be
+ * UTF-8. A small decoder that keeps its state between pieces of text;
+ * it stops at the empty line that ends the header section. The same
+ * character classes as addr_utf8_char(): no overlong form, surrogate,
+ * code point over U+10FFFF or C1 control.
+ */
+static void
+text_check_utf8(struct session *s, const char *p, size_t n)
+{
+	unsigned char c;
+	size_t i;
+
+	for (i = 0; i < n && !s->hdr_done && !s->text_bad_utf8; i++) {
+		c = (unsigned char)p[i];
+		if (s->u8_need > 0) {
+			if (c < s->u8_lo || c > s->u8_hi) {
+				s->text_bad_utf8 = 1;
+				break;
+			}
+			s->u8_lo = 0x80;
+			s->u8_hi = 0xbf;
+			s->u8_need--;
+			s->hdr_line++;
+			continue;
+		}
+		if (c == '\n') {
+			if (s->hdr_line == 0)
+				s->hdr_done = 1;
+			s->hdr_line = 0;
+			continue;
+		}
+		if (c != '\r')
+			s->hdr_line++;
+		if (c < 0x80)
+			continue;
+		s->u8_lo = 0x80;
+		s->u8_hi = 0xbf;
+		if (c == 0xc2)
+			s->u8_lo = 0xa0;	/* no C1 control */
+		else if (c == 0xe0)
+			s->u8_lo = 0xa0;	/* no overlong form */
+		else if (c == 0xed)
+			s->u8_hi = 0x9f;	/* no surrogate */
+		else if (c == 0xf0)
+			s->u8_lo = 0x90;
+		else if (c == 0xf4)
+			s->u8_hi = 0x8f;	/* nothing over U+10FFFF */
+		if (c >= 0xc2 && c <= 0xdf)
+			s->u8_need = 1;
+		else if (c >= 0xe0 && c <= 0xef)
+			s->u8_need = 2;
+		else if (c >= 0xf0 && c <= 0xf4)
+			s->u8_need = 3;
+		else
+			s->text_bad_utf8 = 1;
+	}
+}
+
+/*
+ * text_refuse - the reply for a refused text (see text_refused()); the
+ * transaction ends
+ */
+static void
+text_refuse(struct session *s, int tally)
+{
+	const char *why;
+
+	why = s->text_bare ? "bare CR or LF in text" : s->text_nul
+	    ? "NUL in text" : s->text_too_big ? "too big" : s->text_bad_utf8
+	    ? "header not UTF-8" : "text could not be kept";
+	log_info(s->id, "message rejected: %s: from=<%s> nrcpt=%zu "
+	    "octets=%llu", why, s->sender, s->nrcpts, s->text_octets);
+	text_close(s);
+	if (s->text_bare)
+		reply(s, "550 5.5.2 Error: bare CR or LF in message text");
+	else if (s->text_nul)
+		reply(s, "550 5.6.0 Error: NUL byte in message text");
+	else if (s->text_too_big)
+		reply(s, "552 5.3.4 Error: message exceeds fixed maximum "
+		    "message size");
+	else if (s->text_bad_utf8)
+		reply(s, "550 5.6.0 Error: message header is not UTF-8");
+	else if (s->text_err == ENOSPC || s->text_err == EDQUOT)
+		reply_uncounted(s, "452 4.3.1 Error: insufficient "
+		    "system storage");
+	else
+		reply_uncounted(s, "451 4.3.0 Error: queue file write "
+		    "error");
+	tally_count(s, tally, 0);
+	if (s->state != STATE_CLOSED)
+		state_enter(s, STATE_GREETED);
+	transaction_reset(s);
+}
+
 /* text_end - the final dot: refuse the message or hand it over */
 static void
 text_end(struct session *s)
 {
-	struct session_message *m = &s->message;
-	const char *why;
-	size_t i;
-
 	s->lines++;
-	if (s->text_bare || s->text_nul || s->text_too_big || s->text_err) {
-		why = s->text_bare ? "bare CR or LF in text" : s->text_nul
-		    ? "NUL in text" : s->text_too_big ? "too big"
-		    : "text could not be kept";
-		log_info(s->id, "message rejected: %s: from=<%s> nrcpt=%zu "
-		    "octets=%llu", why, s->sender, s->nrcpts, s->text_octets);
-		text_close(s);
-		if (s->text_bare)
-			reply(s, "550 5.5.2 Error: bare CR or LF in message text");
-		else if (s->text_nul)
-			reply(s, "550 5.6.0 Error: NUL byte in message text");
-		else if (s->text_too_big)
-			reply(s, "552 5.3.4 Error: message exceeds fixed maximum "
-			    "message size");
-		else if (s->text_err == ENOSPC || s->text_err == EDQUOT)
-			reply_uncounted(s, "452 4.3.1 Error: insufficient "
-			    "system storage");
-		else
-			reply_uncounted(s, "451 4.3.0 Error: queue file write "
-			    "error");
-		tally_count(s, TALLY_DATA, 0);
-		if (s->state != STATE_CLOSED)
-			state_enter(s, STATE_GREETED);
-		transaction_reset(s);
+	/* A header section cut inside a character is not UTF-8 either. */
+	if (s->smtputf8 && !s->hdr_done && s->u8_need > 0)
+		s->text_bad_utf8 = 1;
+	if (text_refused(s)) {
+		text_refuse(s, TALLY_DATA);
 		return;
 	}
+	text_hand_over(s, 0);
+}
+
+/*
+ * text_hand_over - the text is complete and good: the message waits
+ * to be stored (via_bdat: it came in BDAT chunks)
+ */
+static void
+text_hand_over(struct session *s, int via_bdat)
+{
+	struct session_message *m = &s->message;
+	size_t i;
+
 	if ((s->message_rcpts = calloc(s->nrcpts,
 	    sizeof(*s->message_rcpts))) == NULL) {
 		text_close(s);
 		reply_uncounted(s, "452 4.3.1 Error: insufficient system storage");
 		if (s->state != STATE_CLOSED)
 			state_enter(s, STATE_GREETED);
-		tally_count(s, TALLY_DATA, 0);
+		tally_count(s, via_bdat ? TALLY_BDAT : TALLY_DATA, 0);
 		transaction_reset(s);
 		return;
 	}
+	s->via_bdat = via_bdat;
 	for (i = 0; i < s->nrcpts; i++) {
 		s->message_rcpts[i].address = s->rcpts[i].address;
+		s->message_rcpts[i].original = s->rcpts[i].original;
+		s->message_rcpts[i].params = s->rcpts[i].params;
 		s->message_rcpts[i].mailbox = s->rcpts[i].mailbox;
 		s->message_rcpts[i].domain = s->rcpts[i].domain;
 	}
@@ -1049,6 +1272,7 @@ text_end(struct session *s)
 	m->client_addr = s->client_addr;
 	m->sender = s->sender;
 	m->mail_params = s->mail_params;
+	m->smtputf8 = s->smtputf8;
 	m->rcpts = s->message_rcpts;
 	m->nrcpts = s->nrcpts;
 	m->size = s->text_size;
@@ -1062,23 +1286,18 @@ text_end(struct session *s)
 static void
 transaction_reset(struct session *s)
 {
-	size_t i;
-
 	free(s->sender);
 	s->sender = NULL;
 	free(s->mail_params);
 	s->mail_params = NULL;
-	for (i = 0; i < s->nrcpts; i++) {
-		free(s->rcpts[i].address);
-		free(s->rcpts[i].domain);
-	}
+	rcpt_forget(s, 0);
 	free(s->rcpts);
 	s->rcpts = NULL;
-	s->nrcpts = s->rcpts_alloc = 0;
+	s->nrcpts = s->rcpts_alloc = s->naccepted = 0;
 	text_close(s);
-	s->text_bare = s->text_nul = s->text_too_big = s->text_err = 0;
-	s->text_size = 0;
-	s->text_octets = 0;
+	text_begin(s);
+	s->smtputf8 = s->binarymime = 0;
+	s->chunk_cr = s->via_bdat = 0;
 	free(s->message_rcpts);
 	s->message_rcpts = NULL;
 	memset(&s->message, 0, sizeof(s->message));
@@ -1122,9 +1341,15 @@ cmd_ehlo(struct session *s, char *arg)
 {
 	if (helo_accept(s, arg, 1) < 0)
 		return;
+	/*
+	 * LIMITS (RFC 9422): RCPTMAX is max_recipients; there is no cap
+	 * on the transactions of a session, so no MAILMAX.
+	 */
 	reply(s, "250-%s\r\n250-PIPELINING\r\n250-SIZE %ld\r\n250-8BITMIME\r\n"
-	    "250-ENHANCEDSTATUSCODES\r\n250 HELP", hostname(s),
-	    s->conf->max_message_size);
+	    "250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250-CHUNKING\r\n"
+	    "250-BINARYMIME\r\n250-DSN\r\n250-LIMITS RCPTMAX=%ld\r\n"
+	    "250 HELP", hostname(s), s->conf->max_message_size,
+	    s->conf->max_recipients);
 }
 
 static void
@@ -1142,7 +1367,8 @@ cmd_helo(struct session *s, char *arg)
 static int
 mail_params_parse(struct session *s, char *p, char *out, size_t outlen)
 {
-	int seen_size = 0, seen_body = 0, n;
+	int seen_size = 0, seen_body = 0, seen_ret = 0, seen_envid = 0, n;
+	char decoded[SESSION_LINE_MAX];
 	size_t o = 0;
 	const char *digit;
 	char *word, *value;
@@ -1175,20 +1401,45 @@ mail_params_parse(struct session *s, char *p, char *out, size_t outlen)
 			}
 		} else if (strcasecmp(word, "BODY") == 0) {
 			if (seen_body++ || value == NULL) {
-				reply(s, "501 5.5.4 Syntax: BODY=7BIT|8BITMIME");
+				reply(s, "501 5.5.4 Syntax: "
+				    "BODY=7BIT|8BITMIME|BINARYMIME");
 				return -1;
 			}
-			if (strcasecmp(value, "7BIT") != 0 &&
+			if (strcasecmp(value, "BINARYMIME") == 0)
+				s->binarymime = 1;
+			else if (strcasecmp(value, "7BIT") != 0 &&
 			    strcasecmp(value, "8BITMIME") != 0) {
 				reply(s, "555 5.5.4 Error: unsupported BODY type");
+				return -1;
+			}
+		} else if (strcasecmp(word, "RET") == 0) {
+			/* RFC 3461 4.3: what a bounce carries. */
+			if (seen_ret++ || value == NULL
+			    || (strcasecmp(value, "FULL") != 0
+			    && strcasecmp(value, "HDRS") != 0)) {
+				reply(s, "501 5.5.4 Syntax: RET=FULL|HDRS");
+				return -1;
+			}
+		} else if (strcasecmp(word, "ENVID") == 0) {
+			/* RFC 3461 4.4: xtext of at most 100 printable octets. */
+			if (seen_envid++ || value == NULL || *value == '\0'
+			    || strlen(value) > 100
+			    || addr_xtext_decode(value, strlen(value), decoded,
+			    sizeof(decoded)) < 0 || strchr(decoded, ' ') != NULL) {
+				reply(s, "501 5.5.4 Syntax: ENVID=xtext");
+				return -1;
+			}
+		} else if (strcasecmp(word, "SMTPUTF8") == 0) {
+			if (s->smtputf8++ || value != NULL) {
+				reply(s, "501 5.5.4 Syntax: SMTPUTF8 (no value)");
 				return -1;
 			}
 		} else {
 			reply(s, "555 5.5.4 Error: unsupported parameter");
 			return -1;
 		}
-		n = snprintf(out + o, outlen - o, "%s%s=%s", o > 0 ? " " : "",
-		    word, value);
+		n = snprintf(out + o, outlen - o, "%s%s%s%s", o > 0 ? " " : "",
+		    word, value != NULL ? "=" : "", value != NULL ? value : "");
 		if (n < 0 || (size_t)n >= outlen - o) {
 			reply(s, "501 5.5.4 Error: parameters too long");
 			return -1;
@@ -1218,7 +1469,8 @@ cmd_mail(struct session *s, char *arg)
 		reply(s, "501 5.1.7 Error: bad sender address syntax");
 		return;
 	}
-	r = addr_parse_path(p, strlen(p), ADDR_ALLOW_NULL, &a, &used);
+	r = addr_parse_path(p, strlen(p), ADDR_ALLOW_NULL | ADDR_ALLOW_UTF8,
+	    &a, &used);
 	if (r != ADDR_OK) {
 		reply(s, "501 5.1.7 Error: bad sender address: %s",
 		    addr_strerror(r));
@@ -1229,8 +1481,15 @@ cmd_mail(struct session *s, char *arg)
 		reply(s, "501 5.1.7 Error: bad sender address syntax");
 		return;
 	}
-	if (mail_params_parse(s, rest, params, sizeof(params)) < 0)
+	s->smtputf8 = s->binarymime = 0;
+	if (mail_params_parse(s, rest, params, sizeof(params)) < 0) {
+		s->smtputf8 = s->binarymime = 0;
 		return;
+	}
+	if (a.utf8 && !s->smtputf8) {
+		reply(s, "553 5.6.7 Error: non-ASCII address without SMTPUTF8");
+		return;
+	}
 	if (addr_format(&a, sender, sizeof(sender)) < 0) {
 		reply(s, "501 5.1.7 Error: bad sender address");
 		return;
@@ -1264,8 +1523,7 @@ rcpt_find(const struct session *s, const char *address, const char *mailbox)
 }
 
 static int
-rcpt_add(struct session *s, const char *address, const char *domain,
-    const char *mailbox)
+rcpt_add(struct session *s, const struct rcpt_dest *d)
 {
 	struct rcpt *r;
 	size_t alloc;
@@ -1278,22 +1536,316 @@ rcpt_add(struct session *s, const char *address, const char *domain,
 		s->rcpts_alloc = alloc;
 	}
 	r = &s->rcpts[s->nrcpts];
-	r->mailbox = mailbox;
-	if ((r->address = strdup(address)) == NULL)
-		return -1;
-	if ((r->domain = strdup(domain)) == NULL) {
+	memset(r, 0, sizeof(*r));
+	r->mailbox = d->mailbox;
+	if ((r->address = strdup(d->address)) == NULL
+	    || (r->domain = strdup(d->domain)) == NULL
+	    || (r->params = strdup(d->params != NULL ? d->params : ""))
+	    == NULL
+	    || (d->original != NULL
+	    && (r->original = strdup(d->original)) == NULL)) {
 		free(r->address);
+		free(r->domain);
+		free(r->params);
 		return -1;
 	}
 	s->nrcpts++;
 	return 0;
 }
 
+/*
+ * rcpt_accept - one RCPT command (given: its address) leads to the n
+ * destinations d: those not accepted before are added, and the command
+ * counts once against max_recipients (RFC 5321 counts the commands; an
+ * alias may make more). Replies either way.
+ */
+static void
+rcpt_accept(struct session *s, const char *given, const struct rcpt_dest *d,
+    size_t n)
+{
+	size_t i, fresh = 0, before = s->nrcpts;
+
+	for (i = 0; i < n; i++)
+		if (rcpt_find(s, d[i].address, d[i].mailbox) == NULL)
+			fresh++;
+	if (fresh == 0) {
+		log_info(s->id, "to=<%s> duplicate, kept once", given);
+		reply(s, "250 2.1.5 Ok");
+		return;
+	}
+	if (s->conf->max_recipients > 0 &&
+	    s->naccepted >= (size_t)s->conf->max_recipients) {
+		reply_uncounted(s, "452 4.5.3 Error: too many recipients");
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		if (rcpt_find(s, d[i].address, d[i].mailbox) != NULL)
+			continue;
+		if (rcpt_add(s, &d[i]) < 0) {
+			/* The command is all or nothing. */
+			rcpt_forget(s, before);
+			reply(s, "452 4.3.1 Error: insufficient system storage");
+			return;
+		}
+		if (d[i].mailbox != NULL)
+			log_info(s->id, "to=<%s> accepted, mailbox %s%s%s",
+			    given, d[i].mailbox, d[i].original ? " as " : "",
+			    d[i].original ? d[i].address : "");
+		else
+			log_info(s->id, "to=<%s> accepted, relay to %s%s%s",
+			    given, d[i].domain, d[i].original ? " as " : "",
+			    d[i].original ? d[i].address : "");
+	}
+	s->naccepted++;
+	state_enter(s, STATE_RCPT);
+	reply(s, "250 2.1.5 Ok");
+}
+
+/* rcpt_forget - drop the recipients past the first keep */
+static void
+rcpt_forget(struct session *s, size_t keep)
+{
+	while (s->nrcpts > keep) {
+		s->nrcpts--;
+		free(s->rcpts[s->nrcpts].address);
+		free(s->rcpts[s->nrcpts].domain);
+		free(s->rcpts[s->nrcpts].original);
+		free(s->rcpts[s->nrcpts].params);
+	}
+}
+
+/*
+ * rcpt_local - a recipient of a local domain (or <postmaster>): a user
+ * (also with a +extension, which Delivered-To keeps), an alias (each
+ * final mailbox and remote target once), the postmaster, or else the
+ * catch-all user. An alias's or the catch-all's local copies are
+ * addressed to user@domain, the given address kept as the original.
+ */
+static void
+rcpt_local(struct session *s, const struct addr *a, const char *given,
+    const char *params)
+{
+	const struct conf *conf = s->conf;
+	struct conf_target t;
+	struct rcpt_dest one, *d;
+	const char *domain = a->domain, *at;
+	size_t i, n;
+	int len;
+
+	memset(&one, 0, sizeof(one));
+	if (a->postmaster)
+		(void)conf_lookup_local(conf, "postmaster", &t);
+	else if (!conf_lookup_local(conf, a->mailbox, &t)) {
+		if (*conf->catchall == '\0') {
+			reply(s, "550 5.1.1 <%s>: Recipient address rejected: "
+			    "User unknown", given);
+			return;
+		}
+		t.user = conf->catchall;
+		one.original = given;
+	}
+	if (t.alias == NULL) {
+		if (t.user == NULL) {
+			reply(s, "550 5.1.1 <%s>: no postmaster configured",
+			    given);
+			return;
+		}
+		one.mailbox = t.user;
+		one.domain = domain;
+		one.params = params;
+		len = snprintf(one.address, sizeof(one.address), "%s%s%s",
+		    one.original ? t.user : given, one.original ? "@" : "",
+		    one.original ? domain : "");
+		if (len < 0 || (size_t)len >= sizeof(one.address)) {
+			reply(s, "501 5.1.3 Error: bad recipient address");
+			return;
+		}
+		rcpt_accept(s, given, &one, 1);
+		return;
+	}
+
+	/* <postmaster> names no domain: its copies name the first local one. */
+	if (*domain == '\0')
+		domain = conf->ndomains > 0 ? conf->domains[0] : hostname(s);
+	n = t.alias->nmailboxes + t.alias->nremotes;
+	if ((d = calloc(n, sizeof(*d))) == NULL) {
+		reply(s, "452 4.3.1 Error: insufficient system storage");
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		d[i].original = given;
+		d[i].params = params;
+		if (i >= t.alias->nmailboxes && rcpt_alias_params(params, given,
+		    d[i].own_params, sizeof(d[i].own_params)) == 0)
+			d[i].params = d[i].own_params;
+		if (i < t.alias->nmailboxes) {
+			d[i].mailbox = t.alias->mailboxes[i];
+			d[i].domain = a->domain;
+			len = snprintf(d[i].address, sizeof(d[i].address),
+			    "%s@%s", d[i].mailbox, domain);
+		} else {
+			d[i].domain = (at = strrchr(t.alias->remotes[i -
+			    t.alias->nmailboxes], '@')) != NULL ? at + 1 : "";
+			len = snprintf(d[i].address, sizeof(d[i].address),
+			    "%s", t.alias->remotes[i - t.alias->nmailboxes]);
+		}
+		if (len < 0 || (size_t)len >= sizeof(d[i].address)) {
+			free(d);
+			reply(s, "501 5.1.3 Error: bad recipient address");
+			return;
+		}
+	}
+	rcpt_accept(s, given, d, n);
+	free(d);
+}
+
+/*
+ * rcpt_params_parse - check the RCPT parameters in p (RFC 3461 NOTIFY
+ * and ORCPT, each at most once) and write them, as accepted, to out:
+ * NOTIFY upper-cased, ORCPT as sent. Returns 0, or -1 after a reply.
+ */
+static int
+rcpt_params_parse(struct session *s, char *p, char *out, size_t outlen)
+{
+	int seen_notify = 0, seen_orcpt = 0, n;
+	size_t o = 0;
+	const char *name;
+	char *word, *value;
+
+	out[0] = '\0';
+	for (p = skip_spaces(p); *p != '\0'; p = skip_spaces(p)) {
+		word = p;
+		p += strcspn(p, " ");
+		if (*p != '\0')
+			*p++ = '\0';
+		if ((value = strchr(word, '=')) != NULL)
+			*value++ = '\0';
+		if (strcasecmp(word, "NOTIFY") == 0) {
+			name = "NOTIFY";
+			if (seen_notify++ || !rcpt_notify_ok(value)) {
+				reply(s, "501 5.5.4 Syntax: "
+				    "NOTIFY=NEVER|SUCCESS,FAILURE,DELAY");
+				return -1;
+			}
+		} else if (strcasecmp(word, "ORCPT") == 0) {
+			name = "ORCPT";
+			if (seen_orcpt++ || value == NULL
+			    || !rcpt_orcpt_ok(s, value)) {
+				reply(s, "501 5.5.4 Syntax: ORCPT=addr-type;xtext");
+				return -1;
+			}
+		} else {
+			reply(s, "555 5.5.4 Error: unsupported parameter");
+			return -1;
+		}
+		n = snprintf(out + o, outlen - o, "%s%s=%s", o > 0 ? " " : "",
+		    name, value);
+		if (n < 0 || (size_t)n >= outlen - o) {
+			reply(s, "501 5.5.4 Error: parameters too long");
+			return -1;
+		}
+		o += (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * rcpt_notify_ok - NOTIFY=NEVER, or a comma list of SUCCESS, FAILURE
+ * and DELAY, each once, any case (RFC 3461 4.1); upper-cases value
+ */
+static int
+rcpt_notify_ok(char *value)
+{
+	static const char *const words[] = { "SUCCESS", "FAILURE", "DELAY" };
+	unsigned seen = 0;
+	size_t wlen, k;
+	char *v;
+
+	if (value == NULL || *value == '\0')
+		return 0;
+	if (strcasecmp(value, "NEVER") != 0) {
+		for (v = value;; v++) {
+			wlen = strcspn(v, ",");
+			for (k = 0; k < 3; k++)
+				if (wlen == strlen(words[k])
+				    && strncasecmp(v, words[k], wlen) == 0)
+					break;
+			if (k == 3 || (seen & (1u << k)) != 0)
+				return 0;
+			seen |= 1u << k;
+			v += wlen;
+			if (*v == '\0')
+				break;
+		}
+	}
+	for (v = value; *v != '\0'; v++)
+		if (*v >= 'a' && *v <= 'z')
+			*v = (char)(*v - 'a' + 'A');
+	return 1;
+}
+
+/*
+ * rcpt_orcpt_ok - ORCPT=addr-type;value (RFC 3461 4.2): at most 500
+ * octets; addr-type an atom; "rfc822" takes xtext of printable ASCII,
+ * "utf-8" RFC 6533's utf-8-addr-xtext (and utf-8-addr-unitext with
+ * SMTPUTF8), any other type xtext
+ */
+static int
+rcpt_orcpt_ok(const struct session *s, const char *value)
+{
+	char decoded[SESSION_LINE_MAX];
+	const char *semi = strchr(value, ';'), *p;
+
+	if (semi == NULL || semi == value || strlen(value) > 500
+	    || semi[1] == '\0')
+		return 0;
+	for (p = value; p < semi; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
+		    || (*p >= '0' && *p <= '9') || *p == '-'))
+			return 0;
+	if ((size_t)(semi - value) == 5 && strncasecmp(value, "utf-8", 5) == 0)
+		return addr_utf8_xtext_valid(semi + 1, strlen(semi + 1),
+		    s->smtputf8);
+	return addr_xtext_decode(semi + 1, strlen(semi + 1), decoded,
+	    sizeof(decoded)) == 0;
+}
+
+/*
+ * rcpt_alias_params - the parameters for a remote target of an alias:
+ * those given, and ORCPT=rfc822;<the address given> when the client
+ * sent none (RFC 3461 5.2.1 lets a relay add it, so that a report
+ * names the address the sender used). Returns 0 with out filled in,
+ * or -1 to keep params as they are.
+ */
+static int
+rcpt_alias_params(const char *params, const char *given, char *out,
+    size_t outlen)
+{
+	char xtext[ADDR_PATH_MAX * 3 + 1];
+	const char *p;
+	int n;
+
+	for (p = params; (p = strstr(p, "ORCPT=")) != NULL; p++)
+		if (p == params || p[-1] == ' ')
+			return -1;
+	if (!addr_utf8_valid(given, strlen(given)))
+		return -1;
+	for (p = given; *p != '\0'; p++)
+		if ((unsigned char)*p >= 0x80)
+			return -1;	/* a UTF-8 address: no rfc822 type */
+	if (addr_xtext_encode(given, xtext, sizeof(xtext)) < 0)
+		return -1;
+	n = snprintf(out, outlen, "%s%sORCPT=rfc822;%s", params,
+	    *params ? " " : "", xtext);
+	return n < 0 || (size_t)n >= outlen ? -1 : 0;
+}
+
 static void
 cmd_rcpt(struct session *s, char *arg)
 {
 	char address[ADDR_LOCAL_MAX + ADDR_DOMAIN_MAX + 2];
-	const char *mailbox = NULL;
+	char params[SESSION_LINE_MAX];
+	struct rcpt_dest one;
 	struct addr a;
 	enum addr_result r;
 	size_t used;
@@ -1308,10 +1860,15 @@ cmd_rcpt(struct session *s, char *arg)
 		reply(s, "501 5.1.3 Error: bad recipient address syntax");
 		return;
 	}
-	r = addr_parse_path(p, strlen(p), ADDR_ALLOW_POSTMASTER, &a, &used);
+	r = addr_parse_path(p, strlen(p), ADDR_ALLOW_POSTMASTER
+	    | ADDR_ALLOW_UTF8, &a, &used);
 	if (r != ADDR_OK) {
 		reply(s, "501 5.1.3 Error: bad recipient address: %s",
 		    addr_strerror(r));
+		return;
+	}
+	if (a.utf8 && !s->smtputf8) {
+		reply(s, "553 5.6.7 Error: non-ASCII address without SMTPUTF8");
 		return;
 	}
 	rest = p + used;
@@ -1319,66 +1876,38 @@ cmd_rcpt(struct session *s, char *arg)
 		reply(s, "501 5.1.3 Error: bad recipient address syntax");
 		return;
 	}
-	if (*skip_spaces(rest) != '\0') {
-		reply(s, "555 5.5.4 Error: unsupported parameter");
+	if (rcpt_params_parse(s, rest, params, sizeof(params)) < 0)
 		return;
-	}
 	if (addr_format(&a, address, sizeof(address)) < 0) {
 		reply(s, "501 5.1.3 Error: bad recipient address");
 		return;
 	}
+	if (a.postmaster)	/* any case: one name for Delivered-To */
+		snprintf(address, sizeof(address), "postmaster");
 
+	/* A UTF-8 domain is known, and queued, by its A-labels. */
 	if (a.postmaster || (!a.literal && conf_is_local_domain(s->conf,
-	    a.domain) && strcasecmp(a.mailbox, "postmaster") == 0)) {
-		mailbox = s->conf->postmaster;
-		if (a.postmaster)	/* any case: one name for Delivered-To */
-			snprintf(address, sizeof(address), "postmaster");
-		if (mailbox == NULL || *mailbox == '\0') {
-			reply(s, "550 5.1.1 <%s>: no postmaster configured",
-			    address);
-			return;
-		}
-	} else if (!a.literal && conf_is_local_domain(s->conf, a.domain)) {
-		if ((mailbox = conf_find_user(s->conf, a.mailbox)) == NULL) {
-			reply(s, "550 5.1.1 <%s>: Recipient address rejected: "
-			    "User unknown", address);
-			return;
-		}
-	} else if (!s->relay_allowed) {
+	    a.ace))) {
+		rcpt_local(s, &a, address, params);
+		return;
+	}
+	if (!s->relay_allowed) {
 		reply(s, "554 5.7.1 <%s>: Relay access denied", address);
 		return;
 	} else if (a.literal) {
 		reply(s, "550 5.7.1 <%s>: Recipient address rejected: "
 		    "mail to address literals is not relayed", address);
 		return;
-	} else if (!addr_domain_is_safe(a.domain)) {
+	} else if (!addr_domain_is_safe(a.ace)) {
 		reply(s, "501 5.1.2 <%s>: Recipient address rejected: "
 		    "a numeric domain is not a domain name", address);
 		return;
 	}
-
-	if (rcpt_find(s, address, mailbox) != NULL) {
-		log_info(s->id, "to=<%s> duplicate, kept once", address);
-		reply(s, "250 2.1.5 Ok");
-		return;
-	}
-	if (s->conf->max_recipients > 0 &&
-	    s->nrcpts >= (size_t)s->conf->max_recipients) {
-		reply_uncounted(s, "452 4.5.3 Error: too many recipients");
-		return;
-	}
-	if (rcpt_add(s, address, a.domain, mailbox) < 0) {
-		reply(s, "452 4.3.1 Error: insufficient system storage");
-		return;
-	}
-	if (mailbox != NULL)
-		log_info(s->id, "to=<%s> accepted, mailbox %s", address,
-		    mailbox);
-	else
-		log_info(s->id, "to=<%s> accepted, relay to %s", address,
-		    a.domain);
-	state_enter(s, STATE_RCPT);
-	reply(s, "250 2.1.5 Ok");
+	memset(&one, 0, sizeof(one));
+	memcpy(one.address, address, sizeof(address));
+	one.domain = a.ace;
+	one.params = params;
+	rcpt_accept(s, address, &one, 1);
 }
 
 static void
@@ -1386,6 +1915,11 @@ cmd_data(struct session *s, char *arg)
 {
 	if (*arg != '\0') {
 		reply(s, "501 5.5.4 Syntax: DATA");
+		return;
+	}
+	/* RFC 3030 3: a BINARYMIME body cannot be sent with DATA. */
+	if (s->binarymime) {
+		reply(s, "503 5.5.1 Error: BODY=BINARYMIME needs BDAT");
 		return;
 	}
 	if (s->sink != NULL && s->sink->open(s->sink_ctx) < 0) {
@@ -1399,12 +1933,180 @@ cmd_data(struct session *s, char *arg)
 		return;
 	}
 	s->text_open = 1;
-	s->text_state = TEXT_LINE_START;
-	s->text_bare = s->text_nul = s->text_too_big = s->text_err = 0;
-	s->text_size = 0;
-	s->text_octets = 0;
+	text_begin(s);
 	state_enter(s, STATE_DATA);
 	reply(s, "354 End data with <CR><LF>.<CR><LF>");
+}
+
+/*
+ * cmd_bdat - BDAT octets [LAST] (RFC 3030). Once the size is known its
+ * octets are read, exactly that many and never as commands, whatever
+ * the reply: a BDAT out of sequence (after a failed one, the transaction
+ * is gone: 503) has its octets read and dropped, and is answered after
+ * them. Only a size that cannot be read leaves the octets unknown: 501,
+ * and, as after a refused DATA, the session ends if more input is
+ * already waiting or the next line is not a command.
+ */
+static void
+cmd_bdat(struct session *s, char *arg)
+{
+	unsigned long long n = 0;
+	char *p = arg, *end;
+	int last = 0, len;
+
+	end = p + strspn(p, "0123456789");
+	if (end == p || end - p > 18 || (*end != '\0' && *end != ' '))
+		goto syntax;
+	for (; p < end; p++)
+		n = n * 10 + (unsigned)(*p - '0');
+	p = skip_spaces(end);
+	if (*p != '\0') {
+		if (strcasecmp(p, "LAST") != 0)
+			goto syntax;
+		last = 1;
+	}
+	len = snprintf(s->chunk_command, sizeof(s->chunk_command),
+	    "BDAT %llu%s", n, last ? " LAST" : "");
+	if (len < 0 || (size_t)len >= sizeof(s->chunk_command))
+		s->chunk_command[0] = '\0';
+
+	/* The reply comes with the end of the chunk: counted then. */
+	s->verb = -1;
+	s->chunk_left = n;
+	s->chunk_last = last;
+	s->chunk_discard = 0;
+	if (s->state != STATE_RCPT && s->state != STATE_BDAT) {
+		s->chunk_discard = 1;
+		s->chunk_refusal = sequence_hint(s, "BDAT");
+		s->chunk_counted = 1;
+	} else if (s->state == STATE_RCPT) {
+		if (s->sink != NULL && s->sink->open(s->sink_ctx) < 0) {
+			log_warn(s->id, "cannot make room for a message");
+			s->chunk_discard = 1;
+			s->chunk_refusal = errno == ENOSPC || errno == EDQUOT
+			    ? "452 4.3.1 Error: insufficient system storage"
+			    : "451 4.3.0 Error: cannot accept a message now";
+			s->chunk_counted = 0;
+		} else {
+			s->text_open = 1;
+			text_begin(s);
+			s->chunk_cr = 0;
+			state_enter(s, STATE_BDAT);
+		}
+	}
+	if (n == 0)
+		chunk_done(s);
+	return;
+
+syntax:
+	reply(s, "501 5.5.4 Syntax: BDAT octets [LAST]");
+	if (buf_len(s->in) > 0) {
+		log_info(s->id, "input after a BDAT of unknown size: %zu bytes "
+		    "not run", buf_len(s->in));
+		reply_uncounted(s, "554 5.5.0 Error: BDAT octets unknown, "
+		    "closing");
+		state_enter(s, STATE_CLOSED);
+	} else {
+		s->data_refused = 1;
+	}
+}
+
+/*
+ * chunk_feed - up to chunk_left octets of a BDAT chunk at p; returns how
+ * many it took. They count against max_message_size as they are (RFC
+ * 3030: as sent). A BINARYMIME body is kept as it is; any other is
+ * text with CRLF line ends, kept with LF ends as DATA keeps it (so the
+ * same message is the same bytes either way; a CR at the end of one
+ * chunk and the LF at the start of the next are one line end), and a
+ * bare CR or LF or a NUL refuses it as in DATA. There is no
+ * dot-stuffing in BDAT.
+ */
+static size_t
+chunk_feed(struct session *s, const char *p, size_t len)
+{
+	size_t n = len < s->chunk_left ? len : (size_t)s->chunk_left;
+	size_t i, j;
+
+	s->chunk_left -= n;
+	if (!s->chunk_discard) {
+		s->text_octets += n;
+		if (!s->text_too_big && s->text_octets
+		    > (unsigned long long)s->conf->max_message_size)
+			s->text_too_big = 1;
+		if (s->binarymime) {
+			text_append(s, p, n, 0);
+		} else {
+			for (i = 0; i < n && !text_refused(s); i = j) {
+				if (s->chunk_cr) {
+					s->chunk_cr = 0;
+					if (p[i] != '\n') {
+						s->text_bare = 1;
+						break;
+					}
+					text_append(s, "\n", 1, 0);
+					j = i + 1;
+					continue;
+				}
+				for (j = i; j < n && p[j] != '\r' && p[j] != '\n'
+				    && p[j] != '\0'; j++)
+					;
+				if (j > i) {
+					text_append(s, p + i, j - i, 0);
+					continue;
+				}
+				if (p[i] == '\r') {
+					s->chunk_cr = 1;
+					j = i + 1;
+				} else if (p[i] == '\n') {
+					s->text_bare = 1;
+				} else {
+					s->text_nul = 1;
+				}
+			}
+		}
+		if (text_refused(s))
+			text_close(s);
+	}
+	if (s->chunk_left == 0)
+		chunk_done(s);
+	return n;
+}
+
+/* chunk_done - the last octet of a chunk: answer it */
+static void
+chunk_done(struct session *s)
+{
+	s->lines++;
+	s->command = s->chunk_command;
+	if (s->chunk_discard) {
+		if (s->chunk_counted)
+			reply(s, "503 5.5.1 Error: %s", s->chunk_refusal);
+		else {
+			reply_uncounted(s, "%s", s->chunk_refusal);
+			if (s->state != STATE_CLOSED)
+				state_enter(s, STATE_GREETED);
+			transaction_reset(s);
+		}
+		tally_count(s, TALLY_BDAT, 0);
+		s->chunk_discard = 0;
+		s->command = NULL;
+		return;
+	}
+	if (s->chunk_last) {
+		if (s->chunk_cr)
+			s->text_bare = 1;
+		if (s->smtputf8 && !s->hdr_done && s->u8_need > 0)
+			s->text_bad_utf8 = 1;
+	}
+	if (text_refused(s))
+		text_refuse(s, TALLY_BDAT);
+	else if (s->chunk_last)
+		text_hand_over(s, 1);
+	else {
+		reply(s, "250 2.0.0 Ok: %llu octets received", s->text_octets);
+		tally_count(s, TALLY_BDAT, 1);
+	}
+	s->command = NULL;
 }
 
 static void
@@ -1431,8 +2133,8 @@ static void
 cmd_help(struct session *s, char *arg)
 {
 	(void)arg;
-	reply(s, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP "
-	    "HELP VRFY QUIT");
+	reply(s, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA BDAT RSET "
+	    "NOOP HELP VRFY QUIT");
 }
 
 static void

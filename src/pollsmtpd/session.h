@@ -5,14 +5,22 @@
  *	#include "session.h"
  * DESCRIPTION
  *	One struct session is one SMTP conversation (RFC 5321 with
- *	PIPELINING, SIZE, 8BITMIME and ENHANCEDSTATUSCODES). It knows no file
+ *	PIPELINING, SIZE, 8BITMIME, ENHANCEDSTATUSCODES, SMTPUTF8, CHUNKING,
+ *	BINARYMIME, DSN and LIMITS). It knows no file
  *	descriptor and no clock: the caller hands it the bytes the client
  *	sent, takes the reply bytes it produced, stores the messages it
  *	hands over, and tells it when a timer ran out.
  *
  *	States: START (greeting sent) -> GREETED (HELO/EHLO) -> MAIL -> RCPT
- *	-> DATA -> GREETED after the final dot; QUIT closes from any state.
- *	A command out of sequence gets 503 5.5.1 and changes no state.
+ *	-> DATA -> GREETED after the final dot, or RCPT -> BDAT (chunks
+ *	taken) -> GREETED after the LAST chunk; QUIT closes from any state.
+ *	A command out of sequence gets 503 5.5.1 and changes no state (a
+ *	BDAT's octets are read first).
+ *
+ *	Recipients: a local part names a user, an alias (several
+ *	session_rcpt, each mailbox and remote target once, one RCPT against
+ *	max_recipients), the postmaster, or a user after the extension of
+ *	local.recipient_delimiter is taken off, or else local.catchall.
  *
  *	session_new() starts a session for a client at client_addr (numeric
  *	text: "127.0.0.1" or "::1"); relay_allowed tells whether the client
@@ -27,7 +35,9 @@
  *	errno: nothing more is written, the rest is read and the client
  *	gets 451/452 at the final dot); sink->close() tells that the text
  *	is no longer needed: the message was refused, abandoned, or
- *	answered after storing. open and close come in pairs. With a NULL
+ *	answered after storing. open and close come in pairs. BDAT chunks
+ *	feed the same sink with the same bytes (CRLF as LF, no dot-stuffing
+ *	to undo; BINARYMIME as received). With a NULL
  *	sink the text is checked and measured, and not kept.
  *	session_free() releases it (NULL allowed).
  *
@@ -61,8 +71,9 @@
  *	(452 4.3.1); then the engine goes on with the bytes it kept.
  *	session_closing() is true once the session has ended (QUIT, too many
  *	errors, timeout, shutdown): send the output, then close.
- *	session_in_data() is true while message text is being received (the
- *	caller applies data_timeout instead of command_timeout).
+ *	session_in_data() is true while message text is being received,
+ *	after DATA or inside a BDAT chunk (the caller applies data_timeout
+ *	instead of command_timeout).
  *	session_lines() counts the command lines and message texts taken so
  *	far: command_timeout runs from the last time it grew, so a client
  *	that trickles a byte at a time without ending a line is still cut.
@@ -117,10 +128,22 @@ struct session_sink {
 	void (*close)(void *ctx);
 };
 
+/*
+ * One destination of a message. A recipient the client gave is one
+ * destination, or (an alias) several: each final mailbox once, each
+ * remote target once; those carry the given address as original.
+ */
 struct session_rcpt {
-	const char *address;	/* "local@domain" as given (route dropped), or "postmaster" */
+	const char *address;	/* "local@domain": as given (route dropped),
+				   the final one after an alias or the
+				   catch-all, or "postmaster" */
+	const char *original;	/* the address given, when an alias or the
+				   catch-all led here; else NULL */
 	const char *mailbox;	/* configured user for local mail, NULL for remote */
-	const char *domain;	/* lower-cased domain; "" for <postmaster> */
+	const char *domain;	/* lower-cased domain, A-labels (the queue
+				   directory); "" for <postmaster> */
+	const char *params;	/* RCPT parameters as accepted (NOTIFY,
+				   ORCPT), "" if none */
 };
 
 /* A message ready to be stored. Valid until session_stored(). */
@@ -130,6 +153,7 @@ struct session_message {
 	const char *client_addr;	/* as given to session_new() */
 	const char *sender;		/* reverse-path without <>; "" for <> */
 	const char *mail_params;	/* MAIL FROM parameters as accepted, "" if none */
+	int smtputf8;			/* MAIL said SMTPUTF8: UTF-8 addresses and headers */
 	const struct session_rcpt *rcpts;
 	size_t nrcpts;
 	size_t size;			/* bytes of text in the sink: LF line ends */

@@ -621,8 +621,10 @@ TABLE["core"] = [
     Case("MAIL TO:", [EHLO, S(line("MAIL TO:<s@x.example>"), "501 5.5.4")]),
     Case("unknown MAIL parameter", [EHLO, S(line(
         "MAIL FROM:<s@x.example> FOO=BAR"), "555 5.5.4")]),
-    Case("RCPT parameter", [EHLO, MAIL, S(line(
-        "RCPT TO:<alice@example.org> NOTIFY=NEVER"), "555 5.5.4")]),
+    Case("unknown RCPT parameter", [EHLO, MAIL, S(line(
+        "RCPT TO:<alice@example.org> FOO=BAR"), "555 5.5.4")]),
+    Case("bad DSN parameter", [EHLO, MAIL, S(line(
+        "RCPT TO:<alice@example.org> NOTIFY=NEVER,SUCCESS"), "501 5.5.4")]),
     Case("null recipient", [EHLO, MAIL, S(line("RCPT TO:<>"), "501 5.1.3")]),
     rcpt_case("unknown local user", "nobody@example.org", "550 5.1.1"),
     rcpt_case("postmaster without a domain", "PostMaster", "250 2.1.5"),

@@ -357,7 +357,8 @@ class ListTest(InspectTestCase):
         now = doc["now"]
         name, mtime, size = self.l["A1"]
         self.assertEqual(doc["letters"][1], {
-            "id": "A1", "domain": "remote.example", "state": "queued",
+            "id": "A1", "domain": "remote.example",
+            "domain_unicode": "remote.example", "state": "queued",
             "file": name,
             "path": ".OTHER_SERVERS/remote.example/" + name,
             "size": size, "mtime": mtime, "age": now - mtime,
@@ -365,6 +366,9 @@ class ListTest(InspectTestCase):
             "params": "SIZE=1234 BODY=8BITMIME",
             "recipients": ["u1@remote.example", "u2@remote.example",
                            "u3@remote.example"],
+            "recipient_params": ["", "", ""],
+            "dsn": {"ret": None, "envid": None, "notify": [None] * 3,
+                    "orcpt": [None] * 3},
             "malformed": None,
             # The delivery agent's state: never tried.
             "claimed": False, "attempts": 0, "next_attempt": None,
