@@ -126,7 +126,8 @@ start_dnsmasq(void)
 			exit(99);
 		fprintf(fp,
 		    "no-resolv\nno-hosts\nno-poll\nbind-interfaces\n"
-		    "listen-address=127.0.0.1\nport=%d\nlocal=/test/\ncache-size=0\n"
+		    "listen-address=127.0.0.1\nport=%d\nlocal=/test/\n"
+		    "cache-size=0\n"
 		    "mx-host=a.test,mx1.a.test,10\n"
 		    "mx-host=a.test,mx2.a.test,20\n"
 		    "host-record=mx1.a.test,127.0.0.2\n"
@@ -141,8 +142,8 @@ start_dnsmasq(void)
 		if ((dnsmasq_pid = fork()) == 0) {
 			if (getuid() == 0)
 				execl(bin, bin, "--keep-in-foreground", arg,
-				    "--pid-file=", "--user=root", "--log-facility=/dev/null",
-				    (char *)NULL);
+				    "--pid-file=", "--user=root",
+				    "--log-facility=/dev/null", (char *)NULL);
 			else
 				execl(bin, bin, "--keep-in-foreground", arg,
 				    "--pid-file=", "--log-facility=/dev/null",
