@@ -29,8 +29,10 @@
  *	the descriptor number. That signal is blocked (and ignored, should
  *	anyone unblock it) and read from a signalfd that is itself a busy
  *	descriptor of the loop. Its callback moves each named descriptor
- *	back to the busy run (O_ASYNC off again); the poll() of the next
- *	iteration then sees what it is ready for. Anything else (the
+ *	back to the busy run (O_ASYNC off again), and before the iteration
+ *	ends one poll() with timeout 0 of those woken slots serves what they
+ *	are ready for (not one iteration later: the idle hooks in between
+ *	may take long, a group commit's fsync). Anything else (the
  *	daemon's signalfd, a message queue) is always busy.
  *
  *	Going quiet is checked for at most every quiet_after / 4 ms, on the
@@ -182,6 +184,7 @@ struct event_loop {
 	int64_t next_quiet_check;
 	int64_t next_full_scan;
 	int full_scan;			/* SIGIO came: poll everything next */
+	size_t woken_lo;		/* first slot woken by a signal, or SIZE_MAX */
 	int sigfd;			/* our signalfd, or -1 */
 	int no_quiet;			/* signals could not be had: all busy */
 	int stop;
@@ -220,7 +223,8 @@ static void event_quiet_check(struct event_loop *loop);
 static int event_poll_timeout(struct event_loop *loop, int full);
 static void event_fire(struct event_loop *loop, size_t slot, int events,
     size_t *nfired);
-static size_t event_collect(struct event_loop *loop, size_t npolled);
+static size_t event_collect(struct event_loop *loop, size_t lo, size_t hi);
+static void event_serve_woken(struct event_loop *loop);
 static void event_dispatch(struct event_loop *loop, size_t nfired);
 static void event_run_idle(struct event_loop *loop);
 
@@ -250,6 +254,7 @@ event_loop_new(void)
 	loop->next_quiet_check = loop->now;
 	loop->next_full_scan = loop->now + EVENT_FULL_SCAN_MS;
 	loop->sigfd = -1;
+	loop->woken_lo = SIZE_MAX;
 	return loop;
 }
 
@@ -743,9 +748,13 @@ event_signal_ready(struct event_loop *loop, int fd, int events, void *ctx)
 				loop->full_scan = 1;
 				continue;
 			}
-			if ((i = event_slot(loop, (int)si[k].ssi_fd)) >= 0
-			    && loop->handlers[i].async)
-				event_wake(loop, (size_t)i);
+			if ((i = event_slot(loop, (int)si[k].ssi_fd)) < 0
+			    || !loop->handlers[i].async)
+				continue;
+			/* Woken slots go to the end of the busy run. */
+			if (loop->woken_lo > loop->nbusy)
+				loop->woken_lo = loop->nbusy;
+			event_wake(loop, (size_t)i);
 		}
 		if ((size_t)got < sizeof(si))
 			break;
@@ -908,13 +917,13 @@ event_fire(struct event_loop *loop, size_t slot, int events, size_t *nfired)
 
 /*
  * event_collect - remember every descriptor that poll() woke (among
- * the npolled first slots) or whose deadline passed, before any
- * callback can reorder the slots. A deadline that fires is cleared
- * here: it fires once. Quiet slots that poll() found ready (a full
- * scan) become busy.
+ * the slots lo..hi-1) or whose deadline passed, before any callback
+ * can reorder the slots. A deadline that fires is cleared here: it
+ * fires once. Quiet slots that poll() found ready (a full scan) become
+ * busy.
  */
 static size_t
-event_collect(struct event_loop *loop, size_t npolled)
+event_collect(struct event_loop *loop, size_t lo, size_t hi)
 {
 	size_t i, k, nfired = 0;
 	int events, fd;
@@ -928,7 +937,7 @@ event_collect(struct event_loop *loop, size_t npolled)
 		event_fire(loop, (size_t)event_slot(loop, fd), EVENT_TIMEOUT,
 		    &nfired);
 	}
-	for (i = 0; i < npolled; i++) {
+	for (i = lo; i < hi; i++) {
 		events = event_from_poll(loop->pfds[i].revents);
 		loop->pfds[i].revents = 0;
 		if (events == 0)
@@ -936,7 +945,7 @@ event_collect(struct event_loop *loop, size_t npolled)
 		loop->handlers[i].last_active = loop->now;
 		event_fire(loop, i, events, &nfired);
 	}
-	if (npolled > loop->nbusy) {
+	if (hi > loop->nbusy) {
 		for (k = 0; k < nfired; k++) {
 			i = (size_t)event_slot(loop, loop->fired[k].fd);
 			if ((loop->fired[k].events & ~EVENT_TIMEOUT)
@@ -980,6 +989,26 @@ event_dispatch(struct event_loop *loop, size_t nfired)
 }
 
 /*
+ * event_serve_woken - descriptors that signals woke in this iteration
+ * are polled (timeout 0) and served at once, not one iteration later:
+ * the idle hooks in between may take long (a group commit's fsync).
+ * They are the slots from woken_lo to the end of the busy run (with
+ * any added since, which does no harm); a slot moved out of that range
+ * by a deletion is served by the next iteration instead.
+ */
+static void
+event_serve_woken(struct event_loop *loop)
+{
+	size_t lo = loop->woken_lo;
+
+	loop->woken_lo = SIZE_MAX;
+	if (lo >= loop->nbusy || loop->stop)
+		return;
+	if (poll(loop->pfds + lo, loop->nbusy - lo, 0) > 0)
+		event_dispatch(loop, event_collect(loop, lo, loop->nbusy));
+}
+
+/*
  * event_loop_run - serve until event_loop_stop()
  *
  * Each iteration calls the idle hooks first, so that work collected by
@@ -1013,7 +1042,8 @@ event_loop_run(struct event_loop *loop)
 			loop->full_scan = 0;
 			loop->next_full_scan = event_clock() + EVENT_FULL_SCAN_MS;
 		}
-		event_dispatch(loop, event_collect(loop, npolled));
+		event_dispatch(loop, event_collect(loop, 0, npolled));
+		event_serve_woken(loop);
 		event_quiet_check(loop);
 	}
 	return 0;
