@@ -7,10 +7,26 @@ usage:
   idle.py probe PORT                 one whole SMTP transaction; prints the
                                      milliseconds it took
   idle.py idle PORT PID N [N...]     open N idle connections (each greeted),
-                                     then print "N RSS_BYTES PROBE_MS" for
-                                     each N, RSS being VmRSS of process PID
-                                     and PROBE_MS the time a new client took
-                                     for a whole transaction meanwhile
+                                     then print for each N one line
+                                     "N RSS_BYTES PROBE_MS ANSWER_MS
+                                     ANSWER_MAX_MS CPU_PCT" (below)
+  idle.py load PORT SECONDS          whole transactions one after another
+                                     for SECONDS (the client that delivers
+                                     while idle ones are asked to answer)
+
+For each N of "idle", once the connections have been left alone for a
+second (time enough for the server to notice they are idle):
+  RSS_BYTES      VmRSS of process PID
+  PROBE_MS       a new client's whole transaction (connect ... 221), the
+                 median of PROBES of them, 0.1 s apart
+  ANSWER_MS      an idle connection sends NOOP, the time until its 250:
+  ANSWER_MAX_MS  the median and the largest of ANSWERS idle connections
+                 (spread over all, each idle for at least a second), asked
+                 one after another while another client delivers (a
+                 "load" process, started for this and stopped after)
+  CPU_PCT        only for the largest N (else "-"): the CPU time of PID
+                 and its children (the logger) over CPU_SECONDS with the
+                 N connections and no traffic at all, in % of one core
 
 Only 127.0.0.1 is ever contacted. Every socket operation has a timeout, so
 nothing here can hang the benchmark.
@@ -19,10 +35,16 @@ nothing here can hang the benchmark.
 import os
 import selectors
 import socket
+import statistics
+import subprocess
 import sys
 import time
 
 TIMEOUT = 10.0
+PROBES = 5
+ANSWERS = 20
+CPU_SECONDS = 5.0
+SETTLE = 1.0            # seconds idle connections are left alone first
 MESSAGE = (b"From: <bench@client.example>\r\nTo: <alice@example.org>\r\n"
            b"Subject: probe\r\n\r\n" + b"x" * 1000 + b"\r\n")
 
@@ -106,22 +128,105 @@ def open_idle(port, socks, count):
     sel.close()
 
 
+def cpu_seconds(pid):
+    """CPU time used so far by pid and its children, in seconds: from
+    /proc/PID/sched (nanosecond accounting) when there, else from the
+    clock ticks of /proc/PID/stat."""
+    pids = [pid]
+    try:
+        for task in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/children" % (pid, task)) as f:
+                pids += [int(p) for p in f.read().split()]
+    except OSError:
+        pass
+    total = 0.0
+    for p in pids:
+        try:
+            with open("/proc/%d/sched" % p) as f:
+                for line in f:
+                    if line.startswith("se.sum_exec_runtime"):
+                        total += float(line.split(":")[1]) / 1000.0
+                        break
+                else:
+                    raise OSError("no sum_exec_runtime")
+        except OSError:
+            with open("/proc/%d/stat" % p) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) \
+                / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def noop_ms(sock):
+    """An idle, greeted connection says NOOP: milliseconds until its 250."""
+    sock.setblocking(True)
+    sock.settimeout(TIMEOUT)
+    start = time.monotonic()
+    sock.sendall(b"NOOP\r\n")
+    code, _ = reply(sock, b"")
+    ms = (time.monotonic() - start) * 1000.0
+    if code != 250:
+        raise OSError("NOOP got %d" % code)
+    sock.setblocking(False)
+    return ms
+
+
+def answers(port, socks):
+    """ANSWERS idle connections answer NOOP while a client delivers."""
+    loader = subprocess.Popen([sys.executable, os.path.abspath(__file__),
+                               "load", str(port), "60"],
+                              stdout=subprocess.DEVNULL)
+    try:
+        time.sleep(0.3)         # the loader is delivering
+        step = max(1, len(socks) // ANSWERS)
+        times = []
+        for sock in socks[::step][:ANSWERS]:
+            times.append(noop_ms(sock))
+            time.sleep(0.05)
+        if loader.poll() is not None:
+            raise OSError("the delivering client failed")
+    finally:
+        loader.terminate()
+        loader.wait()
+    return statistics.median(times), max(times)
+
+
 def idle(port, pid, counts):
     transaction(port)		# the code paths of a transaction are paged in
     time.sleep(0.2)
-    print("0 %d 0" % rss(pid))
+    print("0 %d 0 - - -" % rss(pid))
     socks = []
     try:
         for n in counts:
             open_idle(port, socks, n)
-            time.sleep(0.5)	# the server has done what it does on connect
+            time.sleep(SETTLE)	# the server has noticed they are idle
             size = rss(pid)
-            ms = transaction(port)
-            print("%d %d %.2f" % (n, size, ms))
+            probes = []
+            for _ in range(PROBES):
+                probes.append(transaction(port))
+                time.sleep(0.1)
+            cpu = "-"
+            if n == max(counts):
+                time.sleep(SETTLE)
+                before = cpu_seconds(pid)
+                time.sleep(CPU_SECONDS)
+                cpu = "%.2f" % ((cpu_seconds(pid) - before)
+                                / CPU_SECONDS * 100.0)
+            time.sleep(SETTLE)
+            med, worst = answers(port, socks)
+            print("%d %d %.2f %.2f %.2f %s" % (n, size,
+                  statistics.median(probes), med, worst, cpu))
             sys.stdout.flush()
     finally:
         for s in socks:
             s.close()
+    return 0
+
+
+def load(port, seconds):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        transaction(port)
     return 0
 
 
@@ -131,6 +236,8 @@ def main(argv):
     if len(argv) >= 3 and argv[1] == "probe":
         print("%.2f" % transaction(int(argv[2])))
         return 0
+    if len(argv) == 4 and argv[1] == "load":
+        return load(int(argv[2]), float(argv[3]))
     if len(argv) >= 5 and argv[1] == "idle":
         return idle(int(argv[2]), int(argv[3]), [int(n) for n in argv[4:]])
     sys.stderr.write(__doc__)

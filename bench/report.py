@@ -6,17 +6,27 @@ usage: report.py RESULTS.tsv
 RESULTS.tsv has one tab-separated record a line, written by bench/run:
   info  KEY  VALUE
   rate  MODE  SERVER  WORKLOAD  RUN  ACCEPTED/S  ONDISK/S  CPU_US/MSG  MS/MSG
-  idle  SERVER  CONNS  RUN  RSS_BYTES  PROBE_MS
+  idle  SERVER  CONNS  RUN  RSS_BYTES  PROBE_MS  [ANSWER_MS  ANSWER_MAX_MS
+        CPU_PCT  MODE]
   fail  WHAT
 Every figure printed is the median over RUN. ONDISK/S is "-" for
-smtp-sink, which stores nothing.
+smtp-sink, which stores nothing. An idle record without MODE (older
+results) was measured on the disk with fsync on. SERVER "baseline" is the
+--baseline binary of bench/run, compared with pollsmtpd in every table.
+
+The last table holds the figures against the targets of doc/performance.md
+(issue 16: idle connections): a new client with 5,000 and 10,000 idle, the
+answer of an idle connection, CPU with 10,000 idle, RSS per idle
+connection, and with a baseline the throughput of 20 x 1/conn x 4K and
+20 reuse x 4K against it.
 """
 
 import collections
 import statistics
 import sys
 
-SERVERS = ["pollsmtpd", "smtp-sink", "Postfix"]
+SERVERS = ["pollsmtpd", "baseline", "smtp-sink", "Postfix"]
+IDLE_DEFAULT_MODE = "disk, fsync on"
 PROMPT_MS = 100.0		# a new client counts as served promptly below this
 
 
@@ -41,10 +51,52 @@ def ratio(a, b, digits=2):
     return "%.*f" % (digits, a / b)
 
 
+def targets(summary, rate_medians):
+    """The figures of pollsmtpd against the targets of issue 16."""
+    lines = []
+
+    def check(what, value, limit, unit, digits=2):
+        if value is None:
+            return
+        lines.append("%-50s %9s %-5s %-9s %s" % (
+            what, fmt(value, digits), unit, "<= %s" % fmt(limit, digits),
+            "met" if value <= limit else "NOT MET"))
+
+    for (mode, server, conns), m in sorted(summary.items()):
+        if server != "pollsmtpd" or conns == 0:
+            continue
+        if conns in (5000, 10000):
+            check("new client, %d idle (%s)" % (conns, mode), m[1],
+                  3.0 if conns == 5000 else 4.0, "ms")
+        check("idle answered, largest, %d idle (%s)" % (conns, mode), m[3],
+              25.0, "ms")
+        if m[4] is not None:
+            check("CPU, %d idle, no traffic (%s)" % (conns, mode), m[4],
+                  1.0, "%")
+        if conns == max(c for _, s_, c in summary if s_ == server):
+            check("RSS per idle connection, %d (%s)" % (conns, mode), m[5],
+                  1024.0, "bytes", 0)
+    for (mode, wl), med in sorted(rate_medians.items()):
+        if wl not in ("20 x 1/conn x 4K", "20 reuse x 4K"):
+            continue
+        if "baseline" in med and med["baseline"][0]:
+            lines.append("%-50s %9s %-5s %-9s %s" % (
+                "%s vs baseline (%s)" % (wl, mode),
+                ratio(med["pollsmtpd"][0], med["baseline"][0]), "x",
+                ">= 0.95", "met" if med["pollsmtpd"][0]
+                >= 0.95 * med["baseline"][0] else "NOT MET"))
+    if lines:
+        print()
+        print("== targets (doc/performance.md, idle connections) ==")
+        for line in lines:
+            print(line)
+
+
 def main(path):
     info = collections.OrderedDict()
     rates = collections.defaultdict(list)	# (mode, server, wl) -> [rows]
-    idles = collections.defaultdict(list)	# (server, conns) -> [rows]
+    idles = collections.defaultdict(list)	# (mode, server, conns) -> [rows]
+    idle_modes = []
     modes, workloads, fails = [], [], []
     with open(path) as f:
         for line in f:
@@ -59,7 +111,11 @@ def main(path):
                     workloads.append(wl)
                 rates[(mode, server, wl)].append([num(x) for x in r[5:9]])
             elif r[0] == "idle":
-                idles[(r[1], int(r[2]))].append([num(x) for x in r[4:6]])
+                mode = r[9] if len(r) > 9 else IDLE_DEFAULT_MODE
+                if mode not in idle_modes:
+                    idle_modes.append(mode)
+                vals = [num(x) for x in r[4:9]] + [None] * (9 - len(r))
+                idles[(mode, r[1], int(r[2]))].append(vals)
             elif r[0] == "fail":
                 fails.append(r[1])
 
@@ -71,6 +127,7 @@ def main(path):
           "there; CPU: server")
     print("(all its processes) microseconds per message; ms/msg: wall "
           "time per message.")
+    rate_medians = {}
     for mode in modes:
         print()
         print("== %s ==" % mode)
@@ -92,6 +149,12 @@ def main(path):
             p = med.get("pollsmtpd")
             if p is None:
                 continue
+            rate_medians[(mode, wl)] = med
+            if "baseline" in med:
+                b = med["baseline"]
+                print("%-22s %-16s %11s %10s %11s" % ("",
+                      "pollsmtpd/base", ratio(p[0], b[0]),
+                      ratio(p[1], b[1]), ratio(p[2], b[2])))
             if "smtp-sink" in med:
                 s = med["smtp-sink"]
                 print("%-22s %-16s %11s %10s %11s" % ("", "pollsmtpd/sink",
@@ -102,28 +165,35 @@ def main(path):
                       "pollsmtpd/Postfix", ratio(p[0], q[0]),
                       ratio(p[1], q[1]), ratio(p[2], q[2], 3)))
 
-    if idles:
+    summary = {}
+    for mode in idle_modes:
         print()
-        print("== idle connections (RSS of the server process; a new client "
-              "does a whole transaction meanwhile) ==")
-        print("%-10s %7s %12s %11s %14s" % ("server", "conns", "RSS KiB",
-              "bytes/conn", "new client ms"))
+        print("== idle connections, %s (RSS of the server process; a new "
+              "client's transaction meanwhile;" % mode)
+        print("   an idle one's NOOP answered while a client delivers: "
+              "median / largest of 20; CPU with no traffic) ==")
+        print("%-10s %6s %9s %10s %13s %17s %7s" % ("server", "conns",
+              "RSS KiB", "bytes/conn", "new client ms", "idle answered ms",
+              "CPU %"))
         for server in SERVERS:
-            base = median([row[0] for row in idles.get((server, 0), [])])
-            for conns in sorted(c for s, c in idles if s == server):
-                rows = idles[(server, conns)]
-                size = median([row[0] for row in rows])
-                ms = median([row[1] for row in rows])
+            base = median([row[0] for row in
+                           idles.get((mode, server, 0), [])])
+            for conns in sorted(c for m, s_, c in idles
+                                if m == mode and s_ == server):
+                rows = idles[(mode, server, conns)]
+                m = [median([row[i] for row in rows]) for i in range(5)]
                 per = None
-                if conns > 0 and size is not None and base is not None:
-                    per = (size - base) / conns
-                prompt = ""
-                if conns > 0 and ms is not None:
-                    prompt = " (%s)" % ("prompt" if ms < PROMPT_MS
-                                        else "SLOW")
-                print("%-10s %7d %12s %11s %14s%s" % (server, conns,
-                      fmt(size / 1024 if size is not None else None),
-                      fmt(per), fmt(ms, 2) if conns else "-", prompt))
+                if conns > 0 and m[0] is not None and base is not None:
+                    per = (m[0] - base) / conns
+                answered = "-"
+                if m[2] is not None:
+                    answered = "%s / %s" % (fmt(m[2], 2), fmt(m[3], 2))
+                print("%-10s %6d %9s %10s %13s %17s %7s" % (server, conns,
+                      fmt(m[0] / 1024 if m[0] is not None else None),
+                      fmt(per), fmt(m[1], 2) if conns else "-", answered,
+                      fmt(m[4], 2)))
+                summary[(mode, server, conns)] = m + [per]
+    targets(summary, rate_medians)
     if fails:
         print()
         for f in fails:

@@ -28,11 +28,30 @@
  *	an idle hook that left work for the next iteration calls it, so that
  *	the work goes on as soon as the other descriptors have been looked at.
  *	event_now() is the loop's monotonic clock in milliseconds.
+ *
+ *	Idle descriptors cost nothing per iteration: a socket or pipe that
+ *	had no event for a while (50 ms by default) and does not wait to
+ *	write goes "quiet": it leaves the poll() set, and the kernel tells
+ *	the loop (signal-driven I/O, a real-time signal read from a
+ *	signalfd) when it becomes ready, so that it is polled again at
+ *	once. Callers see no difference: every descriptor is served as
+ *	before, deadlines of quiet ones fire on time. event_set() that asks
+ *	for an event not asked for before makes a quiet descriptor busy.
+ *	event_loop_quiet_after() sets how many milliseconds without events
+ *	make a descriptor quiet; ms < 0 keeps (and makes) every descriptor
+ *	busy: poll() then watches all of them on every iteration.
+ *	event_is_quiet() tells whether fd is quiet now (for tests and
+ *	diagnostics; 0 for a descriptor that is not registered).
  * DIAGNOSTICS
  *	event_add() and event_add_idle() return 0, or -1 with errno
  *	(ENOMEM, EEXIST).
  *	event_loop_run() returns 0 after event_loop_stop(), -1 when poll()
  *	fails for another reason than EINTR.
+ * LIMITS
+ *	While descriptors are quiet, the loop owns their O_ASYNC flag,
+ *	F_SETOWN and F_SETSIG, and the process keeps SIGIO and the signal
+ *	SIGRTMIN + 2 blocked and ignored (inherited by children). One loop
+ *	per process makes descriptors quiet; another keeps all busy.
  */
 #ifndef POLLSMTPD_EVENT_H
 #define POLLSMTPD_EVENT_H
@@ -61,5 +80,7 @@ int event_loop_run(struct event_loop *loop);
 void event_loop_stop(struct event_loop *loop);
 void event_loop_again(struct event_loop *loop);
 int64_t event_now(const struct event_loop *loop);
+void event_loop_quiet_after(struct event_loop *loop, int64_t ms);
+int event_is_quiet(const struct event_loop *loop, int fd);
 
 #endif

@@ -8,14 +8,25 @@
  *	not before their time, and can be cleared or rearmed; errors are
  *	reported without being asked for; the idle hook runs before each
  *	poll; a signal does not end the loop.
+ *
+ *	Quiet descriptors (not polled on every iteration): a pipe or socket
+ *	without events goes quiet, and when it becomes readable while quiet
+ *	it is served well before the safety net's full scan, also while other
+ *	descriptors keep the loop busy; deadlines of quiet descriptors fire
+ *	on time and in order; deleting and reusing descriptors while quiet
+ *	ones wake up in the same iteration is safe; a lost notification is
+ *	made good by SIGIO (the kernel's overflow signal) and, failing
+ *	that, by the periodic full scan.
  */
 #include "config.h"
 
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -530,6 +541,450 @@ START_TEST(test_again_does_not_sleep)
 }
 END_TEST
 
+/* ------------------------------------------------------------ quiet */
+
+#define QUIET_MS	20	/* event_loop_quiet_after() of these tests */
+#define SIGNAL_BOUND_MS	300	/* served through the signal: far below */
+#define FULL_SCAN_MS	2000	/* the safety net (event.c) */
+
+/* A descriptor the tests make ready while it is quiet. */
+struct sleeper {
+	int fds[2];		/* [0] is registered, [1] makes it ready */
+	int written;		/* [1] was written to (while [0] was quiet) */
+	int served;		/* its callback ran for EVENT_READ */
+	int idle_at_write;	/* qt.idle_runs then */
+	int idle_at_served;
+	int64_t t_write;
+	int64_t t_served;
+};
+
+/*
+ * What the ticker does: every 10 ms, when every sleeper is quiet, the
+ * action (write, or something the test chose) happens once. The
+ * ticker stops the loop after 5 s whatever happened, so that a test
+ * fails instead of hanging.
+ */
+struct quiet_test {
+	struct sleeper sl[8];
+	int nsl;
+	int tick[2];
+	int ticks;
+	int acted;
+	int stop_when_served;	/* stop when this many were served */
+	int nserved;
+	int spin[2];		/* -1, or a pipe whose write end keeps busy */
+	long spins;
+	void (*action)(struct event_loop *loop, struct quiet_test *qt);
+	int delete_others;	/* sleeper_cb: the first served deletes the others */
+	int idle_runs;		/* idle hooks run so far: iterations */
+	int victim_deleted;
+	int reused[2];
+};
+
+static struct quiet_test qt;
+
+static void
+sleeper_cb(struct event_loop *loop, int fd, int events, void *ctx)
+{
+	struct sleeper *sl = ctx;
+	char c;
+	int k;
+
+	if (!(events & EVENT_READ))
+		return;
+	ck_assert_int_eq(read(fd, &c, 1), 1);
+	ck_assert_msg(sl->written, "fd %d readable before it was written", fd);
+	sl->served = 1;
+	sl->t_served = event_now(loop);
+	sl->idle_at_served = qt.idle_runs;
+	qt.nserved++;
+	/*
+	 * The first one served deletes the others: closes them, and takes
+	 * the first one's number back at once for a new registration.
+	 */
+	if (qt.delete_others) {
+		qt.delete_others = 0;
+		for (k = 0; k < qt.nsl; k++) {
+			if (&qt.sl[k] == sl)
+				continue;
+			event_del(loop, qt.sl[k].fds[0]);
+			close(qt.sl[k].fds[0]);
+			if (qt.reused[0] < 0) {
+				make_pipe(qt.reused);
+				ck_assert_int_eq(qt.reused[0], qt.sl[k].fds[0]);
+				ck_assert_int_eq(event_add(loop, qt.reused[0],
+				    EVENT_READ, reused_cb, NULL), 0);
+			}
+			qt.sl[k].fds[0] = -1;
+			qt.victim_deleted++;
+		}
+	}
+	if (qt.nserved >= qt.stop_when_served)
+		event_loop_stop(loop);
+}
+
+static void
+spin_cb(struct event_loop *loop, int fd, int events, void *ctx)
+{
+	(void)loop;
+	(void)fd;
+	(void)events;
+	(void)ctx;
+	qt.spins++;
+}
+
+static int
+all_quiet(struct event_loop *loop)
+{
+	int k;
+
+	for (k = 0; k < qt.nsl; k++)
+		if (qt.sl[k].fds[0] >= 0 && !event_is_quiet(loop, qt.sl[k].fds[0]))
+			return 0;
+	return 1;
+}
+
+/* write_all - the default action: every sleeper gets a byte */
+static void
+write_all(struct event_loop *loop, struct quiet_test *t)
+{
+	int k;
+
+	for (k = 0; k < t->nsl; k++) {
+		t->sl[k].written = 1;
+		t->sl[k].t_write = event_now(loop);
+		t->sl[k].idle_at_write = t->idle_runs;
+		ck_assert_int_eq(write(t->sl[k].fds[1], "x", 1), 1);
+	}
+}
+
+static void
+tick_cb(struct event_loop *loop, int fd, int events, void *ctx)
+{
+	(void)events;
+	(void)ctx;
+	if (++qt.ticks > 500) {
+		event_loop_stop(loop);
+		return;
+	}
+	if (!qt.acted && all_quiet(loop)) {
+		qt.acted = 1;
+		qt.action(loop, &qt);
+	}
+	event_deadline(loop, fd, 10);
+}
+
+static void
+count_idle(struct event_loop *loop, void *ctx)
+{
+	(void)loop;
+	(void)ctx;
+	qt.idle_runs++;
+}
+
+/* quiet_setup - n sleepers (sockets when sockets, else pipes), a ticker */
+static struct event_loop *
+quiet_setup(int n, int sockets, int spin)
+{
+	struct event_loop *loop = event_loop_new();
+	int k;
+
+	ck_assert_ptr_nonnull(loop);
+	memset(&qt, 0, sizeof(qt));
+	qt.nsl = n;
+	qt.stop_when_served = n;
+	qt.action = write_all;
+	qt.spin[0] = qt.spin[1] = -1;
+	qt.reused[0] = qt.reused[1] = -1;
+	event_loop_quiet_after(loop, QUIET_MS);
+	for (k = 0; k < n; k++) {
+		if (sockets)
+			ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0,
+			    qt.sl[k].fds), 0);
+		else
+			make_pipe(qt.sl[k].fds);
+		ck_assert_int_eq(event_add(loop, qt.sl[k].fds[0], EVENT_READ,
+		    sleeper_cb, &qt.sl[k]), 0);
+		ck_assert(!event_is_quiet(loop, qt.sl[k].fds[0]));
+	}
+	ck_assert_int_eq(event_add_idle(loop, count_idle, NULL), 0);
+	make_pipe(qt.tick);
+	ck_assert_int_eq(event_add(loop, qt.tick[0], 0, tick_cb, NULL), 0);
+	event_deadline(loop, qt.tick[0], 10);
+	if (spin) {
+		/* Always writable: the loop never sleeps, busy the whole time. */
+		make_pipe(qt.spin);
+		ck_assert_int_eq(event_add(loop, qt.spin[1], EVENT_WRITE,
+		    spin_cb, NULL), 0);
+	}
+	return loop;
+}
+
+static void
+quiet_teardown(struct event_loop *loop)
+{
+	int k;
+
+	event_loop_free(loop);
+	for (k = 0; k < qt.nsl; k++) {
+		if (qt.sl[k].fds[0] >= 0)
+			close(qt.sl[k].fds[0]);
+		close(qt.sl[k].fds[1]);
+	}
+	close(qt.tick[0]);
+	close(qt.tick[1]);
+	if (qt.spin[0] >= 0) {
+		close(qt.spin[0]);
+		close(qt.spin[1]);
+	}
+	if (qt.reused[0] >= 0) {
+		close(qt.reused[0]);
+		close(qt.reused[1]);
+	}
+}
+
+/*
+ * A quiet pipe, then a quiet socket, become readable: each is served,
+ * and through the kernel's signal, not the safety net's full scan, in
+ * the iteration that got the signal.
+ * With _i = 2, 3 another descriptor keeps the loop busy meanwhile.
+ */
+START_TEST(test_quiet_readable_served)
+{
+	struct event_loop *loop;
+	int sockets = _i & 1, spin = _i >= 2;
+
+	loop = quiet_setup(1, sockets, spin);
+	ck_assert_int_eq(event_loop_run(loop), 0);
+	ck_assert_msg(qt.acted, "the descriptor never went quiet");
+	ck_assert_msg(qt.sl[0].served, "a quiet descriptor was never served");
+	ck_assert_int_lt(qt.sl[0].t_served - qt.sl[0].t_write,
+	    SIGNAL_BOUND_MS);
+	/*
+	 * In the very iteration whose poll() got the signal: one run of
+	 * the idle hooks in between, not two (they may take long).
+	 */
+	ck_assert_int_eq(qt.sl[0].idle_at_served - qt.sl[0].idle_at_write, 1);
+	if (spin)
+		ck_assert_int_gt(qt.spins, 10);
+	/* Served means busy again: polled on every iteration now. */
+	ck_assert(!event_is_quiet(loop, qt.sl[0].fds[0]));
+	quiet_teardown(loop);
+}
+END_TEST
+
+/* Never quiet when told so; a write end waiting to write never is. */
+START_TEST(test_quiet_off_and_writers_stay_busy)
+{
+	struct event_loop *loop = event_loop_new();
+	int a[2], w[2];
+
+	record_reset();
+	make_pipe(a);
+	ck_assert_int_eq(pipe2(w, O_NONBLOCK), 0);
+	memset(&qt, 0, sizeof(qt));
+	event_loop_quiet_after(loop, -1);
+	ck_assert_int_eq(event_add(loop, a[0], EVENT_READ, record_cb, NULL), 0);
+	ck_assert_int_eq(event_add(loop, a[1], 0, record_cb, NULL), 0);
+	event_deadline(loop, a[1], 100);
+	ck_assert_int_eq(event_loop_run(loop), 0);
+	ck_assert_int_eq(rec.calls[0].events, EVENT_TIMEOUT);
+	ck_assert(!event_is_quiet(loop, a[0]));
+	ck_assert(!event_is_quiet(loop, a[1]));
+
+	/* Quiet allowed: the reader goes quiet, with O_ASYNC on. */
+	record_reset();
+	event_loop_quiet_after(loop, 10);
+	ck_assert_int_eq(event_add(loop, w[1], 0, spin_cb, NULL), 0);
+	event_deadline(loop, a[1], 150);
+	ck_assert_int_eq(event_loop_run(loop), 0);
+	ck_assert(event_is_quiet(loop, a[0]));
+	ck_assert(event_is_quiet(loop, w[1]));
+	ck_assert_int_eq(fcntl(a[0], F_GETFL) & O_ASYNC, O_ASYNC);
+	/* Asked to write, a quiet one wakes, and stays busy while it asks. */
+	event_set(loop, w[1], EVENT_WRITE);
+	ck_assert(!event_is_quiet(loop, w[1]));
+	ck_assert_int_eq(fcntl(w[1], F_GETFL) & O_ASYNC, 0);
+	record_reset();
+	event_deadline(loop, a[1], 150);
+	ck_assert_int_eq(event_loop_run(loop), 0);
+	ck_assert(!event_is_quiet(loop, w[1]));
+	ck_assert_int_gt(qt.spins, 10);
+	/* Deleted: O_ASYNC is given back. */
+	event_del(loop, a[0]);
+	ck_assert_int_eq(fcntl(a[0], F_GETFL) & O_ASYNC, 0);
+	ck_assert(!event_is_quiet(loop, a[0]));
+	event_loop_free(loop);
+	close(a[0]);
+	close(a[1]);
+	close(w[0]);
+	close(w[1]);
+}
+END_TEST
+
+/*
+ * Deadlines of quiet descriptors fire on time and in their order,
+ * while every one of them is quiet (none is polled).
+ */
+static int64_t dl_start;
+static int dl_order[32];
+static int dl_n;
+static int dl_fds[32][2];
+static int dl_quiet_at_fire;
+
+static void
+dl_cb(struct event_loop *loop, int fd, int events, void *ctx)
+{
+	int k = (int)(intptr_t)ctx;
+
+	(void)fd;
+	ck_assert_int_eq(events, EVENT_TIMEOUT);
+	/* Not early: deadline k is 300 + 10 k ms after dl_start. */
+	ck_assert_int_ge(event_now(loop) - dl_start, 300 + 10 * k);
+	ck_assert_int_lt(event_now(loop) - dl_start, 300 + 10 * k + 500);
+	if (event_is_quiet(loop, fd))
+		dl_quiet_at_fire++;
+	dl_order[dl_n++] = k;
+	if (dl_n == 32)
+		event_loop_stop(loop);
+}
+
+START_TEST(test_quiet_deadlines_on_time)
+{
+	struct event_loop *loop = event_loop_new();
+	int k;
+
+	event_loop_quiet_after(loop, QUIET_MS);
+	dl_n = 0;
+	dl_quiet_at_fire = 0;
+	dl_start = event_now(loop);
+	for (k = 0; k < 32; k++) {
+		if (k & 1)
+			ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0,
+			    dl_fds[k]), 0);
+		else
+			make_pipe(dl_fds[k]);
+		ck_assert_int_eq(event_add(loop, dl_fds[k][0], EVENT_READ,
+		    dl_cb, (void *)(intptr_t)k), 0);
+	}
+	/* Set in reverse: the heap, not the order of setting, decides. */
+	for (k = 31; k >= 0; k--)
+		event_deadline(loop, dl_fds[k][0], 300 + 10 * k);
+	/* One set and cleared again never fires. */
+	event_deadline(loop, dl_fds[5][0], 1);
+	event_deadline(loop, dl_fds[5][0], 300 + 50);
+	ck_assert_int_eq(event_loop_run(loop), 0);
+	ck_assert_int_eq(dl_n, 32);
+	for (k = 0; k < 32; k++)
+		ck_assert_int_eq(dl_order[k], k);
+	/* They were quiet when their deadlines came (most, at least). */
+	ck_assert_int_ge(dl_quiet_at_fire, 30);
+	event_loop_free(loop);
+	for (k = 0; k < 32; k++) {
+		close(dl_fds[k][0]);
+		close(dl_fds[k][1]);
+	}
+}
+END_TEST
+
+/*
+ * Three quiet descriptors become readable together; the first one
+ * served deletes the two others, closes them and takes one number
+ * back at once: neither the deleted nor the new registration is called.
+ */
+START_TEST(test_quiet_del_and_reuse_while_waking)
+{
+	struct event_loop *loop;
+	int k;
+
+	loop = quiet_setup(3, 0, 0);
+	qt.delete_others = 1;
+	qt.stop_when_served = 1;
+	ck_assert_int_eq(event_loop_run(loop), 0);
+	ck_assert(qt.acted);
+	ck_assert_int_eq(qt.nserved, 1);
+	ck_assert_int_eq(qt.victim_deleted, 2);
+	/* Run on for 20 ticks: nothing of the deleted ones may come. */
+	qt.stop_when_served = 100;
+	qt.ticks = 480;
+	ck_assert_int_eq(event_loop_run(loop), 0);
+	ck_assert_int_eq(qt.nserved, 1);
+	for (k = 0; k < 3; k++)
+		if (qt.sl[k].fds[0] >= 0)
+			ck_assert(qt.sl[k].served);
+	/* reused[0] took one number; the other deleted one is closed. */
+	event_del(loop, qt.reused[0]);
+	quiet_teardown(loop);
+}
+END_TEST
+
+/*
+ * A lost notification: O_ASYNC turned off behind the loop's back, so
+ * no signal comes. With SIGIO (what the kernel sends when its queue of
+ * real-time signals is full) the loop polls everything at once; without
+ * it the periodic full scan finds the descriptor within its interval.
+ */
+static void
+lose_signal(struct event_loop *loop, struct quiet_test *t)
+{
+	int fl = fcntl(t->sl[0].fds[0], F_GETFL);
+
+	ck_assert_int_ge(fl, 0);
+	ck_assert_int_eq(fcntl(t->sl[0].fds[0], F_SETFL, fl & ~O_ASYNC), 0);
+	write_all(loop, t);
+}
+
+static void
+lose_signal_sigio(struct event_loop *loop, struct quiet_test *t)
+{
+	lose_signal(loop, t);
+	ck_assert_int_eq(kill(getpid(), SIGIO), 0);
+}
+
+START_TEST(test_quiet_lost_signal)
+{
+	struct event_loop *loop;
+	int64_t took;
+
+	loop = quiet_setup(1, 1, 0);
+	qt.action = _i ? lose_signal_sigio : lose_signal;
+	ck_assert_int_eq(event_loop_run(loop), 0);
+	ck_assert(qt.acted);
+	ck_assert_msg(qt.sl[0].served, "the lost descriptor was never served");
+	took = qt.sl[0].t_served - qt.sl[0].t_write;
+	if (_i)
+		ck_assert_int_lt(took, SIGNAL_BOUND_MS);
+	else
+		ck_assert_int_lt(took, FULL_SCAN_MS + 1000);
+	quiet_teardown(loop);
+}
+END_TEST
+
+/*
+ * event_loop_again() still makes poll() not sleep with quiet
+ * descriptors: with no deadline left, the next wake-up would be the
+ * safety net's full scan, seconds away.
+ */
+START_TEST(test_again_with_quiet)
+{
+	struct event_loop *loop;
+	int64_t start;
+
+	loop = quiet_setup(1, 0, 0);
+	qt.stop_when_served = 1;
+	ck_assert_int_eq(event_loop_run(loop), 0);
+	ck_assert(qt.sl[0].served);
+	event_deadline(loop, qt.tick[0], -1);
+	again_calls = 0;
+	ck_assert_int_eq(event_add_idle(loop, again_cb, NULL), 0);
+	start = event_now(loop);
+	ck_assert_int_eq(event_loop_run(loop), 0);
+	ck_assert_int_eq(again_calls, 3);
+	ck_assert_int_lt(event_now(loop) - start, FULL_SCAN_MS / 2);
+	quiet_teardown(loop);
+}
+END_TEST
+
 static Suite *
 event_suite(void)
 {
@@ -549,6 +1004,13 @@ event_suite(void)
 	tcase_add_test(tc, test_idle_hooks_in_order);
 	tcase_add_test(tc, test_signal_does_not_end_loop);
 	tcase_add_test(tc, test_again_does_not_sleep);
+	tcase_add_loop_test(tc, test_quiet_readable_served, 0, 4);
+	tcase_add_test(tc, test_quiet_off_and_writers_stay_busy);
+	tcase_add_test(tc, test_quiet_deadlines_on_time);
+	tcase_add_test(tc, test_quiet_del_and_reuse_while_waking);
+	tcase_add_loop_test(tc, test_quiet_lost_signal, 0, 2);
+	tcase_add_test(tc, test_again_with_quiet);
+	tcase_set_timeout(tc, 20);
 	suite_add_tcase(s, tc);
 	return s;
 }

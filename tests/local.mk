@@ -120,6 +120,7 @@ tests_check_deliver_LDADD = $(TEST_LIBS)
 # Each is one test of the automake harness; tests/e2e/run wraps it.
 E2E_TESTS = \
 	tests/e2e/test_smtp.py \
+	tests/e2e/test_idle.py \
 	tests/e2e/test_hostile.py \
 	tests/e2e/test_clients.py \
 	tests/e2e/test_load.py \
