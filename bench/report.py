@@ -8,6 +8,8 @@ RESULTS.tsv has one tab-separated record a line, written by bench/run:
   rate  MODE  SERVER  WORKLOAD  RUN  ACCEPTED/S  ONDISK/S  CPU_US/MSG  MS/MSG
   idle  SERVER  CONNS  RUN  RSS_BYTES  PROBE_MS  [ANSWER_MS  ANSWER_MAX_MS
         CPU_PCT  MODE]
+  datarss  SERVER  RUN  CLIENTS  MIB  BEFORE_BYTES  DURING_BYTES
+        PER_CLIENT_BYTES  MODE
   fail  WHAT
 Every figure printed is the median over RUN. ONDISK/S is "-" for
 smtp-sink, which stores nothing. An idle record without MODE (older
@@ -92,11 +94,36 @@ def targets(summary, rate_medians):
             print(line)
 
 
+def datarss_table(datarss):
+    """Memory while clients are in DATA (issue 10: at most 64 KiB a
+    client); the whole process tree of each server."""
+    if not datarss:
+        return
+    print()
+    print("== DATA memory (RSS of the server's process tree; clients in "
+          "DATA, not at the dot) ==")
+    print("%-10s %8s %8s %11s %11s %14s %7s" % ("server", "clients", "MiB",
+          "before KiB", "during KiB", "KiB a client", "target"))
+    for (mode, server, n, mib) in sorted(datarss, key=lambda k: (
+            k[0], SERVERS.index(k[1]) if k[1] in SERVERS else 9)):
+        rows = datarss[(mode, server, n, mib)]
+        m = [median([row[i] for row in rows]) for i in range(3)]
+        per = m[2] / 1024 if m[2] is not None else None
+        verdict = "-"
+        if server == "pollsmtpd" and per is not None:
+            verdict = "met" if per <= 64 else "MISSED"
+        print("%-10s %8d %8d %11s %11s %14s %7s" % (server, n, mib,
+              fmt(m[0] / 1024 if m[0] is not None else None),
+              fmt(m[1] / 1024 if m[1] is not None else None),
+              fmt(per, 1), verdict))
+
+
 def main(path):
     info = collections.OrderedDict()
     rates = collections.defaultdict(list)	# (mode, server, wl) -> [rows]
     idles = collections.defaultdict(list)	# (mode, server, conns) -> [rows]
     idle_modes = []
+    datarss = collections.defaultdict(list)	# (mode, server, n, mib) -> rows
     modes, workloads, fails = [], [], []
     with open(path) as f:
         for line in f:
@@ -116,6 +143,9 @@ def main(path):
                     idle_modes.append(mode)
                 vals = [num(x) for x in r[4:9]] + [None] * (9 - len(r))
                 idles[(mode, r[1], int(r[2]))].append(vals)
+            elif r[0] == "datarss":
+                datarss[(r[8], r[1], int(r[3]), int(r[4]))].append(
+                    [num(x) for x in r[5:8]])
             elif r[0] == "fail":
                 fails.append(r[1])
 
@@ -193,6 +223,7 @@ def main(path):
                       fmt(per), fmt(m[1], 2) if conns else "-", answered,
                       fmt(m[4], 2)))
                 summary[(mode, server, conns)] = m + [per]
+    datarss_table(datarss)
     targets(summary, rate_medians)
     if fails:
         print()
