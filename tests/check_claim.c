@@ -223,22 +223,25 @@ START_TEST(test_sweep_other_host)
 	ck_assert_int_eq(claim_take(dfd, LETTER, "a.test"), 0);
 	t = ctime_of(".claim/" LETTER ":a.test");
 	held_answer = 1;	/* never asked about another host's */
-	/* Fresh: kept, and the sweeper learns when it goes stale. */
-	sweep_init(&sw, "b.test", t + 59);
+	/*
+	 * Fresh (and at t + 60 it may be 59.x s old: st_ctime is whole
+	 * seconds): kept, and the sweeper learns when it goes stale.
+	 */
+	sweep_init(&sw, "b.test", t + 60);
 	ck_assert_int_eq(claim_sweep(dfd, &sw), 0);
 	ck_assert_int_eq(ntaken, 0);
-	ck_assert_int_eq((long long)sw.next, (long long)t + 60);
+	ck_assert_int_eq((long long)sw.next, (long long)t + 61);
 	ck_assert(exists(".claim/" LETTER ":a.test"));
 	ck_assert(!exists(LETTER));
-	/* claim_timeout seconds old: taken back. */
-	sweep_init(&sw, "b.test", t + 60);
+	/* Surely more than claim_timeout seconds old: taken back. */
+	sweep_init(&sw, "b.test", t + 61);
 	ck_assert_int_eq(claim_sweep(dfd, &sw), 1);
 	ck_assert_int_eq((long long)sw.next, 0);
 	ck_assert_str_eq(taken_holder, "a.test");
 	ck_assert_str_eq(text(LETTER), "letter\n");
 	ck_assert(!exists(".claim/" LETTER ":a.test"));
 	/* A second sweeper finds nothing left to take. */
-	sweep_init(&sw, "c.test", t + 60);
+	sweep_init(&sw, "c.test", t + 61);
 	ck_assert_int_eq(claim_sweep(dfd, &sw), 0);
 	ck_assert_str_eq(text(LETTER), "letter\n");
 }

@@ -143,7 +143,8 @@ E2E_TESTS = \
 	tests/e2e/test_notify.py \
 	tests/e2e/test_dovecot.py \
 	tests/e2e/test_startup.py \
-	tests/e2e/test_delivery.py
+	tests/e2e/test_delivery.py \
+	tests/e2e/test_scaleout.py
 
 TESTS += $(UNIT_TESTS) $(E2E_TESTS)
 TEST_EXTENSIONS = .py

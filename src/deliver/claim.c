@@ -217,7 +217,8 @@ claim_sweep(int dfd, struct claim_sweep *sw)
 			if (fstatat(dirfd(d), de->d_name, &st,
 			    AT_SYMLINK_NOFOLLOW) < 0)
 				continue;	/* gone meanwhile */
-			stale = st.st_ctime + sw->timeout;
+			/* Whole seconds: never early, at most 1 s late. */
+			stale = st.st_ctime + sw->timeout + 1;
 			if (stale > sw->now) {
 				if (sw->next == 0 || stale < sw->next)
 					sw->next = stale;

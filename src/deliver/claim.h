@@ -31,7 +31,8 @@
  *	claim_sweep() takes claims back (to NAME): those of sw->host that
  *	sw->held() says no session of this agent holds (a previous agent
  *	died with them), and those of every other host whose change time is
- *	sw->timeout seconds or more before sw->now. Where NAME exists
+ *	more than sw->timeout seconds before sw->now (in whole seconds: a
+ *	claim is never taken back early, at most a second late). Where NAME exists
  *	again, the claim is the older text and is removed. sw->taken() (may
  *	be NULL) hears of each letter taken back; sw->next gets the earliest
  *	time at which a claim seen now goes stale (0: none), sw->changed
