@@ -5,7 +5,7 @@ TEST_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(LIBCONFIG_CFLAGS)
 TEST_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/src/pollsmtpd \
 	-DTEST_SRCDIR='"$(abs_top_srcdir)/tests"'
 TEST_LIBS = src/pollsmtpd/libsmtpd.la lib/libpollsmtpd.la \
-	$(CHECK_LIBS) $(LIBCONFIG_LIBS)
+	$(CHECK_LIBS) $(LIBCONFIG_LIBS) $(OPENSSL_LIBS)
 
 UNIT_TESTS = \
 	tests/check_buf \

@@ -15,4 +15,4 @@ sbin_PROGRAMS += src/pollsmtpd/pollsmtpd
 src_pollsmtpd_pollsmtpd_SOURCES = %D%/main.c
 src_pollsmtpd_pollsmtpd_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/src/pollsmtpd
 src_pollsmtpd_pollsmtpd_CFLAGS = $(AM_CFLAGS) $(LIBCONFIG_CFLAGS)
-src_pollsmtpd_pollsmtpd_LDADD = src/pollsmtpd/libsmtpd.la lib/libpollsmtpd.la $(LIBCONFIG_LIBS)
+src_pollsmtpd_pollsmtpd_LDADD = src/pollsmtpd/libsmtpd.la lib/libpollsmtpd.la $(LIBCONFIG_LIBS) $(OPENSSL_LIBS)
