@@ -12,7 +12,13 @@
  *	errors, unknown keys (at any level), wrong types, values out of
  *	range, a listen address that does not parse, a missing or relative
  *	maildir path, a postmaster who is not a user, a user name that
- *	cannot be a directory name, a bad relay network.
+ *	cannot be a directory name, a bad relay network, a tls.certificate
+ *	without a tls.key or the reverse, an unknown tls.min_version,
+ *	server.listen_tls without a certificate (or in a build without
+ *	OpenSSL), an address in both server.listen and server.listen_tls.
+ *	Whether the certificate and key files load is not checked here
+ *	(tls_new() does; tls_certificate_at and tls_key_at tell where
+ *	to report it).
  *	conf_defaults() returns a configuration of defaults only (tests).
  *	conf_free() releases a configuration (NULL is allowed).
  *
@@ -78,6 +84,14 @@ struct conf {
 	size_t nrelay_networks;
 
 	char *log_file;			/* log.file; "" = stderr */
+
+	struct conf_listen *listen_tls;	/* server.listen_tls: implicit TLS */
+	size_t nlisten_tls;
+	char *tls_certificate;		/* tls.certificate; "" = no TLS */
+	char *tls_key;			/* tls.key */
+	int tls_min_version;		/* tls.min_version, tls_parse_version() */
+	char *tls_certificate_at;	/* "FILE:LINE" of tls.certificate, or NULL */
+	char *tls_key_at;		/* "FILE:LINE" of tls.key, or NULL */
 };
 
 typedef void (*conf_report_fn)(const char *message, void *ctx);

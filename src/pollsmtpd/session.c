@@ -36,9 +36,23 @@
  *	Dot-stuffing is undone and CRLF is stored as LF; lines longer than
  *	1000 octets are kept as they are.
  *
- *	Actions. Storing a message and closing are actions the caller
- *	takes from a small queue, in the order they were asked for
- *	(session_action()); later ones (STARTTLS) join the same queue.
+ *	Actions. Storing a message, starting TLS and closing are actions
+ *	the caller takes from a small queue, in the order they were asked
+ *	for (session_action()).
+ *
+ *	STARTTLS (RFC 3207). Offered in the EHLO reply only when the
+ *	caller said TLS can be had (session_tls_offer()) and the session
+ *	is not in TLS yet. Taken after HELO/EHLO outside a transaction
+ *	(as OpenSMTPD does: a client learns of it from EHLO, and a
+ *	transaction half-made in plaintext is not carried into TLS); with
+ *	an argument 501 5.5.4, in TLS already 503 5.5.1, not offered 502
+ *	5.5.1. After "220 2.0.0 Ready to start TLS" nothing more is read
+ *	until the caller says the handshake is done, and every byte the
+ *	client sent after the command is thrown away unrun: plaintext
+ *	pipelined behind STARTTLS would otherwise run as if it came
+ *	through TLS (CVE-2011-0411). Then the session starts over, as
+ *	RFC 3207 4.2 asks: no HELO/EHLO, no transaction, no greeting (the
+ *	client sends EHLO again).
  *
  *	Pipelining. Replies are queued in order; processing stops while a
  *	message waits to be stored (session_pending()), and while more than
@@ -105,6 +119,7 @@ enum state {
 	STATE_RCPT,		/* at least one recipient accepted */
 	STATE_DATA,		/* receiving message text */
 	STATE_STORING,		/* message complete, waiting for session_stored() */
+	STATE_STARTTLS,		/* 220 to STARTTLS sent, handshake to come */
 	STATE_CLOSED,		/* last reply queued; nothing more is read */
 };
 
@@ -115,6 +130,7 @@ static const char *const state_names[] = {
 	[STATE_RCPT] = "RCPT",
 	[STATE_DATA] = "DATA",
 	[STATE_STORING] = "STORING",
+	[STATE_STARTTLS] = "STARTTLS",
 	[STATE_CLOSED] = "CLOSED",
 };
 
@@ -133,13 +149,13 @@ enum text_state {
 
 /* Commands counted in the disconnect record, in the order it names them. */
 enum tally_index {
-	TALLY_HELO, TALLY_EHLO, TALLY_MAIL, TALLY_RCPT, TALLY_DATA,
+	TALLY_HELO, TALLY_EHLO, TALLY_STARTTLS, TALLY_MAIL, TALLY_RCPT, TALLY_DATA,
 	TALLY_RSET, TALLY_NOOP, TALLY_VRFY, TALLY_HELP, TALLY_QUIT,
 	TALLY_OTHER, TALLY_UNKNOWN, TALLY_COUNT
 };
 
 static const char *const tally_names[TALLY_COUNT] = {
-	"helo", "ehlo", "mail", "rcpt", "data", "rset", "noop", "vrfy",
+	"helo", "ehlo", "starttls", "mail", "rcpt", "data", "rset", "noop", "vrfy",
 	"help", "quit", "other", "unknown",
 };
 
@@ -164,6 +180,8 @@ struct session {
 
 	char *helo;
 	int esmtp;
+	int tls_offer;		/* STARTTLS may be offered */
+	char *tls;		/* protocol and cipher once in TLS, else NULL */
 
 	/* The transaction. */
 	char *sender;
@@ -251,6 +269,7 @@ static void cmd_noop(struct session *, char *);
 static void cmd_help(struct session *, char *);
 static void cmd_vrfy(struct session *, char *);
 static void cmd_quit(struct session *, char *);
+static void cmd_starttls(struct session *, char *);
 static void cmd_not_implemented(struct session *, char *);
 static void cmd_http(struct session *, char *);
 
@@ -270,7 +289,7 @@ static const struct command commands[] = {
 	{ "TURN", ANY_STATE, cmd_not_implemented, TALLY_OTHER, 0 },
 	{ "ETRN", ANY_STATE, cmd_not_implemented, TALLY_OTHER, 1 },
 	{ "ATRN", ANY_STATE, cmd_not_implemented, TALLY_OTHER, 0 },
-	{ "STARTTLS", ANY_STATE, cmd_not_implemented, TALLY_OTHER, 0 },
+	{ "STARTTLS", ANY_STATE, cmd_starttls, TALLY_STARTTLS, 0 },
 	{ "AUTH", ANY_STATE, cmd_not_implemented, TALLY_OTHER, 0 },
 	{ "BDAT", ANY_STATE, cmd_not_implemented, TALLY_OTHER, 0 },
 	{ "SEND", ANY_STATE, cmd_not_implemented, TALLY_OTHER, 0 },
@@ -333,6 +352,7 @@ session_free(struct session *s)
 		return;
 	transaction_reset(s);
 	free(s->helo);
+	free(s->tls);
 	buf_free(s->out);
 	buf_free(s->in);
 	free(s->client_addr);
@@ -354,6 +374,14 @@ state_enter(struct session *s, enum state st)
 		s->discarding = 0;
 		transaction_reset(s);
 		action_push(s, SESSION_ACTION_CLOSE);
+	} else if (st == STATE_STARTTLS) {
+		/* CVE-2011-0411: what came after STARTTLS is never run. */
+		if (buf_len(s->in) > 0 || s->discarding)
+			log_info(s->id, "STARTTLS: %zu bytes sent after it "
+			    "before TLS thrown away", buf_len(s->in));
+		buf_reset(s->in);
+		s->discarding = 0;
+		action_push(s, SESSION_ACTION_STARTTLS);
 	}
 }
 
@@ -515,6 +543,7 @@ size_t
 session_input_room(const struct session *s)
 {
 	if (s->state == STATE_STORING || s->state == STATE_CLOSED ||
+	    s->state == STATE_STARTTLS ||
 	    buf_len(s->out) >= SESSION_OUTPUT_HIGH)
 		return 0;
 	return buf_room(s->in);
@@ -639,6 +668,51 @@ session_shutdown(struct session *s)
 	close_with(s, "4.3.2", "Service shutting down");
 }
 
+void
+session_tls_offer(struct session *s)
+{
+	s->tls_offer = 1;
+}
+
+/*
+ * session_tls_started - the handshake is done: after STARTTLS the
+ * session starts over (RFC 3207 4.2: forget the EHLO argument and
+ * whatever else the client said); on an implicit TLS connection it
+ * is still at the start. Either way STARTTLS is offered no more.
+ */
+int
+session_tls_started(struct session *s, const char *description)
+{
+	char *copy;
+
+	if (s->tls != NULL || (s->state != STATE_STARTTLS
+	    && s->state != STATE_START)) {
+		log_warnx(s->id, "session_tls_started in state %s",
+		    state_names[s->state]);
+		return -1;
+	}
+	if ((copy = strdup(description != NULL ? description : "TLS"))
+	    == NULL)
+		return -1;
+	s->tls = copy;
+	log_info(s->id, "TLS established: %s", s->tls);
+	free(s->helo);
+	s->helo = NULL;
+	s->esmtp = 0;
+	s->data_refused = 0;
+	transaction_reset(s);
+	buf_reset(s->in);
+	s->discarding = 0;
+	state_enter(s, STATE_START);
+	return 0;
+}
+
+const char *
+session_tls(const struct session *s)
+{
+	return s->tls;
+}
+
 /*
  * session_run - run what the input holds, as far as the engine may go:
  * not while a message waits to be stored, not after the end, and not
@@ -648,7 +722,8 @@ static void
 session_run(struct session *s)
 {
 	while (buf_len(s->in) > 0 && buf_len(s->out) < SESSION_OUTPUT_HIGH) {
-		if (s->state == STATE_STORING || s->state == STATE_CLOSED)
+		if (s->state == STATE_STORING || s->state == STATE_CLOSED
+		    || s->state == STATE_STARTTLS)
 			break;
 		if (s->state == STATE_DATA)
 			buf_consume(s->in, text_feed(s, buf_data(s->in),
@@ -1043,6 +1118,7 @@ text_end(struct session *s)
 	}
 	m->helo = s->helo;
 	m->esmtp = s->esmtp;
+	m->tls = s->tls;
 	m->client_addr = s->client_addr;
 	m->sender = s->sender;
 	m->mail_params = s->mail_params;
@@ -1120,8 +1196,9 @@ cmd_ehlo(struct session *s, char *arg)
 	if (helo_accept(s, arg, 1) < 0)
 		return;
 	reply(s, "250-%s\r\n250-PIPELINING\r\n250-SIZE %ld\r\n250-8BITMIME\r\n"
-	    "250-ENHANCEDSTATUSCODES\r\n250 HELP", hostname(s),
-	    s->conf->max_message_size);
+	    "%s250-ENHANCEDSTATUSCODES\r\n250 HELP", hostname(s),
+	    s->conf->max_message_size,
+	    s->tls_offer && s->tls == NULL ? "250-STARTTLS\r\n" : "");
 }
 
 static void
@@ -1464,6 +1541,41 @@ cmd_http(struct session *s, char *arg)
 	(void)arg;
 	reply(s, "421 4.7.0 Error: HTTP is not SMTP, closing");
 	state_enter(s, STATE_CLOSED);
+}
+
+/*
+ * cmd_starttls - the checks in Postfix's order (syntax, TLS active,
+ * offered), then the state; the handshake is the caller's, asked for
+ * by the action that entering STATE_STARTTLS queues.
+ */
+static void
+cmd_starttls(struct session *s, char *arg)
+{
+	if (*arg != '\0') {
+		reply(s, "501 5.5.4 Syntax: STARTTLS");
+		return;
+	}
+	if (s->tls != NULL) {
+		reply(s, "503 5.5.1 Error: TLS already active");
+		return;
+	}
+	if (!s->tls_offer) {
+		reply(s, "502 5.5.1 Error: command not implemented");
+		return;
+	}
+	if (s->state == STATE_START) {
+		reply(s, "503 5.5.1 Error: send HELO/EHLO first");
+		return;
+	}
+	if (s->state != STATE_GREETED) {
+		reply(s, "503 5.5.1 Error: MAIL transaction in progress");
+		return;
+	}
+	reply(s, "220 2.0.0 Ready to start TLS");
+	if (s->state == STATE_CLOSED)
+		return;
+	log_info(s->id, "STARTTLS");
+	state_enter(s, STATE_STARTTLS);
 }
 
 static void
