@@ -94,6 +94,7 @@ static SSL_CTX *tls_context_new(const char *certificate, const char *key,
     int min_version, char *err, size_t errlen, enum tls_what *what);
 static int tls_readable(const char *path, char *err, size_t errlen);
 static const char *tls_reason(void);
+static int tls_mismatch(void);
 static int tls_no_passphrase(char *buf, int size, int rwflag, void *u);
 
 int
@@ -110,6 +111,17 @@ tls_reason(void)
 	const char *r = e != 0 ? ERR_reason_error_string(e) : NULL;
 
 	return r != NULL ? r : "unknown OpenSSL error";
+}
+
+/* tls_mismatch - whether the last failure is a key of another certificate */
+static int
+tls_mismatch(void)
+{
+	unsigned long e = ERR_peek_last_error();
+
+	return ERR_GET_LIB(e) == ERR_LIB_X509
+	    && (ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH
+	    || ERR_GET_REASON(e) == X509_R_KEY_TYPE_MISMATCH);
 }
 
 /* tls_readable - whether path can be opened for reading, with why not */
@@ -189,8 +201,12 @@ tls_context_new(const char *certificate, const char *key, int min_version,
 	if (tls_readable(key, err, errlen) < 0)
 		goto fail;
 	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
-		tls_error(err, errlen, "%s: cannot load the private key: %s",
-		    key, tls_reason());
+		if (tls_mismatch())
+			tls_error(err, errlen, "%s: the private key does not "
+			    "belong to the certificate %s", key, certificate);
+		else
+			tls_error(err, errlen, "%s: cannot load the private "
+			    "key: %s", key, tls_reason());
 		goto fail;
 	}
 	if (SSL_CTX_check_private_key(ctx) != 1) {

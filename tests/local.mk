@@ -18,7 +18,16 @@ UNIT_TESTS = \
 	tests/check_logger \
 	tests/check_event \
 	tests/check_conn
+# The TLS io and context, against an OpenSSL client in the same process.
+if HAVE_OPENSSL
+UNIT_TESTS += tests/check_tls
+endif
 check_PROGRAMS += $(UNIT_TESTS)
+
+tests_check_tls_SOURCES = %D%/check_tls.c
+tests_check_tls_CFLAGS = $(TEST_CFLAGS) $(OPENSSL_CFLAGS)
+tests_check_tls_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_check_tls_LDADD = $(TEST_LIBS)
 
 tests_check_buf_SOURCES = %D%/check_buf.c
 tests_check_buf_CFLAGS = $(TEST_CFLAGS)
