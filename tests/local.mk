@@ -95,7 +95,8 @@ E2E_TESTS = \
 	tests/e2e/test_diskfull.py \
 	tests/e2e/test_hostile_table.py \
 	tests/e2e/test_stress.py \
-	tests/e2e/test_streaming.py
+	tests/e2e/test_streaming.py \
+	tests/e2e/test_tls.py
 
 TESTS += $(UNIT_TESTS) $(E2E_TESTS)
 TEST_EXTENSIONS = .py
