@@ -143,6 +143,8 @@ class TLSTestCase(unittest.TestCase):
                 self.skipTest("pollsmtpd built without OpenSSL")
             raise
         self.addCleanup(self._stop)
+        if "built without OpenSSL" in self.d.log():
+            self.skipTest("pollsmtpd built without OpenSSL")
 
     def _stop(self):
         alive = self.d.alive()
