@@ -325,6 +325,27 @@ class StartTLS(TLSTestCase):
                          r"\(\d+/\d+ bits\)\) by .* with ESMTPS id ")
         self.assertIn(b"hello from swaks", rest)
 
+    def test_session_resumption(self):
+        """Tickets are on: a second connection resumes the first one's
+        TLS session (no session cache is kept on the server)."""
+        ctx = client_context()
+        c = self.client()
+        c.hello()
+        c.expect_ok("STARTTLS", 220, "2.0.0")
+        c.sock = ctx.wrap_socket(c.sock)
+        c.hello()  # TLS 1.3 tickets come after the handshake
+        c.expect_ok("QUIT", 221)
+        session = c.sock.session
+        self.assertIsNotNone(session)
+        self.assertTrue(session.has_ticket)
+        c2 = self.client()
+        c2.hello()
+        c2.expect_ok("STARTTLS", 220, "2.0.0")
+        c2.sock = ctx.wrap_socket(c2.sock, session=session)
+        c2.hello()
+        self.assertTrue(c2.sock.session_reused)
+        c2.expect_ok("QUIT", 221)
+
     def test_not_tls_after_starttls(self):
         """Plaintext where the handshake should be: the connection is
         closed, nothing is answered, the daemon goes on."""
@@ -579,6 +600,16 @@ class CheckConfig(unittest.TestCase):
         self.assertEqual(err, "%s:7: tls.key: %s: the private key does not "
                          "belong to the certificate %s\n" % (
                              path, self.key2, self.cert))
+
+    def test_daemon_refuses_to_start(self):
+        """The daemon loads the pair before anything else: a bad one is
+        exit 78 with the same message, and nothing is made."""
+        path, status, err = self.check(self.cert, self.key2)
+        if "built without OpenSSL" in err:
+            self.skipTest("pollsmtpd built without OpenSSL")
+        r = run([daemon_path(), "-f", "-c", path])
+        self.assertEqual(r.returncode, 78)
+        self.assertEqual(r.stderr.decode(), err)
 
     def test_listen_tls_without_certificate(self):
         path, status, err = self.check(
