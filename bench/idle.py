@@ -11,6 +11,8 @@ usage:
                                      each N, RSS being VmRSS of process PID
                                      and PROBE_MS the time a new client took
                                      for a whole transaction meanwhile
+  idle.py idle-tls PORT PID N [N...] the same with connections that did
+                                     EHLO, STARTTLS and EHLO again
 
 Only 127.0.0.1 is ever contacted. Every socket operation has a timeout, so
 nothing here can hang the benchmark.
@@ -19,6 +21,7 @@ nothing here can hang the benchmark.
 import os
 import selectors
 import socket
+import ssl
 import sys
 import time
 
@@ -106,14 +109,40 @@ def open_idle(port, socks, count):
     sel.close()
 
 
-def idle(port, pid, counts):
+def open_idle_tls(port, socks, count):
+    """Grow socks to count connections in TLS, each after EHLO again."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    while len(socks) < count:
+        s = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+        buf = b""
+        for send, want in [(None, 220), (b"EHLO idle.example\r\n", 250),
+                           (b"STARTTLS\r\n", 220)]:
+            if send is not None:
+                s.sendall(send)
+            code, buf = reply(s, buf)
+            if code != want:
+                raise OSError("got %d, wanted %d" % (code, want))
+        s = ctx.wrap_socket(s)
+        s.sendall(b"EHLO idle.example\r\n")
+        code, buf = reply(s, b"")
+        if code != 250:
+            raise OSError("EHLO in TLS: %d" % code)
+        socks.append(s)
+
+
+def idle(port, pid, counts, tls=False):
     transaction(port)		# the code paths of a transaction are paged in
     time.sleep(0.2)
     print("0 %d 0" % rss(pid))
     socks = []
     try:
         for n in counts:
-            open_idle(port, socks, n)
+            if tls:
+                open_idle_tls(port, socks, n)
+            else:
+                open_idle(port, socks, n)
             time.sleep(0.5)	# the server has done what it does on connect
             size = rss(pid)
             ms = transaction(port)
@@ -131,8 +160,9 @@ def main(argv):
     if len(argv) >= 3 and argv[1] == "probe":
         print("%.2f" % transaction(int(argv[2])))
         return 0
-    if len(argv) >= 5 and argv[1] == "idle":
-        return idle(int(argv[2]), int(argv[3]), [int(n) for n in argv[4:]])
+    if len(argv) >= 5 and argv[1] in ("idle", "idle-tls"):
+        return idle(int(argv[2]), int(argv[3]), [int(n) for n in argv[4:]],
+                    argv[1] == "idle-tls")
     sys.stderr.write(__doc__)
     return 64
 

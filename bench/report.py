@@ -17,6 +17,7 @@ import statistics
 import sys
 
 SERVERS = ["pollsmtpd", "smtp-sink", "Postfix"]
+IDLE_SERVERS = ["pollsmtpd", "pollsmtpd TLS", "smtp-sink"]
 PROMPT_MS = 100.0		# a new client counts as served promptly below this
 
 
@@ -66,7 +67,8 @@ def main(path):
     for k, v in info.items():
         print("%-10s %s" % (k + ":", v))
     print("Figures: median of %s runs. accepted/s: messages / time until "
-          "smtp-source ended;" % info.get("runs", "?"))
+          "smtp-source (TLS:" % info.get("runs", "?"))
+    print("tls-source, a STARTTLS per connection) ended;")
     print("on disk/s: files in the Maildir / time until the last one was "
           "there; CPU: server")
     print("(all its processes) microseconds per message; ms/msg: wall "
@@ -106,9 +108,9 @@ def main(path):
         print()
         print("== idle connections (RSS of the server process; a new client "
               "does a whole transaction meanwhile) ==")
-        print("%-10s %7s %12s %11s %14s" % ("server", "conns", "RSS KiB",
+        print("%-14s %7s %12s %11s %14s" % ("server", "conns", "RSS KiB",
               "bytes/conn", "new client ms"))
-        for server in SERVERS:
+        for server in IDLE_SERVERS:
             base = median([row[0] for row in idles.get((server, 0), [])])
             for conns in sorted(c for s, c in idles if s == server):
                 rows = idles[(server, conns)]
@@ -121,7 +123,7 @@ def main(path):
                 if conns > 0 and ms is not None:
                     prompt = " (%s)" % ("prompt" if ms < PROMPT_MS
                                         else "SLOW")
-                print("%-10s %7d %12s %11s %14s%s" % (server, conns,
+                print("%-14s %7d %12s %11s %14s%s" % (server, conns,
                       fmt(size / 1024 if size is not None else None),
                       fmt(per), fmt(ms, 2) if conns else "-", prompt))
     if fails:
