@@ -346,6 +346,24 @@ class StartTLS(TLSTestCase):
         self.assertTrue(c2.sock.session_reused)
         c2.expect_ok("QUIT", 221)
 
+    @unittest.skipIf(VALGRIND, "timing means nothing under valgrind")
+    def test_no_delayed_ack_stall(self):
+        """The first reply through TLS comes at once: without
+        TCP_NODELAY it waits behind the session tickets for the client's
+        delayed ACK, 40 ms each connection (Nagle)."""
+        waits = []
+        for _ in range(5):
+            c = self.client()
+            c.hello()
+            self.starttls(c)
+            start = time.monotonic()
+            c.hello()
+            waits.append(time.monotonic() - start)
+            c.expect_ok("QUIT", 221)
+            c.close()
+        waits.sort()
+        self.assertLess(waits[2], 0.030, "EHLO replies took %r s" % waits)
+
     def test_not_tls_after_starttls(self):
         """Plaintext where the handshake should be: the connection is
         closed, nothing is answered, the daemon goes on."""
