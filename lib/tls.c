@@ -280,6 +280,7 @@ tls_free(struct tls *tls)
 int
 tls_describe(const struct tls *tls, char *dst, size_t dstlen)
 {
+	static const char digits[] = "0123456789ABCDEF";
 	unsigned char md[EVP_MAX_MD_SIZE];
 	char subject[256], hex[EVP_MAX_MD_SIZE * 3 + 1];
 	unsigned mdlen = 0, i;
@@ -293,9 +294,11 @@ tls_describe(const struct tls *tls, char *dst, size_t dstlen)
 	if (X509_NAME_oneline(X509_get_subject_name(x), subject,
 	    sizeof(subject)) == NULL)
 		subject[0] = '\0';
-	for (i = 0; i < mdlen; i++)
-		(void)snprintf(hex + i * 3, 4, "%02X%s", md[i],
-		    i + 1 < mdlen ? ":" : "");
+	for (i = 0; i < mdlen; i++) {
+		hex[i * 3] = digits[md[i] >> 4];
+		hex[i * 3 + 1] = digits[md[i] & 15];
+		hex[i * 3 + 2] = ':';
+	}
 	hex[mdlen > 0 ? mdlen * 3 - 1 : 0] = '\0';
 	n = snprintf(dst, dstlen, "subject %s, SHA256 fingerprint %s",
 	    subject, hex);
