@@ -548,7 +548,9 @@ class Reload(TLSTestCase):
         old.starttls(context=client_context())
         self.install(new_cert, new_key)
         self.d.signal(signal.SIGHUP)
-        self.wait_log(r"TLS certificate reloaded: .*SHA256 fingerprint ")
+        colons = ":".join(second[i:i + 2] for i in range(0, 64, 2)).upper()
+        self.wait_log(r"TLS certificate reloaded: subject .*CN ?= ?%s, "
+                      r"SHA256 fingerprint %s" % (re.escape(HOSTNAME), colons))
         self.assertEqual(self.served_fingerprint(), second)
         old.ehlo()
         self.send_message(old)
