@@ -432,6 +432,88 @@ START_TEST(test_close_notify)
 }
 END_TEST
 
+/*
+ * Renegotiation is refused: a TLS 1.2 client that asks for it after
+ * the handshake does not get a second handshake, and the connection
+ * still carries bytes.
+ */
+START_TEST(test_no_renegotiation)
+{
+	struct tls *tls = server_tls();
+	SSL_CTX *cctx = client_ctx();
+	char buf[64];
+	struct io *io;
+	SSL *cl;
+	int sv[2], k, r = 0, n = -1;
+
+	ck_assert_int_eq(SSL_CTX_set_max_proto_version(cctx, TLS1_2_VERSION), 1);
+	pair(sv);
+	ck_assert_ptr_nonnull(io = io_new(sv[0]));
+	ck_assert_int_eq(io_start_tls(io, tls), 0);
+	ck_assert_ptr_nonnull(cl = SSL_new(cctx));
+	ck_assert_int_eq(SSL_set_fd(cl, sv[1]), 1);
+	SSL_set_connect_state(cl);
+	handshake(io, cl);
+	ck_assert_int_eq(SSL_version(cl), TLS1_2_VERSION);
+
+	ck_assert_int_eq(SSL_renegotiate(cl), 1);
+	for (k = 0; k < STEPS_MAX; k++) {
+		r = SSL_do_handshake(cl);
+		if (r == 1 || SSL_get_error(cl, r) != SSL_ERROR_WANT_READ)
+			break;
+		n = (int)io_read(io, buf, sizeof(buf));
+		if (n < 0)
+			ck_assert_int_eq(errno, EAGAIN);
+	}
+	/* OpenSSL's client takes the refusal (a no_renegotiation alert). */
+	ck_assert_int_eq(SSL_renegotiate_pending(cl), 1);
+	ERR_clear_error();
+	ck_assert_int_eq(io_write(io, "250 ok\r\n", 8), 8);
+	ck_assert_ptr_null(io_tls_error(io));
+
+	SSL_free(cl);
+	io_free(io);
+	close(sv[1]);
+	SSL_CTX_free(cctx);
+	tls_free(tls);
+}
+END_TEST
+
+/* Below tls.min_version (TLS 1.2 here): the handshake fails. */
+START_TEST(test_old_protocol_refused)
+{
+	struct tls *tls = server_tls();
+	SSL_CTX *cctx = client_ctx();
+	struct io *io;
+	SSL *cl;
+	int sv[2], k, r;
+
+	/* The client's own floor goes, so that it offers TLS 1.1 at all. */
+	SSL_CTX_set_security_level(cctx, 0);
+	ck_assert_int_eq(SSL_CTX_set_min_proto_version(cctx, TLS1_VERSION), 1);
+	ck_assert_int_eq(SSL_CTX_set_max_proto_version(cctx, TLS1_1_VERSION), 1);
+	pair(sv);
+	ck_assert_ptr_nonnull(io = io_new(sv[0]));
+	ck_assert_int_eq(io_start_tls(io, tls), 0);
+	ck_assert_ptr_nonnull(cl = SSL_new(cctx));
+	ck_assert_int_eq(SSL_set_fd(cl, sv[1]), 1);
+	SSL_set_connect_state(cl);
+	r = SSL_do_handshake(cl);
+	ck_assert_int_eq(SSL_get_error(cl, r), SSL_ERROR_WANT_READ);
+	for (k = 0; k < 10 && (r = io_handshake(io)) < 0 && errno == EAGAIN; k++)
+		;
+	ck_assert_int_eq(r, -1);
+	ck_assert_int_eq(errno, EPROTO);
+	ck_assert_str_eq(io_tls_error(io), "unsupported protocol");
+
+	SSL_free(cl);
+	io_free(io);
+	close(sv[1]);
+	SSL_CTX_free(cctx);
+	tls_free(tls);
+}
+END_TEST
+
 /* What cannot be loaded is named, with the file it is about. */
 START_TEST(test_tls_new_errors)
 {
@@ -625,6 +707,8 @@ tls_suite(void)
 	tcase_add_test(tc, test_want_write_repeated);
 	tcase_add_test(tc, test_not_tls);
 	tcase_add_test(tc, test_close_notify);
+	tcase_add_test(tc, test_no_renegotiation);
+	tcase_add_test(tc, test_old_protocol_refused);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 
