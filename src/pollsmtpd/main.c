@@ -691,8 +691,10 @@ main(int argc, char **argv)
 	log_init(main_progname, d.conf->debug);
 	/* Read while still root: the key may be readable by root alone. */
 	d.tls = main_load_tls(d.conf, &status);
-	if (status != EX_OK)
+	if (status != EX_OK) {
+		conf_free(d.conf);
 		return status;
+	}
 	main_find_user(&d);
 	if (!d.foreground)
 		d.ready_fd = main_daemonize();
