@@ -14,4 +14,7 @@ lib_libpollsmtpd_la_SOURCES = \
 	%D%/tls.c %D%/tls.h \
 	%D%/spool.c %D%/spool.h
 lib_libpollsmtpd_la_CFLAGS = $(AM_CFLAGS) $(LIBCONFIG_CFLAGS) $(OPENSSL_CFLAGS)
-lib_libpollsmtpd_la_LIBADD = $(LIBCONFIG_LIBS) $(OPENSSL_LIBS)
+# OpenSSL is not in LIBADD: libtool would hand it to every program
+# linked with the library, maildir-inspect too, which has no TLS. The
+# programs that use io and tls name $(OPENSSL_LIBS) themselves.
+lib_libpollsmtpd_la_LIBADD = $(LIBCONFIG_LIBS)

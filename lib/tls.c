@@ -35,33 +35,8 @@
 
 #include "tls.h"
 
-/* The protocol numbers of RFC 8446 and before, as OpenSSL has them. */
-#define TLS_V1_0	0x0301
-#define TLS_V1_1	0x0302
-#define TLS_V1_2	0x0303
-#define TLS_V1_3	0x0304
-
 static void tls_error(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-
-int
-tls_parse_version(const char *text)
-{
-	static const struct {
-		const char *name;
-		int version;
-	} versions[] = {
-		{ "TLSv1", TLS_V1_0 }, { "TLSv1.0", TLS_V1_0 },
-		{ "TLSv1.1", TLS_V1_1 }, { "TLSv1.2", TLS_V1_2 },
-		{ "TLSv1.3", TLS_V1_3 },
-	};
-	size_t i;
-
-	for (i = 0; i < sizeof(versions) / sizeof(versions[0]); i++)
-		if (strcmp(text, versions[i].name) == 0)
-			return versions[i].version;
-	return 0;
-}
 
 /* tls_error - err gets the message, cut visibly when it does not fit */
 static void
@@ -96,12 +71,6 @@ static int tls_readable(const char *path, char *err, size_t errlen);
 static const char *tls_reason(void);
 static int tls_mismatch(void);
 static int tls_no_passphrase(char *buf, int size, int rwflag, void *u);
-
-int
-tls_available(void)
-{
-	return 1;
-}
 
 /* tls_reason - OpenSSL's reason for the last failure, never NULL */
 static const char *
@@ -319,12 +288,6 @@ tls_ssl_new(struct tls *tls)
 }
 
 #else /* !HAVE_OPENSSL */
-
-int
-tls_available(void)
-{
-	return 0;
-}
 
 struct tls *
 tls_new(const char *certificate, const char *key, int min_version,

@@ -42,6 +42,7 @@
 #define POLLSMTPD_TLS_H
 
 #include <stddef.h>
+#include <string.h>
 
 #define TLS_ERROR_MAX		512
 #define TLS_DESCRIBE_MAX	512
@@ -54,8 +55,41 @@ enum tls_what {
 struct tls;
 struct ssl_st;
 
-int tls_available(void);
-int tls_parse_version(const char *text);
+/*
+ * These two are inline: conf uses them, and conf is linked into
+ * maildir-inspect, which must not pull OpenSSL in with tls.o. The
+ * numbers are the protocol versions of RFC 8446 and before, as OpenSSL
+ * has them (TLS1_2_VERSION is 0x0303).
+ */
+static inline int
+tls_available(void)
+{
+#ifdef HAVE_OPENSSL
+	return 1;
+#else
+	return 0;
+#endif
+}
+
+static inline int
+tls_parse_version(const char *text)
+{
+	static const struct {
+		const char *name;
+		int version;
+	} versions[] = {
+		{ "TLSv1", 0x0301 }, { "TLSv1.0", 0x0301 },
+		{ "TLSv1.1", 0x0302 }, { "TLSv1.2", 0x0303 },
+		{ "TLSv1.3", 0x0304 },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(versions) / sizeof(versions[0]); i++)
+		if (strcmp(text, versions[i].name) == 0)
+			return versions[i].version;
+	return 0;
+}
+
 struct tls *tls_new(const char *certificate, const char *key,
     int min_version, char *err, size_t errlen, enum tls_what *what);
 int tls_reload(struct tls *tls, char *err, size_t errlen,
