@@ -11,6 +11,8 @@ usage:
                                      "N RSS_BYTES PROBE_MS ANSWER_MS
                                      ANSWER_MAX_MS CPU_PCT" (below)
   idle.py load PORT SECONDS          whole transactions one after another
+  idle.py idle-tls PORT PID N [N...] the same with connections that did
+                                     EHLO, STARTTLS and EHLO again
                                      for SECONDS (the client that delivers
                                      while idle ones are asked to answer)
 
@@ -19,6 +21,7 @@ second (time enough for the server to notice they are idle):
   RSS_BYTES      VmRSS of process PID
   PROBE_MS       a new client's whole transaction (connect ... 221), the
                  median of PROBES of them, 0.1 s apart
+import ssl
   ANSWER_MS      an idle connection sends NOOP, the time until its 250:
   ANSWER_MAX_MS  the median and the largest of ANSWERS idle connections
                  (spread over all, each idle for at least a second), asked
@@ -191,14 +194,40 @@ def answers(port, socks):
     return statistics.median(times), max(times)
 
 
-def idle(port, pid, counts):
+def open_idle_tls(port, socks, count):
+    """Grow socks to count connections in TLS, each after EHLO again."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    while len(socks) < count:
+        s = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+        buf = b""
+        for send, want in [(None, 220), (b"EHLO idle.example\r\n", 250),
+                           (b"STARTTLS\r\n", 220)]:
+            if send is not None:
+                s.sendall(send)
+            code, buf = reply(s, buf)
+            if code != want:
+                raise OSError("got %d, wanted %d" % (code, want))
+        s = ctx.wrap_socket(s)
+        s.sendall(b"EHLO idle.example\r\n")
+        code, buf = reply(s, b"")
+        if code != 250:
+            raise OSError("EHLO in TLS: %d" % code)
+        socks.append(s)
+
+
+def idle(port, pid, counts, tls=False):
     transaction(port)		# the code paths of a transaction are paged in
     time.sleep(0.2)
     print("0 %d 0 - - -" % rss(pid))
     socks = []
     try:
         for n in counts:
-            open_idle(port, socks, n)
+            if tls:
+                open_idle_tls(port, socks, n)
+            else:
+                open_idle(port, socks, n)
             time.sleep(SETTLE)	# the server has noticed they are idle
             size = rss(pid)
             probes = []
@@ -238,8 +267,9 @@ def main(argv):
         return 0
     if len(argv) == 4 and argv[1] == "load":
         return load(int(argv[2]), float(argv[3]))
-    if len(argv) >= 5 and argv[1] == "idle":
-        return idle(int(argv[2]), int(argv[3]), [int(n) for n in argv[4:]])
+    if len(argv) >= 5 and argv[1] in ("idle", "idle-tls"):
+        return idle(int(argv[2]), int(argv[3]), [int(n) for n in argv[4:]],
+                    argv[1] == "idle-tls")
     sys.stderr.write(__doc__)
     return 64
 

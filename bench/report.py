@@ -28,6 +28,7 @@ import statistics
 import sys
 
 SERVERS = ["pollsmtpd", "baseline", "smtp-sink", "Postfix"]
+IDLE_SERVERS = ["pollsmtpd", "pollsmtpd TLS", "baseline", "smtp-sink"]
 IDLE_DEFAULT_MODE = "disk, fsync on"
 PROMPT_MS = 100.0		# a new client counts as served promptly below this
 
@@ -152,7 +153,8 @@ def main(path):
     for k, v in info.items():
         print("%-10s %s" % (k + ":", v))
     print("Figures: median of %s runs. accepted/s: messages / time until "
-          "smtp-source ended;" % info.get("runs", "?"))
+          "smtp-source (TLS:" % info.get("runs", "?"))
+    print("tls-source, a STARTTLS per connection) ended;")
     print("on disk/s: files in the Maildir / time until the last one was "
           "there; CPU: server")
     print("(all its processes) microseconds per message; ms/msg: wall "
@@ -202,10 +204,10 @@ def main(path):
               "client's transaction meanwhile;" % mode)
         print("   an idle one's NOOP answered while a client delivers: "
               "median / largest of 20; CPU with no traffic) ==")
-        print("%-10s %6s %9s %10s %13s %17s %7s" % ("server", "conns",
+        print("%-14s %6s %9s %10s %13s %17s %7s" % ("server", "conns",
               "RSS KiB", "bytes/conn", "new client ms", "idle answered ms",
               "CPU %"))
-        for server in SERVERS:
+        for server in IDLE_SERVERS:
             base = median([row[0] for row in
                            idles.get((mode, server, 0), [])])
             for conns in sorted(c for m, s_, c in idles
@@ -218,7 +220,7 @@ def main(path):
                 answered = "-"
                 if m[2] is not None:
                     answered = "%s / %s" % (fmt(m[2], 2), fmt(m[3], 2))
-                print("%-10s %6d %9s %10s %13s %17s %7s" % (server, conns,
+                print("%-14s %6d %9s %10s %13s %17s %7s" % (server, conns,
                       fmt(m[0] / 1024 if m[0] is not None else None),
                       fmt(per), fmt(m[1], 2) if conns else "-", answered,
                       fmt(m[4], 2)))

@@ -52,6 +52,7 @@
 
 #include "addr.h"
 #include "conf.h"
+#include "tls.h"
 
 #define CONF_REPORT_MAX		1024
 #define CONF_QUOTE_MAX		96
@@ -77,6 +78,9 @@ struct conf_loader {
 	const config_setting_t *catchall;	/* local.catchall, if set */
 	const config_setting_t *aliases;	/* local.aliases, if set */
 	int aliases_bad;
+	const config_setting_t *listen_tls;	/* for the TLS checks */
+	const config_setting_t *certificate;
+	const config_setting_t *key;
 };
 
 enum conf_key_type {
@@ -146,8 +150,19 @@ static const char *conf_list_string(struct conf_loader *,
 static void conf_load_names(struct conf_loader *, const config_setting_t *,
     const char *, char ***, size_t *, int (*)(const char *), const char *,
     int);
+static void conf_load_addresses(struct conf_loader *,
+    const config_setting_t *, const char *, struct conf_listen **,
+    size_t *, int);
 static void conf_load_listen(struct conf_loader *, const config_setting_t *,
     const char *);
+static void conf_load_listen_tls(struct conf_loader *,
+    const config_setting_t *, const char *);
+static void conf_load_tls_file(struct conf_loader *, const config_setting_t *,
+    const char *);
+static void conf_load_tls_version(struct conf_loader *,
+    const config_setting_t *, const char *);
+static void conf_check_tls(struct conf_loader *);
+static char *conf_setting_at(struct conf_loader *, const config_setting_t *);
 static void conf_load_domains(struct conf_loader *, const config_setting_t *,
     const char *);
 static void conf_load_users(struct conf_loader *, const config_setting_t *,
@@ -203,6 +218,8 @@ static const struct conf_key conf_application_keys[] = {
 static const struct conf_key conf_server_keys[] = {
 	{"listen", CONF_KEY_OWN, NULL, 0, 0, 0,
 	    NULL, NULL, conf_load_listen},
+	{"listen_tls", CONF_KEY_OWN, NULL, 0, 0, 0,
+	    NULL, NULL, conf_load_listen_tls},
 	{"max_connections", CONF_KEY_INT, NULL, CONF_OFF(max_connections),
 	    1, INT_MAX, NULL, NULL, NULL},
 	{"max_connections_per_ip", CONF_KEY_INT, NULL,
@@ -280,6 +297,16 @@ static const struct conf_key conf_delivery_keys[] = {
 	{NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL},
 };
 
+static const struct conf_key conf_tls_keys[] = {
+	{"certificate", CONF_KEY_OWN, NULL, 0, 0, 0,
+	    NULL, NULL, conf_load_tls_file},
+	{"key", CONF_KEY_OWN, NULL, 0, 0, 0,
+	    NULL, NULL, conf_load_tls_file},
+	{"min_version", CONF_KEY_OWN, NULL, 0, 0, 0,
+	    NULL, NULL, conf_load_tls_version},
+	{NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL},
+};
+
 static const struct conf_key conf_keys[] = {
 	{"hostname", CONF_KEY_STRING, NULL, CONF_OFF(hostname), 0, 0,
 	    conf_word_ok, "a host name (printable, no spaces)", NULL},
@@ -294,6 +321,8 @@ static const struct conf_key conf_keys[] = {
 	{"log", CONF_KEY_GROUP, conf_log_keys, 0, 0, 0,
 	    NULL, NULL, NULL},
 	{"delivery", CONF_KEY_GROUP, conf_delivery_keys, 0, 0, 0,
+	    NULL, NULL, NULL},
+	{"tls", CONF_KEY_GROUP, conf_tls_keys, 0, 0, 0,
 	    NULL, NULL, NULL},
 	{NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL},
 };
@@ -977,6 +1006,11 @@ conf_free(struct conf *conf)
 	free(conf->places);
 	conf_free_strings(conf->delivery_resolvers, conf->ndelivery_resolvers);
 	free(conf->delivery_relayhost);
+	conf_free_listen(conf->listen_tls, conf->nlisten_tls);
+	free(conf->tls_certificate);
+	free(conf->tls_key);
+	free(conf->tls_certificate_at);
+	free(conf->tls_key_at);
 	free(conf);
 }
 
@@ -1040,6 +1074,7 @@ conf_defaults(void)
 	conf->delivery_claim_timeout = 3600;
 	if ((conf->delivery_relayhost = strdup("")) == NULL)
 		goto fail;
+	conf->tls_min_version = tls_parse_version("TLSv1.2");
 	if ((conf->hostname = conf_default_hostname()) == NULL
 	    || (conf->maildir_path = strdup("/var/spool/pollsmtpd")) == NULL
 	    || (conf->user = strdup("pollsmtpd")) == NULL
@@ -1049,7 +1084,9 @@ conf_defaults(void)
 	    || (conf->recipient_delimiter = strdup("+")) == NULL
 	    || (conf->catchall = strdup("")) == NULL
 	    || (conf->log_file =
-	    strdup("/var/log/pollsmtpd/pollsmtpd.log")) == NULL)
+	    strdup("/var/log/pollsmtpd/pollsmtpd.log")) == NULL
+	    || (conf->tls_certificate = strdup("")) == NULL
+	    || (conf->tls_key = strdup("")) == NULL)
 		goto fail;
 
 	if ((conf->listen = calloc(CONF_NELEM(conf_default_listen),
@@ -1128,6 +1165,29 @@ static void
 conf_load_listen(struct conf_loader *ld, const config_setting_t *s,
     const char *path)
 {
+	conf_load_addresses(ld, s, path, &ld->conf->listen, &ld->conf->nlisten,
+	    0);
+}
+
+/* conf_load_listen_tls - may be empty; checked with tls.* at the end */
+static void
+conf_load_listen_tls(struct conf_loader *ld, const config_setting_t *s,
+    const char *path)
+{
+	ld->listen_tls = s;
+	conf_load_addresses(ld, s, path, &ld->conf->listen_tls,
+	    &ld->conf->nlisten_tls, 1);
+}
+
+/*
+ * conf_load_addresses - a list of listening addresses into *list: each
+ * one numeric and there once; empty only when allowed.
+ */
+static void
+conf_load_addresses(struct conf_loader *ld, const config_setting_t *s,
+    const char *path, struct conf_listen **list, size_t *nlist,
+    int empty_ok)
+{
 	struct conf_listen *v;
 	char epath[CONF_PATH_MAX], q[CONF_QUOTE_MAX], why[CONF_QUOTE_MAX];
 	const char *text;
@@ -1136,7 +1196,7 @@ conf_load_listen(struct conf_loader *ld, const config_setting_t *s,
 
 	if ((len = conf_list_length(ld, s, path)) < 0)
 		return;
-	if (len == 0) {
+	if (len == 0 && !empty_ok) {
 		conf_report(ld, s, "%s: at least one address is needed", path);
 		return;
 	}
@@ -1178,9 +1238,133 @@ conf_load_listen(struct conf_loader *ld, const config_setting_t *s,
 		}
 		n++;
 	}
-	conf_free_listen(ld->conf->listen, ld->conf->nlisten);
-	ld->conf->listen = v;
-	ld->conf->nlisten = n;
+	conf_free_listen(*list, *nlist);
+	*list = v;
+	*nlist = n;
+}
+
+/* conf_setting_at - "FILE:LINE" of setting s, for reports made later */
+static char *
+conf_setting_at(struct conf_loader *ld, const config_setting_t *s)
+{
+	char where[PATH_MAX + 16];
+	const char *file = config_setting_source_file(s);
+	int n;
+
+	if (file == NULL || strcmp(file, ld->path) == 0)
+		file = ld->path;
+	if (file[0] != '/' && file != ld->path && ld->dir != NULL)
+		n = snprintf(where, sizeof(where), "%s/%s:%u", ld->dir, file,
+		    config_setting_source_line(s));
+	else
+		n = snprintf(where, sizeof(where), "%s:%u", file,
+		    config_setting_source_line(s));
+	if (n < 0 || (size_t)n >= sizeof(where))
+		return strdup(ld->path);
+	return strdup(where);
+}
+
+/*
+ * conf_load_tls_file - tls.certificate and tls.key: "" or an absolute
+ * path; where it was set is kept, for pollsmtpd -t and start-up to
+ * report that the file does not load.
+ */
+static void
+conf_load_tls_file(struct conf_loader *ld, const config_setting_t *s,
+    const char *path)
+{
+	int is_key = strcmp(config_setting_name(s), "key") == 0;
+	char q[CONF_QUOTE_MAX];
+	const char *text;
+	char *copy, *where;
+
+	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+		conf_report(ld, s, "%s: expected a string, not %s", path,
+		    conf_type_name(config_setting_type(s)));
+		return;
+	}
+	text = config_setting_get_string(s);
+	if (!conf_absolute_or_empty_ok(text)) {
+		conf_report(ld, s, "%s: %s is not an absolute path or \"\"",
+		    path, conf_quote(q, sizeof(q), text));
+		return;
+	}
+	if ((copy = strdup(text)) == NULL
+	    || (where = conf_setting_at(ld, s)) == NULL) {
+		free(copy);
+		conf_report_nomem(ld);
+		return;
+	}
+	if (is_key) {
+		ld->key = s;
+		free(ld->conf->tls_key);
+		ld->conf->tls_key = copy;
+		free(ld->conf->tls_key_at);
+		ld->conf->tls_key_at = where;
+	} else {
+		ld->certificate = s;
+		free(ld->conf->tls_certificate);
+		ld->conf->tls_certificate = copy;
+		free(ld->conf->tls_certificate_at);
+		ld->conf->tls_certificate_at = where;
+	}
+}
+
+static void
+conf_load_tls_version(struct conf_loader *ld, const config_setting_t *s,
+    const char *path)
+{
+	char q[CONF_QUOTE_MAX];
+	int v;
+
+	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+		conf_report(ld, s, "%s: expected a string, not %s", path,
+		    conf_type_name(config_setting_type(s)));
+		return;
+	}
+	if ((v = tls_parse_version(config_setting_get_string(s))) == 0) {
+		conf_report(ld, s, "%s: %s is not one of \"TLSv1\", "
+		    "\"TLSv1.1\", \"TLSv1.2\", \"TLSv1.3\"", path,
+		    conf_quote(q, sizeof(q), config_setting_get_string(s)));
+		return;
+	}
+	ld->conf->tls_min_version = v;
+}
+
+/*
+ * conf_check_tls - certificate and key come together; implicit TLS
+ * needs them (and OpenSSL); no address serves both plain and TLS.
+ */
+static void
+conf_check_tls(struct conf_loader *ld)
+{
+	struct conf *conf = ld->conf;
+	char q[CONF_QUOTE_MAX];
+	size_t i, j;
+
+	if (*conf->tls_certificate != '\0' && *conf->tls_key == '\0')
+		conf_report(ld, ld->certificate, "tls.certificate: set, but "
+		    "tls.key is not");
+	if (*conf->tls_key != '\0' && *conf->tls_certificate == '\0')
+		conf_report(ld, ld->key, "tls.key: set, but tls.certificate "
+		    "is not");
+	if (conf->nlisten_tls == 0 || ld->listen_tls == NULL)
+		return;
+	if (!tls_available())
+		conf_report(ld, ld->listen_tls, "server.listen_tls: this "
+		    "pollsmtpd was built without OpenSSL (no TLS)");
+	else if (*conf->tls_certificate == '\0')
+		conf_report(ld, ld->listen_tls, "server.listen_tls: needs "
+		    "tls.certificate and tls.key");
+	for (i = 0; i < conf->nlisten_tls; i++)
+		for (j = 0; j < conf->nlisten; j++)
+			if (conf->listen_tls[i].addrlen == conf->listen[j].addrlen
+			    && memcmp(&conf->listen_tls[i].addr,
+			    &conf->listen[j].addr, conf->listen[j].addrlen) == 0)
+				conf_report(ld, ld->listen_tls,
+				    "server.listen_tls: %s is in server.listen "
+				    "too", conf_quote(q, sizeof(q),
+				    conf->listen_tls[i].text));
 }
 
 /*
@@ -2196,6 +2380,7 @@ conf_load(const char *path, conf_report_fn report, void *ctx)
 	conf_check_aliases(&ld);
 	conf_check_postmaster(&ld);
 	conf_check_catchall(&ld);
+	conf_check_tls(&ld);
 	if (ld.errors > 0)
 		goto fail;
 

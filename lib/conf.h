@@ -14,7 +14,12 @@
  *	maildir path, a postmaster who is not a user, a user name that
  *	cannot be a directory name, a bad relay network, an alias that
  *	names an unknown user, loops or nests deeper than CONF_ALIAS_DEPTH,
- *	a catch-all that is not a user.
+ *	a catch-all that is not a user, a tls.certificate without a tls.key
+ *	or the reverse, an unknown tls.min_version, server.listen_tls
+ *	without a certificate (or in a build without OpenSSL), an address
+ *	in both server.listen and server.listen_tls. Whether the
+ *	certificate and key files load is not checked here (tls_new() does;
+ *	tls_certificate_at and tls_key_at tell where to report it).
  *	conf_defaults() returns a configuration of defaults only (tests).
  *	conf_free() releases a configuration (NULL is allowed).
  *
@@ -114,6 +119,13 @@ struct conf {
 
 	struct conf_listen *listen;	/* server.listen */
 	size_t nlisten;
+	struct conf_listen *listen_tls;	/* server.listen_tls: implicit TLS */
+	size_t nlisten_tls;
+	char *tls_certificate;		/* tls.certificate; "" = no TLS */
+	char *tls_key;			/* tls.key */
+	int tls_min_version;		/* tls.min_version, tls_parse_version() */
+	char *tls_certificate_at;	/* "FILE:LINE" of tls.certificate, or NULL */
+	char *tls_key_at;		/* "FILE:LINE" of tls.key, or NULL */
 	long max_connections;		/* server.max_connections, >= 1 */
 	long max_connections_per_ip;	/* outside relay.networks; 0: no limit */
 	long max_message_size;		/* server.max_message_size, bytes, >= 1024 */

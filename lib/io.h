@@ -8,8 +8,9 @@
  *	bytes. Callers never touch the descriptor's data themselves: they
  *	read and write through the io, ask it what the event loop should
  *	wait for, and ask it whether it holds bytes that poll() cannot see.
- *	Today every io is a plain socket; a TLS io (OpenSSL) keeps the same
- *	contract, which is why the contract has the two questions below.
+ *	An io starts as a plain socket and may become a TLS connection
+ *	(OpenSSL) with the same contract, which is why the contract has
+ *	the two questions below.
  *
  *	io_new() takes ownership of fd. io_free() closes it and releases
  *	the io (NULL allowed). io_fd() is the descriptor, for the loop.
@@ -29,10 +30,40 @@
  *	when it is not 0 the caller reads again before going back to
  *	poll(), which would not wake for them.
  *	io_shutdown() ends our direction of the connection (the peer reads
- *	an end of file) while its bytes may still be read.
+ *	an end of file; with TLS, a close_notify goes first) while its
+ *	bytes may still be read.
+ *
+ *	TLS (tls.h). io_start_tls() makes the io a server-side TLS
+ *	connection of tls's current context: from then on every byte goes
+ *	through OpenSSL. Whatever the caller still holds of plaintext it
+ *	must throw away (after STARTTLS, RFC 3207). io_handshake() moves
+ *	the handshake on; until it is done the caller waits as
+ *	io_events() says (whatever it passes as want) and calls it again.
+ *	io_read() and io_write() during the handshake move it on too, and
+ *	say EAGAIN until it is done. After OpenSSL asked to wait, the same
+ *	call is repeated: io_write() after an EAGAIN must be given at
+ *	least as many bytes, the same ones first (the caller's buffer may
+ *	have moved); io_events() tells what each direction waits for (a
+ *	read may wait to write, and the reverse). io_pending() counts the
+ *	decrypted bytes OpenSSL holds.
+ *	io_is_tls() tells whether io_start_tls() was done;
+ *	io_tls_describe() writes the protocol and cipher of a finished
+ *	handshake, as Postfix names them in Received: "TLSv1.3 with cipher
+ *	TLS_AES_256_GCM_SHA384 (256/256 bits)"; io_tls_error() is
+ *	OpenSSL's reason for the last TLS failure ("wrong version number"),
+ *	or NULL.
  * DIAGNOSTICS
  *	io_new() returns NULL (ENOMEM; fd is then closed, or EBADF).
  *	io_shutdown() returns 0 or -1 with errno.
+ *	io_start_tls() returns 0, or -1 with errno (ENOMEM; ENOTSUP when
+ *	built without OpenSSL; EALREADY when the io is TLS already).
+ *	io_handshake() returns 0 when the handshake is done, -1 with
+ *	errno: EAGAIN (wait and call again), EPROTO (the peer does not
+ *	speak TLS as we do: io_tls_error() says why), ECONNRESET (it
+ *	closed), or another error of the socket. A TLS failure in io_read()
+ *	or io_write() is EPROTO too.
+ *	io_tls_describe() returns 0, or -1 (no finished handshake, or dst
+ *	too small).
  */
 #ifndef POLLSMTPD_IO_H
 #define POLLSMTPD_IO_H
@@ -41,6 +72,7 @@
 #include <sys/types.h>
 
 struct io;
+struct tls;
 
 struct io *io_new(int fd);
 void io_free(struct io *io);
@@ -50,5 +82,10 @@ ssize_t io_write(struct io *io, const void *buf, size_t len);
 int io_events(const struct io *io, int want);
 size_t io_pending(const struct io *io);
 int io_shutdown(struct io *io);
+int io_start_tls(struct io *io, struct tls *tls);
+int io_handshake(struct io *io);
+int io_is_tls(const struct io *io);
+int io_tls_describe(const struct io *io, char *dst, size_t dstlen);
+const char *io_tls_error(const struct io *io);
 
 #endif

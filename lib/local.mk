@@ -11,6 +11,7 @@ lib_libpollsmtpd_la_SOURCES = \
 	%D%/queuefile.c %D%/queuefile.h \
 	%D%/event.c %D%/event.h \
 	%D%/io.c %D%/io.h \
+	%D%/tls.c %D%/tls.h \
 	%D%/spool.c %D%/spool.h
 lib_libpollsmtpd_la_CFLAGS = $(AM_CFLAGS) $(LIBCONFIG_CFLAGS) $(LIBIDN2_CFLAGS)
 lib_libpollsmtpd_la_LIBADD = $(LIBCONFIG_LIBS) $(LIBIDN2_LIBS)

@@ -34,6 +34,14 @@
  *	  ! timeout             the command timer runs out
  *	  ! shutdown            the daemon stops
  *	  ! closed              the session is closing
+ *	  ! tls-offer           STARTTLS may be offered (session_tls_offer())
+ *	  ! starttls            the STARTTLS action is due: take it, drop
+ *	                        the client bytes not taken (they would go
+ *	                        to the handshake) and finish the handshake
+ *	                        with TLS_TEXT
+ *	  ! implicit-tls        the connection is TLS from the start
+ *	  ! expect-tls ESC      the pending message's TLS description ("-":
+ *	                        none)
  *
  *	In C:, C- and ESC text the escapes \r \n \t \0 \\ and \xHH stand
  *	for their bytes. Client bytes the session cannot take yet (a message
@@ -72,6 +80,7 @@
 			"250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n" \
 			"250-SMTPUTF8\r\n250-CHUNKING\r\n250-BINARYMIME\r\n" \
 			"250-DSN\r\n250-LIMITS RCPTMAX=5\r\n250 HELP\r\n"
+#define TLS_TEXT	"TLSv1.3 with cipher TEST (256/256 bits)"
 #define MAX_SIZE	4096
 #define MAX_RCPTS	5
 
@@ -2292,6 +2301,103 @@ START_TEST(test_summary)
 }
 END_TEST
 
+/* ---- STARTTLS --------------------------------------------------------- */
+
+#define EHLO_REPLY_TLS	"250-" HOST "\r\n250-PIPELINING\r\n250-SIZE 4096\r\n" \
+			"250-8BITMIME\r\n250-STARTTLS\r\n" \
+			"250-ENHANCEDSTATUSCODES\r\n" \
+			"250-SMTPUTF8\r\n250-CHUNKING\r\n250-BINARYMIME\r\n" \
+			"250-DSN\r\n250-LIMITS RCPTMAX=5\r\n250 HELP\r\n"
+
+/* STARTTLS is offered only when TLS can be had, and not once in TLS. */
+START_TEST(test_starttls_offered)
+{
+	struct client *c = client_new(0, 0);
+
+	ck_assert_str_eq(unread(c), GREETING);
+	ck_assert_str_eq(say(c, "EHLO client.example\r\n"), EHLO_REPLY);
+	expect_prefix(say(c, "STARTTLS\r\n"), "502 5.5.1 ");
+	session_tls_offer(c->s);
+	ck_assert_str_eq(say(c, "EHLO client.example\r\n"), EHLO_REPLY_TLS);
+	ck_assert_str_eq(say(c, "STARTTLS\r\n"),
+	    "220 2.0.0 Ready to start TLS\r\n");
+	ck_assert_int_eq(session_action(c->s), SESSION_ACTION_STARTTLS);
+	session_action_taken(c->s);
+	ck_assert_uint_eq(session_input_room(c->s), 0);
+	ck_assert_ptr_null(session_tls(c->s));
+	ck_assert_int_eq(session_tls_started(c->s, TLS_TEXT), 0);
+	ck_assert_str_eq(session_tls(c->s), TLS_TEXT);
+	/* No second greeting; the client speaks first (RFC 3207). */
+	client_drain(c);
+	ck_assert_str_eq(unread(c), "");
+	ck_assert_str_eq(say(c, "EHLO client.example\r\n"), EHLO_REPLY);
+	ck_assert_str_eq(say(c, "STARTTLS\r\n"),
+	    "503 5.5.1 Error: TLS already active\r\n");
+	/* A second handshake is refused by the engine too. */
+	ck_assert_int_eq(session_tls_started(c->s, TLS_TEXT), -1);
+	client_free(c);
+}
+END_TEST
+
+/*
+ * CVE-2011-0411: commands pipelined after STARTTLS in the same packet
+ * must not run, in plaintext or after the handshake: no reply to
+ * them, and the session after the handshake knows no EHLO (the RSET
+ * and MAIL were never run, as the disconnect counts show).
+ */
+START_TEST(test_starttls_injection)
+{
+	struct client *c = client_new(0, 0);
+	char summary[SESSION_SUMMARY_SIZE];
+
+	session_tls_offer(c->s);
+	say(c, "EHLO client.example\r\n");
+	ck_assert_str_eq(say(c, "STARTTLS\r\nRSET\r\nMAIL FROM:<evil@x>\r\n"),
+	    "220 2.0.0 Ready to start TLS\r\n");
+	ck_assert_uint_eq(c->pendlen, 0);
+	ck_assert_int_eq(session_action(c->s), SESSION_ACTION_STARTTLS);
+	session_action_taken(c->s);
+	ck_assert_int_eq(session_action(c->s), SESSION_ACTION_NONE);
+	ck_assert_ptr_nonnull(strstr(logged, "STARTTLS: 26 bytes sent after "
+	    "it before TLS thrown away"));
+	ck_assert_int_eq(session_tls_started(c->s, TLS_TEXT), 0);
+	client_drain(c);
+	ck_assert_str_eq(unread(c), "");
+	ck_assert_int_eq(session_summary(c->s, summary, sizeof(summary)), 0);
+	ck_assert_str_eq(summary, "ehlo=1 starttls=1 commands=2");
+	expect_prefix(say(c, "MAIL FROM:<a@example.net>\r\n"),
+	    "503 5.5.1 Error: send HELO/EHLO first");
+	client_free(c);
+}
+END_TEST
+
+/* A message received in TLS carries the description; one without, NULL. */
+START_TEST(test_starttls_message_tls)
+{
+	struct client *c = client_new(0, 0);
+	const struct session_message *m;
+
+	say(c, "EHLO client.example\r\nMAIL FROM:<a@example.net>\r\n"
+	    "RCPT TO:<bob@example.org>\r\nDATA\r\nhi\r\n.\r\n");
+	ck_assert_ptr_nonnull(m = session_pending(c->s));
+	ck_assert_ptr_null(m->tls);
+	session_stored(c->s, SESSION_STORE_OK, "A1");
+	client_free(c);
+
+	c = client_new(0, 0);
+	ck_assert_int_eq(session_tls_started(c->s, TLS_TEXT), 0);
+	client_drain(c);
+	ck_assert_str_eq(unread(c), GREETING);
+	say(c, "EHLO client.example\r\nMAIL FROM:<a@example.net>\r\n"
+	    "RCPT TO:<bob@example.org>\r\nDATA\r\nhi\r\n.\r\n");
+	ck_assert_ptr_nonnull(m = session_pending(c->s));
+	ck_assert_str_eq(m->tls, TLS_TEXT);
+	ck_assert_int_eq(m->esmtp, 1);
+	session_stored(c->s, SESSION_STORE_OK, "A2");
+	client_free(c);
+}
+END_TEST
+
 /* ---- transcripts ----------------------------------------------------- */
 
 static char **transcripts;
@@ -2514,6 +2620,31 @@ directive(struct client *c, char *arg, char *buf, const char *where)
 	} else if (strcmp(arg, "closed") == 0) {
 		if (!session_closing(c->s))
 			TFAIL("%s: session is not closing", where);
+	} else if (strcmp(arg, "tls-offer") == 0) {
+		session_tls_offer(c->s);
+	} else if (strcmp(arg, "starttls") == 0) {
+		if (session_action(c->s) != SESSION_ACTION_STARTTLS)
+			TFAIL("%s: no STARTTLS action", where);
+		session_action_taken(c->s);
+		if (session_input_room(c->s) != 0)
+			TFAIL("%s: input taken before the handshake", where);
+		c->pendlen = 0;
+		if (session_tls_started(c->s, TLS_TEXT) < 0)
+			TFAIL("%s: session_tls_started failed", where);
+		client_pump(c);
+	} else if (strcmp(arg, "implicit-tls") == 0) {
+		if (session_tls_started(c->s, TLS_TEXT) < 0)
+			TFAIL("%s: session_tls_started failed", where);
+		client_pump(c);
+	} else if (strncmp(arg, "expect-tls ", 11) == 0) {
+		if (m == NULL)
+			TFAIL("%s: no message pending", where);
+		if (unescape(arg + 11, buf) == SIZE_MAX)
+			TFAIL("%s: bad escape", where);
+		if (strcmp(buf, "-") == 0 ? m->tls != NULL : m->tls == NULL
+		    || strcmp(buf, m->tls) != 0)
+			TFAIL("%s: tls is \"%s\"", where,
+			    m->tls != NULL ? m->tls : "-");
 	} else {
 		TFAIL("%s: unknown directive \"%s\"", where, arg);
 	}
@@ -2624,6 +2755,13 @@ session_suite(void)
 	tcase_add_test(tc, test_error_limit);
 	tcase_add_test(tc, test_timeout_shutdown);
 	tcase_add_test(tc, test_log_records);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("starttls");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_starttls_offered);
+	tcase_add_test(tc, test_starttls_injection);
+	tcase_add_test(tc, test_starttls_message_tls);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("input");

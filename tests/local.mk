@@ -5,7 +5,7 @@ TEST_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(LIBCONFIG_CFLAGS)
 TEST_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/src/pollsmtpd \
 	-DTEST_SRCDIR='"$(abs_top_srcdir)/tests"'
 TEST_LIBS = src/pollsmtpd/libsmtpd.la lib/libpollsmtpd.la \
-	$(CHECK_LIBS) $(LIBCONFIG_LIBS)
+	$(CHECK_LIBS) $(LIBCONFIG_LIBS) $(OPENSSL_LIBS)
 
 UNIT_TESTS = \
 	tests/check_buf \
@@ -26,7 +26,16 @@ UNIT_TESTS = \
 	tests/check_dns \
 	tests/check_bounce \
 	tests/check_claim
+# The TLS io and context, against an OpenSSL client in the same process.
+if HAVE_OPENSSL
+UNIT_TESTS += tests/check_tls
+endif
 check_PROGRAMS += $(UNIT_TESTS)
+
+tests_check_tls_SOURCES = %D%/check_tls.c
+tests_check_tls_CFLAGS = $(TEST_CFLAGS) $(OPENSSL_CFLAGS)
+tests_check_tls_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_check_tls_LDADD = $(TEST_LIBS)
 
 # The delivery agent's suites link its library and c-ares too.
 DELIVER_TEST_CPPFLAGS = $(TEST_CPPFLAGS) -I$(top_srcdir)/src/deliver
@@ -146,7 +155,8 @@ E2E_TESTS = \
 	tests/e2e/test_startup.py \
 	tests/e2e/test_delivery.py \
 	tests/e2e/test_extensions.py \
-	tests/e2e/test_scaleout.py
+	tests/e2e/test_scaleout.py \
+	tests/e2e/test_tls.py
 
 TESTS += $(UNIT_TESTS) $(E2E_TESTS)
 TEST_EXTENSIONS = .py

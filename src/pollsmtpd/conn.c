@@ -39,6 +39,17 @@
  *	a reset, and a reset can destroy the reply (221 or 421) that the
  *	client has not read yet; the lingering close avoids that.
  *
+ *	TLS. After the session's STARTTLS action its 220 is sent in
+ *	plaintext, then the io becomes TLS and the handshake runs in the
+ *	loop like any other wait: the client waits for what OpenSSL asks
+ *	for, under command_timeout; a handshake that fails or runs out of
+ *	time closes the connection (nothing can be said to a client whose
+ *	TLS state is unknown). A client of a server.listen_tls listener
+ *	starts with the handshake, and its greeting waits for the end of
+ *	it. Bytes OpenSSL has decrypted but the session could not take
+ *	yet are read before the loop sleeps again (poll() does not see
+ *	them).
+ *
  *	All clients share one read buffer: the process has one thread and
  *	the session copies what it takes.
  * DIAGNOSTICS
@@ -72,10 +83,12 @@
 #include "log.h"
 #include "session.h"
 #include "spool.h"
+#include "tls.h"
 
 #define CONN_ID_SIZE	24
 #define CONN_READS_PER_WAKE	4	/* reads of what an io holds, a wake */
 #define CONN_STORE_GRACE_MS	100	/* a timeout while storing waits this */
+#define CONN_TLS_TEXT_MAX	128	/* "TLSv1.3 with cipher ... (256/256 bits)" */
 
 static const char conn_reply_busy[] =
     "421 4.7.0 Too many connections, try again later\r\n";
@@ -104,6 +117,8 @@ struct conn {
 	int storing;			/* message submitted, conn_stored() due */
 	int closing;			/* session ended; last replies being sent */
 	int lingering;			/* replies sent, write side shut */
+	int tls_due;			/* STARTTLS taken: TLS once the 220 is sent */
+	int handshaking;		/* the TLS handshake runs */
 	char id[CONN_ID_SIZE];
 	char addr[INET6_ADDRSTRLEN];
 };
@@ -112,8 +127,10 @@ struct conn_server {
 	struct event_loop *loop;
 	const struct conf *conf;
 	struct deliver *dl;
-	int *listen_fds;		/* conf->nlisten entries, -1 when closed */
-	size_t nlisten;
+	int *listen_fds;		/* listen, then listen_tls; -1 when closed */
+	size_t nlisten;			/* both lists */
+	size_t nlisten_plain;		/* the first ones, of server.listen */
+	struct tls *tls;		/* NULL: no STARTTLS, no implicit TLS */
 	struct conn *clients;
 	size_t nclients;
 	size_t max_clients;		/* max_connections, or less: see conn_budget() */
@@ -131,11 +148,17 @@ static char conn_read_buf[64 * 1024];
 
 static void conn_accept_ready(struct event_loop *loop, int fd, int events,
     void *ctx);
+static void conn_accept_tls_ready(struct event_loop *loop, int fd,
+    int events, void *ctx);
+static void conn_accept(struct conn_server *srv, int lfd, int events,
+    int implicit_tls);
+static void conn_start_tls(struct conn *c);
+static void conn_handshake(struct conn *c);
 static void conn_accept_pause(struct conn_server *srv, int lfd);
 static void conn_out_of_fds(struct conn_server *srv, int lfd);
 static void conn_turn_away(int fd, const char *reply, size_t len);
 static void conn_new_client(struct conn_server *srv, int fd,
-    const struct sockaddr_storage *ss);
+    const struct sockaddr_storage *ss, int implicit_tls);
 static void conn_client_ready(struct event_loop *loop, int fd, int events,
     void *ctx);
 static int conn_read(struct conn *c);
@@ -169,18 +192,18 @@ conn_server_new(struct event_loop *loop, const struct conf *conf,
     struct deliver *dl)
 {
 	struct conn_server *srv;
-	size_t i;
+	size_t i, n = conf->nlisten + conf->nlisten_tls;
 
 	if ((srv = calloc(1, sizeof(*srv))) == NULL)
 		return NULL;
-	if ((srv->listen_fds = calloc(conf->nlisten ? conf->nlisten : 1,
-	    sizeof(int))) == NULL) {
+	if ((srv->listen_fds = calloc(n ? n : 1, sizeof(int))) == NULL) {
 		free(srv);
 		return NULL;
 	}
-	for (i = 0; i < conf->nlisten; i++)
+	for (i = 0; i < n; i++)
 		srv->listen_fds[i] = -1;
-	srv->nlisten = conf->nlisten;
+	srv->nlisten = n;
+	srv->nlisten_plain = conf->nlisten;
 	srv->loop = loop;
 	srv->conf = conf;
 	srv->dl = dl;
@@ -199,6 +222,12 @@ conn_server_new(struct event_loop *loop, const struct conf *conf,
 		return NULL;
 	}
 	return srv;
+}
+
+void
+conn_server_set_tls(struct conn_server *srv, struct tls *tls)
+{
+	srv->tls = tls;
 }
 
 void
@@ -244,7 +273,8 @@ conn_descriptors_wanted(const struct conf *conf)
 {
 	return (unsigned long)conf->max_connections * CONN_FD_PER_CLIENT
 	    + conn_store_files(conf) * CONN_FD_PER_FILE + CONN_FD_DIR_CACHE
-	    + conf->nlisten + conf->nusers * 2 + CONN_FD_SLACK * 2;
+	    + conf->nlisten + conf->nlisten_tls + conf->nusers * 2
+	    + CONN_FD_SLACK * 2;
 }
 
 /* conn_open_descriptors - how many descriptors the process has open */
@@ -429,9 +459,16 @@ conn_listen(struct conn_server *srv, const char **failed)
 	int fd = -1, on = 1, saved;
 	size_t i;
 
-	for (i = 0; i < srv->conf->nlisten; i++) {
-		l = &srv->conf->listen[i];
+	for (i = 0; i < srv->nlisten; i++) {
+		int implicit_tls = i >= srv->nlisten_plain;
+
+		l = implicit_tls ? &srv->conf->listen_tls[i - srv->nlisten_plain]
+		    : &srv->conf->listen[i];
 		*failed = l->text;
+		if (implicit_tls && srv->tls == NULL) {
+			errno = ENOTSUP;	/* conf and main see to it */
+			goto fail;
+		}
 		fd = socket(l->addr.ss_family,
 		    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (fd < 0)
@@ -445,8 +482,8 @@ conn_listen(struct conn_server *srv, const char **failed)
 		if (bind(fd, (const struct sockaddr *)&l->addr, l->addrlen) < 0
 		    || listen(fd, SOMAXCONN) < 0)
 			goto fail;
-		if (event_add(srv->loop, fd, EVENT_READ, conn_accept_ready,
-		    srv) < 0)
+		if (event_add(srv->loop, fd, EVENT_READ, implicit_tls
+		    ? conn_accept_tls_ready : conn_accept_ready, srv) < 0)
 			goto fail;
 		srv->listen_fds[i] = fd;
 
@@ -456,10 +493,11 @@ conn_listen(struct conn_server *srv, const char **failed)
 			conn_format_addr((struct sockaddr *)&ss, addr,
 			    sizeof(addr));
 			log_info("-", ss.ss_family == AF_INET6
-			    ? "listening on [%s]:%u" : "listening on %s:%u",
+			    ? "listening on [%s]:%u%s" : "listening on %s:%u%s",
 			    addr, ntohs(ss.ss_family == AF_INET6
 			    ? ((struct sockaddr_in6 *)&ss)->sin6_port
-			    : ((struct sockaddr_in *)&ss)->sin_port));
+			    : ((struct sockaddr_in *)&ss)->sin_port),
+			    implicit_tls ? " (TLS)" : "");
 		}
 	}
 
@@ -558,15 +596,30 @@ conn_out_of_fds(struct conn_server *srv, int lfd)
 	conn_accept_pause(srv, lfd);
 }
 
+static void
+conn_accept_ready(struct event_loop *loop, int lfd, int events, void *ctx)
+{
+	(void)loop;
+	conn_accept(ctx, lfd, events, 0);
+}
+
+static void
+conn_accept_tls_ready(struct event_loop *loop, int lfd, int events,
+    void *ctx)
+{
+	(void)loop;
+	conn_accept(ctx, lfd, events, 1);
+}
+
 /*
- * conn_accept_ready - a listener is readable (or its pause ended):
+ * conn_accept - a listener is readable (or its pause ended):
  * accept up to CONN_ACCEPT_BATCH clients, so that a flood of connects
  * cannot starve the clients already served.
  */
 static void
-conn_accept_ready(struct event_loop *loop, int lfd, int events, void *ctx)
+conn_accept(struct conn_server *srv, int lfd, int events, int implicit_tls)
 {
-	struct conn_server *srv = ctx;
+	struct event_loop *loop = srv->loop;
 	struct sockaddr_storage ss;
 	socklen_t sslen;
 	char addr[INET6_ADDRSTRLEN];
@@ -616,13 +669,13 @@ conn_accept_ready(struct event_loop *loop, int lfd, int events, void *ctx)
 			    sizeof(conn_reply_busy) - 1);
 			continue;
 		}
-		conn_new_client(srv, fd, &ss);
+		conn_new_client(srv, fd, &ss, implicit_tls);
 	}
 }
 
 static void
 conn_new_client(struct conn_server *srv, int fd,
-    const struct sockaddr_storage *ss)
+    const struct sockaddr_storage *ss, int implicit_tls)
 {
 	const struct sockaddr *sa = (const struct sockaddr *)ss;
 	struct conn *c;
@@ -656,6 +709,13 @@ conn_new_client(struct conn_server *srv, int fd,
 	if ((c->session = session_new(srv->conf, c->addr, relay, c->id,
 	    &conn_sink, c)) == NULL)
 		goto fail;
+	if (implicit_tls) {
+		if (io_start_tls(c->io, srv->tls) < 0)
+			goto fail;
+		c->handshaking = 1;
+	} else if (srv->tls != NULL) {
+		session_tls_offer(c->session);
+	}
 	if (event_add(srv->loop, fd, 0, conn_client_ready, c) < 0)
 		goto fail;
 
@@ -664,10 +724,13 @@ conn_new_client(struct conn_server *srv, int fd,
 		srv->clients->prev = c;
 	srv->clients = c;
 	srv->nclients++;
-	log_info(c->id, "connect from [%s]%s", c->addr,
-	    relay ? " (relay allowed)" : "");
+	log_info(c->id, "connect from [%s]%s%s", c->addr,
+	    relay ? " (relay allowed)" : "", implicit_tls ? " (TLS)" : "");
 	event_deadline(srv->loop, fd, srv->conf->command_timeout * 1000);
-	conn_drive(c);
+	if (c->handshaking)
+		conn_handshake(c);
+	else
+		conn_drive(c);
 	return;
 
 fail:
@@ -699,6 +762,13 @@ conn_client_ready(struct event_loop *loop, int fd, int events, void *ctx)
 		conn_linger(c, events);
 		return;
 	}
+	if (c->handshaking) {
+		if (events & EVENT_TIMEOUT)
+			conn_close(c, "TLS handshake timed out");
+		else
+			conn_handshake(c);
+		return;
+	}
 	if (events & EVENT_TIMEOUT) {
 		if (c->closing) {
 			conn_close(c, "client did not take its last replies");
@@ -720,7 +790,8 @@ conn_client_ready(struct event_loop *loop, int fd, int events, void *ctx)
 		conn_drive(c);
 		return;
 	}
-	if (events & EVENT_READ) {
+	/* With TLS, a read may wait for the socket to take bytes. */
+	if (events & io_events(c->io, EVENT_READ)) {
 		if (conn_read(c) < 0)
 			return;
 	} else if ((events & EVENT_ERROR) && !(events & EVENT_WRITE)) {
@@ -860,6 +931,8 @@ conn_drive(struct conn *c)
 			session_action_taken(c->session);
 			if (a == SESSION_ACTION_STORE) {
 				conn_store(c);
+			} else if (a == SESSION_ACTION_STARTTLS) {
+				c->tls_due = 1;
 			} else if (!c->closing) {
 				c->closing = 1;
 				event_deadline(loop, c->fd, CONN_LINGER_MS);
@@ -874,6 +947,13 @@ conn_drive(struct conn *c)
 		if (c->storing
 		    || session_action(c->session) == SESSION_ACTION_NONE)
 			break;
+	}
+
+	(void)session_output(c->session, &outlen);
+	if (c->tls_due && outlen == 0 && !c->closing) {
+		/* The 220 is out: from the next byte on, TLS. */
+		conn_start_tls(c);
+		return;
 	}
 
 	in_data = session_in_data(c->session);
@@ -906,6 +986,68 @@ conn_drive(struct conn *c)
 	if (session_input_room(c->session) > 0)
 		events |= EVENT_READ;
 	event_set(loop, c->fd, io_events(c->io, events));
+
+	/*
+	 * Decrypted bytes that the session had no room for when they came
+	 * wait in OpenSSL, where poll() cannot see them: read them now
+	 * that it has room. Each read takes some, so this ends.
+	 */
+	if ((events & EVENT_READ) && io_pending(c->io) > 0) {
+		if (conn_read(c) < 0)
+			return;
+		conn_drive(c);
+	}
+}
+
+/* conn_start_tls - the STARTTLS reply is sent: the handshake begins */
+static void
+conn_start_tls(struct conn *c)
+{
+	c->tls_due = 0;
+	if (c->srv->tls == NULL || io_start_tls(c->io, c->srv->tls) < 0) {
+		log_warn(c->id, "cannot start TLS");
+		conn_close(c, "TLS not available");
+		return;
+	}
+	c->handshaking = 1;
+	event_deadline(c->srv->loop, c->fd,
+	    c->srv->conf->command_timeout * 1000);
+	conn_handshake(c);
+}
+
+/*
+ * conn_handshake - move the TLS handshake on; when it is done the
+ * session hears of it (and starts over, or greets), and the client is
+ * driven as before.
+ */
+static void
+conn_handshake(struct conn *c)
+{
+	char text[CONN_TLS_TEXT_MAX];
+	const char *why;
+
+	if (io_handshake(c->io) < 0) {
+		if (errno == EAGAIN) {
+			event_set(c->srv->loop, c->fd, io_events(c->io, 0));
+			return;
+		}
+		why = io_tls_error(c->io);
+		log_info(c->id, "TLS handshake failed: %s", why != NULL ? why
+		    : strerror(errno));
+		conn_close(c, "TLS handshake failed");
+		return;
+	}
+	c->handshaking = 0;
+	if (io_tls_describe(c->io, text, sizeof(text)) < 0)
+		snprintf(text, sizeof(text), "TLS");
+	if (session_tls_started(c->session, text) < 0) {
+		log_warnx(c->id, "session cannot start TLS");
+		conn_close(c, "TLS not available");
+		return;
+	}
+	event_deadline(c->srv->loop, c->fd,
+	    c->srv->conf->command_timeout * 1000);
+	conn_drive(c);
 }
 
 /*
@@ -1040,7 +1182,7 @@ conn_shutdown(struct conn_server *srv)
 	while (deliver_flush(srv->dl) > 0)
 		;
 	while ((c = srv->clients) != NULL) {
-		if (!c->lingering) {
+		if (!c->lingering && !c->handshaking) {
 			if (!session_closing(c->session))
 				session_shutdown(c->session);
 			(void)conn_flush(c);

@@ -9,13 +9,20 @@
  *	outlive it. conn_server_free() closes every listener and client
  *	(without a word to the clients) and releases it (NULL allowed).
  *
+ *	conn_server_set_tls() gives the server its TLS context (tls.h;
+ *	it must outlive the server): from then on STARTTLS is offered to
+ *	new plaintext clients, and server.listen_tls listeners can be
+ *	made. NULL (the start) means no TLS.
+ *
  *	conn_listen() creates, binds and registers a non-blocking listening
- *	socket for every conf->listen entry (IPv6 sockets are IPv6 only, so
+ *	socket for every conf->listen entry, then every conf->listen_tls
+ *	entry (IPv6 sockets are IPv6 only, so
  *	"0.0.0.0:25" and "[::]:25" can both be bound). On failure *failed
  *	is the entry's text, every socket made so far is closed, and errno
- *	tells why.
- *	conn_listen_fd() is the listener number i (0 .. conf->nlisten - 1)
- *	after conn_listen(), e.g. to find an ephemeral port.
+ *	tells why (ENOTSUP: a listen_tls entry without a TLS context).
+ *	conn_listen_fd() is the listener number i (0 .. conf->nlisten - 1,
+ *	then the listen_tls ones) after conn_listen(), e.g. to find an
+ *	ephemeral port.
  *
  *	Clients are served by the loop from then on: conn reads at most
  *	what the session takes, writes its replies, stores the messages it
@@ -63,12 +70,14 @@
 
 struct conf;
 struct deliver;
+struct tls;
 struct event_loop;
 struct conn_server;
 
 struct conn_server *conn_server_new(struct event_loop *loop,
     const struct conf *conf, struct deliver *dl);
 void conn_server_free(struct conn_server *srv);
+void conn_server_set_tls(struct conn_server *srv, struct tls *tls);
 int conn_listen(struct conn_server *srv, const char **failed);
 int conn_listen_fd(const struct conn_server *srv, size_t i);
 unsigned long conn_descriptors_wanted(const struct conf *conf);

@@ -348,7 +348,10 @@ deliver_date(struct deliver *d)
  * deliver_received - the server's Received: line, the same in every
  * copy: "from HELO ([ADDR]) by HOSTNAME (pollsmtpd) with ESMTP|SMTP id
  * ID; DATE". An IPv6 client is written as the RFC 5321 literal
- * [IPv6:...].
+ * [IPv6:...]. A message that came through TLS says "with ESMTPS" (RFC
+ * 3848; "SMTPS" after HELO) and, as Postfix does, names protocol and
+ * cipher in a comment after the client: "([ADDR]) (using TLSv1.3 with
+ * cipher ... (256/256 bits)) by ...".
  */
 static int
 deliver_received(struct deliver *d, const struct session_message *msg,
@@ -365,10 +368,16 @@ deliver_received(struct deliver *d, const struct session_message *msg,
 	    || deliver_text_add(t, " ([", 3) < 0
 	    || (strchr(addr, ':') != NULL && deliver_text_add(t, "IPv6:", 5) < 0)
 	    || deliver_append_clean(t, addr) < 0
-	    || deliver_text_add(t, "]) by ", 6) < 0
+	    || deliver_text_add(t, "])", 2) < 0
+	    || (msg->tls != NULL && (deliver_text_add(t, " (using ", 8) < 0
+		|| deliver_append_clean(t, msg->tls) < 0
+		|| deliver_text_add(t, ")", 1) < 0))
+	    || deliver_text_add(t, " by ", 4) < 0
 	    || deliver_append_clean(t, d->conf->hostname) < 0
-	    || deliver_text_printf(t, " (pollsmtpd) with %s id %s; %s\n",
+	    /* RFC 3848 and RFC 6531: ESMTPS, UTF8SMTP, UTF8SMTPS */
+	    || deliver_text_printf(t, " (pollsmtpd) with %s%s id %s; %s\n",
 		msg->smtputf8 ? "UTF8SMTP" : msg->esmtp ? "ESMTP" : "SMTP",
+		msg->tls != NULL ? "S" : "",
 		id, date) < 0)
 		return -1;
 	return 0;

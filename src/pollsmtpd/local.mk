@@ -18,4 +18,4 @@ src_pollsmtpd_pollsmtpd_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/src/pollsmtpd 
 	-I$(top_srcdir)/src/deliver
 src_pollsmtpd_pollsmtpd_CFLAGS = $(AM_CFLAGS) $(LIBCONFIG_CFLAGS)
 src_pollsmtpd_pollsmtpd_LDADD = src/pollsmtpd/libsmtpd.la src/deliver/libdeliver.la \
-	lib/libpollsmtpd.la $(LIBCONFIG_LIBS) $(CARES_LIBS)
+	lib/libpollsmtpd.la $(LIBCONFIG_LIBS) $(CARES_LIBS) $(OPENSSL_LIBS)

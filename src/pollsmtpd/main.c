@@ -41,7 +41,10 @@
  *	during start-up is not lost: it stops the daemon as soon as it
  *	serves. SIGTERM/SIGINT: stop accepting, 421 4.3.2 to every client,
  *	stop the delivery agent, exit 0, after the logger has written every
- *	record. SIGHUP: the logger reopens log.file (log rotation). SIGCHLD:
+ *	record. SIGHUP: the logger reopens log.file (log rotation), and
+ *	tls.certificate and tls.key are loaded again (new sessions get the
+ *	new pair; a pair that does not load leaves the old one in use, with
+ *	a warning). SIGCHLD:
  *	a logger or delivery agent that died is logged and replaced.
  *	SIGUSR1: the delivery agent tries every deferred letter now.
  *	SIGPIPE is ignored; writes to clients use MSG_NOSIGNAL anyway.
@@ -67,6 +70,7 @@
  *	"pollsmtpd: message", and to the log once the logger runs.
  */
 #include "config.h"
+#include "tls.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -123,6 +127,7 @@ struct main_daemon {
 	int stopping;
 	const struct passwd *pw;	/* drop to this user, or NULL */
 	gid_t gid;
+	struct tls *tls;		/* tls.certificate loaded, or NULL */
 };
 
 static const char main_progname[] = "pollsmtpd";
@@ -132,6 +137,8 @@ static const char main_progname[] = "pollsmtpd";
  * pid file, the logger) from wherever start-up fails, and the early log
  * sink has no other context than the records of start-up it keeps.
  */
+static struct tls *main_load_tls(const struct conf *conf, int *status);
+static void main_reload_tls(struct main_daemon *d);
 static struct main_daemon *main_running;
 static struct buf *main_early_log;
 
@@ -255,15 +262,77 @@ main_check(const char *path)
 	struct main_daemon d;
 	int status;
 
+	struct tls *tls;
+	int tls_status = EX_OK;
+
 	memset(&d, 0, sizeof(d));
 	if ((d.conf = conf_load(path, main_report, NULL)) == NULL)
 		return EX_CONFIG;
 	status = main_preflight(&d, 1);
+	/* The certificate and key load, and belong together. */
+	tls = main_load_tls(d.conf, &tls_status);
+	tls_free(tls);
+	if (status == EX_OK)
+		status = tls_status;
 	if (status == EX_OK)
 		printf("%s: configuration file %s test is successful\n",
 		    main_progname, path);
 	conf_free(d.conf);
 	return status == EX_OK ? EX_OK : EX_CONFIG;
+}
+
+/*
+ * main_load_tls - the certificate and key of the configuration, or
+ * NULL when none is configured (or TLS was not built in: a warning).
+ * A pair that does not load is reported as "FILE:LINE: key: why" at
+ * the key it is about, and *status becomes EX_CONFIG.
+ */
+static struct tls *
+main_load_tls(const struct conf *conf, int *status)
+{
+	char err[TLS_ERROR_MAX];
+	enum tls_what what;
+	struct tls *tls;
+
+	if (*conf->tls_certificate == '\0')
+		return NULL;
+	if (!tls_available()) {
+		fprintf(stderr, "%s: tls.certificate: warning: built without "
+		    "OpenSSL, STARTTLS is not offered\n",
+		    conf->tls_certificate_at ? conf->tls_certificate_at
+		    : conf->file);
+		return NULL;
+	}
+	if ((tls = tls_new(conf->tls_certificate, conf->tls_key,
+	    conf->tls_min_version, err, sizeof(err), &what)) == NULL) {
+		const char *at = what == TLS_WHAT_KEY ? conf->tls_key_at
+		    : conf->tls_certificate_at;
+
+		fprintf(stderr, "%s: %s: %s\n", at != NULL ? at : conf->file,
+		    what == TLS_WHAT_KEY ? "tls.key" : "tls.certificate", err);
+		*status = EX_CONFIG;
+	}
+	return tls;
+}
+
+/* main_reload_tls - SIGHUP: the same files again; the old pair stays on failure */
+static void
+main_reload_tls(struct main_daemon *d)
+{
+	char err[TLS_ERROR_MAX], about[TLS_DESCRIBE_MAX];
+	enum tls_what what;
+
+	if (d->tls == NULL)
+		return;
+	if (tls_reload(d->tls, err, sizeof(err), &what) < 0) {
+		log_warnx("-", "TLS reload failed, the old certificate stays in "
+		    "use: %s: %s", what == TLS_WHAT_KEY ? "tls.key"
+		    : "tls.certificate", err);
+		return;
+	}
+	if (tls_describe(d->tls, about, sizeof(about)) < 0)
+		snprintf(about, sizeof(about), "?");
+	log_info("-", "TLS certificate reloaded: %s", about);
 }
 
 /*
@@ -741,6 +810,7 @@ main_signal_ready(struct event_loop *loop, int fd, int events, void *ctx)
 			break;
 		case SIGHUP:
 			logger_reopen(d->logger);
+			main_reload_tls(d);
 			break;
 		case SIGCHLD:
 			/* Each reaps only its own child. */
@@ -897,6 +967,7 @@ static void
 main_cleanup(struct main_daemon *d)
 {
 	conn_server_free(d->srv);
+	tls_free(d->tls);
 	deliver_free(d->dl);
 	maildir_close(d->md);
 	if (d->sigfd >= 0) {
@@ -976,6 +1047,12 @@ main(int argc, char **argv)
 		conf_free(d.conf);
 		return status;
 	}
+	/* Read while still root: the key may be readable by root alone. */
+	d.tls = main_load_tls(d.conf, &status);
+	if (status != EX_OK) {
+		conf_free(d.conf);
+		return status;
+	}
 	main_running = &d;
 	if ((main_early_log = buf_new(MAIN_EARLY_LOG_MAX)) != NULL)
 		log_set_sink(main_early_sink, NULL);
@@ -989,6 +1066,7 @@ main(int argc, char **argv)
 	if ((d.dl = deliver_new(d.conf, d.md)) == NULL
 	    || (d.srv = conn_server_new(d.loop, d.conf, d.dl)) == NULL)
 		main_fail(EX_OSERR, "out of memory");
+	conn_server_set_tls(d.srv, d.tls);
 	if (conn_listen(d.srv, &failed) < 0)
 		main_fail(EX_OSERR, "cannot listen on %s: %s",
 		    failed ? failed : "?", strerror(errno));
@@ -1015,6 +1093,12 @@ main(int argc, char **argv)
 	}
 	log_info("-", "%s %s started (pid %ld)", main_progname,
 	    PACKAGE_VERSION, (long)getpid());
+	if (d.tls != NULL) {
+		char about[TLS_DESCRIBE_MAX];
+
+		if (tls_describe(d.tls, about, sizeof(about)) == 0)
+			log_info("-", "TLS certificate: %s", about);
+	}
 	if (d.ready_fd >= 0) {
 		/* Serving: the waiting parent may exit 0 now. */
 		if (write(d.ready_fd, "", 1) != 1)

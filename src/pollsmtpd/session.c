@@ -51,9 +51,23 @@
  *	a command is refused before the command runs. Such a message's
  *	header section is checked as UTF-8 as it streams (text_check_utf8()).
  *
- *	Actions. Storing a message and closing are actions the caller
- *	takes from a small queue, in the order they were asked for
- *	(session_action()); later ones (STARTTLS) join the same queue.
+ *	Actions. Storing a message, starting TLS and closing are actions
+ *	the caller takes from a small queue, in the order they were asked
+ *	for (session_action()).
+ *
+ *	STARTTLS (RFC 3207). Offered in the EHLO reply only when the
+ *	caller said TLS can be had (session_tls_offer()) and the session
+ *	is not in TLS yet. Taken after HELO/EHLO outside a transaction
+ *	(as OpenSMTPD does: a client learns of it from EHLO, and a
+ *	transaction half-made in plaintext is not carried into TLS); with
+ *	an argument 501 5.5.4, in TLS already 503 5.5.1, not offered 502
+ *	5.5.1. After "220 2.0.0 Ready to start TLS" nothing more is read
+ *	until the caller says the handshake is done, and every byte the
+ *	client sent after the command is thrown away unrun: plaintext
+ *	pipelined behind STARTTLS would otherwise run as if it came
+ *	through TLS (CVE-2011-0411). Then the session starts over, as
+ *	RFC 3207 4.2 asks: no HELO/EHLO, no transaction, no greeting (the
+ *	client sends EHLO again).
  *
  *	Pipelining. Replies are queued in order; processing stops while a
  *	message waits to be stored (session_pending()), and while more than
@@ -121,6 +135,7 @@ enum state {
 	STATE_DATA,		/* receiving message text */
 	STATE_BDAT,		/* BDAT chunks taken, the LAST one not yet */
 	STATE_STORING,		/* message complete, waiting for session_stored() */
+	STATE_STARTTLS,		/* 220 to STARTTLS sent, handshake to come */
 	STATE_CLOSED,		/* last reply queued; nothing more is read */
 };
 
@@ -132,6 +147,7 @@ static const char *const state_names[] = {
 	[STATE_DATA] = "DATA",
 	[STATE_BDAT] = "BDAT",
 	[STATE_STORING] = "STORING",
+	[STATE_STARTTLS] = "STARTTLS",
 	[STATE_CLOSED] = "CLOSED",
 };
 
@@ -150,14 +166,14 @@ enum text_state {
 
 /* Commands counted in the disconnect record, in the order it names them. */
 enum tally_index {
-	TALLY_HELO, TALLY_EHLO, TALLY_MAIL, TALLY_RCPT, TALLY_DATA,
-	TALLY_BDAT, TALLY_RSET, TALLY_NOOP, TALLY_VRFY, TALLY_HELP,
-	TALLY_QUIT, TALLY_OTHER, TALLY_UNKNOWN, TALLY_COUNT
+	TALLY_HELO, TALLY_EHLO, TALLY_STARTTLS, TALLY_MAIL, TALLY_RCPT,
+	TALLY_DATA, TALLY_BDAT, TALLY_RSET, TALLY_NOOP, TALLY_VRFY,
+	TALLY_HELP, TALLY_QUIT, TALLY_OTHER, TALLY_UNKNOWN, TALLY_COUNT
 };
 
 static const char *const tally_names[TALLY_COUNT] = {
-	"helo", "ehlo", "mail", "rcpt", "data", "bdat", "rset", "noop",
-	"vrfy", "help", "quit", "other", "unknown",
+	"helo", "ehlo", "starttls", "mail", "rcpt", "data", "bdat", "rset",
+	"noop", "vrfy", "help", "quit", "other", "unknown",
 };
 
 struct rcpt {
@@ -193,6 +209,8 @@ struct session {
 
 	char *helo;
 	int esmtp;
+	int tls_offer;		/* STARTTLS may be offered */
+	char *tls;		/* protocol and cipher once in TLS, else NULL */
 
 	/* The transaction. */
 	char *sender;
@@ -316,6 +334,7 @@ static void cmd_noop(struct session *, char *);
 static void cmd_help(struct session *, char *);
 static void cmd_vrfy(struct session *, char *);
 static void cmd_quit(struct session *, char *);
+static void cmd_starttls(struct session *, char *);
 static void cmd_not_implemented(struct session *, char *);
 static void cmd_http(struct session *, char *);
 
@@ -335,7 +354,7 @@ static const struct command commands[] = {
 	{ "TURN", ANY_STATE, cmd_not_implemented, TALLY_OTHER, 0 },
 	{ "ETRN", ANY_STATE, cmd_not_implemented, TALLY_OTHER, 1 },
 	{ "ATRN", ANY_STATE, cmd_not_implemented, TALLY_OTHER, 0 },
-	{ "STARTTLS", ANY_STATE, cmd_not_implemented, TALLY_OTHER, 0 },
+	{ "STARTTLS", ANY_STATE, cmd_starttls, TALLY_STARTTLS, 0 },
 	{ "AUTH", ANY_STATE, cmd_not_implemented, TALLY_OTHER, 0 },
 	/* Any state: a BDAT's octets are read even when it is refused. */
 	{ "BDAT", ANY_STATE, cmd_bdat, TALLY_BDAT, 0 },
@@ -399,6 +418,7 @@ session_free(struct session *s)
 		return;
 	transaction_reset(s);
 	free(s->helo);
+	free(s->tls);
 	buf_free(s->out);
 	buf_free(s->in);
 	free(s->client_addr);
@@ -421,6 +441,14 @@ state_enter(struct session *s, enum state st)
 		s->chunk_left = 0;
 		transaction_reset(s);
 		action_push(s, SESSION_ACTION_CLOSE);
+	} else if (st == STATE_STARTTLS) {
+		/* CVE-2011-0411: what came after STARTTLS is never run. */
+		if (buf_len(s->in) > 0 || s->discarding)
+			log_info(s->id, "STARTTLS: %zu bytes sent after it "
+			    "before TLS thrown away", buf_len(s->in));
+		buf_reset(s->in);
+		s->discarding = 0;
+		action_push(s, SESSION_ACTION_STARTTLS);
 	}
 }
 
@@ -582,6 +610,7 @@ size_t
 session_input_room(const struct session *s)
 {
 	if (s->state == STATE_STORING || s->state == STATE_CLOSED ||
+	    s->state == STATE_STARTTLS ||
 	    buf_len(s->out) >= SESSION_OUTPUT_HIGH)
 		return 0;
 	return buf_room(s->in);
@@ -712,6 +741,51 @@ session_shutdown(struct session *s)
 	close_with(s, "4.3.2", "Service shutting down");
 }
 
+void
+session_tls_offer(struct session *s)
+{
+	s->tls_offer = 1;
+}
+
+/*
+ * session_tls_started - the handshake is done: after STARTTLS the
+ * session starts over (RFC 3207 4.2: forget the EHLO argument and
+ * whatever else the client said); on an implicit TLS connection it
+ * is still at the start. Either way STARTTLS is offered no more.
+ */
+int
+session_tls_started(struct session *s, const char *description)
+{
+	char *copy;
+
+	if (s->tls != NULL || (s->state != STATE_STARTTLS
+	    && s->state != STATE_START)) {
+		log_warnx(s->id, "session_tls_started in state %s",
+		    state_names[s->state]);
+		return -1;
+	}
+	if ((copy = strdup(description != NULL ? description : "TLS"))
+	    == NULL)
+		return -1;
+	s->tls = copy;
+	log_info(s->id, "TLS established: %s", s->tls);
+	free(s->helo);
+	s->helo = NULL;
+	s->esmtp = 0;
+	s->data_refused = 0;
+	transaction_reset(s);
+	buf_reset(s->in);
+	s->discarding = 0;
+	state_enter(s, STATE_START);
+	return 0;
+}
+
+const char *
+session_tls(const struct session *s)
+{
+	return s->tls;
+}
+
 /*
  * session_run - run what the input holds, as far as the engine may go:
  * not while a message waits to be stored, not after the end, and not
@@ -721,7 +795,8 @@ static void
 session_run(struct session *s)
 {
 	while (buf_len(s->in) > 0 && buf_len(s->out) < SESSION_OUTPUT_HIGH) {
-		if (s->state == STATE_STORING || s->state == STATE_CLOSED)
+		if (s->state == STATE_STORING || s->state == STATE_CLOSED
+		    || s->state == STATE_STARTTLS)
 			break;
 		if (s->chunk_left > 0)
 			buf_consume(s->in, chunk_feed(s, buf_data(s->in),
@@ -1269,6 +1344,7 @@ text_hand_over(struct session *s, int via_bdat)
 	}
 	m->helo = s->helo;
 	m->esmtp = s->esmtp;
+	m->tls = s->tls;
 	m->client_addr = s->client_addr;
 	m->sender = s->sender;
 	m->mail_params = s->mail_params;
@@ -1346,9 +1422,10 @@ cmd_ehlo(struct session *s, char *arg)
 	 * on the transactions of a session, so no MAILMAX.
 	 */
 	reply(s, "250-%s\r\n250-PIPELINING\r\n250-SIZE %ld\r\n250-8BITMIME\r\n"
-	    "250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250-CHUNKING\r\n"
+	    "%s250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250-CHUNKING\r\n"
 	    "250-BINARYMIME\r\n250-DSN\r\n250-LIMITS RCPTMAX=%ld\r\n"
 	    "250 HELP", hostname(s), s->conf->max_message_size,
+	    s->tls_offer && s->tls == NULL ? "250-STARTTLS\r\n" : "",
 	    s->conf->max_recipients);
 }
 
@@ -2169,6 +2246,41 @@ cmd_http(struct session *s, char *arg)
 	(void)arg;
 	reply(s, "421 4.7.0 Error: HTTP is not SMTP, closing");
 	state_enter(s, STATE_CLOSED);
+}
+
+/*
+ * cmd_starttls - the checks in Postfix's order (syntax, TLS active,
+ * offered), then the state; the handshake is the caller's, asked for
+ * by the action that entering STATE_STARTTLS queues.
+ */
+static void
+cmd_starttls(struct session *s, char *arg)
+{
+	if (*arg != '\0') {
+		reply(s, "501 5.5.4 Syntax: STARTTLS");
+		return;
+	}
+	if (s->tls != NULL) {
+		reply(s, "503 5.5.1 Error: TLS already active");
+		return;
+	}
+	if (!s->tls_offer) {
+		reply(s, "502 5.5.1 Error: command not implemented");
+		return;
+	}
+	if (s->state == STATE_START) {
+		reply(s, "503 5.5.1 Error: send HELO/EHLO first");
+		return;
+	}
+	if (s->state != STATE_GREETED) {
+		reply(s, "503 5.5.1 Error: MAIL transaction in progress");
+		return;
+	}
+	reply(s, "220 2.0.0 Ready to start TLS");
+	if (s->state == STATE_CLOSED)
+		return;
+	log_info(s->id, "STARTTLS");
+	state_enter(s, STATE_STARTTLS);
 }
 
 static void

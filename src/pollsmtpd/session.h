@@ -56,6 +56,12 @@
  *	  SESSION_ACTION_STORE: store session_pending() (its text is what
  *	    the sink holds), then give the result to session_stored()
  *	    (which answers this action whether it was taken or not);
+ *	  SESSION_ACTION_STARTTLS: send what output is left (the 220),
+ *	    then make the connection TLS and say when the handshake is
+ *	    done with session_tls_started(); until then the session takes
+ *	    no input (session_input_room() is 0), and whatever the
+ *	    client sent after STARTTLS is already thrown away. A
+ *	    handshake that fails ends the connection, without a reply;
  *	  SESSION_ACTION_CLOSE: send what output is left, then close.
  *	session_output() shows the reply bytes waiting to be sent;
  *	session_output_drop() tells that n of them were sent (which may let
@@ -80,11 +86,24 @@
  *	session_timeout() queues 421 4.4.2 and closes; session_shutdown()
  *	queues 421 4.3.2 and closes (a pending message is not answered: the
  *	caller stores it or not, first).
+ *
+ *	TLS. The engine knows no TLS library: the caller does the
+ *	handshake and hands over its outcome as text. session_tls_offer()
+ *	says that STARTTLS may be offered (a certificate is loaded and the
+ *	connection is plaintext). session_tls_started() says that the
+ *	connection is in TLS now, with description (protocol and cipher,
+ *	for Received: and the log): after STARTTLS the session starts
+ *	over (RFC 3207: EHLO needed again, STARTTLS no longer offered);
+ *	on an implicit TLS connection (RFC 8314) it is called once the
+ *	handshake is done, before the greeting is sent. session_tls() is
+ *	that description, or NULL.
  * DIAGNOSTICS
  *	session_new() returns NULL when out of memory. session_input()
  *	returns 0, or -1 when given more than session_input_room() allowed
  *	(nothing taken).
  *	session_summary() returns 0, or -1 when dst is too small.
+ *	session_tls_started() returns 0, or -1 (out of memory, or not at
+ *	the start nor after STARTTLS).
  * LIMITS
  *	Command lines 512 octets with CRLF (longer: 500 5.5.2, discarded up
  *	to the next LF); message text max_message_size octets as sent, CRLF
@@ -118,6 +137,7 @@ enum session_store_result {
 enum session_action {
 	SESSION_ACTION_NONE,
 	SESSION_ACTION_STORE,
+	SESSION_ACTION_STARTTLS,
 	SESSION_ACTION_CLOSE,
 };
 
@@ -150,6 +170,7 @@ struct session_rcpt {
 struct session_message {
 	const char *helo;		/* HELO/EHLO argument */
 	int esmtp;			/* 1 after EHLO, 0 after HELO */
+	const char *tls;		/* protocol and cipher, NULL without TLS */
 	const char *client_addr;	/* as given to session_new() */
 	const char *sender;		/* reverse-path without <>; "" for <> */
 	const char *mail_params;	/* MAIL FROM parameters as accepted, "" if none */
@@ -180,5 +201,8 @@ int session_in_data(const struct session *s);
 unsigned long session_lines(const struct session *s);
 void session_timeout(struct session *s);
 void session_shutdown(struct session *s);
+void session_tls_offer(struct session *s);
+int session_tls_started(struct session *s, const char *description);
+const char *session_tls(const struct session *s);
 
 #endif
