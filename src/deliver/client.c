@@ -96,6 +96,7 @@ struct client {
 	int mail_failed;
 	int discard;			/* 354 with no recipient: dot, ignore */
 	int need_rset;
+	unsigned char *skip;		/* recipients failed before RCPT */
 	int body_bol;			/* the text is at the start of a line */
 	struct client_result result;
 	int have_result;
@@ -117,6 +118,8 @@ static void client_end_letter(struct client *c, int failed);
 static void client_set_accepted(struct client *c,
     const struct client_reply *r);
 static void client_send_rcpt(struct client *c);
+static void client_skip_failed(struct client *c);
+static int client_is_ascii(const char *s);
 static void client_make_reply(struct client_reply *r, int code,
     const char *status, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -151,6 +154,7 @@ client_free(struct client *c)
 	if (c == NULL)
 		return;
 	free(c->result.rcpt);
+	free(c->skip);
 	buf_free(c->in);
 	buf_free(c->out);
 	free(c->helo);
@@ -417,6 +421,10 @@ client_ehlo_keyword(struct client *c, const char *line)
 		{ "8BITMIME", CLIENT_EXT_8BITMIME },
 		{ "STARTTLS", CLIENT_EXT_STARTTLS },
 		{ "ENHANCEDSTATUSCODES", CLIENT_EXT_ENHANCED },
+		{ "DSN", CLIENT_EXT_DSN },
+		{ "SMTPUTF8", CLIENT_EXT_SMTPUTF8 },
+		{ "CHUNKING", CLIENT_EXT_CHUNKING },
+		{ "BINARYMIME", CLIENT_EXT_BINARYMIME },
 	};
 	size_t i, n;
 
@@ -591,10 +599,11 @@ client_tls_started(struct client *c)
 int
 client_letter(struct client *c, const struct client_letter *l)
 {
-	struct client_reply *v;
+	struct client_reply *v, r;
+	unsigned char *skip;
 	char size[32];
 	size_t i;
-	int n;
+	int n, dsn, utf8;
 
 	if (client_want(c) != CLIENT_WANT_LETTER || l->nrcpts == 0) {
 		errno = EINVAL;
@@ -602,8 +611,14 @@ client_letter(struct client *c, const struct client_letter *l)
 	}
 	if ((v = calloc(l->nrcpts, sizeof(*v))) == NULL)
 		return -1;
+	if ((skip = calloc(l->nrcpts, 1)) == NULL) {
+		free(v);
+		return -1;
+	}
 	free(c->result.rcpt);
+	free(c->skip);
 	c->result.rcpt = v;
+	c->skip = skip;
 	c->result.nrcpts = l->nrcpts;
 	c->have_result = 0;
 	c->letter = l;
@@ -612,19 +627,45 @@ client_letter(struct client *c, const struct client_letter *l)
 	c->mail_failed = 0;
 	c->discard = 0;
 
+	r.code = 0;
 	if ((c->ext & CLIENT_EXT_SIZE) && c->size_limit > 0
-	    && l->size > c->size_limit) {
-		struct client_reply r;
-
+	    && l->size > c->size_limit)
 		client_make_reply(&r, 552, "5.3.4", "message size %zu exceeds "
 		    "the size limit %lu of the server", l->size,
 		    c->size_limit);
+	else if (l->binarymime && (c->ext & (CLIENT_EXT_CHUNKING
+	    | CLIENT_EXT_BINARYMIME)) != (CLIENT_EXT_CHUNKING
+	    | CLIENT_EXT_BINARYMIME))
+		client_make_reply(&r, 554, "5.6.3", "BODY=BINARYMIME, but the "
+		    "server does not offer CHUNKING and BINARYMIME");
+	else if (l->binarymime)
+		client_make_reply(&r, 554, "5.6.3", "BODY=BINARYMIME: this "
+		    "client cannot send BDAT yet");
+	else if (l->smtputf8 && !(c->ext & CLIENT_EXT_SMTPUTF8)
+	    && !client_is_ascii(l->sender))
+		client_make_reply(&r, 553, "5.6.7", "the sender's address "
+		    "needs SMTPUTF8, which the server does not offer");
+	utf8 = l->smtputf8 && (c->ext & CLIENT_EXT_SMTPUTF8);
+	/* RFC 6531 3.2: without SMTPUTF8 a UTF-8 address cannot go. */
+	for (i = 0; r.code == 0 && i < l->nrcpts; i++)
+		if (l->smtputf8 && !utf8 && !client_is_ascii(l->rcpts[i])) {
+			client_make_reply(&c->result.rcpt[i], 553, "5.6.7",
+			    "the address needs SMTPUTF8, which the server does "
+			    "not offer");
+			c->skip[i] = 1;
+		}
+	if (r.code != 0) {
 		for (i = 0; i < l->nrcpts; i++)
 			c->result.rcpt[i] = r;
+	}
+	client_skip_failed(c);
+	if (r.code != 0 || c->next_rcpt == l->nrcpts) {
+		/* Nobody left to send to: nothing is sent. */
 		c->letter = NULL;
 		c->have_result = 1;
 		return 0;
 	}
+	dsn = (c->ext & CLIENT_EXT_DSN) != 0;
 	c->state = CLIENT_ST_LETTER;
 	if (c->need_rset) {
 		client_send(c, CLIENT_CMD_RSET, 0, "RSET");
@@ -636,9 +677,11 @@ client_letter(struct client *c, const struct client_letter *l)
 		if (n < 0 || (size_t)n >= sizeof(size))
 			log_panic(__func__, "SIZE= does not fit");
 	}
-	client_send(c, CLIENT_CMD_MAIL, 0, "MAIL FROM:<%s>%s%s", l->sender,
-	    size, l->eightbit && (c->ext & CLIENT_EXT_8BITMIME)
-	    ? " BODY=8BITMIME" : "");
+	client_send(c, CLIENT_CMD_MAIL, 0, "MAIL FROM:<%s>%s%s%s%s%s",
+	    l->sender, size, l->eightbit && (c->ext & CLIENT_EXT_8BITMIME)
+	    ? " BODY=8BITMIME" : "", utf8 ? " SMTPUTF8" : "",
+	    dsn && l->mail_dsn != NULL && *l->mail_dsn ? " " : "",
+	    dsn && l->mail_dsn != NULL ? l->mail_dsn : "");
 	if (c->ext & CLIENT_EXT_PIPELINING) {
 		/* RFC 2920: MAIL, every RCPT and DATA in one go. */
 		while (c->next_rcpt < l->nrcpts
@@ -650,13 +693,36 @@ client_letter(struct client *c, const struct client_letter *l)
 	return 0;
 }
 
+/* client_send_rcpt - RCPT for the next recipient not failed already */
 static void
 client_send_rcpt(struct client *c)
 {
+	const struct client_letter *l = c->letter;
+	const char *p = NULL;
 	size_t i = c->next_rcpt++;
 
-	client_send(c, CLIENT_CMD_RCPT, i, "RCPT TO:<%s>",
-	    c->letter->rcpts[i]);
+	if ((c->ext & CLIENT_EXT_DSN) && l->rcpt_dsn != NULL)
+		p = l->rcpt_dsn[i];
+	client_send(c, CLIENT_CMD_RCPT, i, "RCPT TO:<%s>%s%s", l->rcpts[i],
+	    p != NULL && *p ? " " : "", p != NULL ? p : "");
+	client_skip_failed(c);
+}
+
+/* client_skip_failed - next_rcpt past recipients that failed before RCPT */
+static void
+client_skip_failed(struct client *c)
+{
+	while (c->next_rcpt < c->letter->nrcpts && c->skip[c->next_rcpt])
+		c->next_rcpt++;
+}
+
+static int
+client_is_ascii(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s >= 0x80)
+			return 0;
+	return 1;
 }
 
 /* client_set_accepted - r answers every recipient still waiting */
@@ -696,7 +762,8 @@ client_letter_reply(struct client *c, const struct client_pending *p,
 		if (!ok) {
 			c->mail_failed = 1;
 			for (i = 0; i < c->result.nrcpts; i++)
-				c->result.rcpt[i] = *r;
+				if (!c->skip[i])
+					c->result.rcpt[i] = *r;
 			/* Pipelined: the RCPT and DATA replies still come. */
 			if (!(c->ext & CLIENT_EXT_PIPELINING))
 				client_end_letter(c, 1);
