@@ -139,6 +139,7 @@ E2E_TESTS = \
 	tests/e2e/test_dovecot.py \
 	tests/e2e/test_startup.py \
 	tests/e2e/test_delivery.py \
+	tests/e2e/test_dsn.py \
 	tests/e2e/test_extensions.py
 
 TESTS += $(UNIT_TESTS) $(E2E_TESTS)
