@@ -24,7 +24,8 @@ UNIT_TESTS = \
 	tests/check_deliver \
 	tests/check_client \
 	tests/check_dns \
-	tests/check_bounce
+	tests/check_bounce \
+	tests/check_claim
 check_PROGRAMS += $(UNIT_TESTS)
 
 # The delivery agent's suites link its library and c-ares too.
@@ -45,6 +46,11 @@ tests_check_bounce_SOURCES = %D%/check_bounce.c
 tests_check_bounce_CFLAGS = $(TEST_CFLAGS)
 tests_check_bounce_CPPFLAGS = $(DELIVER_TEST_CPPFLAGS)
 tests_check_bounce_LDADD = $(DELIVER_TEST_LIBS)
+
+tests_check_claim_SOURCES = %D%/check_claim.c
+tests_check_claim_CFLAGS = $(TEST_CFLAGS)
+tests_check_claim_CPPFLAGS = $(DELIVER_TEST_CPPFLAGS)
+tests_check_claim_LDADD = $(DELIVER_TEST_LIBS)
 
 tests_check_buf_SOURCES = %D%/check_buf.c
 tests_check_buf_CFLAGS = $(TEST_CFLAGS)
@@ -140,7 +146,8 @@ E2E_TESTS = \
 	tests/e2e/test_startup.py \
 	tests/e2e/test_delivery.py \
 	tests/e2e/test_dsn.py \
-	tests/e2e/test_extensions.py
+	tests/e2e/test_extensions.py \
+	tests/e2e/test_scaleout.py
 
 TESTS += $(UNIT_TESTS) $(E2E_TESTS)
 TEST_EXTENSIONS = .py

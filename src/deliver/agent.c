@@ -70,6 +70,7 @@
 #include "agent.h"
 #include "bounce.h"
 #include "buf.h"
+#include "claim.h"
 #include "client.h"
 #include "conf.h"
 #include "dns.h"
@@ -97,6 +98,7 @@
 #define AGENT_DNS_TRIES		2
 #define AGENT_RELAY_MAX		(DNS_NAME_MAX + 64)
 #define AGENT_PATH_MAX		(MAILDIR_NAME_MAX * 2 + 64)
+#define MAILDIR_QUEUE_TMP	".tmp"	/* root/.OTHER_SERVERS/.tmp */
 
 /* ---- the supervisor, in the daemon ---------------------------------- */
 
@@ -136,6 +138,7 @@ struct agent_letter {
 	struct agent_letter *ready_next;
 	struct agent_letter *hash_next;
 	int seen;			/* by the scan in progress */
+	int forced;			/* due now by SIGUSR1 */
 };
 
 struct agent_domain {
@@ -172,6 +175,7 @@ struct agent_work {
 	struct buf *headers;		/* its header section */
 	long long arrival;
 	off_t size, offset;		/* file size, next byte of text */
+	long long renewed;		/* the claim taken or last renewed */
 	struct client_letter cl;
 };
 
@@ -212,6 +216,7 @@ struct agent_ctx {
 	struct agent_session *sessions;
 	long nsessions;
 	long long next_rescan;
+	long long next_sweep;		/* of the claims of every domain */
 	unsigned long tmp_counter;
 	uint64_t last_usec;
 	unsigned id_counter;
@@ -245,6 +250,13 @@ static void agent_scan(struct agent_ctx *ag);
 static void agent_scan_domain(struct agent_ctx *ag, struct agent_domain *dom);
 static void agent_take_back_claims(struct agent_ctx *ag,
     struct agent_domain *dom, int dfd);
+static void agent_sweep_claims(struct agent_ctx *ag);
+static int agent_claim_held(void *ctx, const char *name);
+static void agent_claim_taken(void *ctx, const char *name,
+    const char *holder);
+static long long agent_sweep_period(const struct agent_ctx *ag);
+static void agent_renew_claims(struct agent_ctx *ag);
+static void agent_clean_own_tmp(struct agent_ctx *ag);
 static void agent_letter_found(struct agent_ctx *ag, struct agent_domain *dom,
     const char *name, int dfd);
 static struct agent_letter *agent_letter_find(struct agent_ctx *ag,
@@ -563,6 +575,7 @@ agent_run(const struct conf *conf, int parent_fd,
 	log_info("-", "delivery agent serving %s (pid %ld)",
 	    conf->delivery_relayhost[0] != '\0' ? conf->delivery_relayhost
 	    : "the queue by MX", (long)getpid());
+	agent_clean_own_tmp(ag);
 	agent_scan(ag);
 	agent_dispatch(ag);
 	if (event_loop_run(ag->loop) < 0) {
@@ -583,7 +596,6 @@ agent_setup(struct agent_ctx *ag, int parent_fd)
 	sigset_t mask;
 	int keep[3];
 	size_t nkeep = 0, i;
-	char *p;
 
 	ag->queuefd = ag->inotify_fd = ag->timer_fd = ag->sig_fd = -1;
 	ag->parent_fd = parent_fd;
@@ -616,16 +628,11 @@ agent_setup(struct agent_ctx *ag, int parent_fd)
 		return -1;
 	}
 	/* This host in claim names: as Maildir names write it. */
-	for (i = 0, p = ag->host; conf->hostname[i] != '\0'
-	    && p < ag->host + sizeof(ag->host) - 5; i++) {
-		if (conf->hostname[i] == '/' || conf->hostname[i] == ':') {
-			(void)snprintf(p, 5, "\\%03o",
-			    (unsigned char)conf->hostname[i]);
-			p += 4;
-		} else
-			*p++ = conf->hostname[i];
+	if (claim_host_name(conf->hostname, ag->host, sizeof(ag->host)) < 0) {
+		log_warnx("-", "hostname %s is too long for claim names",
+		    conf->hostname);
+		return -1;
 	}
-	*p = '\0';
 
 	if ((ag->loop = event_loop_new()) == NULL)
 		return -1;
@@ -797,8 +804,10 @@ static void
 agent_idle(struct event_loop *loop, void *ctx)
 {
 	struct agent_ctx *ag = ctx;
+	const struct agent_session *s;
 	struct itimerspec its;
 	int64_t now = agent_now_ms(), wait, w;
+	long long every;
 
 	if (ag->log_fd >= 0) {
 		ag->hooks->log_flush(ag->hooks->ctx);
@@ -807,6 +816,15 @@ agent_idle(struct event_loop *loop, void *ctx)
 		    ? EVENT_WRITE : 0);
 	}
 	wait = ag->next_rescan * 1000 - now;
+	if (ag->next_sweep * 1000 - now < wait)
+		wait = ag->next_sweep * 1000 - now;
+	every = ag->conf->delivery_claim_timeout / 3;
+	if (every < 1)
+		every = 1;
+	for (s = ag->sessions; s != NULL; s = s->next)
+		if (s->work != NULL && (s->work->renewed + every) * 1000 - now
+		    < wait)
+			wait = (s->work->renewed + every) * 1000 - now;
 	if (ag->nheap > 0 && ag->heap[0]->due - now < wait)
 		wait = ag->heap[0]->due - now;
 	if ((w = dns_timeout(ag->dns)) >= 0 && w < wait)
@@ -832,6 +850,9 @@ agent_timer(struct event_loop *loop, int fd, int events, void *ctx)
 	dns_process_timeouts(ag->dns);
 	if (agent_time() >= ag->next_rescan)
 		agent_scan(ag);
+	else if (agent_time() >= ag->next_sweep)
+		agent_sweep_claims(ag);
+	agent_renew_claims(ag);
 	agent_due(ag, 0);
 	agent_dispatch(ag);
 }
@@ -961,6 +982,7 @@ agent_scan(struct agent_ctx *ag)
 	int fd;
 
 	ag->next_rescan = agent_time() + AGENT_RESCAN_S;
+	ag->next_sweep = agent_time() + agent_sweep_period(ag);
 	if ((fd = openat(ag->queuefd, ".", O_RDONLY | O_DIRECTORY
 	    | O_CLOEXEC)) < 0 || (d = fdopendir(fd)) == NULL) {
 		if (fd >= 0)
@@ -1003,75 +1025,157 @@ agent_scan_domain(struct agent_ctx *ag, struct agent_domain *dom)
 	close(dfd);
 }
 
+/* What agent_take_back_claims() gives claim_sweep() as its ctx. */
+struct agent_sweep {
+	struct agent_ctx *ag;
+	struct agent_domain *dom;
+	int dfd;
+};
+
+/* agent_claim_held - a session of ours holds <domain>/.claim/NAME:us */
+static int
+agent_claim_held(void *ctx, const char *name)
+{
+	const struct agent_sweep *sw = ctx;
+	const struct agent_letter *l = agent_letter_find(sw->ag, sw->dom, name);
+
+	return l != NULL && l->where == AGENT_ACTIVE;
+}
+
+/* agent_claim_taken - a letter back in its domain: known from now on */
+static void
+agent_claim_taken(void *ctx, const char *name, const char *holder)
+{
+	const struct agent_sweep *sw = ctx;
+	int mine = strcmp(holder, sw->ag->host) == 0;
+
+	log_info("-", "took back the claim %s/%s:%s%s", sw->dom->name, name,
+	    holder, mine ? "" : " (timed out)");
+	if (agent_letter_find(sw->ag, sw->dom, name) == NULL)
+		agent_letter_found(sw->ag, sw->dom, name, sw->dfd);
+}
+
+/* agent_sweep_period - seconds between two looks at every .claim/ */
+static long long
+agent_sweep_period(const struct agent_ctx *ag)
+{
+	long long p = ag->conf->delivery_claim_timeout / 2;
+
+	if (p < 1)
+		p = 1;
+	return p < AGENT_RESCAN_S ? p : AGENT_RESCAN_S;
+}
+
 /*
  * agent_take_back_claims - <domain>/.claim/NAME:HOST back to NAME: ours
  * that no session holds (a previous agent of this host died with them),
- * and those of other hosts older than delivery.claim_timeout. Where
- * NAME exists again already (a shrunk copy was put back before the
- * crash), the claim is the older text and is dropped.
+ * and those of other hosts not renewed for delivery.claim_timeout (a
+ * dead host's). The next sweep is due when the first claim seen now
+ * would go stale, or after agent_sweep_period() at the latest.
  */
 static void
 agent_take_back_claims(struct agent_ctx *ag, struct agent_domain *dom,
     int dfd)
 {
-	struct dirent *de;
-	struct stat st;
-	struct agent_letter *l;
-	char name[MAILDIR_NAME_MAX], path[AGENT_PATH_MAX];
-	const char *colon;
-	size_t len;
-	DIR *d;
-	int cfd, mine, changed = 0;
+	struct agent_sweep ctx = { ag, dom, dfd };
+	struct claim_sweep sw;
 
-	if ((cfd = openat(dfd, QUEUEFILE_CLAIM_DIR, O_RDONLY | O_DIRECTORY
-	    | O_NOFOLLOW | O_CLOEXEC)) < 0)
-		return;
-	if ((d = fdopendir(cfd)) == NULL) {
-		close(cfd);
-		return;
-	}
-	while ((errno = 0, de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.'
-		    || (colon = strchr(de->d_name, ':')) == NULL)
-			continue;
-		len = (size_t)(colon - de->d_name);
-		if (len >= sizeof(name))
-			continue;
-		memcpy(name, de->d_name, len);
-		name[len] = '\0';
-		if (!agent_is_letter_name(name))
-			continue;
-		mine = strcmp(colon + 1, ag->host) == 0;
-		if (mine) {
-			l = agent_letter_find(ag, dom, name);
-			if (l != NULL && l->where == AGENT_ACTIVE)
-				continue;	/* a session of ours holds it */
-		} else {
-			if (fstatat(dirfd(d), de->d_name, &st,
-			    AT_SYMLINK_NOFOLLOW) < 0 || agent_time()
-			    - (long long)st.st_ctime
-			    < ag->conf->delivery_claim_timeout)
-				continue;
-		}
-		if (snprintf(path, sizeof(path), "%s/%s", QUEUEFILE_CLAIM_DIR,
-		    de->d_name) >= (int)sizeof(path))
-			continue;
-		if (faccessat(dfd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
-			if (unlinkat(dfd, path, 0) == 0)
-				changed = 1;
-			continue;
-		}
-		if (renameat(dfd, path, dfd, name) == 0) {
-			changed = 1;
-			log_info("-", "took back the claim %s/%s%s", dom->name,
-			    de->d_name, mine ? "" : " (timed out)");
-		}
-	}
-	closedir(d);
-	if (changed) {
+	memset(&sw, 0, sizeof(sw));
+	sw.host = ag->host;
+	sw.timeout = ag->conf->delivery_claim_timeout;
+	sw.now = (time_t)agent_time();
+	sw.held = agent_claim_held;
+	sw.taken = agent_claim_taken;
+	sw.ctx = &ctx;
+	if (claim_sweep(dfd, &sw) < 0)
+		log_warn("-", "delivery agent: cannot read %s/%s", dom->name,
+		    QUEUEFILE_CLAIM_DIR);
+	if (sw.next != 0 && (long long)sw.next < ag->next_sweep)
+		ag->next_sweep = (long long)sw.next;
+	if (sw.changed) {
 		(void)agent_fsync_dir(ag, dfd, ".");
 		(void)agent_fsync_dir(ag, dfd, QUEUEFILE_CLAIM_DIR);
 	}
+}
+
+/* agent_sweep_claims - stale claims of every known domain taken back */
+static void
+agent_sweep_claims(struct agent_ctx *ag)
+{
+	struct agent_domain *dom;
+	int dfd;
+
+	ag->next_sweep = agent_time() + agent_sweep_period(ag);
+	for (dom = ag->domains; dom != NULL; dom = dom->next) {
+		if ((dfd = agent_open_domain(ag, dom->name)) < 0)
+			continue;
+		agent_take_back_claims(ag, dom, dfd);
+		close(dfd);
+	}
+}
+
+/*
+ * agent_renew_claims - every claim a session of ours has held for a
+ * third of claim_timeout is renewed: a slow transaction never looks
+ * like a dead host's to the others.
+ */
+static void
+agent_renew_claims(struct agent_ctx *ag)
+{
+	struct agent_session *s;
+	long long now = agent_time(), every;
+
+	every = ag->conf->delivery_claim_timeout / 3;
+	if (every < 1)
+		every = 1;
+	for (s = ag->sessions; s != NULL; s = s->next) {
+		if (s->work == NULL || now - s->work->renewed < every)
+			continue;
+		if (claim_renew(s->work->fd) < 0)
+			log_warn(s->work->id, "cannot renew the claim of "
+			    "%s/%s", s->dom->name, s->work->letter->name);
+		s->work->renewed = now;
+	}
+}
+
+/*
+ * agent_clean_own_tmp - the files a previous agent of this host left in
+ * .OTHER_SERVERS/.tmp/ (agent.HOST.PID.N) when it died; other hosts'
+ * are theirs.
+ */
+static void
+agent_clean_own_tmp(struct agent_ctx *ag)
+{
+	char prefix[MAILDIR_NAME_MAX + 16], path[AGENT_PATH_MAX];
+	struct dirent *de;
+	DIR *d;
+	size_t plen;
+	int fd, n;
+
+	n = snprintf(prefix, sizeof(prefix), "agent.%s.", ag->host);
+	if (n < 0 || (size_t)n >= sizeof(prefix))
+		return;
+	plen = (size_t)n;
+	if ((fd = openat(ag->queuefd, MAILDIR_QUEUE_TMP, O_RDONLY | O_DIRECTORY
+	    | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		return;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return;
+	}
+	while ((errno = 0, de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, prefix, plen) != 0
+		    || strspn(de->d_name + plen, "0123456789.")
+		    != strlen(de->d_name + plen))
+			continue;
+		if (snprintf(path, sizeof(path), "%s/%s", MAILDIR_QUEUE_TMP,
+		    de->d_name) < (int)sizeof(path)
+		    && unlinkat(ag->queuefd, path, 0) == 0)
+			log_info("-", "removed %s/%s/%s left by a delivery "
+			    "agent that died", ag->conf->maildir_path,
+			    MAILDIR_QUEUE_DIR, path);
+	}
+	closedir(d);
 }
 
 /* agent_letter_found - a letter not known yet: due when its state says */
@@ -1244,8 +1348,10 @@ agent_due(struct agent_ctx *ag, int all)
 {
 	int64_t now = agent_now_ms();
 
-	while (ag->nheap > 0 && (all || ag->heap[0]->due <= now))
+	while (ag->nheap > 0 && (all || ag->heap[0]->due <= now)) {
+		ag->heap[0]->forced = all;
 		agent_letter_ready(ag, ag->heap[0]);
+	}
 }
 
 /* agent_dispatch - sessions for the domains with ready letters */
@@ -1820,10 +1926,7 @@ static int
 agent_claim_name(struct agent_ctx *ag, const char *name, char *dst,
     size_t len)
 {
-	int n = snprintf(dst, len, "%s/%s:%s", QUEUEFILE_CLAIM_DIR, name,
-	    ag->host);
-
-	return n < 0 || (size_t)n >= len ? -1 : 0;
+	return claim_path(dst, len, name, ag->host);
 }
 
 /* agent_count_received - Received: lines of a header section */
@@ -1858,21 +1961,20 @@ agent_claim(struct agent_ctx *ag, struct agent_letter *l,
 	char claim[AGENT_PATH_MAX], path[AGENT_PATH_MAX];
 	const char *params, *v;
 	size_t i, vlen;
-	int dfd, rc, n;
+	int dfd, rc, n, forced;
 
 	if ((dfd = agent_open_domain(ag, l->dom->name)) < 0)
 		goto gone;
 	if (agent_claim_name(ag, l->name, claim, sizeof(claim)) < 0
-	    || agent_mkdirat(dfd, QUEUEFILE_CLAIM_DIR) < 0
 	    || agent_mkdirat(dfd, QUEUEFILE_STATE_DIR) < 0) {
 		close(dfd);
 		agent_letter_wait(ag, l, agent_now_ms() + 60000);
 		return NULL;
 	}
-	if (renameat(dfd, l->name, dfd, claim) < 0) {
+	if (claim_take(dfd, l->name, ag->host) < 0) {
 		close(dfd);
 		if (errno == ENOENT)
-			goto gone;
+			goto gone;	/* another host has it, or sent it */
 		log_warn("-", "cannot claim %s/%s", l->dom->name, l->name);
 		agent_letter_wait(ag, l, agent_now_ms() + 60000);
 		return NULL;
@@ -1882,6 +1984,7 @@ agent_claim(struct agent_ctx *ag, struct agent_letter *l,
 		goto fail;
 	w->letter = l;
 	w->fd = -1;
+	w->renewed = agent_time();
 	if (maildir_name_id(l->name, w->id, sizeof(w->id)) < 0)
 		(void)snprintf(w->id, sizeof(w->id), "-");
 	w->arrival = strtoll(l->name, NULL, 10);
@@ -1893,6 +1996,23 @@ agent_claim(struct agent_ctx *ag, struct agent_letter *l,
 	    l->name) >= (int)sizeof(path)
 	    || queuefile_state_read(dfd, path, &w->state) < 0)
 		memset(&w->state, 0, sizeof(w->state));
+	forced = l->forced;
+	l->forced = 0;
+	if (!forced && w->state.next_attempt > agent_time()
+	    && (int64_t)w->state.next_attempt * 1000 > l->due) {
+		/*
+		 * Another host tried it since we saw it, and deferred it:
+		 * its schedule holds here too.
+		 */
+		int64_t due = (int64_t)w->state.next_attempt * 1000;
+
+		(void)claim_give_back(dfd, l->name, ag->host);
+		(void)agent_fsync_dir(ag, dfd, ".");
+		close(dfd);
+		agent_work_free(w);
+		agent_letter_wait(ag, l, due);
+		return NULL;
+	}
 	rc = queuefile_read(w->fd, &w->qf, &qerr);
 	if (rc < 0)
 		goto fail;
@@ -1995,14 +2115,11 @@ static void
 agent_release(struct agent_ctx *ag, struct agent_work *w)
 {
 	struct agent_letter *l = w->letter;
-	char claim[AGENT_PATH_MAX];
 	int dfd;
 
 	if ((dfd = agent_open_domain(ag, l->dom->name)) >= 0) {
-		if (agent_claim_name(ag, l->name, claim, sizeof(claim)) == 0
-		    && renameat(dfd, claim, dfd, l->name) == 0) {
+		if (claim_give_back(dfd, l->name, ag->host) == 0)
 			(void)agent_fsync_dir(ag, dfd, ".");
-		}
 		close(dfd);
 	}
 	agent_work_free(w);
@@ -2140,7 +2257,9 @@ agent_write_state(struct agent_ctx *ag, int dfd, const char *name,
 /*
  * agent_envelope_copy - the letter with only the recipients whose
  * outcome is kind, written to dst in dst_dfd (noreplace: never over an
- * existing file - then dst,2 dst,3 ... are tried; placed gets the name).
+ * existing file - then dst,2 dst,3 ... are tried; placed gets the name),
+ * or, without noreplace, over this host's claim of the letter dst (while
+ * the claim is still ours: else -1 and ESTALE).
  */
 static int
 agent_envelope_copy(struct agent_ctx *ag, struct agent_work *w,
@@ -2192,7 +2311,8 @@ agent_envelope_copy(struct agent_ctx *ag, struct agent_work *w,
 			goto done;
 	}
 	if (!noreplace) {
-		if (renameat(ag->queuefd, tmp, dst_dfd, dst) < 0)
+		if (claim_replace(dst_dfd, dst, ag->host, w->fd, ag->queuefd,
+		    tmp) < 0)
 			goto unlink;
 		(void)snprintf(placed, placedlen, "%s", dst);
 		rc = 0;
@@ -2213,8 +2333,10 @@ agent_envelope_copy(struct agent_ctx *ag, struct agent_work *w,
 			break;
 	}
 unlink:
+	k = errno;
 	(void)snprintf(tmppath, sizeof(tmppath), "%s", tmp);
 	(void)unlinkat(ag->queuefd, tmppath, 0);
+	errno = k;
 done:
 	buf_free(b);
 	return rc;
@@ -2543,17 +2665,22 @@ agent_finish(struct agent_ctx *ag, struct agent_work *w,
 			(void)snprintf(st.last_error, sizeof(st.last_error),
 			    "%s (relay=%s)", last->text, last_relay);
 		(void)agent_write_state(ag, dfd, l->name, &st);
-		if (nsent + nfail > 0) {
-			/* Shrunk: a new file replaces the old one. */
-			if (agent_envelope_copy(ag, w, out, AGENT_DEFERRED, dfd,
-			    l->name, 0, placed, sizeof(placed)) < 0) {
+		/*
+		 * Shrunk: the new text replaces the claim (so there is never
+		 * a second copy to send), then goes back like any claim.
+		 */
+		if (nsent + nfail > 0 && agent_envelope_copy(ag, w, out,
+		    AGENT_DEFERRED, dfd, l->name, 0, placed, sizeof(placed))
+		    < 0) {
+			if (errno == ESTALE)
+				log_warnx(w->id, "the claim of %s/%s was taken "
+				    "back by another host meanwhile",
+				    l->dom->name, l->name);
+			else
 				log_warn(w->id, "cannot shrink %s/%s; it is "
 				    "kept whole", l->dom->name, l->name);
-				(void)renameat(dfd, claim, dfd, l->name);
-			} else
-				(void)unlinkat(dfd, claim, 0);
-		} else
-			(void)renameat(dfd, claim, dfd, l->name);
+		}
+		(void)claim_give_back(dfd, l->name, ag->host);
 		(void)agent_fsync_dir(ag, dfd, ".");
 		(void)agent_fsync_dir(ag, dfd, QUEUEFILE_CLAIM_DIR);
 		close(dfd);

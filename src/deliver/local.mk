@@ -5,6 +5,7 @@
 noinst_LTLIBRARIES += src/deliver/libdeliver.la
 src_deliver_libdeliver_la_SOURCES = \
 	%D%/agent.c %D%/agent.h \
+	%D%/claim.c %D%/claim.h \
 	%D%/client.c %D%/client.h \
 	%D%/dns.c %D%/dns.h \
 	%D%/bounce.c %D%/bounce.h

@@ -41,6 +41,8 @@ struct conf;
 /* Files left in a tmp/ longer than this are stale (the Maildir rule). */
 #define INSPECT_STALE_AFTER	(36L * 3600)
 #define INSPECT_ID_MAX		64
+/* delivery.claim_timeout when there is no configuration (-d ROOT). */
+#define INSPECT_CLAIM_TIMEOUT	3600L
 
 struct inspect {
 	const char *root;		/* as given or configured */

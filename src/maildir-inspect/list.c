@@ -49,6 +49,8 @@ struct list_letter {
 	int in_error;
 	off_t size;
 	time_t mtime;
+	const char *claim_host;		/* in name: the holder, or NULL */
+	time_t claim_since;		/* taken or last renewed */
 };
 
 struct list {
@@ -138,6 +140,10 @@ list_add(struct list *ls, const struct scan_letter *l)
 	n->in_error = l->in_error;
 	n->size = l->size;
 	n->mtime = l->mtime;
+	if (l->claim_host != NULL && strchr(n->name, ':') != NULL) {
+		n->claim_host = strchr(n->name, ':') + 1;
+		n->claim_since = l->claim_since;
+	}
 	ls->nletters++;
 	return 0;
 
@@ -378,8 +384,15 @@ list_json_letter(const struct inspect *in, const struct list_letter *l,
 	printf(",\"malformed\":");
 	json_nstring(stdout, qf ? NULL : err->reason);
 	list_state(in, l, &st);
-	printf(",\"claimed\":%s,\"attempts\":%ld,\"next_attempt\":",
-	    strchr(l->name, ':') != NULL ? "true" : "false", st.attempts);
+	printf(",\"claimed\":%s,\"claimed_by\":",
+	    l->claim_host != NULL ? "true" : "false");
+	json_nstring(stdout, l->claim_host);
+	printf(",\"claimed_since\":");
+	if (l->claim_host != NULL)
+		printf("%lld", (long long)l->claim_since);
+	else
+		printf("null");
+	printf(",\"attempts\":%ld,\"next_attempt\":", st.attempts);
 	if (st.next_attempt > (long long)in->now)
 		printf("%lld", st.next_attempt);
 	else
@@ -467,6 +480,15 @@ list_text_letter(const struct inspect *in, const struct list_letter *l,
 	for (i = 0; i < queuefile_nrcpts(qf); i++)
 		printf(" <%s>", queuefile_rcpt(qf, i));
 	putchar('\n');
+	if (l->claim_host != NULL) {
+		list_arrival(l->claim_since, next, sizeof(next));
+		inspect_format_age(inspect_age(in, l->claim_since), age,
+		    sizeof(age));
+		printf("%*s(claimed by ", idw, "");
+		inspect_print_safe(stdout, l->claim_host,
+		    strlen(l->claim_host), INSPECT_ESC_8BIT);
+		printf(" since %s, %s ago)\n", next, age);
+	}
 	/* Like postqueue -p, the reason under a deferred letter. */
 	list_state(in, l, &st);
 	if (st.attempts > 0 || st.last_error[0] != '\0') {
@@ -715,6 +737,14 @@ show_letter(struct inspect *in, const struct list_letter *l, int first)
 	printf("\nstate: %s\nsize: %lld\nage: %s (%lld s)\n",
 	    l->in_error ? "error" : "queued", (long long)l->size, age,
 	    inspect_age(in, l->mtime));
+	if (l->claim_host != NULL) {
+		list_arrival(l->claim_since, next, sizeof(next));
+		printf("claimed_by: ");
+		inspect_print_safe(stdout, l->claim_host,
+		    strlen(l->claim_host), INSPECT_ESC_8BIT);
+		printf("\nclaimed_since: %s (%lld)\n", next,
+		    (long long)l->claim_since);
+	}
 	list_state(in, l, &st);
 	printf("attempts: %ld\n", st.attempts);
 	if (st.next_attempt > (long long)in->now) {

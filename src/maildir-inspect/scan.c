@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "addr.h"
@@ -53,6 +54,7 @@ static const char *const scan_problem_names[] = {
 	[SCAN_MISSING_MAILDIR] = "missing-maildir",
 	[SCAN_UNKNOWN_ENTRY] = "unknown-entry",
 	[SCAN_UNREADABLE] = "unreadable",
+	[SCAN_STALE_CLAIM] = "stale-claim",
 };
 
 static void scan_problem(struct scan *s, enum scan_problem kind,
@@ -345,6 +347,8 @@ scan_claims(struct scan *s, int parentfd, const char *dirpath,
 	DIR *d;
 	char path[PATH_MAX], id[INSPECT_ID_MAX], name[PATH_MAX];
 	const char *colon;
+	long timeout = s->in->conf != NULL
+	    ? s->in->conf->delivery_claim_timeout : INSPECT_CLAIM_TIMEOUT;
 	int r, ret = 0;
 
 	if ((d = scan_opendir(parentfd, QUEUEFILE_CLAIM_DIR)) == NULL)
@@ -360,6 +364,24 @@ scan_claims(struct scan *s, int parentfd, const char *dirpath,
 		    || fstatat(dirfd(d), de->d_name, &st,
 		    AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
 			continue;
+		if ((s->flags & SCAN_STRICT) && s->in->now - st.st_ctime
+		    > timeout) {
+			char since[32], age[32], detail[MAILDIR_NAME_MAX + 160];
+			struct tm tm;
+
+			if (gmtime_r(&st.st_ctime, &tm) == NULL
+			    || strftime(since, sizeof(since),
+			    "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+				(void)snprintf(since, sizeof(since), "-");
+			inspect_format_age((long long)(s->in->now
+			    - st.st_ctime), age, sizeof(age));
+			/* A detail cut short still names the problem. */
+			(void)snprintf(detail, sizeof(detail), "claimed by %s "
+			    "since %s (%s, claim_timeout %ld s): that host "
+			    "is gone or stuck", colon + 1, since, age,
+			    timeout);
+			scan_problem(s, SCAN_STALE_CLAIM, path, detail, 0);
+		}
 		if (s->ops->letter == NULL)
 			continue;
 		memset(&l, 0, sizeof(l));
@@ -370,6 +392,8 @@ scan_claims(struct scan *s, int parentfd, const char *dirpath,
 		l.id = id;
 		l.size = st.st_size;
 		l.mtime = st.st_mtime;
+		l.claim_host = colon + 1;
+		l.claim_since = st.st_ctime;
 		if (s->ops->letter(s->ctx, &l) < 0) {
 			ret = -1;
 			break;

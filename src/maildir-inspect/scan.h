@@ -23,7 +23,13 @@
  *	With SCAN_STRICT both also report what does not belong (names that
  *	are not Maildir names, domain directories that are not domains,
  *	entries of unknown kind, missing error/ or Maildir directories) and
- *	look into every tmp/ for files older than INSPECT_STALE_AFTER.
+ *	look into every tmp/ for files older than INSPECT_STALE_AFTER, and
+ *	report claims (<domain>/.claim/NAME:HOST) not renewed for
+ *	delivery.claim_timeout (INSPECT_CLAIM_TIMEOUT without a
+ *	configuration): a host that died holding them.
+ *	A claimed letter comes with claim_host (the holder, as its name
+ *	writes it) and claim_since (the claim's change time: when it was
+ *	taken, or last renewed by its holder).
  *
  *	A directory entry that vanishes while it is looked at (ENOENT) is
  *	skipped silently: the daemon works on while we read. Any other
@@ -62,6 +68,7 @@ enum scan_problem {
 	SCAN_MISSING_MAILDIR,
 	SCAN_UNKNOWN_ENTRY,
 	SCAN_UNREADABLE,
+	SCAN_STALE_CLAIM,
 };
 
 struct scan_letter {
@@ -75,6 +82,8 @@ struct scan_letter {
 	const char *id;		/* the message ID from the name */
 	off_t size;
 	time_t mtime;
+	const char *claim_host;	/* claimed: the holder (in name), else NULL */
+	time_t claim_since;	/* claimed: taken or last renewed (ctime) */
 };
 
 struct scan_user {

@@ -136,6 +136,11 @@ class Daemon:
             # None: the agent is off (no test may reach a real name
             # server or a remote mail exchanger).
             delivery=None,
+            # address: the IPv4 loopback address it listens on; root: a
+            # Maildir tree of the test's (several daemons may share one),
+            # instead of one in the daemon's own directory.
+            address="127.0.0.1",
+            root=None,
         )
         unknown = set(opts) - set(self.opts)
         if unknown:
@@ -150,6 +155,8 @@ class Daemon:
     # -- paths --------------------------------------------------------
     @property
     def root(self):
+        if self.opts["root"] is not None:
+            return self.opts["root"]
         return os.path.join(self.dir, "root")
 
     @property
@@ -224,7 +231,7 @@ class Daemon:
     def config_text(self):
         o = self.opts
         me, group = daemon_user()
-        listen = ["127.0.0.1:%d" % self.port]
+        listen = ["%s:%d" % (self.opts["address"], self.port)]
         if self.port6:
             listen.append("[::1]:%d" % self.port6)
         return """\
@@ -311,7 +318,7 @@ delivery = {
         # bind(); try a few times before calling it a failure.
         last = ""
         for _attempt in range(3):
-            self.port = free_port()
+            self.port = free_port(self.opts["address"])
             if self.opts["ipv6"]:
                 self.port6 = free_port("::1", socket.AF_INET6)
             with open(self.conf_path, "w") as f:
@@ -352,8 +359,8 @@ delivery = {
             if self.proc.poll() is not None:
                 return False
             try:
-                s = socket.create_connection(("127.0.0.1", self.port),
-                                             timeout=1)
+                s = socket.create_connection(
+                    (self.opts["address"], self.port), timeout=1)
             except OSError:
                 time.sleep(0.05)
                 continue
@@ -438,7 +445,8 @@ delivery = {
     # -- clients ------------------------------------------------------
     def client(self, source=None, greet=True, timeout=None, ipv6=False):
         """A Client connected to the daemon (reads the greeting)."""
-        c = Client(("::1", self.port6) if ipv6 else ("127.0.0.1", self.port),
+        c = Client(("::1", self.port6) if ipv6
+                   else (self.opts["address"], self.port),
                    source=source, timeout=timeout)
         if greet:
             c.greeting = c.expect(220)

@@ -371,7 +371,8 @@ class ListTest(InspectTestCase):
                     "orcpt": [None] * 3},
             "malformed": None,
             # The delivery agent's state: never tried.
-            "claimed": False, "attempts": 0, "next_attempt": None,
+            "claimed": False, "claimed_by": None, "claimed_since": None,
+            "attempts": 0, "next_attempt": None,
             "last_error": None})
         b1 = doc["letters"][0]
         self.assertEqual(b1["sender"], "")
