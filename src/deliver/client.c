@@ -16,6 +16,10 @@
  *
  *	A 421 reply at any point means the server is closing: whatever is
  *	waiting gets that reply and the engine closes.
+ *
+ *	BDAT (BINARYMIME) has no 354: the text starts once every RCPT is
+ *	sent, and each chunk is a pending command whose reply is read like
+ *	any other; BDAT 0 LAST stands where the final dot would.
  * DIAGNOSTICS
  *	See client.h.
  * LIMITS
@@ -49,7 +53,8 @@ enum client_cmd {
 	CLIENT_CMD_MAIL,
 	CLIENT_CMD_RCPT,
 	CLIENT_CMD_DATA,
-	CLIENT_CMD_DOT,
+	CLIENT_CMD_DOT,			/* the final dot, or BDAT 0 LAST */
+	CLIENT_CMD_BDAT,		/* a chunk of a BINARYMIME text */
 	CLIENT_CMD_QUIT,
 };
 
@@ -95,6 +100,9 @@ struct client {
 	size_t naccepted;
 	int mail_failed;
 	int discard;			/* 354 with no recipient: dot, ignore */
+	int bdat;			/* BINARYMIME: the text goes as BDAT */
+	int bdat_first_line;		/* still in our LF-ended Received: */
+	struct client_reply bdat_error;	/* the first chunk refused */
 	int need_rset;
 	unsigned char *skip;		/* recipients failed before RCPT */
 	int body_bol;			/* the text is at the start of a line */
@@ -118,6 +126,8 @@ static void client_end_letter(struct client *c, int failed);
 static void client_set_accepted(struct client *c,
     const struct client_reply *r);
 static void client_send_rcpt(struct client *c);
+static void client_start_text(struct client *c);
+static int client_bdat(struct client *c, const char *data, size_t len);
 static void client_skip_failed(struct client *c);
 static int client_is_ascii(const char *s);
 static void client_make_reply(struct client_reply *r, int code,
@@ -174,6 +184,13 @@ client_want(const struct client *c)
 	case CLIENT_ST_CLOSED:
 		return CLIENT_WANT_CLOSE;
 	case CLIENT_ST_BODY:
+		/*
+		 * BDAT: one chunk at a time without PIPELINING (RFC 3030
+		 * 4.2), and never more chunks in flight than we can track.
+		 */
+		if (c->bdat && c->npending >= ((c->ext & CLIENT_EXT_PIPELINING)
+		    ? CLIENT_PENDING_MAX - 2 : 1))
+			return CLIENT_WANT_REPLY;
 		return CLIENT_WANT_BODY;
 	case CLIENT_ST_TLS:
 		return CLIENT_WANT_TLS;
@@ -626,6 +643,8 @@ client_letter(struct client *c, const struct client_letter *l)
 	c->naccepted = 0;
 	c->mail_failed = 0;
 	c->discard = 0;
+	c->bdat = 0;
+	c->bdat_error.code = 0;
 
 	r.code = 0;
 	if ((c->ext & CLIENT_EXT_SIZE) && c->size_limit > 0
@@ -638,9 +657,6 @@ client_letter(struct client *c, const struct client_letter *l)
 	    | CLIENT_EXT_BINARYMIME))
 		client_make_reply(&r, 554, "5.6.3", "BODY=BINARYMIME, but the "
 		    "server does not offer CHUNKING and BINARYMIME");
-	else if (l->binarymime)
-		client_make_reply(&r, 554, "5.6.3", "BODY=BINARYMIME: this "
-		    "client cannot send BDAT yet");
 	else if (l->smtputf8 && !(c->ext & CLIENT_EXT_SMTPUTF8)
 	    && !client_is_ascii(l->sender))
 		client_make_reply(&r, 553, "5.6.7", "the sender's address "
@@ -666,6 +682,7 @@ client_letter(struct client *c, const struct client_letter *l)
 		return 0;
 	}
 	dsn = (c->ext & CLIENT_EXT_DSN) != 0;
+	c->bdat = l->binarymime;
 	c->state = CLIENT_ST_LETTER;
 	if (c->need_rset) {
 		client_send(c, CLIENT_CMD_RSET, 0, "RSET");
@@ -678,8 +695,9 @@ client_letter(struct client *c, const struct client_letter *l)
 			log_panic(__func__, "SIZE= does not fit");
 	}
 	client_send(c, CLIENT_CMD_MAIL, 0, "MAIL FROM:<%s>%s%s%s%s%s",
-	    l->sender, size, l->eightbit && (c->ext & CLIENT_EXT_8BITMIME)
-	    ? " BODY=8BITMIME" : "", utf8 ? " SMTPUTF8" : "",
+	    l->sender, size, c->bdat ? " BODY=BINARYMIME" : l->eightbit
+	    && (c->ext & CLIENT_EXT_8BITMIME) ? " BODY=8BITMIME" : "",
+	    utf8 ? " SMTPUTF8" : "",
 	    dsn && l->mail_dsn != NULL && *l->mail_dsn ? " " : "",
 	    dsn && l->mail_dsn != NULL ? l->mail_dsn : "");
 	if (c->ext & CLIENT_EXT_PIPELINING) {
@@ -688,9 +706,24 @@ client_letter(struct client *c, const struct client_letter *l)
 		    && c->npending < CLIENT_PENDING_MAX - 1)
 			client_send_rcpt(c);
 		if (c->next_rcpt == l->nrcpts)
-			client_send(c, CLIENT_CMD_DATA, 0, "DATA");
+			client_start_text(c);
 	}
 	return 0;
+}
+
+/*
+ * client_start_text - every RCPT is sent: DATA, or with BINARYMIME the
+ * text at once as BDAT chunks (RFC 3030: no 354 to wait for)
+ */
+static void
+client_start_text(struct client *c)
+{
+	if (!c->bdat) {
+		client_send(c, CLIENT_CMD_DATA, 0, "DATA");
+		return;
+	}
+	c->state = CLIENT_ST_BODY;
+	c->bdat_first_line = 1;
 }
 
 /* client_send_rcpt - RCPT for the next recipient not failed already */
@@ -782,12 +815,12 @@ client_letter_reply(struct client *c, const struct client_pending *p,
 			client_send_rcpt(c);
 			if ((c->ext & CLIENT_EXT_PIPELINING)
 			    && c->next_rcpt == c->letter->nrcpts)
-				client_send(c, CLIENT_CMD_DATA, 0, "DATA");
+				client_start_text(c);
 			return;
 		}
 		if (!(c->ext & CLIENT_EXT_PIPELINING)) {
 			if (c->naccepted > 0)
-				client_send(c, CLIENT_CMD_DATA, 0, "DATA");
+				client_start_text(c);
 			else
 				client_end_letter(c, 1);
 		}
@@ -816,7 +849,16 @@ client_letter_reply(struct client *c, const struct client_pending *p,
 		client_set_accepted(c, r);
 		client_end_letter(c, 1);
 		return;
+	case CLIENT_CMD_BDAT:
+		if (!ok && c->bdat_error.code == 0)
+			c->bdat_error = *r;
+		return;
 	case CLIENT_CMD_DOT:
+		/* RFC 3030 2: after a refused chunk, that refusal counts. */
+		if (c->bdat && c->bdat_error.code != 0) {
+			r = &c->bdat_error;
+			ok = 0;
+		}
 		if (!c->discard)
 			client_set_accepted(c, r);
 		client_end_letter(c, c->discard || !ok);
@@ -832,10 +874,12 @@ client_body(struct client *c, const char *data, size_t len)
 	const char *lf;
 	size_t span;
 
-	if (c->state != CLIENT_ST_BODY) {
+	if (client_want(c) != CLIENT_WANT_BODY) {
 		errno = EINVAL;
 		return -1;
 	}
+	if (c->bdat)
+		return client_bdat(c, data, len);
 	while (len > 0) {
 		if (c->body_bol && data[0] == '.'
 		    && buf_append(c->out, ".", 1) < 0)
@@ -857,19 +901,60 @@ client_body(struct client *c, const char *data, size_t len)
 	return 0;
 }
 
+/*
+ * client_bdat - one BDAT chunk of the bytes as they are: no dot-stuffing,
+ * no line ends changed, except the LF that ends the queue's own first
+ * line (our Received:, written with LF) which becomes CRLF
+ */
+static int
+client_bdat(struct client *c, const char *data, size_t len)
+{
+	char head[40];
+	const char *lf = NULL;
+	size_t slot, span = len;
+	int n;
+
+	if (c->bdat_first_line && (lf = memchr(data, '\n', len)) != NULL)
+		span = (size_t)(lf - data);
+	n = snprintf(head, sizeof(head), "BDAT %zu\r\n", len
+	    + (lf != NULL && (span == 0 || data[span - 1] != '\r')));
+	if (n < 0 || (size_t)n >= sizeof(head))
+		log_panic(__func__, "BDAT line does not fit");
+	if (buf_append(c->out, head, (size_t)n) < 0
+	    || buf_append(c->out, data, span) < 0)
+		return -1;
+	if (lf != NULL) {
+		c->bdat_first_line = 0;
+		if ((span == 0 || data[span - 1] != '\r')
+		    && buf_append(c->out, "\r", 1) < 0)
+			return -1;
+		if (buf_append(c->out, data + span, len - span) < 0)
+			return -1;
+	}
+	slot = (c->pend_head + c->npending) % CLIENT_PENDING_MAX;
+	c->pending[slot].cmd = CLIENT_CMD_BDAT;
+	c->npending++;
+	return 0;
+}
+
 int
 client_body_end(struct client *c)
 {
 	size_t slot;
 
-	if (c->state != CLIENT_ST_BODY) {
+	if (client_want(c) != CLIENT_WANT_BODY) {
 		errno = EINVAL;
 		return -1;
 	}
-	if (!c->body_bol && buf_append(c->out, "\r\n", 2) < 0)
-		return -1;
-	if (buf_append(c->out, ".\r\n", 3) < 0)
-		return -1;
+	if (c->bdat) {
+		if (buf_append(c->out, "BDAT 0 LAST\r\n", 13) < 0)
+			return -1;
+	} else {
+		if (!c->body_bol && buf_append(c->out, "\r\n", 2) < 0)
+			return -1;
+		if (buf_append(c->out, ".\r\n", 3) < 0)
+			return -1;
+	}
 	slot = (c->pend_head + c->npending) % CLIENT_PENDING_MAX;
 	c->pending[slot].cmd = CLIENT_CMD_DOT;
 	c->npending++;

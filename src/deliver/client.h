@@ -33,7 +33,14 @@
  *	offered, a recipient whose address is not ASCII fails at once with
  *	553 5.6.7 (every recipient when the sender's is not), and the
  *	others go without it.
- *	BODY=BINARYMIME (RFC 3030) is not sent by this engine yet: such a
+ *	BODY=BINARYMIME (RFC 3030): when the server offers CHUNKING and
+ *	BINARYMIME, MAIL says BODY=BINARYMIME, no DATA is sent, and each
+ *	client_body() becomes one BDAT chunk of the bytes as they are (no
+ *	dot-stuffing, no line end changed but the LF that ends the first
+ *	line, the queue's own LF-ended Received:); client_body_end() sends
+ *	BDAT 0 LAST, whose reply (or the first refused chunk's) is the
+ *	result. Chunks are pipelined when PIPELINING is offered, else the
+ *	engine wants a reply after each. When either is not offered the
  *	letter fails at once with 554 5.6.3 (nothing sent).
  *	client_body() appends text of the letter while the engine wants
  *	CLIENT_WANT_BODY: LF line ends become CRLF and a leading dot is

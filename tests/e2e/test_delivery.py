@@ -177,6 +177,8 @@ class Sink:
       data:   reply line after the final dot (default 250)
       greeting: the greeting line
       drop_at_data: close the connection instead of answering the dot
+    BDAT (RFC 3030) is taken whatever ehlo says: each chunk is answered
+    250, the LAST one with data; the letter's bytes are the chunks'.
       name:   the name in the greeting and EHLO reply
     """
 
@@ -228,7 +230,7 @@ class Sink:
                 h.rfile.readline()
                 send("221 bye")
                 return
-            mail, rcpts = None, []
+            mail, rcpts, chunks = None, [], []
             while True:
                 line = h.rfile.readline()
                 if not line:
@@ -246,8 +248,22 @@ class Sink:
                                           else "-", kw))
                 elif verb == "HELO":
                     send("250 %s" % self.name)
+                elif verb == "BDAT":
+                    words = cmd.split()
+                    n = int(words[1])
+                    chunks.append(h.rfile.read(n))
+                    if not rcpts:
+                        send("554 5.5.1 no valid recipients")
+                    elif len(words) > 2 and words[2].upper() == "LAST":
+                        with self.lock:
+                            self.letters.append((mail, list(rcpts),
+                                                 b"".join(chunks)))
+                        chunks = []
+                        send(self.data)
+                    else:
+                        send("250 2.0.0 %d octets" % n)
                 elif verb == "MAIL":
-                    mail, rcpts = cmd, []
+                    mail, rcpts, chunks = cmd, [], []
                     send("250 2.1.0 Ok")
                 elif verb == "RCPT":
                     addr = cmd[cmd.index("<") + 1:cmd.rindex(">")]

@@ -1,4 +1,5 @@
-"""test_dsn - the delivery agent honours DSN (RFC 3461) end to end.
+"""test_dsn - the delivery agent honours DSN (RFC 3461) end to end,
+and sends BINARYMIME (RFC 3030) with BDAT.
 
 A client sends through pollsmtpd with NOTIFY, ORCPT, RET and ENVID; the
 agent delivers to an SMTP sink of test_delivery (on 127.0.0.2, found
@@ -21,7 +22,8 @@ import harness
 from test_delivery import DeliveryTest, wait_until
 
 
-class DsnTest(DeliveryTest):
+class DsnBase(DeliveryTest):
+    """Helpers: a client with ESMTP parameters, a sink, a report."""
 
     def dsn_send(self, rcpts, mail_params=""):
         """rcpts: [(address, "NOTIFY=... ORCPT=...")]; returns the ID."""
@@ -55,6 +57,10 @@ class DsnTest(DeliveryTest):
         parts = msg.get_payload()
         fields = [dict(b.items()) for b in parts[1].get_payload()]
         return msg, parts, fields
+
+
+
+class DsnTest(DsnBase):
 
     def test_notify_never_no_bounce(self):
         """NOTIFY=NEVER and a 5xx: error/ has the letter, no bounce."""
@@ -168,6 +174,60 @@ class DsnTest(DeliveryTest):
                       "ORCPT=rfc822;bob+2Btag@dsn.test", sink.transcripts[0])
         self.assertEqual(self.daemon.files("alice"), [])
         self.assertFalse(self.log_has(r"%s sender delivery status" % qid))
+
+
+class BinarymimeTest(DsnBase):
+
+    BODY = (b"Subject: binary\r\n\r\n.leading dot\r\nbare LF\nbare CR\r"
+            b"\xff\xfe\x00 and NUL\r\n")
+
+    def bdat_send(self, rcpt):
+        c = self.daemon.client()
+        c.expect_ok("EHLO client.test", 250)
+        c.expect_ok("MAIL FROM:<alice@example.org> BODY=BINARYMIME", 250)
+        c.expect_ok("RCPT TO:<%s>" % rcpt, 250)
+        c.send(b"BDAT %d LAST\r\n" % len(self.BODY) + self.BODY)
+        reply = c.expect(250)
+        c.expect_ok("QUIT", 221)
+        c.close()
+        return re.search(r"queued as (\w+)", reply.text).group(1)
+
+    def test_bdat_bytes_as_received(self):
+        """CHUNKING and BINARYMIME offered: BODY=BINARYMIME, BDAT, the
+        very bytes the client sent after our Received: line."""
+        sink = self.setup_sink("bin.test", dsn=False)
+        sink.ehlo = sink.ehlo + ["CHUNKING", "BINARYMIME"]
+        self.start()
+        qid = self.bdat_send("bob@bin.test")
+        wait_until(lambda: sink.letters, 10, "the letter at the sink")
+        self.wait_empty("bin.test")
+        mail, rcpts, data = sink.letters[0]
+        self.assertIn(" BODY=BINARYMIME", mail)
+        self.assertTrue(data.endswith(self.BODY), data)
+        first = data[:len(data) - len(self.BODY)]
+        self.assertTrue(first.startswith(b"Received: "), first)
+        self.assertIn(("id %s" % qid).encode(), first)
+        self.assertTrue(first.endswith(b"\r\n"))
+        self.assertEqual(first.count(b"\n"), 1)
+        wait_until(lambda: sink.transcripts, 10, "the sink's transcript")
+        self.assertFalse([l for l in sink.transcripts[0]
+                          if l.startswith("C: DATA")])
+
+    def test_no_chunking_fails_563(self):
+        """The next hop lacks CHUNKING/BINARYMIME: failed for good with
+        5.6.3, nothing sent, and the sender gets a bounce."""
+        sink = self.setup_sink("nobin.test", dsn=False)
+        self.start()
+        self.bdat_send("bob@nobin.test")
+        wait_until(lambda: self.daemon.files("alice"), 10, "the bounce")
+        self.wait_empty("nobin.test")
+        _, _, fields = self.report(self.bounces()[0])
+        self.assertEqual(fields[1]["Status"], "5.6.3")
+        self.assertEqual(sink.letters, [])
+        wait_until(lambda: sink.transcripts, 10, "the sink's transcript")
+        self.assertFalse([l for l in sink.transcripts[0]
+                          if l.startswith("C: MAIL")])
+        self.assertTrue(self.errors("nobin.test"))
 
 
 if __name__ == "__main__":
