@@ -9,7 +9,8 @@ sent and at what arrives in the sender's (alice's) Maildir.
 "No notice arrives" is asserted only after the agent has finished the
 letter: its bounce (or report) is stored before the letter goes to
 error/ or is removed, so once that has happened, a notice would be
-there already.
+there already. Log records are waited for: the logger writes them on
+its own time.
 """
 
 import email
@@ -72,8 +73,9 @@ class DsnTest(DsnBase):
         self.wait_empty("never.test")
         wait_until(lambda: self.log_has(r"%s no bounce: NOTIFY says not to"
                                         % qid), 10, "the log record")
-        self.assertTrue(self.log_has(
-            r"%s to=<nobody@never.test>.*status=bounced" % qid))
+        wait_until(lambda: self.log_has(
+            r"%s to=<nobody@never.test>.*status=bounced" % qid), 10,
+            "the bounced record")
         self.assertEqual(self.daemon.files("alice"), [])
 
     def test_bounce_only_for_failure_with_full_envid_orcpt(self):
@@ -152,8 +154,9 @@ class DsnTest(DsnBase):
         self.assertEqual(fields[1]["Status"], "2.0.0")
         self.assertEqual(fields[1]["Remote-MTA"], "dns; mx.plain.test")
         self.assertEqual(parts[2].get_content_type(), "text/rfc822-headers")
-        self.assertTrue(self.log_has(
-            r"%s sender delivery status notification" % qid))
+        wait_until(lambda: self.log_has(
+            r"%s sender delivery status notification" % qid), 10,
+            "the notification record")
 
     def test_success_with_dsn_passed_on(self):
         """NOTIFY=SUCCESS, next hop with DSN: RET/ENVID on MAIL, NOTIFY
