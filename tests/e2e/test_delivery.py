@@ -405,6 +405,12 @@ class DeliveryTest(unittest.TestCase):
     def log_has(self, pattern):
         return re.search(pattern, self.daemon.log()) is not None
 
+    def assert_logged(self, pattern, timeout=10):
+        """The logger writes records on its own time: one sent before a
+        file the test saw may reach the log after it."""
+        wait_until(lambda: self.log_has(pattern), timeout,
+                   "a log record matching %r" % pattern)
+
 
 class TestDelivered(DeliveryTest):
 
@@ -430,7 +436,7 @@ class TestDelivered(DeliveryTest):
         self.assertIn(("id %s" % qid).encode(), data)
         self.assertEqual(other.letters, [])
         self.assertEqual(self.state("remote.test", "x"), None)
-        self.assertTrue(self.log_has(
+        self.assert_logged((
             r"%s to=<bob@remote.test>, relay=mx1.remote.test\[127.0.0.2\]"
             r":%d, delay=\d+s, dsn=2.0.0, status=sent \(250 2.0.0 Ok"
             % (qid, self.sink_port)))
@@ -451,7 +457,7 @@ class TestDelivered(DeliveryTest):
         self.send(["bob@fb.test"])
         wait_until(lambda: sink.letters, 10, "the letter at the second MX")
         self.wait_empty("fb.test")
-        self.assertTrue(self.log_has(r"connect to mx1.fb.test\[127.0.0.2\]"))
+        self.assert_logged((r"connect to mx1.fb.test\[127.0.0.2\]"))
 
     def test_implicit_mx(self):
         """No MX record: the domain's own A record is the host."""
@@ -544,7 +550,7 @@ class TestFailures(DeliveryTest):
         with open(os.path.join(self.daemon.queue_dir("hard.test"), "error",
                                ".state", err)) as f:
             self.assertIn("550 5.1.1", f.read())
-        self.assertTrue(self.log_has(r"to=<nobody@hard.test>.*status=bounced"))
+        self.assert_logged((r"to=<nobody@hard.test>.*status=bounced"))
 
     def test_nxdomain_bounces_at_once(self):
         self.start()
@@ -789,7 +795,7 @@ class TestCrash(DeliveryTest):
                    "a new agent")
         wait_until(lambda: sink.letters, 20, "the letter delivered")
         self.wait_empty("crash.test")
-        self.assertTrue(self.log_has(r"delivery agent \d+ killed by signal 9"))
+        self.assert_logged((r"delivery agent \d+ killed by signal 9"))
         self.assertEqual(sink.data, orig)
 
     def agents(self):
