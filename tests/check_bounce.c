@@ -23,6 +23,7 @@ static void
 info(struct bounce_info *bi, struct bounce_rcpt *r)
 {
 	memset(bi, 0, sizeof(*bi));
+	memset(r, 0, 2 * sizeof(*r));
 	r[0].rcpt = "nobody@remote.example";
 	r[0].status = "5.1.1";
 	r[0].diagnostic = "smtp; 550 5.1.1 <nobody@remote.example>: unknown";
@@ -145,6 +146,135 @@ START_TEST(test_too_big)
 }
 END_TEST
 
+static const char message[] =
+    "Received: from c.example by mx.example.org (pollsmtpd) with ESMTP id "
+    "ABC; Tue, 1 Dec 2026 10:00:00 +0000\n"
+    "Subject: hello\n"
+    "From: <a@example.org>\n"
+    "\n"
+    "the body, line one\n"
+    "and line two\n";
+
+/* RET=HDRS (and no RET): the third part is the headers only. */
+START_TEST(test_ret_hdrs)
+{
+	struct bounce_info bi;
+	struct bounce_rcpt r[2];
+	struct buf *b = buf_new(65536);
+	const char *t;
+
+	info(&bi, r);
+	bi.headers = message;
+	bi.headers_len = strstr(message, "\n\n") - message + 1;
+	ck_assert_int_eq(bounce_format(&bi, b), 0);
+	t = buf_data(b);
+	ck_assert_ptr_nonnull(strstr(t, "Content-Description: Undelivered "
+	    "Message Headers\nContent-Type: text/rfc822-headers\n\n"
+	    "Received: from c.example"));
+	ck_assert_ptr_null(strstr(t, "message/rfc822"));
+	ck_assert_ptr_null(strstr(t, "the body, line one"));
+	ck_assert_ptr_nonnull(strstr(t, "From: <a@example.org>\n\n--"));
+	buf_free(b);
+}
+END_TEST
+
+/* RET=FULL: message/rfc822 with the whole message, body and all. */
+START_TEST(test_ret_full)
+{
+	struct bounce_info bi;
+	struct bounce_rcpt r[2];
+	struct buf *b = buf_new(65536);
+	const char *t, *part;
+
+	info(&bi, r);
+	bi.message = message;
+	bi.message_len = sizeof(message) - 1;
+	ck_assert_int_eq(bounce_format(&bi, b), 0);
+	t = buf_data(b);
+	part = strstr(t, "--0000000100000Z001/mx.example.org\n"
+	    "Content-Description: Undelivered Message\n"
+	    "Content-Type: message/rfc822\n\n");
+	ck_assert_ptr_nonnull(part);
+	ck_assert_ptr_nonnull(strstr(part, message));
+	ck_assert_ptr_nonnull(strstr(part, "and line two\n\n"
+	    "--0000000100000Z001/mx.example.org--\n"));
+	ck_assert_ptr_null(strstr(t, "text/rfc822-headers"));
+	buf_free(b);
+}
+END_TEST
+
+/* ENVID and ORCPT (RFC 3464 2.2.1, 2.3.1), in their places. */
+START_TEST(test_envid_orcpt)
+{
+	struct bounce_info bi;
+	struct bounce_rcpt r[2];
+	struct buf *b = buf_new(65536);
+	const char *t;
+
+	info(&bi, r);
+	ck_assert_int_eq(bounce_format(&bi, b), 0);
+	ck_assert_ptr_null(strstr(buf_data(b), "Original-"));
+	buf_reset(b);
+	bi.envid = "QQ314159";
+	r[0].orcpt = "rfc822;nobody+tag@remote.example";
+	ck_assert_int_eq(bounce_format(&bi, b), 0);
+	t = buf_data(b);
+	ck_assert_ptr_nonnull(strstr(t, "Content-Type: message/delivery-status"
+	    "\n\nOriginal-Envelope-Id: QQ314159\n"
+	    "Reporting-MTA: dns; mx.example.org\n"));
+	ck_assert_ptr_nonnull(strstr(t, "\n\nOriginal-Recipient: "
+	    "rfc822;nobody+tag@remote.example\n"
+	    "Final-Recipient: rfc822; nobody@remote.example\n"
+	    "Action: failed\n"));
+	/* The second recipient had no ORCPT: none invented. */
+	ck_assert_ptr_nonnull(strstr(t, "\n\nFinal-Recipient: rfc822; "
+	    "late@remote.example\n"));
+	ck_assert_ptr_null(strstr(strstr(t, "Original-Recipient") + 1,
+	    "Original-Recipient"));
+	buf_free(b);
+}
+END_TEST
+
+/* A success report: "relayed" for every recipient, not a bounce. */
+START_TEST(test_relayed)
+{
+	struct bounce_info bi;
+	struct bounce_rcpt r[1];
+	struct buf *b = buf_new(65536);
+	const char *t;
+
+	memset(r, 0, sizeof(r));
+	{
+		struct bounce_rcpt two[2];
+
+		info(&bi, two);
+	}
+	r[0].rcpt = "bob@remote.example";
+	r[0].status = "2.0.0";
+	r[0].diagnostic = "smtp; 250 2.0.0 Ok: queued as 99";
+	r[0].remote_mta = "mx.remote.example";
+	bi.rcpts = r;
+	bi.nrcpts = 1;
+	bi.relayed = 1;
+	ck_assert_int_eq(bounce_format(&bi, b), 0);
+	t = buf_data(b);
+	ck_assert_ptr_nonnull(strstr(t, "\nSubject: Successful Mail Delivery "
+	    "Report\n"));
+	ck_assert_ptr_null(strstr(t, "Undelivered"));
+	ck_assert_ptr_null(strstr(t, "Action: failed"));
+	ck_assert_ptr_nonnull(strstr(t, "\n\nFinal-Recipient: rfc822; "
+	    "bob@remote.example\n"
+	    "Action: relayed\n"
+	    "Status: 2.0.0\n"
+	    "Remote-MTA: dns; mx.remote.example\n"
+	    "Diagnostic-Code: smtp; 250 2.0.0 Ok: queued as 99\n"));
+	ck_assert_ptr_nonnull(strstr(t, "was relayed to the recipients"));
+	ck_assert_ptr_nonnull(strstr(t, "Content-Description: Relayed Message "
+	    "Headers\nContent-Type: text/rfc822-headers\n"));
+	buf_free(b);
+}
+END_TEST
+
 static Suite *
 bounce_suite(void)
 {
@@ -155,6 +285,10 @@ bounce_suite(void)
 	tcase_add_test(tc, test_structure);
 	tcase_add_test(tc, test_headers_without_lf);
 	tcase_add_test(tc, test_too_big);
+	tcase_add_test(tc, test_ret_hdrs);
+	tcase_add_test(tc, test_ret_full);
+	tcase_add_test(tc, test_envid_orcpt);
+	tcase_add_test(tc, test_relayed);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -8,7 +8,8 @@
  *	  S- BYTES	the server sends BYTES (\r \n \\ escapes, no CRLF added)
  *	  C: TEXT	the engine's next output is TEXT CRLF
  *	  ! new helo=NAME tls=none|may|encrypt
- *	  ! letter SENDER|<> RCPT,RCPT... size=N [8bit]
+ *	  ! letter SENDER|<> RCPT,RCPT... size=N [8bit] [utf8] [binary]
+ *	      [mail=PARAMS] [rcptN=PARAMS]   (DSN parameters; '|' is a space)
  *	  ! body TEXT	(escapes) given to client_body()
  *	  ! end		client_body_end()
  *	  ! result CODE...	the letter's reply codes, in recipient order
@@ -105,6 +106,9 @@ struct t_letter {
 	char sender[256];
 	char rcptbuf[2048];
 	const char *rcpts[32];
+	char mail_dsn[256];
+	char rcpt_dsn[32][256];
+	const char *rcpt_dsnp[32];
 	struct client_letter l;
 };
 
@@ -211,6 +215,29 @@ replay(const char *name, int bytewise)
 			letter->l.nrcpts = n;
 			letter->l.size = size;
 			letter->l.eightbit = strstr(line, " 8bit") != NULL;
+			letter->l.smtputf8 = strstr(line, " utf8") != NULL;
+			letter->l.binarymime = strstr(line, " binary") != NULL;
+			if ((p = strstr(line, " mail=")) != NULL) {
+				sscanf(p + 6, "%255s", letter->mail_dsn);
+				for (char *q = letter->mail_dsn; *q; q++)
+					if (*q == '|')
+						*q = ' ';
+				letter->l.mail_dsn = letter->mail_dsn;
+			}
+			for (p = strstr(line, " rcpt"); p != NULL;
+			    p = strstr(p + 1, " rcpt")) {
+				char *end, *q;
+				unsigned long k = strtoul(p + 5, &end, 10);
+
+				if (end == p + 5 || *end != '=' || k >= 32)
+					continue;
+				sscanf(end + 1, "%255s", letter->rcpt_dsn[k]);
+				for (q = letter->rcpt_dsn[k]; *q; q++)
+					if (*q == '|')
+						*q = ' ';
+				letter->rcpt_dsnp[k] = letter->rcpt_dsn[k];
+				letter->l.rcpt_dsn = letter->rcpt_dsnp;
+			}
 			ck_assert_msg(client_letter(c, &letter->l) == 0,
 			    "%s: client_letter refused", where);
 		} else if (strncmp(line, "! body ", 7) == 0) {
@@ -333,7 +360,8 @@ START_TEST(test_letter_refused_when_busy)
 {
 	struct client *c = client_new("out.example", CONF_TLS_MAY, 0);
 	const char *rcpt = "r@x.example";
-	struct client_letter l = { "a@example.org", &rcpt, 1, 3, 0 };
+	struct client_letter l = { .sender = "a@example.org", .rcpts = &rcpt,
+	    .nrcpts = 1, .size = 3 };
 
 	ck_assert_int_eq(client_letter(c, &l), -1);
 	(void)client_feed(c, "220 hi\r\n250 ok\r\n", 16);
@@ -352,7 +380,8 @@ START_TEST(test_reply_text_cleaned)
 {
 	struct client *c = client_new("out.example", CONF_TLS_MAY, 0);
 	const char *rcpt = "r@x.example";
-	struct client_letter l = { "a@example.org", &rcpt, 1, 3, 0 };
+	struct client_letter l = { .sender = "a@example.org", .rcpts = &rcpt,
+	    .nrcpts = 1, .size = 3 };
 	const struct client_result *r;
 
 	(void)client_feed(c, "220 hi\r\n250 ok\r\n", 16);

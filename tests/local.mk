@@ -154,6 +154,7 @@ E2E_TESTS = \
 	tests/e2e/test_dovecot.py \
 	tests/e2e/test_startup.py \
 	tests/e2e/test_delivery.py \
+	tests/e2e/test_dsn.py \
 	tests/e2e/test_extensions.py \
 	tests/e2e/test_scaleout.py \
 	tests/e2e/test_tls.py

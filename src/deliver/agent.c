@@ -84,6 +84,8 @@
 #define AGENT_RESCAN_S		60
 #define AGENT_CONNECT_S		30	/* connect timeout */
 #define AGENT_HEADER_MAX	(64 * 1024)
+#define AGENT_FULL_MAX		(16 * 1024 * 1024)	/* RET=FULL up to this */
+#define AGENT_DSN_MAX		512	/* "RET=... ENVID=..." for MAIL */
 #define AGENT_BOUNCE_MAX	(256 * 1024)
 #define AGENT_CHUNK		(64 * 1024)
 #define AGENT_OUT_LOW		(64 * 1024)	/* refill the text below this */
@@ -153,6 +155,7 @@ struct agent_outcome {
 	struct client_reply reply;
 	char relay[AGENT_RELAY_MAX];	/* "host[ip]:port" or "none" */
 	char remote_mta[DNS_NAME_MAX];	/* "" when none answered */
+	int dsn_offered;		/* the server took NOTIFY itself */
 };
 
 #define AGENT_SENT	0
@@ -166,6 +169,8 @@ struct agent_work {
 	int fd;				/* the claimed file */
 	struct queuefile *qf;
 	const char **rcpts;
+	const char **rcpt_dsn;		/* each recipient's NOTIFY, ORCPT */
+	char mail_dsn[AGENT_DSN_MAX];	/* RET, ENVID for MAIL */
 	struct queuefile_state state;
 	struct buf *headers;		/* its header section */
 	long long arrival;
@@ -301,7 +306,9 @@ static int agent_envelope_copy(struct agent_ctx *ag, struct agent_work *w,
     const struct agent_outcome *out, int kind, int dst_dfd, const char *dst,
     int noreplace, char *placed, size_t placedlen);
 static int agent_bounce(struct agent_ctx *ag, struct agent_work *w,
-    const struct agent_outcome *out);
+    const struct agent_outcome *out, int kind);
+static int agent_notify(const struct agent_work *w, size_t i,
+    const struct agent_outcome *o, int kind);
 static int agent_make_id(struct agent_ctx *ag, char *id, size_t idlen);
 static int agent_open_domain(struct agent_ctx *ag, const char *domain);
 static int agent_mkdirat(int dfd, const char *name);
@@ -1705,6 +1712,8 @@ agent_session_step(struct agent_session *s)
 					(void)snprintf(out[i].remote_mta,
 					    sizeof(out[i].remote_mta), "%s",
 					    s->addrs[s->addr_i].host);
+					out[i].dsn_offered = client_has(s->cl,
+					    CLIENT_EXT_DSN);
 				}
 				agent_finish(ag, w, out);
 				free(out);
@@ -1950,9 +1959,9 @@ agent_claim(struct agent_ctx *ag, struct agent_letter *l,
 	struct queuefile_error qerr;
 	struct stat st;
 	char claim[AGENT_PATH_MAX], path[AGENT_PATH_MAX];
-	const char *params;
-	size_t i;
-	int dfd, rc, forced;
+	const char *params, *v;
+	size_t i, vlen;
+	int dfd, rc, n, forced;
 
 	if ((dfd = agent_open_domain(ag, l->dom->name)) < 0)
 		goto gone;
@@ -2026,11 +2035,32 @@ agent_claim(struct agent_ctx *ag, struct agent_letter *l,
 	    w->headers) < 0 && errno != EMSGSIZE)
 		goto fail;
 	if ((w->rcpts = calloc(queuefile_nrcpts(w->qf), sizeof(*w->rcpts)))
-	    == NULL)
+	    == NULL || (w->rcpt_dsn = calloc(queuefile_nrcpts(w->qf),
+	    sizeof(*w->rcpt_dsn))) == NULL)
 		goto fail;
-	for (i = 0; i < queuefile_nrcpts(w->qf); i++)
+	for (i = 0; i < queuefile_nrcpts(w->qf); i++) {
 		w->rcpts[i] = queuefile_rcpt(w->qf, i);
+		/* Only NOTIFY and ORCPT are kept after a recipient. */
+		w->rcpt_dsn[i] = queuefile_rcpt_params(w->qf, i);
+	}
 	params = queuefile_params(w->qf);
+	/* RET and ENVID go on when the next hop offers DSN (RFC 3461 4). */
+	n = 0;
+	if ((v = queuefile_param(params, "RET", &vlen)) != NULL)
+		n = snprintf(w->mail_dsn, sizeof(w->mail_dsn), "RET=%.*s",
+		    (int)vlen, v);
+	if (n >= 0 && (size_t)n < sizeof(w->mail_dsn)
+	    && (v = queuefile_param(params, "ENVID", &vlen)) != NULL)
+		n += snprintf(w->mail_dsn + n, sizeof(w->mail_dsn) - (size_t)n,
+		    "%sENVID=%.*s", n > 0 ? " " : "", (int)vlen, v);
+	if (n < 0 || (size_t)n >= sizeof(w->mail_dsn))
+		w->mail_dsn[0] = '\0';	/* longer than RFC 3461 allows */
+	w->cl.mail_dsn = w->mail_dsn;
+	w->cl.rcpt_dsn = w->rcpt_dsn;
+	w->cl.smtputf8 = queuefile_smtputf8(w->qf);
+	v = queuefile_param(params, "BODY", &vlen);
+	w->cl.binarymime = v != NULL && vlen == 10
+	    && strncasecmp(v, "BINARYMIME", 10) == 0;
 	w->offset = (off_t)queuefile_envelope_len(w->qf);
 	w->cl.sender = queuefile_sender(w->qf);
 	w->cl.rcpts = w->rcpts;
@@ -2072,6 +2102,7 @@ agent_work_free(struct agent_work *w)
 		close(w->fd);
 	queuefile_free(w->qf);
 	free(w->rcpts);
+	free(w->rcpt_dsn);
 	buf_free(w->headers);
 	free(w);
 }
@@ -2333,16 +2364,49 @@ agent_make_id(struct agent_ctx *ag, char *id, size_t idlen)
 }
 
 /*
- * agent_bounce - the bounce of the failed recipients to the sender,
- * stored durably: in the sender's Maildir when the sender is local (or
- * to the postmaster when the local part is no user), else queued for
- * the sender's domain. Returns 0 when stored, or when there is nobody
- * to tell (<>, an address literal; logged), -1 when it could not be
- * stored (the failed recipients then wait, to try again).
+ * agent_notify - whether recipient i (outcome o) gets a notice of kind
+ * AGENT_FAILED (a bounce: NOTIFY has FAILURE, or no NOTIFY at all, RFC
+ * 3461 4.1) or AGENT_SENT (a "relayed" report: NOTIFY has SUCCESS and
+ * the next hop did not offer DSN, so it cannot report it itself).
+ */
+static int
+agent_notify(const struct agent_work *w, size_t i,
+    const struct agent_outcome *o, int kind)
+{
+	const char *v, *end;
+	size_t len, k;
+	const char *what = kind == AGENT_SENT ? "SUCCESS" : "FAILURE";
+
+	if (o->kind != kind || (kind == AGENT_SENT && o->dsn_offered))
+		return 0;
+	v = queuefile_param(queuefile_rcpt_params(w->qf, i), "NOTIFY", &len);
+	if (v == NULL)
+		return kind == AGENT_FAILED;
+	for (end = v + len; v < end; v += k + 1) {
+		k = strcspn(v, ",");
+		if (v + k > end)
+			k = (size_t)(end - v);
+		if (k == strlen(what) && strncasecmp(v, what, k) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * agent_bounce - the notice of kind AGENT_FAILED (a bounce of the
+ * failed recipients that want one) or AGENT_SENT (a "relayed" report of
+ * those sent that asked NOTIFY=SUCCESS) to the sender, stored durably:
+ * in the sender's Maildir when the sender is local (or to the
+ * postmaster when the local part is no user), else queued for the
+ * sender's domain. RET=FULL puts the whole letter in (when it is under
+ * AGENT_FULL_MAX), ENVID and ORCPT are reported. Returns 0 when stored,
+ * or when there is nobody to tell (<>, an address literal, no recipient
+ * asked; logged), -1 when it could not be stored (the failed recipients
+ * then wait, to try again).
  */
 static int
 agent_bounce(struct agent_ctx *ag, struct agent_work *w,
-    const struct agent_outcome *out)
+    const struct agent_outcome *out, int kind)
 {
 	const struct conf *conf = ag->conf;
 	struct bounce_rcpt *br = NULL;
@@ -2350,15 +2414,32 @@ agent_bounce(struct agent_ctx *ag, struct agent_work *w,
 	struct maildir_copy copy;
 	struct iovec iov[2];
 	struct addr a;
-	struct buf *text = NULL, *head = NULL;
+	struct buf *text = NULL, *head = NULL, *full = NULL;
 	char (*diag)[CLIENT_TEXT_MAX + 16] = NULL;
-	const char *sender = queuefile_sender(w->qf), *user = NULL;
+	char (*orcpt)[QUEUEFILE_LINE_MAX] = NULL;
+	const char *sender = queuefile_sender(w->qf), *user = NULL, *v;
 	char path[ADDR_PATH_MAX + 3], id[32], date[64];
-	size_t i, n = 0, used;
-	int rc = -1;
+	char envid[QUEUEFILE_LINE_MAX];
+	size_t i, n = 0, used, vlen, elen = queuefile_envelope_len(w->qf);
+	off_t msglen = w->size - (off_t)elen;
+	int rc = -1, ret_full;
 
 	if (*sender == '\0')
 		return 0;		/* never a bounce of a bounce */
+	for (i = 0; i < queuefile_nrcpts(w->qf); i++)
+		n += agent_notify(w, i, &out[i], kind);
+	if (n == 0) {
+		if (kind == AGENT_FAILED)
+			log_info(w->id, "no bounce: NOTIFY says not to");
+		return 0;
+	}
+	n = 0;
+	v = queuefile_param(queuefile_params(w->qf), "RET", &vlen);
+	ret_full = v != NULL && vlen == 4 && strncasecmp(v, "FULL", 4) == 0
+	    && msglen >= 0 && msglen <= AGENT_FULL_MAX;
+	v = queuefile_param(queuefile_params(w->qf), "ENVID", &vlen);
+	if (v == NULL || addr_xtext_decode(v, vlen, envid, sizeof(envid)) < 0)
+		envid[0] = '\0';
 	if (snprintf(path, sizeof(path), "<%s>", sender) >= (int)sizeof(path)
 	    || addr_parse_path(path, strlen(path), 0, &a, &used) != ADDR_OK) {
 		log_warnx(w->id, "no bounce: the sender <%s> is no address",
@@ -2381,12 +2462,35 @@ agent_bounce(struct agent_ctx *ag, struct agent_work *w,
 	    || bounce_format_date((time_t)agent_time(), date, sizeof(date)) < 0
 	    || (br = calloc(queuefile_nrcpts(w->qf), sizeof(*br))) == NULL
 	    || (diag = calloc(queuefile_nrcpts(w->qf), sizeof(*diag))) == NULL
-	    || (text = buf_new(AGENT_BOUNCE_MAX)) == NULL
+	    || (orcpt = calloc(queuefile_nrcpts(w->qf), sizeof(*orcpt)))
+	    == NULL || (text = buf_new(AGENT_BOUNCE_MAX
+	    + (ret_full ? (size_t)msglen : 0))) == NULL
 	    || (head = buf_new(4096)) == NULL)
 		goto done;
+	if (ret_full) {
+		/* RET=FULL: the letter from its Received: line on. */
+		char chunk[AGENT_CHUNK];
+		ssize_t got;
+		off_t off = (off_t)elen;
+
+		if ((full = buf_new((size_t)msglen + 1)) == NULL)
+			goto done;
+		while ((got = pread(w->fd, chunk, sizeof(chunk), off)) != 0) {
+			if (got < 0 && errno == EINTR)
+				continue;
+			if (got < 0 || buf_append(full, chunk, (size_t)got) < 0)
+				goto done;
+			off += got;
+		}
+	}
 	for (i = 0; i < queuefile_nrcpts(w->qf); i++) {
-		if (out[i].kind != AGENT_FAILED)
+		if (!agent_notify(w, i, &out[i], kind))
 			continue;
+		v = queuefile_param(queuefile_rcpt_params(w->qf, i), "ORCPT",
+		    &vlen);
+		if (v != NULL && addr_xtext_decode(v, vlen, orcpt[n],
+		    sizeof(orcpt[n])) == 0)
+			br[n].orcpt = orcpt[n];
 		br[n].rcpt = w->rcpts[i];
 		br[n].status = out[i].reply.status;
 		/* RFC 3464 2.3.6: "smtp" for a remote reply, ours else. */
@@ -2409,6 +2513,12 @@ agent_bounce(struct agent_ctx *ag, struct agent_work *w,
 	bi.nrcpts = n;
 	bi.headers = buf_data(w->headers);
 	bi.headers_len = buf_len(w->headers);
+	bi.envid = envid[0] != '\0' ? envid : NULL;
+	bi.relayed = kind == AGENT_SENT;
+	if (full != NULL) {
+		bi.message = buf_len(full) > 0 ? buf_data(full) : "";
+		bi.message_len = buf_len(full);
+	}
 	if (bounce_format(&bi, text) < 0)
 		goto done;
 	if (user != NULL) {
@@ -2434,11 +2544,14 @@ agent_bounce(struct agent_ctx *ag, struct agent_work *w,
 		log_warn(w->id, "cannot store the bounce to <%s>", sender);
 		goto done;
 	}
-	log_info(w->id, "sender non-delivery notification: %s (to <%s>%s%s)",
-	    id, sender, user != NULL ? ", Maildir of " : "",
+	log_info(w->id, "sender %s notification: %s (to <%s>%s%s)",
+	    kind == AGENT_SENT ? "delivery status" : "non-delivery", id,
+	    sender, user != NULL ? ", Maildir of " : "",
 	    user != NULL ? user : "");
 	rc = 0;
 done:
+	buf_free(full);
+	free(orcpt);
 	buf_free(head);
 	buf_free(text);
 	free(diag);
@@ -2491,13 +2604,19 @@ agent_finish(struct agent_ctx *ag, struct agent_work *w,
 	for (i = 0; i < n; i++)
 		if (out[i].kind == AGENT_FAILED)
 			nfail++;
-	if (nfail > 0 && agent_bounce(ag, w, out) < 0) {
+	if (nfail > 0 && agent_bounce(ag, w, out, AGENT_FAILED) < 0) {
 		/* No bounce stored: they wait and fail again later. */
 		for (i = 0; i < n; i++)
 			if (out[i].kind == AGENT_FAILED)
 				out[i].kind = AGENT_DEFERRED;
 		nfail = 0;
 	}
+	/*
+	 * NOTIFY=SUCCESS to a next hop without DSN: "relayed" (RFC 3461
+	 * 4.1). Sent is sent: a report that cannot be stored is logged.
+	 */
+	if (agent_bounce(ag, w, out, AGENT_SENT) < 0)
+		log_warnx(w->id, "no delivery status notification stored");
 	for (i = 0; i < n; i++) {
 		agent_log_outcome(ag, w, i, &out[i]);
 		nsent += out[i].kind == AGENT_SENT;

@@ -49,6 +49,7 @@ bounce_format(const struct bounce_info *bi, struct buf *out)
 {
 	char now[64], arrival[64], boundary[160];
 	const struct bounce_rcpt *r;
+	const char *part;
 	size_t i;
 	int n, rc = 0;
 
@@ -66,7 +67,7 @@ bounce_format(const struct bounce_info *bi, struct buf *out)
 	rc |= buf_printf(out,
 	    "From: MAILER-DAEMON@%s (Mail Delivery System)\n"
 	    "To: <%s>\n"
-	    "Subject: Undelivered Mail Returned to Sender\n"
+	    "Subject: %s\n"
 	    "Date: %s\n"
 	    "Message-ID: <%s@%s>\n"
 	    "Auto-Submitted: auto-replied\n"
@@ -81,13 +82,26 @@ bounce_format(const struct bounce_info *bi, struct buf *out)
 	    "Content-Type: text/plain; charset=us-ascii\n"
 	    "\n"
 	    "This is the mail system at host %s.\n"
-	    "\n"
-	    "I'm sorry to have to inform you that your message (queue ID %s)\n"
-	    "could not be delivered to one or more recipients. It is attached\n"
-	    "below (its headers only).\n"
 	    "\n",
-	    bi->hostname, bi->sender, now, bi->id, bi->hostname, boundary,
-	    boundary, bi->hostname, bi->orig_id);
+	    bi->hostname, bi->sender, bi->relayed
+	    ? "Successful Mail Delivery Report"
+	    : "Undelivered Mail Returned to Sender", now, bi->id, bi->hostname,
+	    boundary, boundary, bi->hostname);
+	if (bi->relayed)
+		rc |= buf_printf(out,
+		    "Your message (queue ID %s) was relayed to the recipients\n"
+		    "below. Their next mail server does not offer delivery\n"
+		    "status notifications, so this is the last notice you get\n"
+		    "of a successful delivery. It is attached below (%s).\n"
+		    "\n", bi->orig_id, bi->message != NULL
+		    ? "the whole message" : "its headers only");
+	else
+		rc |= buf_printf(out,
+		    "I'm sorry to have to inform you that your message (queue ID %s)\n"
+		    "could not be delivered to one or more recipients. It is attached\n"
+		    "below (%s).\n"
+		    "\n", bi->orig_id, bi->message != NULL
+		    ? "the whole message" : "its headers only");
 	for (i = 0; i < bi->nrcpts; i++) {
 		r = &bi->rcpts[i];
 		rc |= buf_printf(out, "<%s>: %s\n", r->rcpt,
@@ -98,19 +112,28 @@ bounce_format(const struct bounce_info *bi, struct buf *out)
 	    "--%s\n"
 	    "Content-Description: Delivery report\n"
 	    "Content-Type: message/delivery-status\n"
-	    "\n"
+	    "\n",
+	    boundary);
+	/* RFC 3464 2.2: Original-Envelope-Id first, then Reporting-MTA. */
+	if (bi->envid != NULL)
+		rc |= buf_printf(out, "Original-Envelope-Id: %s\n", bi->envid);
+	rc |= buf_printf(out,
 	    "Reporting-MTA: dns; %s\n"
 	    "X-Pollsmtpd-Queue-ID: %s\n"
 	    "Arrival-Date: %s\n",
-	    boundary, bi->hostname, bi->orig_id, arrival);
+	    bi->hostname, bi->orig_id, arrival);
 	for (i = 0; i < bi->nrcpts; i++) {
 		r = &bi->rcpts[i];
+		rc |= buf_printf(out, "\n");
+		/* RFC 3464 2.3: Original-Recipient before Final-Recipient. */
+		if (r->orcpt != NULL)
+			rc |= buf_printf(out, "Original-Recipient: %s\n",
+			    r->orcpt);
 		rc |= buf_printf(out,
-		    "\n"
 		    "Final-Recipient: rfc822; %s\n"
-		    "Action: failed\n"
+		    "Action: %s\n"
 		    "Status: %s\n",
-		    r->rcpt, r->status);
+		    r->rcpt, bi->relayed ? "relayed" : "failed", r->status);
 		if (r->remote_mta != NULL)
 			rc |= buf_printf(out, "Remote-MTA: dns; %s\n",
 			    r->remote_mta);
@@ -119,17 +142,33 @@ bounce_format(const struct bounce_info *bi, struct buf *out)
 			    r->diagnostic);
 		rc |= buf_printf(out, "Last-Attempt-Date: %s\n", now);
 	}
+	if (bi->message != NULL)
+		part = bi->relayed ? "Relayed Message" : "Undelivered Message";
+	else
+		part = bi->relayed ? "Relayed Message Headers"
+		    : "Undelivered Message Headers";
 	rc |= buf_printf(out,
 	    "\n"
 	    "--%s\n"
-	    "Content-Description: Undelivered Message Headers\n"
-	    "Content-Type: text/rfc822-headers\n"
+	    "Content-Description: %s\n"
+	    "Content-Type: %s\n"
 	    "\n",
-	    boundary);
-	if (bi->headers_len > 0)
-		rc |= buf_append(out, bi->headers, bi->headers_len);
-	if (bi->headers_len > 0 && bi->headers[bi->headers_len - 1] != '\n')
-		rc |= buf_append(out, "\n", 1);
+	    boundary, part, bi->message != NULL ? "message/rfc822"
+	    : "text/rfc822-headers");
+	if (bi->message != NULL) {
+		/* RET=FULL (RFC 3461 4.3): the message as it came. */
+		if (bi->message_len > 0)
+			rc |= buf_append(out, bi->message, bi->message_len);
+		if (bi->message_len > 0
+		    && bi->message[bi->message_len - 1] != '\n')
+			rc |= buf_append(out, "\n", 1);
+	} else {
+		if (bi->headers_len > 0)
+			rc |= buf_append(out, bi->headers, bi->headers_len);
+		if (bi->headers_len > 0
+		    && bi->headers[bi->headers_len - 1] != '\n')
+			rc |= buf_append(out, "\n", 1);
+	}
 	rc |= buf_printf(out, "\n--%s--\n", boundary);
 	return rc != 0 ? -1 : 0;
 }

@@ -13,6 +13,14 @@
  *	per recipient Final-Recipient, Action: failed, Status, Remote-MTA
  *	when a remote server answered, Diagnostic-Code), and the original
  *	header section as text/rfc822-headers.
+ *	DSN (RFC 3461): envid, when set, is the Original-Envelope-Id of the
+ *	per-message fields; a recipient's orcpt, when set, its
+ *	Original-Recipient ("type;address", decoded). message, when set
+ *	(RET=FULL), makes the third part message/rfc822 with the whole
+ *	message instead of its headers. relayed makes the report a success
+ *	report (RFC 3464 "Action: relayed", for NOTIFY=SUCCESS when the next
+ *	hop does not offer DSN) rather than a bounce: its own Subject and
+ *	notice, every recipient "relayed".
  *	bounce_format_date() writes an RFC 5322 date (UTC, "+0000"),
  *	independent of the locale.
  * DIAGNOSTICS
@@ -33,6 +41,7 @@ struct bounce_rcpt {
 	const char *status;		/* enhanced status, "5.1.1" */
 	const char *diagnostic;		/* "smtp; 550 5.1.1 ...", or NULL */
 	const char *remote_mta;		/* the server that said so, or NULL */
+	const char *orcpt;		/* "rfc822;addr" (decoded), or NULL */
 };
 
 struct bounce_info {
@@ -46,6 +55,10 @@ struct bounce_info {
 	size_t nrcpts;
 	const char *headers;		/* the letter's header section */
 	size_t headers_len;
+	const char *envid;		/* ENVID (decoded), or NULL */
+	const char *message;		/* RET=FULL: the whole text, or NULL */
+	size_t message_len;
+	int relayed;			/* a success report, not a bounce */
 };
 
 int bounce_format(const struct bounce_info *bi, struct buf *out);

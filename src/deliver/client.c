@@ -16,6 +16,10 @@
  *
  *	A 421 reply at any point means the server is closing: whatever is
  *	waiting gets that reply and the engine closes.
+ *
+ *	BDAT (BINARYMIME) has no 354: the text starts once every RCPT is
+ *	sent, and each chunk is a pending command whose reply is read like
+ *	any other; BDAT 0 LAST stands where the final dot would.
  * DIAGNOSTICS
  *	See client.h.
  * LIMITS
@@ -49,7 +53,8 @@ enum client_cmd {
 	CLIENT_CMD_MAIL,
 	CLIENT_CMD_RCPT,
 	CLIENT_CMD_DATA,
-	CLIENT_CMD_DOT,
+	CLIENT_CMD_DOT,			/* the final dot, or BDAT 0 LAST */
+	CLIENT_CMD_BDAT,		/* a chunk of a BINARYMIME text */
 	CLIENT_CMD_QUIT,
 };
 
@@ -95,7 +100,11 @@ struct client {
 	size_t naccepted;
 	int mail_failed;
 	int discard;			/* 354 with no recipient: dot, ignore */
+	int bdat;			/* BINARYMIME: the text goes as BDAT */
+	int bdat_first_line;		/* still in our LF-ended Received: */
+	struct client_reply bdat_error;	/* the first chunk refused */
 	int need_rset;
+	unsigned char *skip;		/* recipients failed before RCPT */
 	int body_bol;			/* the text is at the start of a line */
 	struct client_result result;
 	int have_result;
@@ -117,6 +126,10 @@ static void client_end_letter(struct client *c, int failed);
 static void client_set_accepted(struct client *c,
     const struct client_reply *r);
 static void client_send_rcpt(struct client *c);
+static void client_start_text(struct client *c);
+static int client_bdat(struct client *c, const char *data, size_t len);
+static void client_skip_failed(struct client *c);
+static int client_is_ascii(const char *s);
 static void client_make_reply(struct client_reply *r, int code,
     const char *status, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -151,6 +164,7 @@ client_free(struct client *c)
 	if (c == NULL)
 		return;
 	free(c->result.rcpt);
+	free(c->skip);
 	buf_free(c->in);
 	buf_free(c->out);
 	free(c->helo);
@@ -170,6 +184,13 @@ client_want(const struct client *c)
 	case CLIENT_ST_CLOSED:
 		return CLIENT_WANT_CLOSE;
 	case CLIENT_ST_BODY:
+		/*
+		 * BDAT: one chunk at a time without PIPELINING (RFC 3030
+		 * 4.2), and never more chunks in flight than we can track.
+		 */
+		if (c->bdat && c->npending >= ((c->ext & CLIENT_EXT_PIPELINING)
+		    ? CLIENT_PENDING_MAX - 2 : 1))
+			return CLIENT_WANT_REPLY;
 		return CLIENT_WANT_BODY;
 	case CLIENT_ST_TLS:
 		return CLIENT_WANT_TLS;
@@ -417,6 +438,10 @@ client_ehlo_keyword(struct client *c, const char *line)
 		{ "8BITMIME", CLIENT_EXT_8BITMIME },
 		{ "STARTTLS", CLIENT_EXT_STARTTLS },
 		{ "ENHANCEDSTATUSCODES", CLIENT_EXT_ENHANCED },
+		{ "DSN", CLIENT_EXT_DSN },
+		{ "SMTPUTF8", CLIENT_EXT_SMTPUTF8 },
+		{ "CHUNKING", CLIENT_EXT_CHUNKING },
+		{ "BINARYMIME", CLIENT_EXT_BINARYMIME },
 	};
 	size_t i, n;
 
@@ -591,10 +616,11 @@ client_tls_started(struct client *c)
 int
 client_letter(struct client *c, const struct client_letter *l)
 {
-	struct client_reply *v;
+	struct client_reply *v, r;
+	unsigned char *skip;
 	char size[32];
 	size_t i;
-	int n;
+	int n, dsn, utf8;
 
 	if (client_want(c) != CLIENT_WANT_LETTER || l->nrcpts == 0) {
 		errno = EINVAL;
@@ -602,8 +628,14 @@ client_letter(struct client *c, const struct client_letter *l)
 	}
 	if ((v = calloc(l->nrcpts, sizeof(*v))) == NULL)
 		return -1;
+	if ((skip = calloc(l->nrcpts, 1)) == NULL) {
+		free(v);
+		return -1;
+	}
 	free(c->result.rcpt);
+	free(c->skip);
 	c->result.rcpt = v;
+	c->skip = skip;
 	c->result.nrcpts = l->nrcpts;
 	c->have_result = 0;
 	c->letter = l;
@@ -611,20 +643,46 @@ client_letter(struct client *c, const struct client_letter *l)
 	c->naccepted = 0;
 	c->mail_failed = 0;
 	c->discard = 0;
+	c->bdat = 0;
+	c->bdat_error.code = 0;
 
+	r.code = 0;
 	if ((c->ext & CLIENT_EXT_SIZE) && c->size_limit > 0
-	    && l->size > c->size_limit) {
-		struct client_reply r;
-
+	    && l->size > c->size_limit)
 		client_make_reply(&r, 552, "5.3.4", "message size %zu exceeds "
 		    "the size limit %lu of the server", l->size,
 		    c->size_limit);
+	else if (l->binarymime && (c->ext & (CLIENT_EXT_CHUNKING
+	    | CLIENT_EXT_BINARYMIME)) != (CLIENT_EXT_CHUNKING
+	    | CLIENT_EXT_BINARYMIME))
+		client_make_reply(&r, 554, "5.6.3", "BODY=BINARYMIME, but the "
+		    "server does not offer CHUNKING and BINARYMIME");
+	else if (l->smtputf8 && !(c->ext & CLIENT_EXT_SMTPUTF8)
+	    && !client_is_ascii(l->sender))
+		client_make_reply(&r, 553, "5.6.7", "the sender's address "
+		    "needs SMTPUTF8, which the server does not offer");
+	utf8 = l->smtputf8 && (c->ext & CLIENT_EXT_SMTPUTF8);
+	/* RFC 6531 3.2: without SMTPUTF8 a UTF-8 address cannot go. */
+	for (i = 0; r.code == 0 && i < l->nrcpts; i++)
+		if (l->smtputf8 && !utf8 && !client_is_ascii(l->rcpts[i])) {
+			client_make_reply(&c->result.rcpt[i], 553, "5.6.7",
+			    "the address needs SMTPUTF8, which the server does "
+			    "not offer");
+			c->skip[i] = 1;
+		}
+	if (r.code != 0) {
 		for (i = 0; i < l->nrcpts; i++)
 			c->result.rcpt[i] = r;
+	}
+	client_skip_failed(c);
+	if (r.code != 0 || c->next_rcpt == l->nrcpts) {
+		/* Nobody left to send to: nothing is sent. */
 		c->letter = NULL;
 		c->have_result = 1;
 		return 0;
 	}
+	dsn = (c->ext & CLIENT_EXT_DSN) != 0;
+	c->bdat = l->binarymime;
 	c->state = CLIENT_ST_LETTER;
 	if (c->need_rset) {
 		client_send(c, CLIENT_CMD_RSET, 0, "RSET");
@@ -636,27 +694,68 @@ client_letter(struct client *c, const struct client_letter *l)
 		if (n < 0 || (size_t)n >= sizeof(size))
 			log_panic(__func__, "SIZE= does not fit");
 	}
-	client_send(c, CLIENT_CMD_MAIL, 0, "MAIL FROM:<%s>%s%s", l->sender,
-	    size, l->eightbit && (c->ext & CLIENT_EXT_8BITMIME)
-	    ? " BODY=8BITMIME" : "");
+	client_send(c, CLIENT_CMD_MAIL, 0, "MAIL FROM:<%s>%s%s%s%s%s",
+	    l->sender, size, c->bdat ? " BODY=BINARYMIME" : l->eightbit
+	    && (c->ext & CLIENT_EXT_8BITMIME) ? " BODY=8BITMIME" : "",
+	    utf8 ? " SMTPUTF8" : "",
+	    dsn && l->mail_dsn != NULL && *l->mail_dsn ? " " : "",
+	    dsn && l->mail_dsn != NULL ? l->mail_dsn : "");
 	if (c->ext & CLIENT_EXT_PIPELINING) {
 		/* RFC 2920: MAIL, every RCPT and DATA in one go. */
 		while (c->next_rcpt < l->nrcpts
 		    && c->npending < CLIENT_PENDING_MAX - 1)
 			client_send_rcpt(c);
 		if (c->next_rcpt == l->nrcpts)
-			client_send(c, CLIENT_CMD_DATA, 0, "DATA");
+			client_start_text(c);
 	}
 	return 0;
 }
 
+/*
+ * client_start_text - every RCPT is sent: DATA, or with BINARYMIME the
+ * text at once as BDAT chunks (RFC 3030: no 354 to wait for)
+ */
+static void
+client_start_text(struct client *c)
+{
+	if (!c->bdat) {
+		client_send(c, CLIENT_CMD_DATA, 0, "DATA");
+		return;
+	}
+	c->state = CLIENT_ST_BODY;
+	c->bdat_first_line = 1;
+}
+
+/* client_send_rcpt - RCPT for the next recipient not failed already */
 static void
 client_send_rcpt(struct client *c)
 {
+	const struct client_letter *l = c->letter;
+	const char *p = NULL;
 	size_t i = c->next_rcpt++;
 
-	client_send(c, CLIENT_CMD_RCPT, i, "RCPT TO:<%s>",
-	    c->letter->rcpts[i]);
+	if ((c->ext & CLIENT_EXT_DSN) && l->rcpt_dsn != NULL)
+		p = l->rcpt_dsn[i];
+	client_send(c, CLIENT_CMD_RCPT, i, "RCPT TO:<%s>%s%s", l->rcpts[i],
+	    p != NULL && *p ? " " : "", p != NULL ? p : "");
+	client_skip_failed(c);
+}
+
+/* client_skip_failed - next_rcpt past recipients that failed before RCPT */
+static void
+client_skip_failed(struct client *c)
+{
+	while (c->next_rcpt < c->letter->nrcpts && c->skip[c->next_rcpt])
+		c->next_rcpt++;
+}
+
+static int
+client_is_ascii(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s >= 0x80)
+			return 0;
+	return 1;
 }
 
 /* client_set_accepted - r answers every recipient still waiting */
@@ -696,7 +795,8 @@ client_letter_reply(struct client *c, const struct client_pending *p,
 		if (!ok) {
 			c->mail_failed = 1;
 			for (i = 0; i < c->result.nrcpts; i++)
-				c->result.rcpt[i] = *r;
+				if (!c->skip[i])
+					c->result.rcpt[i] = *r;
 			/* Pipelined: the RCPT and DATA replies still come. */
 			if (!(c->ext & CLIENT_EXT_PIPELINING))
 				client_end_letter(c, 1);
@@ -715,12 +815,12 @@ client_letter_reply(struct client *c, const struct client_pending *p,
 			client_send_rcpt(c);
 			if ((c->ext & CLIENT_EXT_PIPELINING)
 			    && c->next_rcpt == c->letter->nrcpts)
-				client_send(c, CLIENT_CMD_DATA, 0, "DATA");
+				client_start_text(c);
 			return;
 		}
 		if (!(c->ext & CLIENT_EXT_PIPELINING)) {
 			if (c->naccepted > 0)
-				client_send(c, CLIENT_CMD_DATA, 0, "DATA");
+				client_start_text(c);
 			else
 				client_end_letter(c, 1);
 		}
@@ -749,7 +849,16 @@ client_letter_reply(struct client *c, const struct client_pending *p,
 		client_set_accepted(c, r);
 		client_end_letter(c, 1);
 		return;
+	case CLIENT_CMD_BDAT:
+		if (!ok && c->bdat_error.code == 0)
+			c->bdat_error = *r;
+		return;
 	case CLIENT_CMD_DOT:
+		/* RFC 3030 2: after a refused chunk, that refusal counts. */
+		if (c->bdat && c->bdat_error.code != 0) {
+			r = &c->bdat_error;
+			ok = 0;
+		}
 		if (!c->discard)
 			client_set_accepted(c, r);
 		client_end_letter(c, c->discard || !ok);
@@ -765,10 +874,12 @@ client_body(struct client *c, const char *data, size_t len)
 	const char *lf;
 	size_t span;
 
-	if (c->state != CLIENT_ST_BODY) {
+	if (client_want(c) != CLIENT_WANT_BODY) {
 		errno = EINVAL;
 		return -1;
 	}
+	if (c->bdat)
+		return client_bdat(c, data, len);
 	while (len > 0) {
 		if (c->body_bol && data[0] == '.'
 		    && buf_append(c->out, ".", 1) < 0)
@@ -790,19 +901,60 @@ client_body(struct client *c, const char *data, size_t len)
 	return 0;
 }
 
+/*
+ * client_bdat - one BDAT chunk of the bytes as they are: no dot-stuffing,
+ * no line ends changed, except the LF that ends the queue's own first
+ * line (our Received:, written with LF) which becomes CRLF
+ */
+static int
+client_bdat(struct client *c, const char *data, size_t len)
+{
+	char head[40];
+	const char *lf = NULL;
+	size_t slot, span = len;
+	int n;
+
+	if (c->bdat_first_line && (lf = memchr(data, '\n', len)) != NULL)
+		span = (size_t)(lf - data);
+	n = snprintf(head, sizeof(head), "BDAT %zu\r\n", len
+	    + (lf != NULL && (span == 0 || data[span - 1] != '\r')));
+	if (n < 0 || (size_t)n >= sizeof(head))
+		log_panic(__func__, "BDAT line does not fit");
+	if (buf_append(c->out, head, (size_t)n) < 0
+	    || buf_append(c->out, data, span) < 0)
+		return -1;
+	if (lf != NULL) {
+		c->bdat_first_line = 0;
+		if ((span == 0 || data[span - 1] != '\r')
+		    && buf_append(c->out, "\r", 1) < 0)
+			return -1;
+		if (buf_append(c->out, data + span, len - span) < 0)
+			return -1;
+	}
+	slot = (c->pend_head + c->npending) % CLIENT_PENDING_MAX;
+	c->pending[slot].cmd = CLIENT_CMD_BDAT;
+	c->npending++;
+	return 0;
+}
+
 int
 client_body_end(struct client *c)
 {
 	size_t slot;
 
-	if (c->state != CLIENT_ST_BODY) {
+	if (client_want(c) != CLIENT_WANT_BODY) {
 		errno = EINVAL;
 		return -1;
 	}
-	if (!c->body_bol && buf_append(c->out, "\r\n", 2) < 0)
-		return -1;
-	if (buf_append(c->out, ".\r\n", 3) < 0)
-		return -1;
+	if (c->bdat) {
+		if (buf_append(c->out, "BDAT 0 LAST\r\n", 13) < 0)
+			return -1;
+	} else {
+		if (!c->body_bol && buf_append(c->out, "\r\n", 2) < 0)
+			return -1;
+		if (buf_append(c->out, ".\r\n", 3) < 0)
+			return -1;
+	}
 	slot = (c->pend_head + c->npending) % CLIENT_PENDING_MAX;
 	c->pending[slot].cmd = CLIENT_CMD_DOT;
 	c->npending++;

@@ -26,6 +26,22 @@
  *	PIPELINING, else one by one as replies come. A letter over the
  *	server's SIZE fails at once (552 5.3.4, nothing sent); BODY=8BITMIME
  *	is sent only when the server offers 8BITMIME.
+ *	DSN (RFC 3461): when the server offers DSN, mail_dsn follows MAIL
+ *	and each recipient's rcpt_dsn its RCPT; when it does not, they are
+ *	left out (the caller then reports "relayed" itself).
+ *	SMTPUTF8 (RFC 6531): asked for and offered, MAIL says SMTPUTF8; not
+ *	offered, a recipient whose address is not ASCII fails at once with
+ *	553 5.6.7 (every recipient when the sender's is not), and the
+ *	others go without it.
+ *	BODY=BINARYMIME (RFC 3030): when the server offers CHUNKING and
+ *	BINARYMIME, MAIL says BODY=BINARYMIME, no DATA is sent, and each
+ *	client_body() becomes one BDAT chunk of the bytes as they are (no
+ *	dot-stuffing, no line end changed but the LF that ends the first
+ *	line, the queue's own LF-ended Received:); client_body_end() sends
+ *	BDAT 0 LAST, whose reply (or the first refused chunk's) is the
+ *	result. Chunks are pipelined when PIPELINING is offered, else the
+ *	engine wants a reply after each. When either is not offered the
+ *	letter fails at once with 554 5.6.3 (nothing sent).
  *	client_body() appends text of the letter while the engine wants
  *	CLIENT_WANT_BODY: LF line ends become CRLF and a leading dot is
  *	doubled, whatever the chunking; client_body_end() ends it (a
@@ -79,6 +95,10 @@
 #define CLIENT_EXT_8BITMIME	0x04
 #define CLIENT_EXT_STARTTLS	0x08
 #define CLIENT_EXT_ENHANCED	0x10
+#define CLIENT_EXT_DSN		0x20
+#define CLIENT_EXT_SMTPUTF8	0x40
+#define CLIENT_EXT_CHUNKING	0x80
+#define CLIENT_EXT_BINARYMIME	0x100
 
 struct buf;
 struct client;
@@ -97,6 +117,12 @@ struct client_letter {
 	size_t nrcpts;
 	size_t size;			/* bytes of text, for SIZE= */
 	int eightbit;			/* BODY=8BITMIME was asked for */
+	int smtputf8;			/* SMTPUTF8 was asked for */
+	int binarymime;			/* BODY=BINARYMIME was asked for */
+	const char *mail_dsn;		/* "RET=... ENVID=...", or NULL */
+	const char *const *rcpt_dsn;	/* per recipient "NOTIFY=... ORCPT=..."
+					   (NULL: none at all; "" or NULL
+					   entries: none for that one) */
 };
 
 struct client_reply {

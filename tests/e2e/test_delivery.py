@@ -177,6 +177,8 @@ class Sink:
       data:   reply line after the final dot (default 250)
       greeting: the greeting line
       drop_at_data: close the connection instead of answering the dot
+    BDAT (RFC 3030) is taken whatever ehlo says: each chunk is answered
+    250, the LAST one with data; the letter's bytes are the chunks'.
       name:   the name in the greeting and EHLO reply
     """
 
@@ -228,7 +230,7 @@ class Sink:
                 h.rfile.readline()
                 send("221 bye")
                 return
-            mail, rcpts = None, []
+            mail, rcpts, chunks = None, [], []
             while True:
                 line = h.rfile.readline()
                 if not line:
@@ -246,8 +248,22 @@ class Sink:
                                           else "-", kw))
                 elif verb == "HELO":
                     send("250 %s" % self.name)
+                elif verb == "BDAT":
+                    words = cmd.split()
+                    n = int(words[1])
+                    chunks.append(h.rfile.read(n))
+                    if not rcpts:
+                        send("554 5.5.1 no valid recipients")
+                    elif len(words) > 2 and words[2].upper() == "LAST":
+                        with self.lock:
+                            self.letters.append((mail, list(rcpts),
+                                                 b"".join(chunks)))
+                        chunks = []
+                        send(self.data)
+                    else:
+                        send("250 2.0.0 %d octets" % n)
                 elif verb == "MAIL":
-                    mail, rcpts = cmd, []
+                    mail, rcpts, chunks = cmd, [], []
                     send("250 2.1.0 Ok")
                 elif verb == "RCPT":
                     addr = cmd[cmd.index("<") + 1:cmd.rindex(">")]
@@ -389,6 +405,12 @@ class DeliveryTest(unittest.TestCase):
     def log_has(self, pattern):
         return re.search(pattern, self.daemon.log()) is not None
 
+    def assert_logged(self, pattern, timeout=10):
+        """The logger writes records on its own time: one sent before a
+        file the test saw may reach the log after it."""
+        wait_until(lambda: self.log_has(pattern), timeout,
+                   "a log record matching %r" % pattern)
+
 
 class TestDelivered(DeliveryTest):
 
@@ -414,7 +436,7 @@ class TestDelivered(DeliveryTest):
         self.assertIn(("id %s" % qid).encode(), data)
         self.assertEqual(other.letters, [])
         self.assertEqual(self.state("remote.test", "x"), None)
-        self.assertTrue(self.log_has(
+        self.assert_logged((
             r"%s to=<bob@remote.test>, relay=mx1.remote.test\[127.0.0.2\]"
             r":%d, delay=\d+s, dsn=2.0.0, status=sent \(250 2.0.0 Ok"
             % (qid, self.sink_port)))
@@ -435,7 +457,7 @@ class TestDelivered(DeliveryTest):
         self.send(["bob@fb.test"])
         wait_until(lambda: sink.letters, 10, "the letter at the second MX")
         self.wait_empty("fb.test")
-        self.assertTrue(self.log_has(r"connect to mx1.fb.test\[127.0.0.2\]"))
+        self.assert_logged((r"connect to mx1.fb.test\[127.0.0.2\]"))
 
     def test_implicit_mx(self):
         """No MX record: the domain's own A record is the host."""
@@ -528,7 +550,7 @@ class TestFailures(DeliveryTest):
         with open(os.path.join(self.daemon.queue_dir("hard.test"), "error",
                                ".state", err)) as f:
             self.assertIn("550 5.1.1", f.read())
-        self.assertTrue(self.log_has(r"to=<nobody@hard.test>.*status=bounced"))
+        self.assert_logged((r"to=<nobody@hard.test>.*status=bounced"))
 
     def test_nxdomain_bounces_at_once(self):
         self.start()
@@ -561,8 +583,11 @@ class TestFailures(DeliveryTest):
         self.assertIn("4.4.3", st["last_error"])
         self.assertGreater(int(st["next_attempt"]), time.time() + 30)
         self.assertEqual(self.daemon.files("alice"), [])
-        self.assertTrue(self.log_has(r"to=<bob@broken.test>.*dsn=4.4.3, "
-                                     r"status=deferred"))
+        # The logger writes on its own time: the record may come after
+        # the state file.
+        wait_until(lambda: self.log_has(r"to=<bob@broken.test>.*dsn=4.4.3, "
+                                        r"status=deferred"), 10,
+                   "the deferred record")
 
     def test_bounce_of_null_sender_is_not_bounced(self):
         sink = self.add_sink("127.0.0.2")
@@ -770,7 +795,7 @@ class TestCrash(DeliveryTest):
                    "a new agent")
         wait_until(lambda: sink.letters, 20, "the letter delivered")
         self.wait_empty("crash.test")
-        self.assertTrue(self.log_has(r"delivery agent \d+ killed by signal 9"))
+        self.assert_logged((r"delivery agent \d+ killed by signal 9"))
         self.assertEqual(sink.data, orig)
 
     def agents(self):

@@ -1,0 +1,237 @@
+"""test_dsn - the delivery agent honours DSN (RFC 3461) end to end,
+and sends BINARYMIME (RFC 3030) with BDAT.
+
+A client sends through pollsmtpd with NOTIFY, ORCPT, RET and ENVID; the
+agent delivers to an SMTP sink of test_delivery (on 127.0.0.2, found
+through dnsmasq on loopback) and the test looks at what the sink was
+sent and at what arrives in the sender's (alice's) Maildir.
+
+"No notice arrives" is asserted only after the agent has finished the
+letter: its bounce (or report) is stored before the letter goes to
+error/ or is removed, so once that has happened, a notice would be
+there already. Log records are waited for: the logger writes them on
+its own time.
+"""
+
+import email
+import email.policy
+import os
+import re
+import unittest
+
+import harness
+from test_delivery import DeliveryTest, wait_until
+
+
+class DsnBase(DeliveryTest):
+    """Helpers: a client with ESMTP parameters, a sink, a report."""
+
+    def dsn_send(self, rcpts, mail_params=""):
+        """rcpts: [(address, "NOTIFY=... ORCPT=...")]; returns the ID."""
+        c = self.daemon.client()
+        c.expect_ok("EHLO client.test", 250)
+        c.expect_ok("MAIL FROM:<alice@example.org>%s" %
+                    (" " + mail_params if mail_params else ""), 250)
+        for addr, params in rcpts:
+            c.expect_ok("RCPT TO:<%s>%s" % (addr, " " + params
+                                             if params else ""), 250)
+        c.expect_ok("DATA", 354)
+        reply = c.expect_ok("Subject: dsn test\r\n\r\nthe body line\r\n.",
+                            250)
+        c.expect_ok("QUIT", 221)
+        c.close()
+        return re.search(r"queued as (\w+)", reply.text).group(1)
+
+    def setup_sink(self, domain, dsn):
+        sink = self.add_sink("127.0.0.2")
+        if dsn:
+            sink.ehlo = sink.ehlo + ["DSN"]
+        self.dns.mx(domain, "mx." + domain, 10)
+        self.dns.a("mx." + domain, "127.0.0.2")
+        return sink
+
+    def report(self, raw):
+        self.assertIn(b"Return-Path: <>\n", raw)
+        msg = email.message_from_bytes(raw, policy=email.policy.compat32)
+        self.assertEqual(msg.get_content_type(), "multipart/report")
+        self.assertEqual(msg.get_param("report-type"), "delivery-status")
+        parts = msg.get_payload()
+        fields = [dict(b.items()) for b in parts[1].get_payload()]
+        return msg, parts, fields
+
+
+
+class DsnTest(DsnBase):
+
+    def test_notify_never_no_bounce(self):
+        """NOTIFY=NEVER and a 5xx: error/ has the letter, no bounce."""
+        sink = self.setup_sink("never.test", dsn=False)
+        sink.rcpt = lambda a: "550 5.1.1 <%s>: no such user" % a
+        self.start()
+        qid = self.dsn_send([("nobody@never.test", "NOTIFY=NEVER")])
+        wait_until(lambda: self.errors("never.test"), 10, "error/")
+        self.wait_empty("never.test")
+        wait_until(lambda: self.log_has(r"%s no bounce: NOTIFY says not to"
+                                        % qid), 10, "the log record")
+        wait_until(lambda: self.log_has(
+            r"%s to=<nobody@never.test>.*status=bounced" % qid), 10,
+            "the bounced record")
+        self.assertEqual(self.daemon.files("alice"), [])
+
+    def test_bounce_only_for_failure_with_full_envid_orcpt(self):
+        """Of two failed recipients only the one without NEVER is in the
+        bounce; RET=FULL returns the whole message, ENVID and ORCPT
+        are reported."""
+        sink = self.setup_sink("mixed.test", dsn=False)
+        sink.rcpt = lambda a: "550 5.1.1 <%s>: no such user" % a
+        self.start()
+        qid = self.dsn_send(
+            [("quiet@mixed.test", "NOTIFY=NEVER"),
+             ("loud@mixed.test", "NOTIFY=FAILURE ORCPT=rfc822;Loud+2Bx@"
+              "mixed.test")], "RET=FULL ENVID=QQ314159")
+        wait_until(lambda: self.daemon.files("alice"), 10, "the bounce")
+        self.wait_empty("mixed.test")
+        self.assertEqual(len(self.daemon.files("alice")), 1)
+        msg, parts, fields = self.report(self.bounces()[0])
+        self.assertEqual(msg["Subject"], "Undelivered Mail Returned to "
+                         "Sender")
+        self.assertEqual(fields[0]["Original-Envelope-Id"], "QQ314159")
+        self.assertEqual(len(fields), 2)
+        self.assertEqual(fields[1]["Final-Recipient"],
+                         "rfc822; loud@mixed.test")
+        self.assertEqual(fields[1]["Original-Recipient"],
+                         "rfc822;Loud+x@mixed.test")
+        self.assertEqual(fields[1]["Action"], "failed")
+        self.assertNotIn(b"quiet@mixed.test>: smtp", self.bounces()[0])
+        self.assertEqual(parts[2].get_content_type(), "message/rfc822")
+        inner = parts[2].get_payload()[0]
+        self.assertEqual(inner["Subject"], "dsn test")
+        self.assertIn("the body line", inner.get_payload())
+        self.assertIn("id %s" % qid, inner["Received"])
+
+    def test_ret_hdrs_headers_only(self):
+        """RET=HDRS: the third part is the headers, not the body."""
+        sink = self.setup_sink("hdrs.test", dsn=False)
+        sink.rcpt = lambda a: "550 5.1.1 <%s>: no such user" % a
+        self.start()
+        self.dsn_send([("nobody@hdrs.test", "")], "RET=HDRS")
+        wait_until(lambda: self.daemon.files("alice"), 10, "the bounce")
+        _, parts, fields = self.report(self.bounces()[0])
+        self.assertEqual(parts[2].get_content_type(), "text/rfc822-headers")
+        self.assertIn("Subject: dsn test", parts[2].get_payload())
+        self.assertNotIn(b"the body line", self.bounces()[0])
+        self.assertNotIn("Original-Envelope-Id", fields[0])
+
+    def test_success_without_dsn_relayed_report(self):
+        """NOTIFY=SUCCESS, next hop without DSN: it gets no DSN
+        parameters, and a report "relayed" reaches the sender."""
+        sink = self.setup_sink("plain.test", dsn=False)
+        self.start()
+        qid = self.dsn_send([("bob@plain.test", "NOTIFY=SUCCESS,FAILURE "
+                              "ORCPT=rfc822;bob@plain.test"),
+                             ("carol@plain.test", "")],
+                            "RET=HDRS ENVID=E-42")
+        wait_until(lambda: self.daemon.files("alice"), 10, "the report")
+        self.wait_empty("plain.test")
+        wait_until(lambda: sink.transcripts, 10, "the sink's transcript")
+        mail, rcpts, _ = sink.letters[0]
+        self.assertEqual(rcpts, ["bob@plain.test", "carol@plain.test"])
+        self.assertNotIn("RET=", mail)
+        self.assertNotIn("ENVID=", mail)
+        self.assertFalse([l for l in sink.transcripts[0]
+                          if "NOTIFY" in l or "ORCPT" in l])
+        self.assertEqual(len(self.daemon.files("alice")), 1)
+        msg, parts, fields = self.report(self.bounces()[0])
+        self.assertEqual(msg["Subject"], "Successful Mail Delivery Report")
+        self.assertEqual(fields[0]["Original-Envelope-Id"], "E-42")
+        # Only bob asked: carol is not in the report.
+        self.assertEqual(len(fields), 2)
+        self.assertEqual(fields[1]["Final-Recipient"],
+                         "rfc822; bob@plain.test")
+        self.assertEqual(fields[1]["Original-Recipient"],
+                         "rfc822;bob@plain.test")
+        self.assertEqual(fields[1]["Action"], "relayed")
+        self.assertEqual(fields[1]["Status"], "2.0.0")
+        self.assertEqual(fields[1]["Remote-MTA"], "dns; mx.plain.test")
+        self.assertEqual(parts[2].get_content_type(), "text/rfc822-headers")
+        wait_until(lambda: self.log_has(
+            r"%s sender delivery status notification" % qid), 10,
+            "the notification record")
+
+    def test_success_with_dsn_passed_on(self):
+        """NOTIFY=SUCCESS, next hop with DSN: RET/ENVID on MAIL, NOTIFY
+        and ORCPT on RCPT, and no report of ours."""
+        sink = self.setup_sink("dsn.test", dsn=True)
+        self.start()
+        qid = self.dsn_send([("bob@dsn.test", "NOTIFY=SUCCESS "
+                              "ORCPT=rfc822;bob+2Btag@dsn.test")],
+                            "RET=FULL ENVID=E-43")
+        wait_until(lambda: sink.letters, 10, "the letter at the sink")
+        self.wait_empty("dsn.test")
+        wait_until(lambda: self.log_has(r"%s removed" % qid), 10,
+                   "the letter removed")
+        wait_until(lambda: sink.transcripts, 10, "the sink's transcript")
+        mail, _, _ = sink.letters[0]
+        self.assertTrue(mail.endswith(" RET=FULL ENVID=E-43"), mail)
+        self.assertIn("C: RCPT TO:<bob@dsn.test> NOTIFY=SUCCESS "
+                      "ORCPT=rfc822;bob+2Btag@dsn.test", sink.transcripts[0])
+        self.assertEqual(self.daemon.files("alice"), [])
+        self.assertFalse(self.log_has(r"%s sender delivery status" % qid))
+
+
+class BinarymimeTest(DsnBase):
+
+    BODY = (b"Subject: binary\r\n\r\n.leading dot\r\nbare LF\nbare CR\r"
+            b"\xff\xfe\x00 and NUL\r\n")
+
+    def bdat_send(self, rcpt):
+        c = self.daemon.client()
+        c.expect_ok("EHLO client.test", 250)
+        c.expect_ok("MAIL FROM:<alice@example.org> BODY=BINARYMIME", 250)
+        c.expect_ok("RCPT TO:<%s>" % rcpt, 250)
+        c.send(b"BDAT %d LAST\r\n" % len(self.BODY) + self.BODY)
+        reply = c.expect(250)
+        c.expect_ok("QUIT", 221)
+        c.close()
+        return re.search(r"queued as (\w+)", reply.text).group(1)
+
+    def test_bdat_bytes_as_received(self):
+        """CHUNKING and BINARYMIME offered: BODY=BINARYMIME, BDAT, the
+        very bytes the client sent after our Received: line."""
+        sink = self.setup_sink("bin.test", dsn=False)
+        sink.ehlo = sink.ehlo + ["CHUNKING", "BINARYMIME"]
+        self.start()
+        qid = self.bdat_send("bob@bin.test")
+        wait_until(lambda: sink.letters, 10, "the letter at the sink")
+        self.wait_empty("bin.test")
+        mail, rcpts, data = sink.letters[0]
+        self.assertIn(" BODY=BINARYMIME", mail)
+        self.assertTrue(data.endswith(self.BODY), data)
+        first = data[:len(data) - len(self.BODY)]
+        self.assertTrue(first.startswith(b"Received: "), first)
+        self.assertIn(("id %s" % qid).encode(), first)
+        self.assertTrue(first.endswith(b"\r\n"))
+        self.assertEqual(first.count(b"\n"), 1)
+        wait_until(lambda: sink.transcripts, 10, "the sink's transcript")
+        self.assertFalse([l for l in sink.transcripts[0]
+                          if l.startswith("C: DATA")])
+
+    def test_no_chunking_fails_563(self):
+        """The next hop lacks CHUNKING/BINARYMIME: failed for good with
+        5.6.3, nothing sent, and the sender gets a bounce."""
+        sink = self.setup_sink("nobin.test", dsn=False)
+        self.start()
+        self.bdat_send("bob@nobin.test")
+        wait_until(lambda: self.daemon.files("alice"), 10, "the bounce")
+        self.wait_empty("nobin.test")
+        _, _, fields = self.report(self.bounces()[0])
+        self.assertEqual(fields[1]["Status"], "5.6.3")
+        self.assertEqual(sink.letters, [])
+        wait_until(lambda: sink.transcripts, 10, "the sink's transcript")
+        self.assertFalse([l for l in sink.transcripts[0]
+                          if l.startswith("C: MAIL")])
+        self.assertTrue(self.errors("nobin.test"))
+
+
+if __name__ == "__main__":
+    unittest.main()
