@@ -272,6 +272,7 @@ class StartTLS(TLSTestCase):
         self.assertIn(b"send HELO/EHLO first", r.lines[-1])
         c.expect_ok("QUIT", 221)
         self.assertTrue(c.closed())
+        c.close()     # else the daemon lingers for our close up to 5 s
         line = self.wait_log(r"disconnect from .*starttls.*\n").group(0)
         self.assertIn("ehlo=1 starttls=1 mail=0/1 quit=1", line)
         self.assertNotIn("rset", line)
