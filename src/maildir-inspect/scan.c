@@ -309,6 +309,7 @@ scan_letters(struct scan *s, int parentfd, const char *dirpath,
 		}
 		if (!want || s->ops->letter == NULL)
 			continue;
+		memset(&l, 0, sizeof(l));	/* not claimed, among others */
 		l.domain = domain;
 		l.user = NULL;
 		l.folder = NULL;
