@@ -11,7 +11,8 @@ FUZZ_SECONDS = 60
 FUZZ_CC = clang
 FUZZ_CFLAGS = -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all -I$(top_srcdir)/lib \
-	-I$(top_srcdir)/src/pollsmtpd -I$(top_builddir) $(LIBCONFIG_CFLAGS)
+	-I$(top_srcdir)/src/pollsmtpd -I$(top_builddir) $(LIBCONFIG_CFLAGS) \
+	$(LIBIDN2_CFLAGS)
 FUZZ_LIBSRC = $(top_srcdir)/lib/buf.c $(top_srcdir)/lib/log.c \
 	$(top_srcdir)/lib/conf.c $(top_srcdir)/lib/addr.c \
 	$(top_srcdir)/lib/maildir.c $(top_srcdir)/lib/queuefile.c
@@ -38,14 +39,16 @@ fuzz/fuzz_session: $(top_srcdir)/fuzz/fuzz_session.c $(FUZZ_LIBSRC) \
 	$(top_srcdir)/src/pollsmtpd/session.c
 	$(AM_V_CC)$(MKDIR_P) fuzz && $(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ \
 		$(top_srcdir)/fuzz/fuzz_session.c $(FUZZ_LIBSRC) \
-		$(top_srcdir)/src/pollsmtpd/session.c $(LIBCONFIG_LIBS) $(LIBS)
+		$(top_srcdir)/src/pollsmtpd/session.c $(LIBCONFIG_LIBS) \
+		$(LIBIDN2_LIBS) $(LIBS)
 fuzz/fuzz_addr: $(top_srcdir)/fuzz/fuzz_addr.c $(top_srcdir)/lib/addr.c
 	$(AM_V_CC)$(MKDIR_P) fuzz && $(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ \
-		$(top_srcdir)/fuzz/fuzz_addr.c $(top_srcdir)/lib/addr.c
+		$(top_srcdir)/fuzz/fuzz_addr.c $(top_srcdir)/lib/addr.c \
+		$(LIBIDN2_LIBS)
 fuzz/fuzz_queuefile: $(top_srcdir)/fuzz/fuzz_queuefile.c $(top_srcdir)/lib/queuefile.c
 	$(AM_V_CC)$(MKDIR_P) fuzz && $(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ \
 		$(top_srcdir)/fuzz/fuzz_queuefile.c $(FUZZ_LIBSRC) \
-		$(LIBCONFIG_LIBS) $(LIBS)
+		$(LIBCONFIG_LIBS) $(LIBIDN2_LIBS) $(LIBS)
 
 fuzz: fuzz/fuzz_session fuzz/fuzz_addr fuzz/fuzz_queuefile
 	@set -e; for t in $(FUZZ_TARGETS); do \

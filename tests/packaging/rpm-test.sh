@@ -108,8 +108,8 @@ check_eq "unit: ReadWritePaths" "$(grep '^ReadWritePaths=' "$WORK/root/usr/lib/s
 check "configuration: the spool is /var/spool/pollsmtpd" grep -q '"/var/spool/pollsmtpd"' "$WORK/root/etc/pollsmtpd/pollsmtpd.conf"
 check "configuration: the pid file is /run/pollsmtpd.pid" grep -q '"/run/pollsmtpd.pid"' "$WORK/root/etc/pollsmtpd/pollsmtpd.conf"
 if [ -x "$WORK/root/usr/sbin/pollsmtpd" ]; then
-	check "the packaged pollsmtpd -t accepts the packaged configuration" \
-		"$WORK/root/usr/sbin/pollsmtpd" -t -c "$WORK/root/etc/pollsmtpd/pollsmtpd.conf"
+	check_config_test "the packaged pollsmtpd -t accepts the packaged configuration" \
+		"$WORK/root/usr/sbin/pollsmtpd" "$WORK/root/etc/pollsmtpd/pollsmtpd.conf"
 fi
 
 finish

@@ -97,6 +97,9 @@ sed -e "s|^\([[:space:]]*listen[[:space:]]*=\).*|\1 [ \"127.0.0.1:$port\" ];|" \
     -e "s|^\([[:space:]]*path[[:space:]]*=\)[^;]*;|\1 \"$run/Maildir\";|" \
     -e "s|^\([[:space:]]*file[[:space:]]*=\)[^;]*;|\1 \"$run/log/pollsmtpd.log\";|" \
     -e "s|^\([[:space:]]*fsync[[:space:]]*=\)[^;]*;|\1 false;|" \
+    -e "s|^\([[:space:]]*user[[:space:]]*=\)[^;]*;|\1 \"$TEST_USER\";|" \
+    -e "s|^\([[:space:]]*group[[:space:]]*=\)[^;]*;|\1 \"$TEST_GROUP\";|" \
+    -e "s|^\([[:space:]]*pid_file[[:space:]]*=\)[^;]*;|\1 \"$run/pollsmtpd.pid\";|" \
     "$BUILDDIR/etc/pollsmtpd.conf" > "$run/test.conf"
 check "the test configuration passes -t" "$daemon" -t -c "$run/test.conf"
 
