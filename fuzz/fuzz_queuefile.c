@@ -20,11 +20,16 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/*
+ * check_printable - no control byte; 8-bit bytes only in an envelope
+ * whose sender's parameters say SMTPUTF8 (RFC 6531 addresses).
+ */
 static void
-check_printable(const char *s)
+check_printable(const char *s, int utf8)
 {
 	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s == 0x7f
+		    || ((unsigned char)*s > 0x7f && !utf8))
 			abort();
 }
 
@@ -54,8 +59,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	if (queuefile_nrcpts(qf) == 0)
 		abort();
-	check_printable(queuefile_sender(qf));
-	check_printable(queuefile_params(qf));
+	check_printable(queuefile_sender(qf), queuefile_smtputf8(qf));
+	check_printable(queuefile_params(qf), 0);
 
 	/* Written out again, the envelope reads back the same. */
 	if ((b = buf_new(SIZE_MAX / 2)) == NULL)
@@ -63,7 +68,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	buf_printf(b, "X-Envelope-From: <%s>%s%s\n", queuefile_sender(qf),
 	    *queuefile_params(qf) ? " " : "", queuefile_params(qf));
 	for (i = 0; i < queuefile_nrcpts(qf); i++) {
-		check_printable(queuefile_rcpt(qf, i));
+		check_printable(queuefile_rcpt(qf, i), queuefile_smtputf8(qf));
 		buf_printf(b, "X-Envelope-To: <%s>\n", queuefile_rcpt(qf, i));
 	}
 	buf_append(b, data + off, size - off);
