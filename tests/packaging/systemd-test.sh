@@ -222,8 +222,10 @@ for i, line in enumerate(lines):
     if not m:
         continue
     pid, name = m.groups()
-    if name == "execve" and exec_pid is None and '"%s"' % daemon in line \
-            and line.endswith("= 0"):
+    # The execve of the daemon itself, not of setpriv or env, whose
+    # arguments name it too.
+    if name == "execve" and exec_pid is None \
+            and ('execve("%s",' % daemon) in line and line.endswith("= 0"):
         exec_pid, exec_at = pid, i
     r = re.search(r"= (\d+)$", line)
     if name in ("clone", "clone3", "fork", "vfork") and r:
