@@ -86,7 +86,7 @@ static int qf_malformed(struct qf_parser *p, int truncated,
 static int qf_has_prefix(const char *line, size_t len, const char *prefix,
     size_t plen);
 static int qf_check_bytes(struct qf_parser *p, const char *line, size_t len);
-static int qf_check_params(struct qf_parser *p, const char *text,
+static int qf_check_params(struct qf_parser *p, int utf8, const char *text,
     size_t len, const char *whose);
 static int qf_has_word(const char *text, size_t len, const char *word);
 static int qf_add_string(struct queuefile *qf, const char *s, size_t len,
@@ -226,7 +226,7 @@ qf_sender(struct qf_parser *p, const char *text, size_t len)
 	if (text[used] != ' ' || used + 1 == len)
 		return qf_malformed(p, 0,
 		    "the sender path is followed by more than \" params\"");
-	if ((step = qf_check_params(p, text + used + 1, len - used - 1,
+	if ((step = qf_check_params(p, 0, text + used + 1, len - used - 1,
 	    "sender")) != QF_STEP_NEXT)
 		return step;
 	if (qf_add_string(p->qf, text + used + 1, len - used - 1,
@@ -238,10 +238,14 @@ qf_sender(struct qf_parser *p, const char *text, size_t len)
 /*
  * qf_check_params - " KEY=VALUE KEY ..." as the daemon writes them: words
  * of a keyword (letters, digits, '-'), then "=" and a value of no space
- * (whose own syntax, xtext, is the reader's to check), one space apart
+ * (whose own syntax, xtext, is the reader's to check), one space apart.
+ * A value is ASCII unless utf8: the sender's parameters the daemon
+ * accepts (SIZE, BODY, RET, ENVID, SMTPUTF8) are ASCII always; only a
+ * recipient's ORCPT=utf-8;unitext (RFC 6533) is UTF-8, under SMTPUTF8,
+ * and qf_check_bytes() has made sure the bytes are good UTF-8.
  */
 static int
-qf_check_params(struct qf_parser *p, const char *text, size_t len,
+qf_check_params(struct qf_parser *p, int utf8, const char *text, size_t len,
     const char *whose)
 {
 	size_t i = 0, k;
@@ -255,7 +259,9 @@ qf_check_params(struct qf_parser *p, const char *text, size_t len,
 			return qf_malformed(p, 0, "bad %s parameter", whose);
 		if (k < len && text[k] == '=') {
 			for (k++; k < len && text[k] != ' '; k++)
-				;
+				if ((unsigned char)text[k] >= 0x80 && !utf8)
+					return qf_malformed(p, 0, "8-bit byte "
+					    "in a %s parameter", whose);
 		}
 		if (k < len && k + 1 == len)
 			return qf_malformed(p, 0, "bad %s parameter", whose);
@@ -284,8 +290,8 @@ qf_recipient(struct qf_parser *p, const char *text, size_t len)
 		    addr_strerror(r));
 	if (used != len && (text[used] != ' ' || used + 1 == len))
 		return qf_malformed(p, 0, "text after the recipient path");
-	if (used != len && (step = qf_check_params(p, text + used + 1,
-	    len - used - 1, "recipient")) != QF_STEP_NEXT)
+	if (used != len && (step = qf_check_params(p, p->smtputf8,
+	    text + used + 1, len - used - 1, "recipient")) != QF_STEP_NEXT)
 		return step;
 	if (qf->nrcpts == qf->rcpt_cap) {
 		cap = qf->rcpt_cap ? qf->rcpt_cap * 2 : 8;

@@ -281,6 +281,20 @@ START_TEST(test_smtputf8_envelope)
 	expect_malformed_str("X-Envelope-From: <a@example.net> SMTPUTF8\n"
 	    "X-Envelope-To: <\xe9@remote.example>\n" RECEIVED, 2,
 	    "not UTF-8");
+	/* The sender's parameters stay ASCII even with it (RFC 6531 3.3
+	 * lets a value be UTF-8, but none the daemon accepts is). */
+	expect_malformed_str("X-Envelope-From: <a@example.net> SMTPUTF8 "
+	    "ENVID=\xc3\xa9\n"
+	    "X-Envelope-To: <r@remote.example>\n" RECEIVED, 1,
+	    "8-bit byte in a sender parameter");
+	/* A recipient's ORCPT=utf-8;unitext may be UTF-8 with it, not
+	 * without. */
+	ck_assert_int_eq(parse_str("X-Envelope-From: <a@example.net> SMTPUTF8\n"
+	    "X-Envelope-To: <r@remote.example> ORCPT=utf-8;\xc3\xa9@x.example\n"
+	    RECEIVED MESSAGE, &qf, &err), 0);
+	ck_assert_str_eq(queuefile_rcpt_params(qf, 0),
+	    "ORCPT=utf-8;\xc3\xa9@x.example");
+	queuefile_free(qf);
 	/* SMTPUTF8 inside the path is no parameter. */
 	expect_malformed_str("X-Envelope-From: <\"a SMTPUTF8 \xc3\xa9\"@x.example>\n"
 	    "X-Envelope-To: <r@remote.example>\n" RECEIVED, 1,
