@@ -10,6 +10,12 @@
  *	system filling up) is simply continued until the kernel says why
  *	it cannot.
  *
+ *	A lazy spool (spool_new_lazy()) has no file until the window
+ *	overflows: a message that fits in the window (most mail) never
+ *	costs a file create, which on a journalling file system busy with
+ *	the syncs of the group commit waits for the journal as long as the
+ *	create of the copy itself does.
+ *
  *	The spool does not sync: the copies made from it are what must be
  *	durable (see maildir), and the spool itself is gone when its
  *	descriptor is closed.
@@ -28,7 +34,9 @@
 #include "spool.h"
 
 struct spool {
-	int fd;
+	int fd;			/* -1 until a lazy spool needs its file */
+	int (*open)(void *);	/* a lazy spool's file, or NULL */
+	void *open_ctx;
 	int err;		/* first failure, kept */
 	char *window;		/* SPOOL_WINDOW bytes, or NULL */
 	size_t held;		/* bytes in the window */
@@ -55,12 +63,28 @@ spool_new(int fd)
 	return sp;
 }
 
+struct spool *
+spool_new_lazy(int (*open_file)(void *ctx), void *ctx)
+{
+	struct spool *sp;
+
+	if ((sp = calloc(1, sizeof(*sp))) == NULL) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	sp->fd = -1;
+	sp->open = open_file;
+	sp->open_ctx = ctx;
+	return sp;
+}
+
 void
 spool_free(struct spool *sp)
 {
 	if (sp == NULL)
 		return;
-	(void)close(sp->fd);
+	if (sp->fd >= 0)
+		(void)close(sp->fd);
 	free(sp->window);
 	free(sp);
 }
@@ -72,6 +96,14 @@ spool_flush(struct spool *sp)
 	size_t off = 0;
 	ssize_t n;
 
+	if (sp->fd < 0 && sp->held > 0) {
+		if ((sp->fd = sp->open(sp->open_ctx)) < 0) {
+			sp->err = errno ? errno : EIO;
+			sp->fd = -1;
+			errno = sp->err;
+			return -1;
+		}
+	}
 	while (off < sp->held) {
 		n = pwrite(sp->fd, sp->window + off, sp->held - off,
 		    (off_t)(sp->flushed + off));
@@ -131,7 +163,18 @@ spool_finish(struct spool *sp)
 		errno = sp->err;
 		return -1;
 	}
+	/* A lazy spool whose text fits in the window keeps it there. */
+	if (sp->fd < 0)
+		return 0;
 	return spool_flush(sp);
+}
+
+const char *
+spool_text(const struct spool *sp)
+{
+	if (sp->fd >= 0)
+		return NULL;
+	return sp->window != NULL ? sp->window : "";
 }
 
 int

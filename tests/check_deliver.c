@@ -681,6 +681,70 @@ START_TEST(test_flush_stores_both)
 END_TEST
 
 /*
+ * A text in memory (deliver_submit_text(): a message that fit in the
+ * spool's window) is stored byte for byte like one from a file, in
+ * the same flush as one from a file, in a local and a remote copy.
+ */
+
+START_TEST(test_flush_text_in_memory)
+{
+	static const char text1[] = "Subject: in memory\n\nno file\n";
+	static const char text2[] = "Subject: from a file\n\n2\n";
+	static const struct session_rcpt two[] = {
+		{ .address = "alice@example.org", .mailbox = "alice", .domain = "example.org", .params = "" },
+		{ .address = "r1@remote.example", .mailbox = NULL, .domain = "remote.example", .params = "" },
+	};
+	struct session_message m1, m2;
+	struct done_rec r1, r2;
+	char p[PATH_MAX];
+	char name[MAILDIR_NAME_MAX];
+	time_t before, after;
+	int fd2;
+
+	memset(&r1, 0, sizeof(r1));
+	memset(&r2, 0, sizeof(r2));
+	fd2 = spool_text(text2, sizeof(text2) - 1);
+	message_init(&m1, two, 2, sizeof(text1) - 1);
+	message_init(&m2, &rcpt_bob, 1, sizeof(text2) - 1);
+	ck_assert_int_eq(deliver_submit_text(d, "S1", &m1, text1,
+	    done_record, &r1), 0);
+	ck_assert_int_eq(deliver_submit(d, "S2", &m2, fd2, done_record, &r2),
+	    0);
+	flush_no = 1;
+	before = time(NULL);
+	ck_assert_uint_eq(deliver_flush(d), 0);
+	after = time(NULL);
+	ck_assert_int_eq(r1.result, SESSION_STORE_OK);
+	ck_assert_int_eq(r2.result, SESSION_STORE_OK);
+	ck_assert_int_eq(r1.files_seen, 3);
+
+	xpath(p, "%s/alice/new", root);
+	only_entry(p, name, sizeof(name));
+	xpath(p, "%s/alice/new/%s", root, name);
+	assert_letter(p, "Return-Path: <" SENDER ">\n"
+	    "Delivered-To: alice@example.org\n",
+	    "from " HELO " ([" CLIENT "])", "ESMTP", r1.id, before, after,
+	    text1, sizeof(text1) - 1);
+	xpath(p, "%s/.OTHER_SERVERS/remote.example", root);
+	only_entry(p, name, sizeof(name));
+	xpath(p, "%s/.OTHER_SERVERS/remote.example/%s", root, name);
+	assert_letter(p, "X-Envelope-From: <" SENDER ">\n"
+	    "X-Envelope-To: <r1@remote.example>\n",
+	    "from " HELO " ([" CLIENT "])", "ESMTP", r1.id, before, after,
+	    text1, sizeof(text1) - 1);
+	xpath(p, "%s/bob/new", root);
+	only_entry(p, name, sizeof(name));
+	xpath(p, "%s/bob/new/%s", root, name);
+	assert_letter(p, "Return-Path: <" SENDER ">\n"
+	    "Delivered-To: bob@example.org\n",
+	    "from " HELO " ([" CLIENT "])", "ESMTP", r2.id, before, after,
+	    text2, sizeof(text2) - 1);
+	ck_assert_int_eq(count_files(), 3);
+	(void)close(fd2);
+}
+END_TEST
+
+/*
  * Fairness: a done callback that submits the next message (a client
  * pipelining) does not get it stored in the same flush. The flush says
  * one message waits; the next flush stores it and tells it.
@@ -929,6 +993,7 @@ deliver_suite(void)
 	tc = tcase_create("group");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_flush_stores_both);
+	tcase_add_test(tc, test_flush_text_in_memory);
 	tcase_add_test(tc, test_flush_fair);
 	tcase_add_test(tc, test_cancel);
 	tcase_add_test(tc, test_max_files);

@@ -14,7 +14,9 @@
  *	can be lifted afterwards to show that a kept error writes nothing
  *	more even once the cause is gone. spool_free() closes the
  *	descriptor, and an O_TMPFILE spool leaves no entry in its
- *	directory, before or after.
+ *	directory, before or after. A lazy spool opens no file for a text
+ *	of at most the window (spool_text() has it), opens one exactly
+ *	once when the text outgrows it, and keeps the open's error.
  * DIAGNOSTICS
  *	Exit status 0 when every test passes.
  */
@@ -485,6 +487,118 @@ START_TEST(test_tmpfile_leaves_nothing)
 }
 END_TEST
 
+/*
+ * A lazy spool: its open_file counts its calls and hands out an
+ * anonymous file (or fails with the errno it is given).
+ */
+struct lazy_open {
+	int calls;
+	int fail;			/* errno to fail with, or 0 */
+	int fd;				/* the descriptor handed out, or -1 */
+};
+
+static int
+lazy_open_file(void *ctx)
+{
+	struct lazy_open *lo = ctx;
+
+	lo->calls++;
+	if (lo->fail != 0) {
+		errno = lo->fail;
+		return -1;
+	}
+	return lo->fd = open_anonymous();
+}
+
+/* A text of at most the window never opens a file and is read in memory. */
+
+START_TEST(test_lazy_fits_window)
+{
+	struct lazy_open lo = { 0, 0, -1 };
+	struct spool *sp;
+	char *text;
+
+	ck_assert_ptr_nonnull(text = malloc(SPOOL_WINDOW));
+	fill_pattern(text, SPOOL_WINDOW, 0);
+	ck_assert_ptr_nonnull(sp = spool_new_lazy(lazy_open_file, &lo));
+	ck_assert_int_eq(spool_write(sp, text, 100), 0);
+	ck_assert_int_eq(spool_write(sp, text + 100, SPOOL_WINDOW - 100), 0);
+	ck_assert_int_eq(spool_finish(sp), 0);
+	ck_assert_int_eq(lo.calls, 0);
+	ck_assert_int_eq(spool_fd(sp), -1);
+	ck_assert_uint_eq(spool_size(sp), SPOOL_WINDOW);
+	ck_assert_ptr_nonnull(spool_text(sp));
+	ck_assert_mem_eq(spool_text(sp), text, SPOOL_WINDOW);
+	spool_free(sp);
+	ck_assert_int_eq(count_entries(tmpdir), 0);
+
+	/* An empty text too: "" and no file. */
+	ck_assert_ptr_nonnull(sp = spool_new_lazy(lazy_open_file, &lo));
+	ck_assert_int_eq(spool_finish(sp), 0);
+	ck_assert_str_eq(spool_text(sp), "");
+	ck_assert_uint_eq(spool_size(sp), 0);
+	spool_free(sp);
+	ck_assert_int_eq(lo.calls, 0);
+	free(text);
+}
+END_TEST
+
+/* One byte over the window: the file is opened once and holds it all. */
+
+START_TEST(test_lazy_overflows)
+{
+	enum { TOTAL = 3 * SPOOL_WINDOW + 1 };
+	struct lazy_open lo = { 0, 0, -1 };
+	struct spool *sp;
+	char *text;
+	size_t off;
+
+	ck_assert_ptr_nonnull(text = malloc(TOTAL));
+	fill_pattern(text, TOTAL, 0);
+	ck_assert_ptr_nonnull(sp = spool_new_lazy(lazy_open_file, &lo));
+	ck_assert_int_eq(spool_write(sp, text, SPOOL_WINDOW), 0);
+	ck_assert_int_eq(lo.calls, 0);
+	for (off = SPOOL_WINDOW; off < TOTAL; off += 1000)
+		ck_assert_int_eq(spool_write(sp, text + off,
+		    TOTAL - off < 1000 ? TOTAL - off : 1000), 0);
+	ck_assert_int_eq(lo.calls, 1);
+	ck_assert_int_eq(spool_finish(sp), 0);
+	ck_assert_int_eq(lo.calls, 1);
+	ck_assert_int_eq(spool_fd(sp), lo.fd);
+	ck_assert_ptr_null(spool_text(sp));
+	ck_assert_uint_eq(spool_size(sp), TOTAL);
+	assert_file(lo.fd, text, TOTAL);
+	spool_free(sp);
+	assert_closed(lo.fd);
+	free(text);
+}
+END_TEST
+
+/* The file cannot be had: the error is kept and told at the end. */
+
+START_TEST(test_lazy_open_fails)
+{
+	struct lazy_open lo = { 0, EMFILE, -1 };
+	struct spool *sp;
+	char *text;
+
+	ck_assert_ptr_nonnull(text = malloc(SPOOL_WINDOW + 10));
+	fill_pattern(text, SPOOL_WINDOW + 10, 0);
+	ck_assert_ptr_nonnull(sp = spool_new_lazy(lazy_open_file, &lo));
+	ck_assert_int_eq(spool_write(sp, text, SPOOL_WINDOW), 0);
+	errno = 0;
+	ck_assert_int_eq(spool_write(sp, text + SPOOL_WINDOW, 10), -1);
+	ck_assert_int_eq(errno, EMFILE);
+	ck_assert_int_eq(spool_write(sp, text, 1), -1);
+	ck_assert_int_eq(spool_finish(sp), -1);
+	ck_assert_int_eq(errno, EMFILE);
+	ck_assert_int_eq(spool_error(sp), EMFILE);
+	ck_assert_int_eq(lo.calls, 1);
+	spool_free(sp);
+	free(text);
+}
+END_TEST
+
 static Suite *
 spool_suite(void)
 {
@@ -511,6 +625,13 @@ spool_suite(void)
 	tcase_add_test(tc, test_new_bad_fd);
 	tcase_add_test(tc, test_free_closes);
 	tcase_add_test(tc, test_tmpfile_leaves_nothing);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("lazy");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_lazy_fits_window);
+	tcase_add_test(tc, test_lazy_overflows);
+	tcase_add_test(tc, test_lazy_open_fails);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -899,8 +899,11 @@ conn_store(struct conn *c)
 		    ? SESSION_STORE_NOSPACE : SESSION_STORE_TEMPFAIL, NULL);
 		return;
 	}
-	if (deliver_submit(c->srv->dl, c->id, msg, spool_fd(c->spool),
-	    conn_stored, c) < 0) {
+	if ((spool_text(c->spool) != NULL
+	    ? deliver_submit_text(c->srv->dl, c->id, msg,
+	    spool_text(c->spool), conn_stored, c)
+	    : deliver_submit(c->srv->dl, c->id, msg, spool_fd(c->spool),
+	    conn_stored, c)) < 0) {
 		log_warn(c->id, "cannot queue a message for storing");
 		session_stored(c->session, SESSION_STORE_TEMPFAIL, NULL);
 		return;
@@ -1078,18 +1081,26 @@ conn_idle(struct event_loop *loop, void *ctx)
 		event_loop_again(loop);
 }
 
-/* The session's sink: the text of a message goes to a spool file. */
+/*
+ * The session's sink: the text of a message goes to a spool, which
+ * opens its file only when the text outgrows its window.
+ */
+static int
+conn_spool_file(void *ctx)
+{
+	struct conn *c = ctx;
+
+	return deliver_spool_open(c->srv->dl);
+}
+
 static int
 conn_text_open(void *ctx)
 {
 	struct conn *c = ctx;
-	int fd;
 
 	if (c->spool != NULL)
 		log_panic(__func__, "a second message text at once");
-	if ((fd = deliver_spool_open(c->srv->dl)) < 0)
-		return -1;
-	if ((c->spool = spool_new(fd)) == NULL)
+	if ((c->spool = spool_new_lazy(conn_spool_file, c)) == NULL)
 		return -1;
 	return 0;
 }

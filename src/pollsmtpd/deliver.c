@@ -97,7 +97,8 @@ struct deliver_plan {
 struct deliver_job {
 	const char *session_id;
 	const struct session_message *msg;
-	int text_fd;			/* msg->size bytes of text */
+	int text_fd;			/* msg->size bytes of text, */
+	const char *text;		/* or these (then text_fd is -1) */
 	unsigned long pass;		/* the flush that stores it */
 	deliver_done_fn done;		/* NULL once cancelled */
 	void *ctx;
@@ -158,7 +159,11 @@ static int deliver_build_headers(struct deliver *d,
     const struct session_message *msg, const char *id, size_t *ncopies);
 static int deliver_reserve_rcpts(struct deliver *d, size_t nrcpts);
 static int deliver_stage(struct deliver *d, const char *session_id,
-    const struct session_message *msg, int text_fd, const char *id);
+    const struct session_message *msg, int text_fd, const char *text,
+    const char *id);
+static int deliver_enqueue(struct deliver *d, const char *session_id,
+    const struct session_message *msg, int text_fd, const char *text,
+    deliver_done_fn done, void *ctx);
 static enum session_store_result deliver_outcome(const char *id,
     const char *session_id, const struct session_message *msg, int err);
 static void deliver_log_ok(const char *id, const char *session_id,
@@ -532,7 +537,7 @@ deliver_reserve_rcpts(struct deliver *d, size_t nrcpts)
 		return 0;
 	while (cap < nrcpts)
 		cap *= 2;
-	if (cap > SIZE_MAX / (2 * sizeof(*iov))) {
+	if (cap > SIZE_MAX / (3 * sizeof(*iov))) {
 		errno = ENOMEM;
 		return -1;
 	}
@@ -543,7 +548,7 @@ deliver_reserve_rcpts(struct deliver *d, size_t nrcpts)
 	if ((copies = realloc(d->copies, cap * sizeof(*copies))) == NULL)
 		return -1;
 	d->copies = copies;
-	if ((iov = realloc(d->iov, cap * 2 * sizeof(*iov))) == NULL)
+	if ((iov = realloc(d->iov, cap * 3 * sizeof(*iov))) == NULL)
 		return -1;
 	d->iov = iov;
 	d->rcpts_cap = cap;
@@ -584,7 +589,8 @@ deliver_log_ok(const char *id, const char *session_id,
  */
 static int
 deliver_stage(struct deliver *d, const char *session_id,
-    const struct session_message *msg, int text_fd, const char *id)
+    const struct session_message *msg, int text_fd, const char *text,
+    const char *id)
 {
 	size_t ncopies, i, received_len;
 	int index;
@@ -613,7 +619,7 @@ deliver_stage(struct deliver *d, const char *session_id,
 
 	/* The headers are complete: from here on their data does not move. */
 	for (i = 0; i < ncopies; i++) {
-		struct iovec *v = &d->iov[i * 2];
+		struct iovec *v = &d->iov[i * 3];
 
 		v[0].iov_base = d->hdr.data + d->plan[i].off;
 		v[0].iov_len = d->plan[i].len;
@@ -626,6 +632,14 @@ deliver_stage(struct deliver *d, const char *session_id,
 		d->copies[i].iovcnt = 2;
 		d->copies[i].text_fd = text_fd;
 		d->copies[i].text_len = msg->size;
+		if (text != NULL) {
+			/* The text is in memory: the third iovec. */
+			v[2].iov_base = (void *)(uintptr_t)text;
+			v[2].iov_len = msg->size;
+			d->copies[i].iovcnt = 3;
+			d->copies[i].text_fd = -1;
+			d->copies[i].text_len = 0;
+		}
 	}
 	if ((index = maildir_batch_add(d->batch, id, d->copies, ncopies)) < 0)
 		return -1;
@@ -661,7 +675,7 @@ deliver_message(struct deliver *d, const char *session_id,
 
 	if (deliver_make_id(d, id, idlen) < 0)
 		log_panic(__func__, "message ID does not fit %zu bytes", idlen);
-	if (deliver_stage(d, session_id, msg, text_fd, id) < 0)
+	if (deliver_stage(d, session_id, msg, text_fd, NULL, id) < 0)
 		err = errno ? errno : EIO;
 	else
 		(void)maildir_batch_commit(d->batch, &err);
@@ -672,6 +686,23 @@ int
 deliver_submit(struct deliver *d, const char *session_id,
     const struct session_message *msg, int text_fd, deliver_done_fn done,
     void *ctx)
+{
+	return deliver_enqueue(d, session_id, msg, text_fd, NULL, done, ctx);
+}
+
+int
+deliver_submit_text(struct deliver *d, const char *session_id,
+    const struct session_message *msg, const char *text,
+    deliver_done_fn done, void *ctx)
+{
+	return deliver_enqueue(d, session_id, msg, -1, text, done, ctx);
+}
+
+/* deliver_enqueue - what deliver_submit() and deliver_submit_text() do */
+static int
+deliver_enqueue(struct deliver *d, const char *session_id,
+    const struct session_message *msg, int text_fd, const char *text,
+    deliver_done_fn done, void *ctx)
 {
 	struct deliver_job *grown, *job;
 	size_t cap;
@@ -690,6 +721,7 @@ deliver_submit(struct deliver *d, const char *session_id,
 	job->session_id = session_id;
 	job->msg = msg;
 	job->text_fd = text_fd;
+	job->text = text;
 	job->pass = d->pass;
 	job->done = done;
 	job->ctx = ctx;
@@ -763,7 +795,7 @@ deliver_commit_chunk(struct deliver *d, unsigned long pass)
 		if (deliver_make_id(d, job->id, sizeof(job->id)) < 0)
 			log_panic(__func__, "message ID does not fit");
 		job->index = deliver_stage(d, job->session_id, job->msg,
-		    job->text_fd, job->id);
+		    job->text_fd, job->text, job->id);
 		if (job->index < 0)
 			job->result = deliver_outcome(job->id, job->session_id,
 			    job->msg, errno ? errno : EIO);

@@ -36,7 +36,9 @@
  *
  *	Group commit: deliver_submit() queues msg and its text_fd (both
  *	must stay valid until done is called: the session keeps msg until
- *	session_stored()) and returns at once. deliver_flush() stores every
+ *	session_stored()) and returns at once; deliver_submit_text() the
+ *	same with the text in memory (msg->size bytes at text, valid until
+ *	done is called), for a message small enough to need no spool file. deliver_flush() stores every
  *	message queued before it was called, syncing them together (see
  *	maildir_batch_commit()), and only then calls each one's done(ctx,
  *	result, id): the result and ID that session_stored() takes. The
@@ -95,6 +97,9 @@ enum session_store_result deliver_message(struct deliver *d,
 int deliver_submit(struct deliver *d, const char *session_id,
     const struct session_message *msg, int text_fd, deliver_done_fn done,
     void *ctx);
+int deliver_submit_text(struct deliver *d, const char *session_id,
+    const struct session_message *msg, const char *text,
+    deliver_done_fn done, void *ctx);
 size_t deliver_flush(struct deliver *d);
 void deliver_set_max_files(struct deliver *d, size_t max_files);
 void deliver_cancel(struct deliver *d, void *ctx);
