@@ -443,11 +443,36 @@ conn_format_addr(const struct sockaddr *sa, char *dst, size_t dstlen)
 }
 
 /*
+ * conn_host_has_ipv6 - whether the host has any IPv6 address at all
+ * (/proc/net/if_inet6 lists them, one a line; a kernel without IPv6
+ * has no such file, a network namespace or container with IPv6 turned
+ * off an empty one)
+ */
+static int
+conn_host_has_ipv6(void)
+{
+	FILE *f;
+	int c;
+
+	if ((f = fopen("/proc/net/if_inet6", "re")) == NULL)
+		return errno != ENOENT;
+	c = getc(f);
+	(void)fclose(f);
+	return c != EOF;
+}
+
+/*
  * conn_listen - one listening socket per configured address
  *
  * SO_REUSEADDR lets a restarted daemon bind while old connections are
  * in TIME_WAIT; IPV6_V6ONLY keeps "[::]" from taking the IPv4 port
  * that "0.0.0.0" wants.
+ *
+ * An IPv6 listener on a host without IPv6 (no IPv6 in the kernel, or
+ * none configured: a container with it turned off) is left out with a
+ * warning, as Postfix's inet_protocols = all does, so that the
+ * packaged [ "127.0.0.1:25", "[::1]:25" ] starts there; any other
+ * failure, or no listener left, stops the start.
  */
 int
 conn_listen(struct conn_server *srv, const char **failed)
@@ -456,8 +481,8 @@ conn_listen(struct conn_server *srv, const char **failed)
 	struct sockaddr_storage ss;
 	socklen_t sslen;
 	char addr[INET6_ADDRSTRLEN];
-	int fd = -1, on = 1, saved;
-	size_t i;
+	int fd = -1, on = 1, saved, r;
+	size_t i, nopen = 0;
 
 	for (i = 0; i < srv->nlisten; i++) {
 		int implicit_tls = i >= srv->nlisten_plain;
@@ -471,6 +496,12 @@ conn_listen(struct conn_server *srv, const char **failed)
 		}
 		fd = socket(l->addr.ss_family,
 		    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd < 0 && errno == EAFNOSUPPORT
+		    && l->addr.ss_family == AF_INET6) {
+			log_warnx("-", "not listening on %s: this host has "
+			    "no IPv6", l->text);
+			continue;
+		}
 		if (fd < 0)
 			goto fail;
 		if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on,
@@ -479,17 +510,28 @@ conn_listen(struct conn_server *srv, const char **failed)
 		if (l->addr.ss_family == AF_INET6 && setsockopt(fd,
 		    IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on)) < 0)
 			goto fail;
-		if (bind(fd, (const struct sockaddr *)&l->addr, l->addrlen) < 0
-		    || listen(fd, SOMAXCONN) < 0)
+		r = bind(fd, (const struct sockaddr *)&l->addr, l->addrlen);
+		if (r < 0 && errno == EADDRNOTAVAIL
+		    && l->addr.ss_family == AF_INET6 && !conn_host_has_ipv6()) {
+			log_warnx("-", "not listening on %s: this host has "
+			    "no IPv6 address", l->text);
+			(void)close(fd);
+			fd = -1;
+			continue;
+		}
+		if (r < 0 || listen(fd, SOMAXCONN) < 0)
 			goto fail;
 		if (event_add(srv->loop, fd, EVENT_READ, implicit_tls
 		    ? conn_accept_tls_ready : conn_accept_ready, srv) < 0)
 			goto fail;
 		srv->listen_fds[i] = fd;
+		fd = -1;
+		nopen++;
 
 		/* The port actually bound, for ":0" in tests. */
 		sslen = sizeof(ss);
-		if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0) {
+		if (getsockname(srv->listen_fds[i], (struct sockaddr *)&ss,
+		    &sslen) == 0) {
 			conn_format_addr((struct sockaddr *)&ss, addr,
 			    sizeof(addr));
 			log_info("-", ss.ss_family == AF_INET6
@@ -499,6 +541,12 @@ conn_listen(struct conn_server *srv, const char **failed)
 			    : ((struct sockaddr_in *)&ss)->sin_port),
 			    implicit_tls ? " (TLS)" : "");
 		}
+	}
+
+	if (nopen == 0 && srv->nlisten > 0) {
+		/* Every listener was an IPv6 one on a host without IPv6. */
+		errno = EADDRNOTAVAIL;
+		goto fail;
 	}
 
 	/*

@@ -17,9 +17,15 @@
   by a start that fails after writing it; logrotate's postrotate signals
   only a live pollsmtpd.
 - A detached start writes its start-up records to log.file too.
+- On a host without IPv6 (a network namespace with it turned off, as in
+  a container) the packaged pair of listeners, 127.0.0.1 and [::1],
+  starts on IPv4 with a warning naming [::1]; a configuration of IPv6
+  listeners only still fails (71), and so does an IPv6 address this
+  host lacks while it has IPv6.
 """
 
 import fcntl
+import json
 import os
 import pwd
 import re
@@ -425,6 +431,94 @@ class PidFile(Setup):
         self.assertTrue(running(pid))
         self.stop_pid(pid)
         self.assertIsNone(other.poll())
+
+
+# Run inside a fresh network namespace: loopback up, IPv6 turned off,
+# the daemon started in the foreground; what a client sees, as JSON.
+NO_IPV6_CHILD = r"""
+import json, os, socket, subprocess, sys, time
+cmd, port, out, slow = json.loads(sys.argv[1])
+subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+with open("/proc/sys/net/ipv6/conf/all/disable_ipv6", "w") as f:
+    f.write("1")
+with open("/proc/net/if_inet6") as f:
+    assert f.read() == "", "IPv6 addresses left"
+with open(out, "wb") as f:
+    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=f, stderr=f)
+res = {"banner": None, "status": None}
+deadline = time.monotonic() + 20 * slow
+while time.monotonic() < deadline and p.poll() is None:
+    try:
+        s = socket.create_connection(("127.0.0.1", port), timeout=5 * slow)
+    except OSError:
+        time.sleep(0.02)
+        continue
+    res["banner"] = s.recv(512).decode("ascii", "replace")
+    s.sendall(b"QUIT\r\n")
+    s.recv(512)
+    s.close()
+    break
+if p.poll() is None:
+    p.terminate()
+res["status"] = p.wait(timeout=20 * slow)
+print(json.dumps(res))
+"""
+
+
+@ROOT_ONLY
+class NoIPv6Host(Setup):
+    def setUp(self):
+        super().setUp()
+        if shutil.which("unshare") is None or shutil.which("ip") is None:
+            self.skipTest("needs unshare (util-linux) and ip (iproute2)")
+
+    def start_without_ipv6(self, listen):
+        self.write_conf(lambda line: re.sub(
+            r"^(\s*)listen = .*;$",
+            lambda m: m.group(1) + "listen = [ %s ];" % ", ".join(
+                '"%s"' % a for a in listen), line))
+        out = os.path.join(self.d.dir, "netns.out")
+        p = subprocess.run(
+            ["unshare", "-n", "python3", "-c", NO_IPV6_CHILD,
+             json.dumps([command(["-f", "-c", self.d.conf_path]),
+                         self.d.port, out, SLOW])],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, timeout=60 * SLOW)
+        self.assertEqual(p.returncode, 0, p.stderr.decode())
+        with open(out, "rb") as f:
+            return json.loads(p.stdout), f.read().decode("utf-8", "replace")
+
+    def test_ipv4_and_ipv6_loopback_starts_on_ipv4(self):
+        port = self.d.port
+        res, err = self.start_without_ipv6(["127.0.0.1:%d" % port,
+                                            "[::1]:%d" % port])
+        self.assertIsNotNone(res["banner"], err)
+        self.assertTrue(res["banner"].startswith("220 "), res["banner"])
+        self.assertIn("not listening on [::1]:%d: this host has no IPv6"
+                      % port, err)
+        self.assertIn("listening on 127.0.0.1:%d" % port, err)
+        self.assertEqual(res["status"], 0, err)
+
+    def test_ipv6_only_still_fails(self):
+        res, err = self.start_without_ipv6(["[::1]:%d" % self.d.port])
+        self.assertIsNone(res["banner"])
+        self.assertEqual(res["status"], EX_OSERR, err)
+        self.assertIn("cannot listen on", err)
+
+
+class MissingIPv6Address(Setup):
+    def test_ipv6_address_not_here_fails(self):
+        with open("/proc/net/if_inet6") as f:
+            if f.read() == "":
+                self.skipTest("this host has no IPv6 address")
+        port = self.d.port
+        self.write_conf(lambda line: re.sub(
+            r"^(\s*)listen = .*;$", lambda m: m.group(1) +
+            'listen = [ "127.0.0.1:%d", "[2001:db8::25]:%d" ];'
+            % (port, port), line))
+        p = run(["-f", "-c", self.d.conf_path])
+        self.assertEqual(p.returncode, EX_OSERR, p.stderr)
+        self.assertIn(b"cannot listen on [2001:db8::25]:%d" % port, p.stderr)
 
 
 if __name__ == "__main__":
