@@ -37,7 +37,9 @@
  *	read and dropped until it closes (again at most CONN_LINGER_MS).
  *	Closing a socket that still has unread input makes the kernel send
  *	a reset, and a reset can destroy the reply (221 or 421) that the
- *	client has not read yet; the lingering close avoids that.
+ *	client has not read yet; the lingering close avoids that. The
+ *	session's disconnect record is logged when the linger starts (its
+ *	replies are out, the session is over), not when it ends.
  *
  *	TLS. After the session's STARTTLS action its 220 is sent in
  *	plaintext, then the io becomes TLS and the handshake runs in the
@@ -117,6 +119,7 @@ struct conn {
 	int storing;			/* message submitted, conn_stored() due */
 	int closing;			/* session ended; last replies being sent */
 	int lingering;			/* replies sent, write side shut */
+	int summarised;			/* its disconnect record is logged */
 	int tls_due;			/* STARTTLS taken: TLS once the 220 is sent */
 	int handshaking;		/* the TLS handshake runs */
 	char id[CONN_ID_SIZE];
@@ -165,6 +168,7 @@ static int conn_read(struct conn *c);
 static int conn_flush(struct conn *c);
 static void conn_drive(struct conn *c);
 static void conn_linger(struct conn *c, int events);
+static void conn_log_disconnect(struct conn *c, const char *reason);
 static void conn_close(struct conn *c, const char *reason);
 static void conn_format_addr(const struct sockaddr *sa, char *dst,
     size_t dstlen);
@@ -1020,9 +1024,14 @@ conn_drive(struct conn *c)
 	(void)session_output(c->session, &outlen);
 	if (c->closing) {
 		if (outlen == 0) {
-			/* Replies sent: shut our side, wait for the client's. */
+			/*
+			 * Replies sent: shut our side, wait for the client's.
+			 * The session is over: its record is logged now, not
+			 * when a slow client lets the linger end.
+			 */
 			(void)io_shutdown(c->io);
 			c->lingering = 1;
+			conn_log_disconnect(c, "closed");
 			event_set(loop, c->fd, io_events(c->io, EVENT_READ));
 			event_deadline(loop, c->fd, CONN_LINGER_MS);
 			return;
@@ -1192,16 +1201,27 @@ conn_linger(struct conn *c, int events)
 	}
 }
 
+/* conn_log_disconnect - the session's one disconnect record */
 static void
-conn_close(struct conn *c, const char *reason)
+conn_log_disconnect(struct conn *c, const char *reason)
 {
-	struct conn_server *srv = c->srv;
 	char summary[SESSION_SUMMARY_SIZE];
 
+	if (c->summarised)
+		return;
+	c->summarised = 1;
 	if (session_summary(c->session, summary, sizeof(summary)) < 0)
 		snprintf(summary, sizeof(summary), "-");
 	log_info(c->id, "disconnect from [%s] %s (%s)", c->addr, summary,
 	    reason);
+}
+
+static void
+conn_close(struct conn *c, const char *reason)
+{
+	struct conn_server *srv = c->srv;
+
+	conn_log_disconnect(c, reason);
 	/* Its message, if one waits, was never answered: it is dropped. */
 	if (c->storing)
 		deliver_cancel(srv->dl, c);

@@ -97,6 +97,22 @@ class Records(LoggerCase):
                         "no record under the ID %s" % msgid)
         self.assertTrue(any(" DEBUG " in l for l in lines))
 
+    def test_disconnect_logged_at_quit_not_when_the_client_closes(self):
+        # A client that reads its 221 and keeps the socket open: the
+        # session is over, and its record is there before the client
+        # goes (the lingering close would hold it up to 5 s).
+        with self.d.client() as c:
+            c.hello()
+            c.expect_ok("QUIT", 221)
+            self.assertTrue(self.wait_log("disconnect from", count=2,
+                                          timeout=2), self.log())
+            self.assertRegex(self.log(), r"disconnect from \[127\.0\.0\.1\]"
+                             r" ehlo=1 quit=1 commands=2 \(closed\)")
+        # Closing afterwards adds no second record.
+        self.send_one()
+        self.assertTrue(self.wait_log("disconnect from", count=3))
+        self.assertEqual(self.log().count("disconnect from"), 3, self.log())
+
     def test_hostile_bytes_are_escaped_on_one_line(self):
         with self.d.client() as c:
             c.send(b"EHLO evil\rINFO forged\x00name\r\n")
