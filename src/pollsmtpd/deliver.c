@@ -13,6 +13,15 @@
  *	(maildir's copy_file_range), never through this process's memory.
  *	maildir_deliver() makes it all or nothing.
  *
+ *	A success report (DSN NOTIFY=SUCCESS of a local recipient) is one
+ *	more copy in the same maildir batch, of its own ID (so that it may
+ *	go to a Maildir or queue directory a copy of the message goes to,
+ *	and is its own letter for the agent): it becomes durable in the
+ *	same commit as the message, or neither does. Its texts (the
+ *	message's header section read back from the spool, the report from
+ *	bounce_format()) are the only memory taken per message: reports
+ *	are rare, and their bounds come from the message.
+ *
  *	Group commit: deliver_submit() only queues; deliver_flush() takes
  *	the queue in chunks (at most DELIVER_BATCH_MESSAGES messages and
  *	max_files files), stages each message of a chunk in one
