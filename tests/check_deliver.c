@@ -1056,8 +1056,10 @@ END_TEST
 
 /*
  * A remote sender: the report is a queue letter for the sender's
- * domain (lower-cased), from <> to the sender, which the agent sends.
- * alice asked twice (also as alice+tag): both addresses are reported.
+ * domain (lower-cased), from <> to the sender, which the agent sends,
+ * next to the message's own queue file for that domain (whose
+ * recipient is the agent's to report). alice asked twice (also as
+ * alice+tag): both addresses are reported.
  */
 
 START_TEST(test_report_remote_sender)
@@ -1068,6 +1070,8 @@ START_TEST(test_report_remote_sender)
 		  .params = "NOTIFY=SUCCESS" },
 		{ .address = "alice+tag@example.org", .mailbox = "alice", .domain = "example.org",
 		  .params = "NOTIFY=FAILURE,SUCCESS" },
+		{ .address = "peer@sender.example", .mailbox = NULL, .domain = "sender.example",
+		  .params = "NOTIFY=SUCCESS" },
 	};
 	struct session_message msg;
 	char id[DELIVER_ID_SIZE], rid[DELIVER_ID_SIZE], what[256];
@@ -1077,17 +1081,19 @@ START_TEST(test_report_remote_sender)
 	int fd;
 
 	fd = spool_text(text, sizeof(text) - 1);
-	message_init(&msg, rcpts, 2, sizeof(text) - 1);
+	message_init(&msg, rcpts, 3, sizeof(text) - 1);
 	msg.sender = "S@Sender.EXAMPLE";
 	ck_assert_int_eq(deliver_message(d, "S1", &msg, fd, id, sizeof(id)),
 	    SESSION_STORE_OK);
 	report_id(id, rid, sizeof(rid));
-	ck_assert_int_eq(count_files(), 2);
+	ck_assert_int_eq(count_files(), 3);
 	xpath(p, "%s/alice/new", root);
 	assert_stored_as(p, id);
+	/* The message's queue file and the report, side by side. */
 	xpath(p, "%s/.OTHER_SERVERS/sender.example", root);
-	assert_stored_as(p, rid);
-	only_entry(p, name, sizeof(name));
+	ck_assert_int_eq(count_entries(p), 3);	/* and error/ */
+	other_entry(p, id, name, sizeof(name));
+	ck_assert_ptr_nonnull(strstr(name, rid));
 	xpath(p, "%s/.OTHER_SERVERS/sender.example/%s", root, name);
 	got = read_file(p, &len);
 	ck_assert_int_lt(snprintf(what, sizeof(what), "X-Envelope-From: <>\n"
@@ -1100,6 +1106,7 @@ START_TEST(test_report_remote_sender)
 	    "alice+tag@example.org\nAction: delivered\n"));
 	ck_assert_ptr_null(strstr(got, "Original-Envelope-Id"));
 	ck_assert_ptr_null(strstr(got, "Original-Recipient"));
+	ck_assert_ptr_null(strstr(got, "peer@"));
 	free(got);
 	ck_assert_uint_eq(count_logged("(domain sender.example)"), 1);
 	(void)close(fd);
