@@ -145,6 +145,7 @@ struct maildir_target {
 	int tmpdirfd;
 	int dstdirfd;
 	int fd;				/* tmp file kept open for its sync, or -1 */
+	char name[MAILDIR_NAME_MAX];	/* in dst: the message's, or the copy's own */
 	char tmpname[MAILDIR_TMP_NAME_MAX];
 	int written;			/* tmp/tmpname exists */
 	int placed;			/* renamed to dst/NAME */
@@ -152,7 +153,7 @@ struct maildir_target {
 
 /* One message of a batch: targets[first .. first + ntargets - 1]. */
 struct maildir_staged {
-	char name[MAILDIR_NAME_MAX];	/* its file name in every target */
+	char name[MAILDIR_NAME_MAX];	/* its file name (copies of their own ID aside) */
 	char id[MAILDIR_NAME_MAX];	/* for log records; part of name */
 	size_t first;
 	size_t ntargets;
@@ -206,7 +207,7 @@ static int maildir_write_tmp(struct maildir_target *t,
 static int maildir_rename_new(int olddfd, const char *oldname, int newdfd,
     const char *newname);
 static void maildir_undo(const struct maildir *md, const char *id,
-    struct maildir_target *targets, size_t ntargets, const char *name);
+    struct maildir_target *targets, size_t ntargets);
 static int maildir_grow(void *arrayp, size_t *cap, size_t need,
     size_t size);
 static void maildir_batch_undo(struct maildir_batch *b,
@@ -898,7 +899,14 @@ maildir_copies_check(const struct maildir *md,
 			goto invalid;
 		if (c->domain != NULL && !maildir_domain_ok(c->domain))
 			goto invalid;
+		if (c->id != NULL && !maildir_id_ok(c->id))
+			goto invalid;
 		for (j = 0; j < i; j++) {
+			/* Of one name, one file a directory. */
+			if ((c->id == NULL) != (copies[j].id == NULL)
+			    || (c->id != NULL && strcmp(c->id, copies[j].id)
+			    != 0))
+				continue;
 			if (c->mailbox != NULL && copies[j].mailbox != NULL
 			    && strcmp(c->mailbox, copies[j].mailbox) == 0)
 				goto invalid;
@@ -1108,12 +1116,13 @@ maildir_rename_new(int olddfd, const char *oldname, int newdfd,
 
 static void
 maildir_undo(const struct maildir *md, const char *id,
-    struct maildir_target *targets, size_t ntargets, const char *name)
+    struct maildir_target *targets, size_t ntargets)
 {
 	size_t i;
 
 	for (i = 0; i < ntargets; i++) {
 		struct maildir_target *t = &targets[i];
+		const char *name = t->name;
 
 		if (t->fd != -1) {
 			(void)close(t->fd);
@@ -1251,8 +1260,7 @@ maildir_batch_files(const struct maildir_batch *b)
 static void
 maildir_batch_undo(struct maildir_batch *b, struct maildir_staged *m)
 {
-	maildir_undo(b->md, m->id, &b->targets[m->first], m->ntargets,
-	    m->name);
+	maildir_undo(b->md, m->id, &b->targets[m->first], m->ntargets);
 }
 
 /*
@@ -1318,8 +1326,13 @@ maildir_batch_add(struct maildir_batch *b, const char *id,
 			    copies[i].domain)) == -1)
 				goto fail;
 		}
+		if (copies[i].id == NULL)
+			memcpy(t->name, m->name, sizeof(t->name));
+		else if (maildir_name(md, copies[i].id, t->name,
+		    sizeof(t->name)) == -1)
+			goto fail;
 		n = snprintf(t->tmpname, sizeof(t->tmpname), "%s.%zu",
-		    m->name, i);
+		    t->name, i);
 		if (n < 0 || (size_t)n >= sizeof(t->tmpname)) {
 			errno = ENAMETOOLONG;
 			goto fail;
@@ -1340,7 +1353,7 @@ maildir_batch_add(struct maildir_batch *b, const char *id,
 
 fail:
 	err = errno;
-	maildir_undo(md, m->id, &b->targets[m->first], ready, m->name);
+	maildir_undo(md, m->id, &b->targets[m->first], ready);
 	md->nstaged--;
 	maildir_trim_cache(md);
 	errno = err;
@@ -1393,7 +1406,7 @@ maildir_batch_place(struct maildir_batch *b, const struct maildir_staged *m,
 		if (maildir_batch_note_dir(b, t->dstdirfd) == -1)
 			return (-1);
 		if (maildir_rename_new(t->tmpdirfd, t->tmpname, t->dstdirfd,
-		    m->name) == 0)
+		    t->name) == 0)
 			return (0);
 		if (retried || errno != ENOENT
 		    || !maildir_target_renew(b->md, t, m->id))

@@ -70,6 +70,11 @@
  *	from tmp/ and from the target directories, before it returns.
  *	A copy names either mailbox (a user added with maildir_add_user) or
  *	domain (a domain that passed addr_domain_is_safe()), never both.
+ *	A copy with an id of its own is another message stored with this
+ *	one, all or none with it (a delivery report written in the same
+ *	commit as the delivery it reports): its file is named by its own
+ *	ID, so it may go to a directory that a copy of the message goes to
+ *	as well. Copies of one name go to distinct directories.
  *
  *	Group commit: a batch stores many messages with one pass of syncs.
  *	maildir_batch_new() makes an empty batch for md (which must outlive
@@ -131,6 +136,7 @@ struct maildir_copy {
 	int iovcnt;
 	int text_fd;			/* then bytes [0, text_len) of this file */
 	size_t text_len;		/* (0: none) */
+	const char *id;			/* its own message ID, or NULL: the message's */
 };
 
 struct maildir *maildir_open(const char *root, const char *hostname,

@@ -275,6 +275,68 @@ START_TEST(test_relayed)
 }
 END_TEST
 
+/*
+ * The report of a local delivery: "delivered", Status 2.0.0, no
+ * Remote-MTA or Diagnostic-Code, ENVID and ORCPT; the headers only
+ * even when the whole message is offered (RFC 3461 4.3).
+ */
+START_TEST(test_delivered)
+{
+	static const char whole[] = "Subject: hello\n\nthe body line\n";
+	struct bounce_info bi;
+	struct bounce_rcpt r[2];
+	struct buf *b = buf_new(65536);
+	const char *t, *report, *hdrs;
+
+	info(&bi, r);
+	memset(r, 0, sizeof(r));
+	r[0].rcpt = "alice@example.org";
+	r[0].status = "2.0.0";
+	r[0].orcpt = "rfc822;Alice+x@example.org";
+	r[1].rcpt = "bob@example.org";
+	r[1].status = "2.0.0";
+	bi.envid = "E-1";
+	bi.message = whole;
+	bi.message_len = sizeof(whole) - 1;
+	bi.delivered = 1;
+	ck_assert_int_eq(bounce_format(&bi, b), 0);
+	t = buf_data(b);
+	ck_assert_ptr_eq(strstr(t, "From: MAILER-DAEMON@mx.example.org"), t);
+	ck_assert_ptr_nonnull(strstr(t, "\nSubject: Successful Mail Delivery "
+	    "Report\n"));
+	ck_assert_ptr_nonnull(strstr(t, "was delivered to the mailboxes"));
+	ck_assert_ptr_nonnull(strstr(t, "queue ID ABC"));
+	ck_assert_ptr_nonnull(strstr(t, "\n<alice@example.org>: delivered to "
+	    "mailbox\n<bob@example.org>: delivered to mailbox\n"));
+	report = strstr(t, "Content-Type: message/delivery-status\n\n"
+	    "Original-Envelope-Id: E-1\nReporting-MTA: dns; mx.example.org\n");
+	ck_assert_ptr_nonnull(report);
+	ck_assert_ptr_nonnull(strstr(report, "\n\n"
+	    "Original-Recipient: rfc822;Alice+x@example.org\n"
+	    "Final-Recipient: rfc822; alice@example.org\n"
+	    "Action: delivered\n"
+	    "Status: 2.0.0\n"
+	    "Last-Attempt-Date: Tue, 1 Dec 2026 10:00:00 +0000\n"));
+	ck_assert_ptr_nonnull(strstr(report, "\n\n"
+	    "Final-Recipient: rfc822; bob@example.org\n"
+	    "Action: delivered\n"
+	    "Status: 2.0.0\n"));
+	ck_assert_ptr_null(strstr(t, "Remote-MTA"));
+	ck_assert_ptr_null(strstr(t, "Diagnostic-Code"));
+	ck_assert_ptr_null(strstr(t, "Action: failed"));
+	ck_assert_ptr_null(strstr(t, "Action: relayed"));
+	hdrs = strstr(t, "Content-Description: Delivered Message Headers\n"
+	    "Content-Type: text/rfc822-headers\n\n");
+	ck_assert_ptr_nonnull(hdrs);
+	ck_assert(hdrs > report);
+	ck_assert_ptr_nonnull(strstr(hdrs, headers));
+	ck_assert_ptr_null(strstr(t, "the body line"));
+	ck_assert_ptr_null(strstr(t, "message/rfc822"));
+	ck_assert_ptr_null(strchr(t, '\r'));
+	buf_free(b);
+}
+END_TEST
+
 static Suite *
 bounce_suite(void)
 {
@@ -289,6 +351,7 @@ bounce_suite(void)
 	tcase_add_test(tc, test_ret_full);
 	tcase_add_test(tc, test_envid_orcpt);
 	tcase_add_test(tc, test_relayed);
+	tcase_add_test(tc, test_delivered);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -114,6 +114,9 @@ static void done_record(void *ctx, enum session_store_result result,
     const char *id);
 static unsigned count_logged(const char *what);
 static void assert_stored_as(const char *dir, const char *id);
+static void other_entry(const char *dir, const char *id, char *name,
+    size_t namelen);
+static void report_id(const char *id, char *rid, size_t ridlen);
 static Suite *deliver_suite(void);
 
 /* xpath - format a path; a cut path would make a test lie */
@@ -976,6 +979,349 @@ START_TEST(test_spool_open_anonymous)
 }
 END_TEST
 
+/*
+ * DSN NOTIFY=SUCCESS for local recipients (RFC 3461 6.2): the report
+ * is one more file of the same commit, of its own ID.
+ */
+
+/* other_entry - the one regular file of dir whose name does not hold id */
+
+static void
+other_entry(const char *dir, const char *id, char *name, size_t namelen)
+{
+	DIR *dp;
+	struct dirent *de;
+	int n = 0;
+
+	ck_assert_ptr_nonnull(dp = opendir(dir));
+	while ((de = readdir(dp)) != NULL) {
+		if (de->d_type == DT_DIR || strstr(de->d_name, id) != NULL)
+			continue;
+		ck_assert_uint_lt(strlen(de->d_name), namelen);
+		memcpy(name, de->d_name, strlen(de->d_name) + 1);
+		n++;
+	}
+	(void)closedir(dp);
+	ck_assert_int_eq(n, 1);
+}
+
+/* report_id - the ID the log gives the success report of id */
+
+static void
+report_id(const char *id, char *rid, size_t ridlen)
+{
+	char what[64];
+	const char *p;
+
+	ck_assert_int_lt(snprintf(what, sizeof(what), "%s success report ",
+	    id), (int)sizeof(what));
+	ck_assert_ptr_nonnull(p = strstr(logged, what));
+	p += strlen(what);
+	ck_assert_uint_eq(strspn(p, "0123456789ABCDEF"), DELIVER_ID_LEN);
+	ck_assert_uint_lt(DELIVER_ID_LEN, ridlen);
+	memcpy(rid, p, DELIVER_ID_LEN);
+	rid[DELIVER_ID_LEN] = '\0';
+}
+
+/*
+ * A local sender (bob): his Maildir gets the message (he asked, through
+ * an alias) and one report naming the two local recipients that asked
+ * SUCCESS (alice with her ORCPT; bob through the alias, the address
+ * given as Original-Recipient), not alice+tag (FAILURE only) nor the
+ * remote one (the agent's). Headers only, whatever RET says; ENVID as
+ * Original-Envelope-Id; the remote queue file keeps its NOTIFY.
+ */
+
+START_TEST(test_report_local_sender)
+{
+	static const char text[] = "Subject: report test\nFrom: <bob@example.org>\n"
+	    "\nthe body line\n";
+	static const struct session_rcpt rcpts[] = {
+		{ .address = "alice@example.org", .mailbox = "alice", .domain = "example.org",
+		  .params = "NOTIFY=SUCCESS ORCPT=rfc822;Alice+2Bx@example.org" },
+		{ .address = "alice+tag@example.org", .mailbox = "alice", .domain = "example.org",
+		  .params = "NOTIFY=FAILURE" },
+		{ .address = "bob@example.org", .original = "team@example.org",
+		  .mailbox = "bob", .domain = "example.org", .params = "NOTIFY=DELAY,SUCCESS" },
+		{ .address = "r1@remote.example", .mailbox = NULL, .domain = "remote.example",
+		  .params = "NOTIFY=SUCCESS" },
+	};
+	struct session_message msg;
+	char id[DELIVER_ID_SIZE], rid[DELIVER_ID_SIZE], what[256];
+	char p[PATH_MAX], name[MAILDIR_NAME_MAX];
+	char *got;
+	size_t len;
+	int fd;
+
+	fd = spool_text(text, sizeof(text) - 1);
+	message_init(&msg, rcpts, 4, sizeof(text) - 1);
+	msg.sender = "bob@example.org";
+	msg.mail_params = "RET=FULL ENVID=E+2D1";
+	ck_assert_int_eq(deliver_message(d, "S1", &msg, fd, id, sizeof(id)),
+	    SESSION_STORE_OK);
+	report_id(id, rid, sizeof(rid));
+	ck_assert_str_ne(rid, id);
+	ck_assert_int_eq(count_files(), 4);
+	xpath(p, "%s/alice/new", root);
+	assert_stored_as(p, id);
+	xpath(p, "%s/bob/new", root);
+	ck_assert_int_eq(count_entries(p), 2);
+	other_entry(p, id, name, sizeof(name));
+	ck_assert_ptr_nonnull(strstr(name, rid));
+	xpath(p, "%s/bob/new/%s", root, name);
+	got = read_file(p, &len);
+	ck_assert_int_lt(snprintf(what, sizeof(what), "Return-Path: <>\n"
+	    "Delivered-To: bob@example.org\nReceived: by " HOST " (pollsmtpd) "
+	    "id %s; ", rid), (int)sizeof(what));
+	ck_assert_msg(strncmp(got, what, strlen(what)) == 0, "%s", got);
+	ck_assert_ptr_nonnull(strstr(got, "\nFrom: MAILER-DAEMON@" HOST));
+	ck_assert_ptr_nonnull(strstr(got, "\nTo: <bob@example.org>\n"));
+	ck_assert_ptr_nonnull(strstr(got, "\nSubject: Successful Mail "
+	    "Delivery Report\n"));
+	ck_assert_ptr_nonnull(strstr(got, "report-type=delivery-status"));
+	ck_assert_ptr_nonnull(strstr(got, "\n\nOriginal-Envelope-Id: E-1\n"
+	    "Reporting-MTA: dns; " HOST "\n"));
+	ck_assert_ptr_nonnull(strstr(got, "\n\n"
+	    "Original-Recipient: rfc822;Alice+x@example.org\n"
+	    "Final-Recipient: rfc822; alice@example.org\n"
+	    "Action: delivered\n"
+	    "Status: 2.0.0\n"));
+	ck_assert_ptr_nonnull(strstr(got, "\n\n"
+	    "Original-Recipient: rfc822;team@example.org\n"
+	    "Final-Recipient: rfc822; bob@example.org\n"
+	    "Action: delivered\n"
+	    "Status: 2.0.0\n"));
+	ck_assert_ptr_null(strstr(got, "alice+tag"));
+	ck_assert_ptr_null(strstr(got, "r1@remote.example"));
+	ck_assert_ptr_null(strstr(got, "Remote-MTA"));
+	ck_assert_ptr_nonnull(strstr(got, "Content-Type: text/rfc822-headers\n"
+	    "\nReceived: from " HELO));
+	ck_assert_int_lt(snprintf(what, sizeof(what), "id %s; ", id),
+	    (int)sizeof(what));
+	ck_assert_ptr_nonnull(strstr(got, what));
+	ck_assert_ptr_nonnull(strstr(got, "\nSubject: report test\n"
+	    "From: <bob@example.org>\n\n--"));
+	ck_assert_ptr_null(strstr(got, "the body line"));
+	ck_assert_ptr_null(strstr(got, "message/rfc822"));
+	free(got);
+	xpath(p, "%s/.OTHER_SERVERS/remote.example", root);
+	assert_stored_as(p, id);
+	ck_assert_int_lt(snprintf(what, sizeof(what), "%s success report %s "
+	    "queued for <bob@example.org> (Maildir of bob)", id, rid),
+	    (int)sizeof(what));
+	ck_assert_uint_eq(count_logged(what), 1);
+	ck_assert_int_lt(snprintf(what, sizeof(what), "%s from=<> "
+	    "to=<bob@example.org> success report of %s, 2 recipients "
+	    "delivered", rid, id), (int)sizeof(what));
+	ck_assert_uint_eq(count_logged(what), 1);
+	(void)close(fd);
+}
+END_TEST
+
+/*
+ * A remote sender: the report is a queue letter for the sender's
+ * domain (lower-cased), from <> to the sender, which the agent sends,
+ * next to the message's own queue file for that domain (whose
+ * recipient is the agent's to report). alice asked twice (also as
+ * alice+tag): both addresses are reported.
+ */
+
+START_TEST(test_report_remote_sender)
+{
+	static const char text[] = "Subject: far\n\nbody\n";
+	static const struct session_rcpt rcpts[] = {
+		{ .address = "alice@example.org", .mailbox = "alice", .domain = "example.org",
+		  .params = "NOTIFY=SUCCESS" },
+		{ .address = "alice+tag@example.org", .mailbox = "alice", .domain = "example.org",
+		  .params = "NOTIFY=FAILURE,SUCCESS" },
+		{ .address = "peer@sender.example", .mailbox = NULL, .domain = "sender.example",
+		  .params = "NOTIFY=SUCCESS" },
+	};
+	struct session_message msg;
+	char id[DELIVER_ID_SIZE], rid[DELIVER_ID_SIZE], what[256];
+	char p[PATH_MAX], name[MAILDIR_NAME_MAX];
+	char *got;
+	size_t len;
+	int fd;
+
+	fd = spool_text(text, sizeof(text) - 1);
+	message_init(&msg, rcpts, 3, sizeof(text) - 1);
+	msg.sender = "S@Sender.EXAMPLE";
+	ck_assert_int_eq(deliver_message(d, "S1", &msg, fd, id, sizeof(id)),
+	    SESSION_STORE_OK);
+	report_id(id, rid, sizeof(rid));
+	ck_assert_int_eq(count_files(), 3);
+	xpath(p, "%s/alice/new", root);
+	assert_stored_as(p, id);
+	/* The message's queue file and the report, side by side. */
+	xpath(p, "%s/.OTHER_SERVERS/sender.example", root);
+	ck_assert_int_eq(count_entries(p), 3);	/* and error/ */
+	other_entry(p, id, name, sizeof(name));
+	ck_assert_ptr_nonnull(strstr(name, rid));
+	xpath(p, "%s/.OTHER_SERVERS/sender.example/%s", root, name);
+	got = read_file(p, &len);
+	ck_assert_int_lt(snprintf(what, sizeof(what), "X-Envelope-From: <>\n"
+	    "X-Envelope-To: <S@Sender.EXAMPLE>\nReceived: by " HOST
+	    " (pollsmtpd) id %s; ", rid), (int)sizeof(what));
+	ck_assert_msg(strncmp(got, what, strlen(what)) == 0, "%s", got);
+	ck_assert_ptr_nonnull(strstr(got, "\nFinal-Recipient: rfc822; "
+	    "alice@example.org\nAction: delivered\n"));
+	ck_assert_ptr_nonnull(strstr(got, "\nFinal-Recipient: rfc822; "
+	    "alice+tag@example.org\nAction: delivered\n"));
+	ck_assert_ptr_null(strstr(got, "Original-Envelope-Id"));
+	ck_assert_ptr_null(strstr(got, "Original-Recipient"));
+	ck_assert_ptr_null(strstr(got, "peer@"));
+	free(got);
+	ck_assert_uint_eq(count_logged("(domain sender.example)"), 1);
+	(void)close(fd);
+}
+END_TEST
+
+/*
+ * No report: NOTIFY without SUCCESS, or none; the null sender; only a
+ * remote recipient asked (the agent's); a sender that cannot be
+ * answered. The message is stored all the same.
+ */
+
+START_TEST(test_report_none)
+{
+	static const struct {
+		const char *sender;
+		const char *params;
+		int remote;
+		int smtputf8;
+		const char *logged;
+	} cases[] = {
+		{ "bob@example.org", "NOTIFY=NEVER", 0, 0, NULL },
+		{ "bob@example.org", "NOTIFY=FAILURE", 0, 0, NULL },
+		{ "bob@example.org", "NOTIFY=FAILURE,DELAY ORCPT=rfc822;SUCCESS", 0, 0, NULL },
+		{ "bob@example.org", "", 0, 0, NULL },
+		{ "", "NOTIFY=SUCCESS", 0, 0, NULL },
+		{ "bob@example.org", "NOTIFY=SUCCESS", 1, 0, NULL },
+		{ "bob@[192.0.2.7]", "NOTIFY=SUCCESS", 0, 0, "cannot be queued" },
+		{ "j\xc3\xb6@example.org", "NOTIFY=SUCCESS", 0, 1, "no ASCII address" },
+	};
+	static const char text[] = "Subject: none\n\nbody\n";
+	struct session_rcpt rcpt;
+	struct session_message msg;
+	char id[DELIVER_ID_SIZE];
+	size_t i;
+	int fd, files = 0;
+
+	fd = spool_text(text, sizeof(text) - 1);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		rcpt = cases[i].remote ? rcpt_r1 : rcpt_alice;
+		rcpt.params = cases[i].params;
+		message_init(&msg, &rcpt, 1, sizeof(text) - 1);
+		msg.sender = cases[i].sender;
+		msg.smtputf8 = cases[i].smtputf8;
+		ck_assert_int_eq(deliver_message(d, "S1", &msg, fd, id,
+		    sizeof(id)), SESSION_STORE_OK);
+		ck_assert_int_eq(count_files(), ++files);
+		ck_assert_msg(count_logged(" success report ") == 0,
+		    "case %zu: %s", i, logged);
+		if (cases[i].logged != NULL)
+			ck_assert_msg(count_logged(cases[i].logged) == 1,
+			    "case %zu: %s", i, logged);
+	}
+	(void)close(fd);
+}
+END_TEST
+
+/*
+ * All or none: when the message cannot be stored (its spool is short)
+ * no report is made; when the report cannot be (the sender's queue
+ * directory is a file), the message is not stored either: 451, and
+ * nothing is left anywhere.
+ */
+
+START_TEST(test_report_all_or_none)
+{
+	static const char text[] = "Subject: both\n\nbody\n";
+	struct session_rcpt rcpt = rcpt_alice;
+	struct session_message msg;
+	char id[DELIVER_ID_SIZE];
+	char p[PATH_MAX];
+	int fd, bad;
+
+	rcpt.params = "NOTIFY=SUCCESS";
+	fd = spool_text(text, sizeof(text) - 1);
+	message_init(&msg, &rcpt, 1, sizeof(text) - 1);
+	xpath(p, "%s/.OTHER_SERVERS/sender.example", root);
+	ck_assert_int_ge(bad = open(p, O_WRONLY | O_CREAT | O_EXCL, 0600), 0);
+	(void)close(bad);
+	ck_assert_int_eq(deliver_message(d, "S1", &msg, fd, id, sizeof(id)),
+	    SESSION_STORE_TEMPFAIL);
+	ck_assert_int_eq(count_files(), 1);	/* the planted file */
+	xpath(p, "%s/alice/new", root);
+	ck_assert_int_eq(count_entries(p), 0);
+	xpath(p, "%s/alice/tmp", root);
+	ck_assert_int_eq(count_entries(p), 0);
+	xpath(p, "%s/.OTHER_SERVERS/.tmp", root);
+	ck_assert_int_eq(count_entries(p), 0);
+	ck_assert_uint_eq(count_logged(" success report "), 0);
+	xpath(p, "%s/.OTHER_SERVERS/sender.example", root);
+	ck_assert_int_eq(unlink(p), 0);
+
+	msg.size = sizeof(text) - 1 + 10;
+	ck_assert_int_eq(deliver_message(d, "S1", &msg, fd, id, sizeof(id)),
+	    SESSION_STORE_TEMPFAIL);
+	ck_assert_int_eq(count_files(), 0);
+	ck_assert_uint_eq(count_logged(" success report "), 0);
+
+	/* Both can be stored: both are. */
+	msg.size = sizeof(text) - 1;
+	ck_assert_int_eq(deliver_message(d, "S1", &msg, fd, id, sizeof(id)),
+	    SESSION_STORE_OK);
+	ck_assert_int_eq(count_files(), 2);
+	ck_assert_uint_eq(count_logged(" success report "), 2);
+	(void)close(fd);
+}
+END_TEST
+
+/*
+ * Group commit: two messages in one flush, each with its report, and
+ * the report counts as a file against max_files.
+ */
+
+START_TEST(test_report_group)
+{
+	static const char text[] = "Subject: group\n\nbody\n";
+	struct session_rcpt rcpt = rcpt_alice;
+	struct session_message m1, m2;
+	struct done_rec r1, r2;
+	char p[PATH_MAX], name[MAILDIR_NAME_MAX];
+	int fd;
+
+	rcpt.params = "NOTIFY=SUCCESS";
+	fd = spool_text(text, sizeof(text) - 1);
+	message_init(&m1, &rcpt, 1, sizeof(text) - 1);
+	message_init(&m2, &rcpt, 1, sizeof(text) - 1);
+	m2.sender = "bob@example.org";
+	memset(&r1, 0, sizeof(r1));
+	memset(&r2, 0, sizeof(r2));
+	deliver_set_max_files(d, 3);
+	log_set_debug(1);
+	ck_assert_int_eq(deliver_submit(d, "S1", &m1, fd, done_record, &r1), 0);
+	ck_assert_int_eq(deliver_submit(d, "S2", &m2, fd, done_record, &r2), 0);
+	flush_no = 1;
+	ck_assert_uint_eq(deliver_flush(d), 0);
+	ck_assert_uint_eq(r1.calls, 1);
+	ck_assert_uint_eq(r2.calls, 1);
+	ck_assert_int_eq(r1.result, SESSION_STORE_OK);
+	ck_assert_int_eq(r2.result, SESSION_STORE_OK);
+	/* 2 + 2 files over 3: two commits. */
+	ck_assert_uint_eq(count_logged("group commit: 1 messages"), 2);
+	ck_assert_int_eq(count_files(), 4);
+	xpath(p, "%s/bob/new", root);
+	ck_assert_int_eq(count_entries(p), 1);
+	xpath(p, "%s/.OTHER_SERVERS/sender.example", root);
+	only_entry(p, name, sizeof(name));
+	ck_assert_uint_eq(count_logged(" success report "), 4);
+	(void)close(fd);
+}
+END_TEST
+
 static Suite *
 deliver_suite(void)
 {
@@ -997,6 +1343,15 @@ deliver_suite(void)
 	tcase_add_test(tc, test_flush_fair);
 	tcase_add_test(tc, test_cancel);
 	tcase_add_test(tc, test_max_files);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("report");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_report_local_sender);
+	tcase_add_test(tc, test_report_remote_sender);
+	tcase_add_test(tc, test_report_none);
+	tcase_add_test(tc, test_report_all_or_none);
+	tcase_add_test(tc, test_report_group);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("spool");

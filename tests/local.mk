@@ -4,8 +4,9 @@
 TEST_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(LIBCONFIG_CFLAGS)
 TEST_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/src/pollsmtpd \
 	-DTEST_SRCDIR='"$(abs_top_srcdir)/tests"'
-TEST_LIBS = src/pollsmtpd/libsmtpd.la lib/libpollsmtpd.la \
-	$(CHECK_LIBS) $(LIBCONFIG_LIBS) $(OPENSSL_LIBS)
+TEST_LIBS = src/pollsmtpd/libsmtpd.la src/deliver/libdeliver.la \
+	lib/libpollsmtpd.la $(CHECK_LIBS) $(LIBCONFIG_LIBS) $(OPENSSL_LIBS) \
+	$(CARES_LIBS)
 
 UNIT_TESTS = \
 	tests/check_buf \

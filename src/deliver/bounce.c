@@ -1,6 +1,6 @@
 /*
  * NAME
- *	bounce - the delivery status notification of a failed letter
+ *	bounce - delivery status notifications (RFC 3464)
  * SYNOPSIS
  *	See bounce.h.
  * DESCRIPTION
@@ -49,9 +49,21 @@ bounce_format(const struct bounce_info *bi, struct buf *out)
 {
 	char now[64], arrival[64], boundary[160];
 	const struct bounce_rcpt *r;
-	const char *part;
-	size_t i;
+	const char *part, *action, *message = bi->message;
+	size_t i, message_len = bi->message_len;
 	int n, rc = 0;
+
+	/*
+	 * RFC 3461 4.3: RET chooses what a report of failure returns; one
+	 * without failure returns the headers only. The agent's "relayed"
+	 * report honours RET=FULL as it always did (its caller's choice).
+	 */
+	if (bi->delivered) {
+		message = NULL;
+		message_len = 0;
+	}
+	action = bi->delivered ? "delivered" : bi->relayed ? "relayed"
+	    : "failed";
 
 	if (bounce_format_date(bi->now, now, sizeof(now)) < 0
 	    || bounce_format_date(bi->arrival, arrival, sizeof(arrival)) < 0) {
@@ -83,29 +95,36 @@ bounce_format(const struct bounce_info *bi, struct buf *out)
 	    "\n"
 	    "This is the mail system at host %s.\n"
 	    "\n",
-	    bi->hostname, bi->sender, bi->relayed
+	    bi->hostname, bi->sender, bi->relayed || bi->delivered
 	    ? "Successful Mail Delivery Report"
 	    : "Undelivered Mail Returned to Sender", now, bi->id, bi->hostname,
 	    boundary, boundary, bi->hostname);
-	if (bi->relayed)
+	if (bi->delivered)
+		rc |= buf_printf(out,
+		    "Your message (queue ID %s) was delivered to the mailboxes\n"
+		    "of the recipients below, as you asked to be told. Its headers\n"
+		    "are attached below.\n"
+		    "\n", bi->orig_id);
+	else if (bi->relayed)
 		rc |= buf_printf(out,
 		    "Your message (queue ID %s) was relayed to the recipients\n"
 		    "below. Their next mail server does not offer delivery\n"
 		    "status notifications, so this is the last notice you get\n"
 		    "of a successful delivery. It is attached below (%s).\n"
-		    "\n", bi->orig_id, bi->message != NULL
+		    "\n", bi->orig_id, message != NULL
 		    ? "the whole message" : "its headers only");
 	else
 		rc |= buf_printf(out,
 		    "I'm sorry to have to inform you that your message (queue ID %s)\n"
 		    "could not be delivered to one or more recipients. It is attached\n"
 		    "below (%s).\n"
-		    "\n", bi->orig_id, bi->message != NULL
+		    "\n", bi->orig_id, message != NULL
 		    ? "the whole message" : "its headers only");
 	for (i = 0; i < bi->nrcpts; i++) {
 		r = &bi->rcpts[i];
 		rc |= buf_printf(out, "<%s>: %s\n", r->rcpt,
-		    r->diagnostic != NULL ? r->diagnostic : r->status);
+		    r->diagnostic != NULL ? r->diagnostic : bi->delivered
+		    ? "delivered to mailbox" : r->status);
 	}
 	rc |= buf_printf(out,
 	    "\n"
@@ -133,7 +152,7 @@ bounce_format(const struct bounce_info *bi, struct buf *out)
 		    "Final-Recipient: rfc822; %s\n"
 		    "Action: %s\n"
 		    "Status: %s\n",
-		    r->rcpt, bi->relayed ? "relayed" : "failed", r->status);
+		    r->rcpt, action, r->status);
 		if (r->remote_mta != NULL)
 			rc |= buf_printf(out, "Remote-MTA: dns; %s\n",
 			    r->remote_mta);
@@ -142,10 +161,11 @@ bounce_format(const struct bounce_info *bi, struct buf *out)
 			    r->diagnostic);
 		rc |= buf_printf(out, "Last-Attempt-Date: %s\n", now);
 	}
-	if (bi->message != NULL)
+	if (message != NULL)
 		part = bi->relayed ? "Relayed Message" : "Undelivered Message";
 	else
-		part = bi->relayed ? "Relayed Message Headers"
+		part = bi->delivered ? "Delivered Message Headers"
+		    : bi->relayed ? "Relayed Message Headers"
 		    : "Undelivered Message Headers";
 	rc |= buf_printf(out,
 	    "\n"
@@ -153,14 +173,13 @@ bounce_format(const struct bounce_info *bi, struct buf *out)
 	    "Content-Description: %s\n"
 	    "Content-Type: %s\n"
 	    "\n",
-	    boundary, part, bi->message != NULL ? "message/rfc822"
+	    boundary, part, message != NULL ? "message/rfc822"
 	    : "text/rfc822-headers");
-	if (bi->message != NULL) {
+	if (message != NULL) {
 		/* RET=FULL (RFC 3461 4.3): the message as it came. */
-		if (bi->message_len > 0)
-			rc |= buf_append(out, bi->message, bi->message_len);
-		if (bi->message_len > 0
-		    && bi->message[bi->message_len - 1] != '\n')
+		if (message_len > 0)
+			rc |= buf_append(out, message, message_len);
+		if (message_len > 0 && message[message_len - 1] != '\n')
 			rc |= buf_append(out, "\n", 1);
 	} else {
 		if (bi->headers_len > 0)

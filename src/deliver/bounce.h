@@ -1,6 +1,6 @@
 /*
  * NAME
- *	bounce - the delivery status notification of a failed letter
+ *	bounce - delivery status notifications (RFC 3464)
  * SYNOPSIS
  *	#include "bounce.h"
  * DESCRIPTION
@@ -20,7 +20,13 @@
  *	message instead of its headers. relayed makes the report a success
  *	report (RFC 3464 "Action: relayed", for NOTIFY=SUCCESS when the next
  *	hop does not offer DSN) rather than a bounce: its own Subject and
- *	notice, every recipient "relayed".
+ *	notice, every recipient "relayed". delivered makes it the success
+ *	report of a local delivery (RFC 3461 6.2, RFC 3464 "Action:
+ *	delivered", Status 2.0.0, for NOTIFY=SUCCESS), which the receiving
+ *	daemon writes with the delivery itself: every recipient
+ *	"delivered", and the headers only whatever message says (RFC 3461
+ *	4.3: RET concerns reports of failure; one without failure SHOULD
+ *	return the headers only).
  *	bounce_format_date() writes an RFC 5322 date (UTC, "+0000"),
  *	independent of the locale.
  * DIAGNOSTICS
@@ -59,6 +65,7 @@ struct bounce_info {
 	const char *message;		/* RET=FULL: the whole text, or NULL */
 	size_t message_len;
 	int relayed;			/* a success report, not a bounce */
+	int delivered;			/* a report of local delivery */
 };
 
 int bounce_format(const struct bounce_info *bi, struct buf *out);

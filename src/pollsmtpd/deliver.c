@@ -13,6 +13,15 @@
  *	(maildir's copy_file_range), never through this process's memory.
  *	maildir_deliver() makes it all or nothing.
  *
+ *	A success report (DSN NOTIFY=SUCCESS of a local recipient) is one
+ *	more copy in the same maildir batch, of its own ID (so that it may
+ *	go to a Maildir or queue directory a copy of the message goes to,
+ *	and is its own letter for the agent): it becomes durable in the
+ *	same commit as the message, or neither does. Its texts (the
+ *	message's header section read back from the spool, the report from
+ *	bounce_format()) are the only memory taken per message: reports
+ *	are rare, and their bounds come from the message.
+ *
  *	Group commit: deliver_submit() only queues; deliver_flush() takes
  *	the queue in chunks (at most DELIVER_BATCH_MESSAGES messages and
  *	max_files files), stages each message of a chunk in one
@@ -60,16 +69,26 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/time.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "addr.h"
+#include "bounce.h"
+#include "buf.h"
 #include "conf.h"
 #include "deliver.h"
 #include "log.h"
 #include "maildir.h"
+#include "queuefile.h"
+
+/* The message's header section a success report returns, at most. */
+#define DELIVER_REPORT_HEADERS_MAX	(64 * 1024)
+/* Room for one recipient in a report: its lines, twice (notice, fields). */
+#define DELIVER_REPORT_RCPT_MAX		(4 * ADDR_PATH_MAX + 2 * DELIVER_ORCPT_MAX)
+#define DELIVER_ORCPT_MAX		512	/* RFC 3461 4.2: 500 characters */
 
 /*
  * Header text of one message: grows to the largest seen and is reused.
@@ -93,6 +112,17 @@ struct deliver_plan {
 	size_t len;
 };
 
+/*
+ * The success report of one message (RFC 3461 6.2), staged with it as
+ * one more copy of its own ID: id is "" when the message gets none.
+ */
+struct deliver_report {
+	char id[DELIVER_ID_SIZE];
+	const char *mailbox;		/* the sender's Maildir, or NULL */
+	char domain[ADDR_DOMAIN_MAX + 1];	/* else the sender's queue */
+	size_t nrcpts;			/* recipients it reports */
+};
+
 /* A submitted message, from deliver_submit() to its done call. */
 struct deliver_job {
 	const char *session_id;
@@ -105,6 +135,7 @@ struct deliver_job {
 	int index;			/* in the maildir batch, or -1 */
 	enum session_store_result result;
 	char id[DELIVER_ID_SIZE];
+	struct deliver_report report;
 };
 
 struct deliver {
@@ -134,6 +165,14 @@ struct deliver {
 	struct maildir_copy *copies;
 	struct iovec *iov;
 	size_t rcpts_cap;
+
+	/* A success report: its recipients, decoded ORCPTs, texts. */
+	struct bounce_rcpt *report_rcpts;
+	char (*report_orcpt)[DELIVER_ORCPT_MAX];
+	size_t report_cap;
+	struct buf *report_head;	/* its Return-Path or envelope, Received: */
+	struct buf *report_text;	/* the report itself */
+	struct buf *report_orig;	/* the headers it returns */
 };
 
 static int deliver_text_add(struct deliver_text *t, const char *s,
@@ -160,12 +199,27 @@ static int deliver_build_headers(struct deliver *d,
 static int deliver_reserve_rcpts(struct deliver *d, size_t nrcpts);
 static int deliver_stage(struct deliver *d, const char *session_id,
     const struct session_message *msg, int text_fd, const char *text,
-    const char *id);
+    const char *id, struct deliver_report *report);
 static int deliver_enqueue(struct deliver *d, const char *session_id,
     const struct session_message *msg, int text_fd, const char *text,
     deliver_done_fn done, void *ctx);
+static int deliver_report_reserve(struct deliver *d, size_t nrcpts);
+static void deliver_report_release(struct deliver *d);
+static int deliver_is_ascii(const char *s);
 static enum session_store_result deliver_outcome(const char *id,
-    const char *session_id, const struct session_message *msg, int err);
+    const char *session_id, const struct session_message *msg, int err,
+    const struct deliver_report *report);
+static int deliver_notify_success(const struct session_rcpt *r);
+static int deliver_wants_report(const struct session_message *msg);
+static int deliver_report_dest(struct deliver *d, const char *id,
+    const struct session_message *msg, struct deliver_report *report);
+static int deliver_report_headers(struct deliver *d, int text_fd,
+    const char *in_memory, size_t size, const char *received,
+    size_t received_len);
+static int deliver_report_build(struct deliver *d,
+    const struct session_message *msg, int text_fd, const char *text,
+    const char *id, size_t received_len, struct deliver_report *report,
+    struct maildir_copy *copy, struct iovec *iov);
 static void deliver_log_ok(const char *id, const char *session_id,
     const struct session_message *msg);
 static void deliver_commit_chunk(struct deliver *d, unsigned long pass);
@@ -195,6 +249,11 @@ deliver_free(struct deliver *d)
 	if (d == NULL)
 		return;
 	maildir_batch_free(d->batch);
+	buf_free(d->report_head);
+	buf_free(d->report_text);
+	buf_free(d->report_orig);
+	free(d->report_rcpts);
+	free(d->report_orcpt);
 	free(d->queue);
 	free(d->hdr.data);
 	free(d->plan);
@@ -590,11 +649,12 @@ deliver_log_ok(const char *id, const char *session_id,
 static int
 deliver_stage(struct deliver *d, const char *session_id,
     const struct session_message *msg, int text_fd, const char *text,
-    const char *id)
+    const char *id, struct deliver_report *report)
 {
 	size_t ncopies, i, received_len;
 	int index;
 
+	memset(report, 0, sizeof(*report));
 	if (msg->nrcpts == 0) {
 		log_errx(id, "session=%s message without recipients", session_id);
 		errno = EINVAL;
@@ -610,7 +670,8 @@ deliver_stage(struct deliver *d, const char *session_id,
 		    strlen(msg->rcpts[i].original) : 0)
 		    + (msg->rcpts[i].params != NULL ?
 		    strlen(msg->rcpts[i].params) : 0);
-	if (deliver_reserve_rcpts(d, msg->nrcpts) < 0
+	/* One copy a recipient at most, and a success report. */
+	if (deliver_reserve_rcpts(d, msg->nrcpts + 1) < 0
 	    || deliver_build_headers(d, msg, id, &ncopies) < 0) {
 		log_warn(id, "session=%s cannot build headers", session_id);
 		return -1;
@@ -632,6 +693,7 @@ deliver_stage(struct deliver *d, const char *session_id,
 		d->copies[i].iovcnt = 2;
 		d->copies[i].text_fd = text_fd;
 		d->copies[i].text_len = msg->size;
+		d->copies[i].id = NULL;
 		if (text != NULL) {
 			/* The text is in memory: the third iovec. */
 			v[2].iov_base = (void *)(uintptr_t)text;
@@ -641,20 +703,351 @@ deliver_stage(struct deliver *d, const char *session_id,
 			d->copies[i].text_len = 0;
 		}
 	}
-	if ((index = maildir_batch_add(d->batch, id, d->copies, ncopies)) < 0)
+	/*
+	 * The success report is one more copy, of its own ID, in the same
+	 * commit: it exists exactly when the delivery it reports does.
+	 */
+	if (deliver_wants_report(msg)
+	    && deliver_report_dest(d, id, msg, report)) {
+		if (deliver_report_build(d, msg, text_fd, text, id, received_len,
+		    report, &d->copies[ncopies], &d->iov[ncopies * 3]) < 0) {
+			log_warn(id, "session=%s cannot build the success "
+			    "report", session_id);
+			deliver_report_release(d);
+			report->id[0] = '\0';
+			return -1;
+		}
+		ncopies++;
+	}
+	index = maildir_batch_add(d->batch, id, d->copies, ncopies);
+	deliver_report_release(d);
+	if (index < 0) {
+		report->id[0] = '\0';
 		return -1;
+	}
 	return index;
 }
 
-/* deliver_outcome - log how storing msg ended (err: 0 or errno) */
+/*
+ * deliver_notify_success - whether r is a local recipient whose RCPT
+ * said NOTIFY=...SUCCESS... (the session has checked and upper-cased
+ * the list)
+ */
+static int
+deliver_notify_success(const struct session_rcpt *r)
+{
+	const char *v, *end;
+	size_t len, k;
+
+	if (r->mailbox == NULL || r->params == NULL
+	    || (v = queuefile_param(r->params, "NOTIFY", &len)) == NULL)
+		return 0;
+	for (end = v + len; v < end; v += k + 1) {
+		k = strcspn(v, ",");
+		if (k > (size_t)(end - v))
+			k = (size_t)(end - v);
+		if (k == 7 && strncasecmp(v, "SUCCESS", 7) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * deliver_wants_report - whether storing msg owes its sender a success
+ * report: a sender (never one to <>, RFC 3461 6.2) and a local
+ * recipient that asked for it. Remote recipients are the agent's: it
+ * reports "relayed", or the next hop reports.
+ */
+static int
+deliver_wants_report(const struct session_message *msg)
+{
+	size_t i;
+
+	if (msg->sender == NULL || *msg->sender == '\0')
+		return 0;
+	for (i = 0; i < msg->nrcpts; i++)
+		if (deliver_notify_success(&msg->rcpts[i]))
+			return 1;
+	return 0;
+}
+
+/* deliver_is_ascii - whether s is printable ASCII only */
+static int
+deliver_is_ascii(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+			return 0;
+	return 1;
+}
+
+/*
+ * deliver_report_dest - where the success report of msg goes: the
+ * sender's Maildir when the sender is local (a user, also with a
+ * +extension; any other local part: the postmaster, as the agent does
+ * for bounces), else the queue of the sender's domain, which the agent
+ * drains like any letter. Returns 1, or 0 when the report cannot be
+ * made (logged; the message is stored all the same): a sender that is
+ * an address literal or UTF-8, UTF-8 recipients (RFC 6533's utf-8
+ * address type is not written), no postmaster.
+ */
+static int
+deliver_report_dest(struct deliver *d, const char *id,
+    const struct session_message *msg, struct deliver_report *report)
+{
+	const struct conf *conf = d->conf;
+	const struct session_rcpt *r;
+	struct conf_target t;
+	char path[ADDR_PATH_MAX + 3];
+	struct addr a;
+	size_t i, used;
+	int n;
+
+	for (i = 0; i < msg->nrcpts; i++) {
+		r = &msg->rcpts[i];
+		if (deliver_notify_success(r) && (!deliver_is_ascii(r->address)
+		    || (r->original != NULL && !deliver_is_ascii(r->original)))) {
+			log_warnx(id, "no success report: <%s> is a UTF-8 "
+			    "address", r->address);
+			return 0;
+		}
+	}
+	n = snprintf(path, sizeof(path), "<%s>", msg->sender);
+	if (n < 0 || (size_t)n >= sizeof(path)
+	    || addr_parse_path(path, (size_t)n, 0, &a, &used) != ADDR_OK
+	    || used != (size_t)n) {
+		log_warnx(id, "no success report: the sender <%s> is no "
+		    "ASCII address", msg->sender);
+		return 0;
+	}
+	if (!a.literal && conf_is_local_domain(conf, a.ace)) {
+		if (conf_lookup_local(conf, a.mailbox, &t) && t.user != NULL)
+			report->mailbox = t.user;
+		else if ((report->mailbox = conf_find_user(conf,
+		    conf->postmaster)) == NULL) {
+			log_warnx(id, "no success report: <%s> is no local "
+			    "user and there is no postmaster", msg->sender);
+			return 0;
+		}
+		return 1;
+	}
+	if (a.literal || !addr_domain_is_safe(a.ace)) {
+		log_warnx(id, "no success report: <%s> cannot be queued",
+		    msg->sender);
+		return 0;
+	}
+	report->mailbox = NULL;
+	memcpy(report->domain, a.ace, strlen(a.ace) + 1);
+	return 1;
+}
+
+/* deliver_report_reserve - room for a report of nrcpts recipients */
+static int
+deliver_report_reserve(struct deliver *d, size_t nrcpts)
+{
+	struct bounce_rcpt *rcpts;
+	char (*orcpt)[DELIVER_ORCPT_MAX];
+
+	if (nrcpts <= d->report_cap)
+		return 0;
+	if ((rcpts = reallocarray(d->report_rcpts, nrcpts,
+	    sizeof(*rcpts))) == NULL)
+		return -1;
+	d->report_rcpts = rcpts;
+	if ((orcpt = reallocarray(d->report_orcpt, nrcpts,
+	    sizeof(*orcpt))) == NULL)
+		return -1;
+	d->report_orcpt = orcpt;
+	d->report_cap = nrcpts;
+	return 0;
+}
+
+/* deliver_report_release - the texts of a report, once staged */
+static void
+deliver_report_release(struct deliver *d)
+{
+	buf_free(d->report_head);
+	buf_free(d->report_text);
+	buf_free(d->report_orig);
+	d->report_head = d->report_text = d->report_orig = NULL;
+}
+
+/*
+ * deliver_report_headers - into d->report_orig: our Received: line,
+ * then the message's header section read back from the spool (or from
+ * in_memory, the text when it is not in a file), at most
+ * DELIVER_REPORT_HEADERS_MAX bytes of it (a longer one is cut after
+ * its last whole line). Returns the length of the headers, or -1.
+ */
+static int
+deliver_report_headers(struct deliver *d, int text_fd, const char *in_memory,
+    size_t size, const char *received, size_t received_len)
+{
+	char chunk[4096];
+	size_t want = size < DELIVER_REPORT_HEADERS_MAX ? size
+	    : DELIVER_REPORT_HEADERS_MAX;
+	size_t got = 0, len;
+	const char *text;
+	ssize_t n;
+	int complete;
+
+	if (buf_append(d->report_orig, received, received_len) < 0)
+		return -1;
+	if (in_memory != NULL) {
+		if (buf_append(d->report_orig, in_memory, want) < 0)
+			return -1;
+		got = want;
+	}
+	while (got < want) {
+		n = pread(text_fd, chunk, want - got < sizeof(chunk)
+		    ? want - got : sizeof(chunk), (off_t)got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			break;
+		if (buf_append(d->report_orig, chunk, (size_t)n) < 0)
+			return -1;
+		got += (size_t)n;
+	}
+	text = buf_data(d->report_orig) + received_len;
+	len = queuefile_header_len(text, got, &complete);
+	if (!complete && got < size)
+		while (len > 0 && text[len - 1] != '\n')
+			len--;
+	return (int)(received_len + len);
+}
+
+/*
+ * deliver_report_build - the success report of msg (id) as the copy
+ * copy, its two iovecs in iov: "Action: delivered" for every local
+ * recipient that asked (RFC 3464), by bounce_format(). Original-
+ * Recipient is the ORCPT given, else, after an alias or the catch-all,
+ * the address given (as RFC 3461 5.2.1 lets a relay add it). Headers
+ * only, whatever RET says (RFC 3461 4.3). Returns 0, or -1 (out of
+ * memory, the spool unreadable): the message is then not stored.
+ */
+static int
+deliver_report_build(struct deliver *d, const struct session_message *msg,
+    int text_fd, const char *text, const char *id, size_t received_len,
+    struct deliver_report *report, struct maildir_copy *copy,
+    struct iovec *iov)
+{
+	const struct conf *conf = d->conf;
+	const struct session_rcpt *r;
+	struct bounce_rcpt *br;
+	struct bounce_info bi;
+	char envid[DELIVER_ORCPT_MAX], date[DELIVER_DATE_SIZE];
+	const char *v;
+	size_t i, n = 0, vlen;
+	time_t now = time(NULL);
+	int hlen, len;
+
+	if (deliver_report_reserve(d, msg->nrcpts) < 0)
+		return -1;
+	for (i = 0; i < msg->nrcpts; i++) {
+		r = &msg->rcpts[i];
+		if (!deliver_notify_success(r))
+			continue;
+		br = &d->report_rcpts[n];
+		memset(br, 0, sizeof(*br));
+		br->rcpt = r->address;
+		br->status = "2.0.0";
+		v = queuefile_param(r->params, "ORCPT", &vlen);
+		if (v != NULL && addr_xtext_decode(v, vlen, d->report_orcpt[n],
+		    sizeof(d->report_orcpt[n])) == 0)
+			br->orcpt = d->report_orcpt[n];
+		else if (r->original != NULL && (len = snprintf(
+		    d->report_orcpt[n], sizeof(d->report_orcpt[n]),
+		    "rfc822;%s", r->original)) > 0
+		    && (size_t)len < sizeof(d->report_orcpt[n]))
+			br->orcpt = d->report_orcpt[n];
+		n++;
+	}
+	report->nrcpts = n;
+	v = queuefile_param(msg->mail_params != NULL ? msg->mail_params : "",
+	    "ENVID", &vlen);
+	if (v == NULL || addr_xtext_decode(v, vlen, envid, sizeof(envid)) < 0)
+		envid[0] = '\0';
+	if (deliver_make_id(d, report->id, sizeof(report->id)) < 0
+	    || deliver_format_date(now, date, sizeof(date)) < 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	/* Bounds from the inputs: only memory can make these fail. */
+	if ((d->report_orig = buf_new(received_len
+	    + DELIVER_REPORT_HEADERS_MAX)) == NULL
+	    || (d->report_text = buf_new(received_len
+	    + DELIVER_REPORT_HEADERS_MAX + 8192 + strlen(conf->hostname) * 8
+	    + n * DELIVER_REPORT_RCPT_MAX)) == NULL
+	    || (d->report_head = buf_new(256 + 2 * ADDR_PATH_MAX
+	    + strlen(conf->hostname))) == NULL)
+		return -1;
+	if ((hlen = deliver_report_headers(d, text_fd, text, msg->size,
+	    d->hdr.data, received_len)) < 0)
+		return -1;
+
+	memset(&bi, 0, sizeof(bi));
+	bi.hostname = conf->hostname;
+	bi.id = report->id;
+	bi.orig_id = id;
+	bi.sender = msg->sender;
+	bi.arrival = now;
+	bi.now = now;
+	bi.rcpts = d->report_rcpts;
+	bi.nrcpts = n;
+	bi.headers = buf_data(d->report_orig);
+	bi.headers_len = (size_t)hlen;
+	bi.envid = envid[0] != '\0' ? envid : NULL;
+	bi.delivered = 1;
+	if (bounce_format(&bi, d->report_text) < 0)
+		return -1;
+	if (report->mailbox != NULL ? buf_printf(d->report_head,
+	    "Return-Path: <>\nDelivered-To: %s\n", msg->sender) < 0
+	    : buf_printf(d->report_head, "X-Envelope-From: <>\n"
+	    "X-Envelope-To: <%s>\n", msg->sender) < 0)
+		return -1;
+	if (buf_printf(d->report_head, "Received: by %s (pollsmtpd) id %s; "
+	    "%s\n", conf->hostname, report->id, date) < 0)
+		return -1;
+	iov[0].iov_base = (void *)buf_data(d->report_head);
+	iov[0].iov_len = buf_len(d->report_head);
+	iov[1].iov_base = (void *)buf_data(d->report_text);
+	iov[1].iov_len = buf_len(d->report_text);
+	memset(copy, 0, sizeof(*copy));
+	copy->mailbox = report->mailbox;
+	copy->domain = report->mailbox != NULL ? NULL : report->domain;
+	copy->iov = iov;
+	copy->iovcnt = 2;
+	copy->text_fd = -1;
+	copy->id = report->id;
+	return 0;
+}
+
+/*
+ * deliver_outcome - log how storing msg (and its success report, when
+ * report names one) ended (err: 0 or errno)
+ */
 static enum session_store_result
 deliver_outcome(const char *id, const char *session_id,
-    const struct session_message *msg, int err)
+    const struct session_message *msg, int err,
+    const struct deliver_report *report)
 {
 	enum session_store_result result = SESSION_STORE_TEMPFAIL;
 
 	if (err == 0) {
 		deliver_log_ok(id, session_id, msg);
+		if (report != NULL && report->id[0] != '\0') {
+			log_info(id, "success report %s queued for <%s> "
+			    "(%s %s)", report->id, msg->sender,
+			    report->mailbox != NULL ? "Maildir of" : "domain",
+			    report->mailbox != NULL ? report->mailbox
+			    : report->domain);
+			log_info(report->id, "from=<> to=<%s> success report "
+			    "of %s, %zu recipient%s delivered", msg->sender, id,
+			    report->nrcpts, report->nrcpts == 1 ? "" : "s");
+		}
 		return SESSION_STORE_OK;
 	}
 	if (err == ENOSPC || err == EDQUOT)
@@ -671,15 +1064,16 @@ enum session_store_result
 deliver_message(struct deliver *d, const char *session_id,
     const struct session_message *msg, int text_fd, char *id, size_t idlen)
 {
+	struct deliver_report report;
 	int err = 0;
 
 	if (deliver_make_id(d, id, idlen) < 0)
 		log_panic(__func__, "message ID does not fit %zu bytes", idlen);
-	if (deliver_stage(d, session_id, msg, text_fd, NULL, id) < 0)
+	if (deliver_stage(d, session_id, msg, text_fd, NULL, id, &report) < 0)
 		err = errno ? errno : EIO;
 	else
 		(void)maildir_batch_commit(d->batch, &err);
-	return deliver_outcome(id, session_id, msg, err);
+	return deliver_outcome(id, session_id, msg, err, &report);
 }
 
 int
@@ -780,9 +1174,12 @@ deliver_commit_chunk(struct deliver *d, unsigned long pass)
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 	while (n < d->nqueue && d->queue[n].pass == pass
 	    && n < DELIVER_BATCH_MESSAGES) {
-		if (n > 0 && files + d->queue[n].msg->nrcpts > d->max_files)
+		size_t more = d->queue[n].msg->nrcpts
+		    + (size_t)deliver_wants_report(d->queue[n].msg);
+
+		if (n > 0 && files + more > d->max_files)
 			break;
-		files += d->queue[n].msg->nrcpts;
+		files += more;
 		n++;
 	}
 	memcpy(d->chunk, d->queue, n * sizeof(*d->chunk));
@@ -795,10 +1192,10 @@ deliver_commit_chunk(struct deliver *d, unsigned long pass)
 		if (deliver_make_id(d, job->id, sizeof(job->id)) < 0)
 			log_panic(__func__, "message ID does not fit");
 		job->index = deliver_stage(d, job->session_id, job->msg,
-		    job->text_fd, job->text, job->id);
+		    job->text_fd, job->text, job->id, &job->report);
 		if (job->index < 0)
 			job->result = deliver_outcome(job->id, job->session_id,
-			    job->msg, errno ? errno : EIO);
+			    job->msg, errno ? errno : EIO, &job->report);
 	}
 	if (maildir_batch_count(d->batch) > 0)
 		(void)maildir_batch_commit(d->batch, d->errs);
@@ -806,7 +1203,7 @@ deliver_commit_chunk(struct deliver *d, unsigned long pass)
 		job = &d->chunk[i];
 		if (job->index >= 0)
 			job->result = deliver_outcome(job->id, job->session_id,
-			    job->msg, d->errs[job->index]);
+			    job->msg, d->errs[job->index], &job->report);
 	}
 	if (debug) {
 		clock_gettime(CLOCK_MONOTONIC, &t1);

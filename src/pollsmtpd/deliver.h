@@ -20,6 +20,14 @@
  *	    with MAIL's parameters, one X-Envelope-To per distinct
  *	    recipient of that domain with its RCPT parameters (NOTIFY,
  *	    ORCPT), Received;
+ *	and, when a local recipient asked NOTIFY=SUCCESS and the sender is
+ *	not <>, one success report of its own ID (RFC 3461 6.2, RFC 3464
+ *	"Action: delivered", by bounce_format(): every such recipient,
+ *	ENVID, ORCPT, the message's headers) headed Return-Path: <> in
+ *	the sender's Maildir (a local user, also with a +extension, else
+ *	the postmaster) or X-Envelope-From: <> / X-Envelope-To: <sender>
+ *	in root/.OTHER_SERVERS/<sender's domain>/, for the agent to send;
+ *	a sender that cannot be answered gets none (logged);
  *	then the message text: msg->size bytes from the start of text_fd
  *	(the spool the session's sink filled; copied by the kernel). The
  *	message ID is written to id (at least DELIVER_ID_SIZE bytes) whether
@@ -56,6 +64,10 @@
  *	of the process.
  *	deliver_message() stores one message at once (a batch of one).
  * DIAGNOSTICS
+ *	The report is part of the message's all-or-none: if it cannot be
+ *	built or stored, nothing of the message is stored either. The log
+ *	says "success report ID queued for <sender>" under the message's ID
+ *	and has a record under the report's.
  *	deliver_new() returns NULL when out of memory. deliver_message()
  *	returns SESSION_STORE_OK, SESSION_STORE_NOSPACE (ENOSPC, EDQUOT) or
  *	SESSION_STORE_TEMPFAIL (any other failure), and logs the outcome;

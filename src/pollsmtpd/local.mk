@@ -8,7 +8,9 @@ src_pollsmtpd_libsmtpd_la_SOURCES = \
 	%D%/conn.c %D%/conn.h \
 	%D%/logger.c %D%/logger.h \
 	%D%/notify.c %D%/notify.h
-src_pollsmtpd_libsmtpd_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/src/pollsmtpd
+# deliver.c writes success reports with the agent's bounce module.
+src_pollsmtpd_libsmtpd_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/src/pollsmtpd \
+	-I$(top_srcdir)/src/deliver
 src_pollsmtpd_libsmtpd_la_CFLAGS = $(AM_CFLAGS) $(LIBCONFIG_CFLAGS)
 src_pollsmtpd_libsmtpd_la_LIBADD = lib/libpollsmtpd.la
 

@@ -15,12 +15,15 @@ its own time.
 
 import email
 import email.policy
+import json
 import os
 import re
+import smtplib
 import unittest
 
 import harness
 from test_delivery import DeliveryTest, wait_until
+from test_extensions import ExtTestCase, inspect
 
 
 class DsnBase(DeliveryTest):
@@ -231,6 +234,205 @@ class BinarymimeTest(DsnBase):
         self.assertFalse([l for l in sink.transcripts[0]
                           if l.startswith("C: MAIL")])
         self.assertTrue(self.errors("nobin.test"))
+
+
+class LocalSuccessReport(ExtTestCase):
+    """NOTIFY=SUCCESS for local recipients: the receiving daemon writes
+    the "delivered" report (RFC 3461 6.2, RFC 3464) in the same commit
+    as the message, so it is on disk when the 250 arrives. The agent
+    is off: a report for a remote sender stays queued to be looked at.
+    """
+
+    daemon_opts = dict(domains=["example.org"],
+                       users=["alice", "bob", "carol"])
+    extra_local = '  aliases = { info = [ "bob", "carol" ]; };\n'
+
+    BODY = "the body line, not in a report\r\n"
+
+    def smtp_send(self, sender, rcpts, mail_options=()):
+        """rcpts: [(address, [RCPT options])]; returns the queue ID."""
+        s = smtplib.SMTP("127.0.0.1", self.d.port, timeout=30)
+        self.addCleanup(s.close)
+        s.ehlo("client.test")
+        self.assertTrue(s.has_extn("dsn"))
+        code, _ = s.mail(sender, list(mail_options))
+        self.assertEqual(code, 250)
+        for addr, opts in rcpts:
+            code, _ = s.rcpt(addr, list(opts))
+            self.assertEqual(code, 250, addr)
+        code, text = s.data("From: <%s>\r\nSubject: dsn local\r\n\r\n%s"
+                            % (sender or "nobody@example.org", self.BODY))
+        self.assertEqual(code, 250, text)
+        s.quit()
+        return re.search(rb"queued as (\w+)", text).group(1).decode()
+
+    def report_of(self, raw, qid):
+        """The parsed report; checks what every report has."""
+        self.assertTrue(raw.startswith(b"Return-Path: <>\n"), raw[:200])
+        msg = email.message_from_bytes(raw, policy=email.policy.compat32)
+        self.assertEqual(msg["From"], "MAILER-DAEMON@%s (Mail Delivery "
+                         "System)" % harness.HOSTNAME)
+        self.assertEqual(msg["Subject"], "Successful Mail Delivery Report")
+        self.assertEqual(msg.get_content_type(), "multipart/report")
+        self.assertEqual(msg.get_param("report-type"), "delivery-status")
+        parts = msg.get_payload()
+        self.assertEqual(len(parts), 3)
+        self.assertEqual(parts[1].get_content_type(),
+                         "message/delivery-status")
+        fields = [dict(b.items()) for b in parts[1].get_payload()]
+        self.assertEqual(fields[0]["Reporting-MTA"],
+                         "dns; %s" % harness.HOSTNAME)
+        self.assertEqual(fields[0]["X-Pollsmtpd-Queue-ID"], qid)
+        # Headers only (RFC 3461 4.3), our Received: line first.
+        self.assertEqual(parts[2].get_content_type(), "text/rfc822-headers")
+        hdrs = parts[2].get_payload()
+        self.assertTrue(hdrs.startswith("Received: from client.test"), hdrs)
+        self.assertIn("id %s;" % qid, hdrs)
+        self.assertIn("Subject: dsn local", hdrs)
+        self.assertNotIn(b"the body line", raw)
+        return msg, fields
+
+    def the_report(self, user, qid):
+        """user's Maildir holds the message's copy (when asked) and one
+        report, whose ID the log names: (report text, report ID)."""
+        names = [n for n in self.d.files(user) if qid not in n]
+        self.assertEqual(len(names), 1, self.d.files(user))
+        rid = names[0].split(".")[1]
+        return self.d.read(user, names[0]), rid
+
+    def wait_logged(self, pattern):
+        wait_until(lambda: re.search(pattern, self.d.log()), 10,
+                   "the log record %r" % pattern)
+
+    def test_local_sender_gets_delivered_report(self):
+        """RET=HDRS, ENVID, ORCPT: alice's Maildir has the report
+        when the 250 arrives; bob has the message."""
+        qid = self.smtp_send("alice@example.org",
+                             [("bob@example.org", ["NOTIFY=SUCCESS",
+                                                   "ORCPT=rfc822;Bob+2Bx@"
+                                                   "example.org"])],
+                             ["ENVID=E+2D77", "RET=HDRS"])
+        self.assertEqual(len(self.d.files("bob")), 1)
+        self.assertIn(qid, self.d.files("bob")[0])
+        raw, rid = self.the_report("alice", qid)
+        self.assertNotEqual(rid, qid)
+        self.assertIn(b"\nDelivered-To: alice@example.org\n", raw)
+        msg, fields = self.report_of(raw, qid)
+        self.assertEqual(msg["To"], "<alice@example.org>")
+        self.assertEqual(fields[0]["Original-Envelope-Id"], "E-77")
+        self.assertEqual(len(fields), 2)
+        self.assertEqual(fields[1]["Final-Recipient"],
+                         "rfc822; bob@example.org")
+        self.assertEqual(fields[1]["Original-Recipient"],
+                         "rfc822;Bob+x@example.org")
+        self.assertEqual(fields[1]["Action"], "delivered")
+        self.assertEqual(fields[1]["Status"], "2.0.0")
+        self.assertNotIn("Remote-MTA", fields[1])
+        self.assertEqual(self.d.queue_domains(), [])
+        self.wait_logged(r"%s success report %s queued for "
+                         r"<alice@example\.org> \(Maildir of alice\)"
+                         % (qid, rid))
+        self.wait_logged(r"%s from=<> to=<alice@example\.org> success "
+                         r"report of %s, 1 recipient delivered" % (rid, qid))
+
+    def test_remote_sender_gets_a_queue_letter(self):
+        """A remote sender: a letter from <> for the sender's domain,
+        in the queue format, which maildir-inspect shows."""
+        qid = self.smtp_send("Far@Remote.Example",
+                             [("carol@example.org", ["NOTIFY=SUCCESS"])],
+                             ["ENVID=R-1"])
+        self.assertEqual(len(self.d.files("carol")), 1)
+        self.assertEqual(self.d.queue_domains(), ["remote.example"])
+        names = self.d.queue_files("remote.example")
+        self.assertEqual(len(names), 1)
+        rid = names[0].split(".")[1]
+        self.assertNotEqual(rid, qid)
+        st, out = inspect(self.d, "--json", "show", rid)
+        self.assertEqual(st, 0, out)
+        doc = json.loads(out)
+        letter = doc["letters"][0] if "letters" in doc else doc
+        self.assertEqual(letter["sender"], "")
+        # The session lower-cases the domain of the sender it keeps.
+        self.assertEqual(letter["recipients"], ["Far@remote.example"])
+        raw = self.d.read_queue("remote.example", names[0])
+        self.assertTrue(raw.startswith(b"X-Envelope-From: <>\n"
+                                       b"X-Envelope-To: <Far@remote.example>\n"
+                                       b"Received: by "), raw[:200])
+        body = raw.split(b"\n", 3)[3]
+        msg = email.message_from_bytes(body, policy=email.policy.compat32)
+        self.assertEqual(msg["To"], "<Far@remote.example>")
+        fields = [dict(b.items()) for b in msg.get_payload()[1].get_payload()]
+        self.assertEqual(fields[0]["Original-Envelope-Id"], "R-1")
+        self.assertEqual(fields[1]["Final-Recipient"],
+                         "rfc822; carol@example.org")
+        self.assertEqual(fields[1]["Action"], "delivered")
+        st, out = inspect(self.d, "check")
+        self.assertEqual(st, 0, out)
+        self.wait_logged(r"%s success report %s queued for "
+                         r"<Far@remote\.example> \(domain remote\.example\)"
+                         % (qid, rid))
+
+    def test_mixed_recipients_one_report(self):
+        """SUCCESS,FAILURE for bob, FAILURE for carol, SUCCESS for a
+        remote one (the agent's, kept in its queue file): one report,
+        naming bob only, headers only although RET=FULL."""
+        qid = self.smtp_send("alice@example.org",
+                             [("bob@example.org", ["NOTIFY=SUCCESS,FAILURE"]),
+                              ("carol@example.org", ["NOTIFY=FAILURE"]),
+                              ("r@remote.example", ["NOTIFY=SUCCESS"])],
+                             ["RET=FULL"])
+        raw, rid = self.the_report("alice", qid)
+        _, fields = self.report_of(raw, qid)
+        self.assertNotIn("Original-Envelope-Id", fields[0])
+        self.assertEqual([f["Final-Recipient"] for f in fields[1:]],
+                         ["rfc822; bob@example.org"])
+        self.assertNotIn(b"carol", raw)
+        self.assertNotIn(b"r@remote.example", raw)
+        q = self.d.queue_files("remote.example")
+        self.assertEqual(len(q), 1)
+        self.assertIn(qid, q[0])
+        self.assertIn(b"X-Envelope-To: <r@remote.example> NOTIFY=SUCCESS\n",
+                      self.d.read_queue("remote.example", q[0]))
+
+    def test_alias_and_tag(self):
+        """Through an alias (bob and carol, the alias as
+        Original-Recipient) and a +tag (the address given): bob, the
+        sender, gets the message and the report of all three."""
+        qid = self.smtp_send("bob@example.org",
+                             [("info@example.org", ["NOTIFY=SUCCESS"]),
+                              ("alice+lists@example.org",
+                               ["NOTIFY=SUCCESS"])])
+        self.assertEqual(len(self.d.files("alice")), 1)
+        self.assertEqual(len(self.d.files("carol")), 1)
+        self.assertEqual(len(self.d.files("bob")), 2)
+        raw, rid = self.the_report("bob", qid)
+        _, fields = self.report_of(raw, qid)
+        got = [(f["Final-Recipient"], f.get("Original-Recipient"),
+                f["Action"]) for f in fields[1:]]
+        self.assertEqual(got, [
+            ("rfc822; bob@example.org", "rfc822;info@example.org",
+             "delivered"),
+            ("rfc822; carol@example.org", "rfc822;info@example.org",
+             "delivered"),
+            ("rfc822; alice+lists@example.org", None, "delivered")])
+        self.wait_logged(r"%s from=<> to=<bob@example\.org> success "
+                         r"report of %s, 3 recipients delivered" % (rid, qid))
+
+    def test_no_report(self):
+        """NOTIFY=NEVER, FAILURE or none, and the null sender: the
+        message is stored, no report anywhere."""
+        cases = [("alice@example.org", ["NOTIFY=NEVER"]),
+                 ("alice@example.org", ["NOTIFY=FAILURE,DELAY"]),
+                 ("alice@example.org", []),
+                 ("", ["NOTIFY=SUCCESS"])]
+        for n, (sender, opts) in enumerate(cases, 1):
+            qid = self.smtp_send(sender, [("bob@example.org", opts)])
+            self.assertEqual(len(self.d.files("bob")), n)
+            self.assertEqual(self.d.files("alice"), [])
+            self.assertEqual(self.d.queue_domains(), [])
+            self.wait_logged(r"%s to=<bob@example\.org> mailbox=bob "
+                             r"status=delivered" % qid)
+            self.assertNotRegex(self.d.log(), r"%s success report" % qid)
 
 
 if __name__ == "__main__":
