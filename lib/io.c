@@ -43,6 +43,7 @@
 #ifdef HAVE_OPENSSL
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 #endif
 
 #include "event.h"
@@ -65,6 +66,7 @@ struct io {
 
 #ifdef HAVE_OPENSSL
 static int io_tls_fail(struct io *io, int ret, int *wait);
+static int io_tls_attach(struct io *io, SSL *ssl, int client);
 #endif
 
 struct io *
@@ -271,11 +273,35 @@ io_shutdown(struct io *io)
 
 #ifdef HAVE_OPENSSL
 
+/* io_tls_attach - ssl takes over the socket, as server or client */
+static int
+io_tls_attach(struct io *io, SSL *ssl, int client)
+{
+	int on = 1;
+
+	if (SSL_set_fd(ssl, io->fd) != 1) {
+		ERR_clear_error();
+		SSL_free(ssl);
+		errno = ENOMEM;
+		return -1;
+	}
+	if (client)
+		SSL_set_connect_state(ssl);
+	else
+		SSL_set_accept_state(ssl);
+	/* Not a TCP socket (a test's socketpair): nothing to turn off. */
+	(void)setsockopt(io->fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+	io->ssl = ssl;
+	io->handshaking = 1;
+	/* The client speaks first. */
+	io->hs_wait = client ? EVENT_WRITE : EVENT_READ;
+	return 0;
+}
+
 int
 io_start_tls(struct io *io, struct tls *tls)
 {
 	SSL *ssl;
-	int on = 1;
 
 	if (io->ssl != NULL) {
 		errno = EALREADY;
@@ -283,19 +309,22 @@ io_start_tls(struct io *io, struct tls *tls)
 	}
 	if ((ssl = tls_ssl_new(tls)) == NULL)
 		return -1;
-	if (SSL_set_fd(ssl, io->fd) != 1) {
-		ERR_clear_error();
-		SSL_free(ssl);
-		errno = ENOMEM;
+	return io_tls_attach(io, ssl, 0);
+}
+
+int
+io_start_tls_client(struct io *io, struct tls_client *tc,
+    const char *servername, const char *dest)
+{
+	SSL *ssl;
+
+	if (io->ssl != NULL) {
+		errno = EALREADY;
 		return -1;
 	}
-	SSL_set_accept_state(ssl);
-	/* Not a TCP socket (a test's socketpair): nothing to turn off. */
-	(void)setsockopt(io->fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
-	io->ssl = ssl;
-	io->handshaking = 1;
-	io->hs_wait = EVENT_READ;	/* the client speaks first */
-	return 0;
+	if ((ssl = tls_client_ssl_new(tc, servername, dest)) == NULL)
+		return -1;
+	return io_tls_attach(io, ssl, 1);
 }
 
 int
@@ -357,6 +386,30 @@ io_tls_error(const struct io *io)
 	return r != NULL ? r : "TLS error";
 }
 
+int
+io_tls_peer_verified(const struct io *io, const char **why)
+{
+	long result;
+
+	if (io->ssl == NULL || io->handshaking)
+		return -1;
+	if (SSL_get0_peer_certificate(io->ssl) == NULL) {
+		*why = "no certificate";
+		return 0;
+	}
+	if ((result = SSL_get_verify_result(io->ssl)) == X509_V_OK)
+		return 1;
+	*why = X509_verify_cert_error_string(result);
+	return 0;
+}
+
+int
+io_tls_resumed(const struct io *io)
+{
+	return io->ssl != NULL && !io->handshaking
+	    && SSL_session_reused(io->ssl) == 1;
+}
+
 #else /* !HAVE_OPENSSL */
 
 int
@@ -366,6 +419,33 @@ io_start_tls(struct io *io, struct tls *tls)
 	(void)tls;
 	errno = ENOTSUP;
 	return -1;
+}
+
+int
+io_start_tls_client(struct io *io, struct tls_client *tc,
+    const char *servername, const char *dest)
+{
+	(void)io;
+	(void)tc;
+	(void)servername;
+	(void)dest;
+	errno = ENOTSUP;
+	return -1;
+}
+
+int
+io_tls_peer_verified(const struct io *io, const char **why)
+{
+	(void)io;
+	(void)why;
+	return -1;
+}
+
+int
+io_tls_resumed(const struct io *io)
+{
+	(void)io;
+	return 0;
 }
 
 int
