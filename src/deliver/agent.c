@@ -708,6 +708,11 @@ agent_setup(struct agent_ctx *ag, int parent_fd)
 		if (ag->queue_wd < 0)
 			log_warn("-", "delivery agent: inotify on %s", path);
 	}
+	if (conf->delivery_tls != CONF_TLS_NONE && !tls_available())
+		log_warnx("-", "delivery agent: built without OpenSSL, no "
+		    "STARTTLS: %s", conf->delivery_tls == CONF_TLS_ENCRYPT
+		    ? "delivery.tls = \"encrypt\" defers every letter"
+		    : "letters go in plaintext");
 	if (conf->delivery_tls != CONF_TLS_NONE && tls_available()) {
 		char err[TLS_ERROR_MAX];
 
