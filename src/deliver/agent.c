@@ -21,7 +21,10 @@
  *	  delivery.max_per_domain for one domain: DNS (dns.c), connect to
  *	  up to AGENT_ADDRS addresses in order, then the client engine
  *	  (client.c) over an io, carrying as many ready letters of the
- *	  domain as come;
+ *	  domain as come; when the engine wants TLS (STARTTLS answered
+ *	  220) the io becomes a TLS client and its handshake runs in the
+ *	  loop; one that fails is, with delivery.tls = "may", followed by
+ *	  the same address in plaintext (doc/delivery.md, STARTTLS);
  *	- claims a letter by renaming it to <domain>/.claim/NAME:HOST
  *	  before it is sent, and after the result either removes it, or
  *	  writes its state and puts it (shrunk to the recipients still

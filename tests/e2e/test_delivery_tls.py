@@ -173,19 +173,21 @@ class DeliveryTlsTest(DeliveryTest):
         return self.dest
 
     def _stop(self):
-        """As DeliveryTest's, and under valgrind the agent's report too:
-        the agent is a forked child, whose errors and leaks valgrind
-        prints to the daemon's log but do not change its exit status."""
+        """As DeliveryTest's, and the agent's report too: the agent is a
+        forked child, whose errors (valgrind's, ASan's, UBSan's) go to
+        the daemon's log but do not change the daemon's exit status."""
         if self.daemon is None or self.daemon.proc is None:
             return
         self.daemon.stop(remove=False)
         log = self.daemon.log()
         shutil.rmtree(self.daemon.dir, ignore_errors=True)
-        if harness.VALGRIND:
-            # (valgrind's own notes about its gdbserver pipes are none)
-            report = [l for l in log.splitlines()
-                      if re.match(r"==\d+==", l) and "/vgdb-pipe" not in l]
-            self.assertEqual(report, [], "valgrind in the delivery agent")
+        # (valgrind's own notes about its gdbserver pipes are none)
+        report = [l for l in log.splitlines()
+                  if (harness.VALGRIND and re.match(r"==\d+==", l) and
+                      "/vgdb-pipe" not in l) or
+                  re.search(r"ERROR: AddressSanitizer|runtime error:", l)]
+        self.assertEqual(report, [], "valgrind or a sanitizer in the "
+                         "delivery agent")
 
     def _stop_dest(self):
         if self.dest is not None and self.dest.proc is not None:
