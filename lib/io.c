@@ -9,9 +9,10 @@
  *	here so that callers see only EAGAIN or a real failure.
  *
  *	The TLS io: OpenSSL reads and writes the socket itself (its
- *	socket BIO uses send() with MSG_NOSIGNAL too). The error queue is
- *	cleared before every call, so that SSL_get_error() judges that
- *	call alone. When a call says WANT_READ or WANT_WRITE, the event it
+ *	socket BIO uses write(2), which raises SIGPIPE when the peer is
+ *	gone: pollsmtpd and its delivery agent ignore SIGPIPE). The error
+ *	queue is cleared before every call, so that SSL_get_error() judges
+ *	that call alone. When a call says WANT_READ or WANT_WRITE, the event it
  *	waits for is kept per direction (handshake, read, write) and
  *	io_events() asks the loop for that one, not for the one the caller
  *	wanted; a write that must be repeated is repeated with the same

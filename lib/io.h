@@ -20,7 +20,8 @@
  *	says; anything else: the connection is lost).
  *	io_write() writes at most len bytes: >= 0 bytes taken, -1 with
  *	errno as for io_read() (EPIPE and ECONNRESET: the peer is gone).
- *	Never raises SIGPIPE.
+ *	A plain io never raises SIGPIPE; a TLS one may (OpenSSL writes
+ *	with write(2)): a program with TLS connections ignores SIGPIPE.
  *	io_events() turns what the caller wants (EVENT_READ, EVENT_WRITE
  *	of event.h, or both) into what the loop must wait for: the same for
  *	a plain socket; a TLS io may need to write in order to read, or the
