@@ -16,7 +16,7 @@
  *	  ! result CODE...	the letter's reply codes, in recipient order
  *	  ! status X.Y.Z...	and their enhanced status codes
  *	  ! text-N TEXT	recipient N's reply text
- *	  ! want reply|letter|body|close
+ *	  ! want reply|letter|body|tls|close
  *	  ! timeout N	client_timeout()
  *	  ! quit		client_quit()
  *	  ! lost REASON	client_lost()
