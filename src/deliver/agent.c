@@ -676,6 +676,19 @@ agent_setup(struct agent_ctx *ag, int parent_fd)
 	    conf->ndelivery_resolvers, AGENT_DNS_TIMEOUT_MS,
 	    AGENT_DNS_TRIES)) == NULL)
 		return -1;
+	if (conf->delivery_tls != CONF_TLS_NONE && !tls_available())
+		log_warnx("-", "delivery agent: built without OpenSSL, no "
+		    "STARTTLS: %s", conf->delivery_tls == CONF_TLS_ENCRYPT
+		    ? "delivery.tls = \"encrypt\" defers every letter"
+		    : "letters go in plaintext");
+	if (conf->delivery_tls != CONF_TLS_NONE && tls_available()) {
+		char err[TLS_ERROR_MAX];
+
+		/* Without it "may" sends in plaintext, "encrypt" defers. */
+		if ((ag->tls = tls_client_new(conf->tls_min_version, err,
+		    sizeof(err))) == NULL)
+			log_warnx("-", "delivery agent: no STARTTLS: %s", err);
+	}
 	if ((ag->sig_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) < 0
 	    || event_add(ag->loop, ag->sig_fd, EVENT_READ, agent_signal,
 	    ag) < 0)
@@ -711,19 +724,6 @@ agent_setup(struct agent_ctx *ag, int parent_fd)
 		if (ag->queue_wd < 0)
 			log_warn("-", "delivery agent: inotify on %s", path);
 	}
-	if (conf->delivery_tls != CONF_TLS_NONE && !tls_available())
-		log_warnx("-", "delivery agent: built without OpenSSL, no "
-		    "STARTTLS: %s", conf->delivery_tls == CONF_TLS_ENCRYPT
-		    ? "delivery.tls = \"encrypt\" defers every letter"
-		    : "letters go in plaintext");
-	if (conf->delivery_tls != CONF_TLS_NONE && tls_available()) {
-		char err[TLS_ERROR_MAX];
-
-		/* Without it "may" sends in plaintext, "encrypt" defers. */
-		if ((ag->tls = tls_client_new(conf->tls_min_version, err,
-		    sizeof(err))) == NULL)
-			log_warnx("-", "delivery agent: no STARTTLS: %s", err);
-	}
 	event_set_idle(ag->loop, agent_idle, ag);
 	return 0;
 }
@@ -737,6 +737,7 @@ agent_teardown(struct agent_ctx *ag)
 
 	while (ag->sessions != NULL)
 		agent_session_free(ag->sessions, 1);
+	tls_client_free(ag->tls);
 	for (i = 0; i < AGENT_HASH; i++)
 		for (l = ag->hash[i]; l != NULL; l = next) {
 			next = l->hash_next;
@@ -749,7 +750,6 @@ agent_teardown(struct agent_ctx *ag)
 		free(dom);
 	}
 	dns_free(ag->dns);
-	tls_client_free(ag->tls);
 	if (ag->inotify_fd >= 0)
 		close(ag->inotify_fd);
 	if (ag->timer_fd >= 0)
