@@ -9,9 +9,10 @@
  *	here so that callers see only EAGAIN or a real failure.
  *
  *	The TLS io: OpenSSL reads and writes the socket itself (its
- *	socket BIO uses send() with MSG_NOSIGNAL too). The error queue is
- *	cleared before every call, so that SSL_get_error() judges that
- *	call alone. When a call says WANT_READ or WANT_WRITE, the event it
+ *	socket BIO uses write(2), which raises SIGPIPE when the peer is
+ *	gone: pollsmtpd and its delivery agent ignore SIGPIPE). The error
+ *	queue is cleared before every call, so that SSL_get_error() judges
+ *	that call alone. When a call says WANT_READ or WANT_WRITE, the event it
  *	waits for is kept per direction (handshake, read, write) and
  *	io_events() asks the loop for that one, not for the one the caller
  *	wanted; a write that must be repeated is repeated with the same
@@ -43,6 +44,7 @@
 #ifdef HAVE_OPENSSL
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 #endif
 
 #include "event.h"
@@ -65,6 +67,7 @@ struct io {
 
 #ifdef HAVE_OPENSSL
 static int io_tls_fail(struct io *io, int ret, int *wait);
+static int io_tls_attach(struct io *io, SSL *ssl, int client);
 #endif
 
 struct io *
@@ -271,11 +274,35 @@ io_shutdown(struct io *io)
 
 #ifdef HAVE_OPENSSL
 
+/* io_tls_attach - ssl takes over the socket, as server or client */
+static int
+io_tls_attach(struct io *io, SSL *ssl, int client)
+{
+	int on = 1;
+
+	if (SSL_set_fd(ssl, io->fd) != 1) {
+		ERR_clear_error();
+		SSL_free(ssl);
+		errno = ENOMEM;
+		return -1;
+	}
+	if (client)
+		SSL_set_connect_state(ssl);
+	else
+		SSL_set_accept_state(ssl);
+	/* Not a TCP socket (a test's socketpair): nothing to turn off. */
+	(void)setsockopt(io->fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+	io->ssl = ssl;
+	io->handshaking = 1;
+	/* The client speaks first. */
+	io->hs_wait = client ? EVENT_WRITE : EVENT_READ;
+	return 0;
+}
+
 int
 io_start_tls(struct io *io, struct tls *tls)
 {
 	SSL *ssl;
-	int on = 1;
 
 	if (io->ssl != NULL) {
 		errno = EALREADY;
@@ -283,19 +310,22 @@ io_start_tls(struct io *io, struct tls *tls)
 	}
 	if ((ssl = tls_ssl_new(tls)) == NULL)
 		return -1;
-	if (SSL_set_fd(ssl, io->fd) != 1) {
-		ERR_clear_error();
-		SSL_free(ssl);
-		errno = ENOMEM;
+	return io_tls_attach(io, ssl, 0);
+}
+
+int
+io_start_tls_client(struct io *io, struct tls_client *tc,
+    const char *servername, const char *dest)
+{
+	SSL *ssl;
+
+	if (io->ssl != NULL) {
+		errno = EALREADY;
 		return -1;
 	}
-	SSL_set_accept_state(ssl);
-	/* Not a TCP socket (a test's socketpair): nothing to turn off. */
-	(void)setsockopt(io->fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
-	io->ssl = ssl;
-	io->handshaking = 1;
-	io->hs_wait = EVENT_READ;	/* the client speaks first */
-	return 0;
+	if ((ssl = tls_client_ssl_new(tc, servername, dest)) == NULL)
+		return -1;
+	return io_tls_attach(io, ssl, 1);
 }
 
 int
@@ -357,6 +387,30 @@ io_tls_error(const struct io *io)
 	return r != NULL ? r : "TLS error";
 }
 
+int
+io_tls_peer_verified(const struct io *io, const char **why)
+{
+	long result;
+
+	if (io->ssl == NULL || io->handshaking)
+		return -1;
+	if (SSL_get0_peer_certificate(io->ssl) == NULL) {
+		*why = "no certificate";
+		return 0;
+	}
+	if ((result = SSL_get_verify_result(io->ssl)) == X509_V_OK)
+		return 1;
+	*why = X509_verify_cert_error_string(result);
+	return 0;
+}
+
+int
+io_tls_resumed(const struct io *io)
+{
+	return io->ssl != NULL && !io->handshaking
+	    && SSL_session_reused(io->ssl) == 1;
+}
+
 #else /* !HAVE_OPENSSL */
 
 int
@@ -366,6 +420,33 @@ io_start_tls(struct io *io, struct tls *tls)
 	(void)tls;
 	errno = ENOTSUP;
 	return -1;
+}
+
+int
+io_start_tls_client(struct io *io, struct tls_client *tc,
+    const char *servername, const char *dest)
+{
+	(void)io;
+	(void)tc;
+	(void)servername;
+	(void)dest;
+	errno = ENOTSUP;
+	return -1;
+}
+
+int
+io_tls_peer_verified(const struct io *io, const char **why)
+{
+	(void)io;
+	(void)why;
+	return -1;
+}
+
+int
+io_tls_resumed(const struct io *io)
+{
+	(void)io;
+	return 0;
 }
 
 int

@@ -20,7 +20,8 @@
  *	says; anything else: the connection is lost).
  *	io_write() writes at most len bytes: >= 0 bytes taken, -1 with
  *	errno as for io_read() (EPIPE and ECONNRESET: the peer is gone).
- *	Never raises SIGPIPE.
+ *	A plain io never raises SIGPIPE; a TLS one may (OpenSSL writes
+ *	with write(2)): a program with TLS connections ignores SIGPIPE.
  *	io_events() turns what the caller wants (EVENT_READ, EVENT_WRITE
  *	of event.h, or both) into what the loop must wait for: the same for
  *	a plain socket; a TLS io may need to write in order to read, or the
@@ -46,24 +47,38 @@
  *	have moved); io_events() tells what each direction waits for (a
  *	read may wait to write, and the reverse). io_pending() counts the
  *	decrypted bytes OpenSSL holds.
+ *	io_start_tls_client() is the same for the client side (the
+ *	delivery agent after the server's 220 to STARTTLS): a connection of
+ *	the client context tc (tls.h) that sends servername as SNI when it
+ *	is a host name, and resumes the session of dest when one is kept.
+ *	The client speaks first: the handshake's first wait is for WRITE.
+ *	Everything else (io_handshake(), reads, writes, waits) is the same
+ *	code for both sides.
  *	io_is_tls() tells whether io_start_tls() was done;
  *	io_tls_describe() writes the protocol and cipher of a finished
  *	handshake, as Postfix names them in Received: "TLSv1.3 with cipher
  *	TLS_AES_256_GCM_SHA384 (256/256 bits)"; io_tls_error() is
  *	OpenSSL's reason for the last TLS failure ("wrong version number"),
- *	or NULL.
+ *	or NULL. io_tls_peer_verified() tells, after a finished handshake,
+ *	whether the peer's certificate verified (chain to the trust store,
+ *	and the name given to io_start_tls_client()), and if not, why
+ *	(*why: "self-signed certificate", "no certificate"); nothing is
+ *	refused for it. io_tls_resumed() tells whether the handshake
+ *	resumed an earlier session.
  * DIAGNOSTICS
  *	io_new() returns NULL (ENOMEM; fd is then closed, or EBADF).
  *	io_shutdown() returns 0 or -1 with errno.
  *	io_start_tls() returns 0, or -1 with errno (ENOMEM; ENOTSUP when
- *	built without OpenSSL; EALREADY when the io is TLS already).
+ *	built without OpenSSL; EALREADY when the io is TLS already), as
+ *	io_start_tls_client() does.
  *	io_handshake() returns 0 when the handshake is done, -1 with
  *	errno: EAGAIN (wait and call again), EPROTO (the peer does not
  *	speak TLS as we do: io_tls_error() says why), ECONNRESET (it
  *	closed), or another error of the socket. A TLS failure in io_read()
  *	or io_write() is EPROTO too.
  *	io_tls_describe() returns 0, or -1 (no finished handshake, or dst
- *	too small).
+ *	too small). io_tls_peer_verified() returns 1 (verified), 0 (not),
+ *	or -1 (no finished handshake).
  */
 #ifndef POLLSMTPD_IO_H
 #define POLLSMTPD_IO_H
@@ -73,6 +88,7 @@
 
 struct io;
 struct tls;
+struct tls_client;
 
 struct io *io_new(int fd);
 void io_free(struct io *io);
@@ -83,9 +99,13 @@ int io_events(const struct io *io, int want);
 size_t io_pending(const struct io *io);
 int io_shutdown(struct io *io);
 int io_start_tls(struct io *io, struct tls *tls);
+int io_start_tls_client(struct io *io, struct tls_client *tc,
+    const char *servername, const char *dest);
 int io_handshake(struct io *io);
 int io_is_tls(const struct io *io);
 int io_tls_describe(const struct io *io, char *dst, size_t dstlen);
 const char *io_tls_error(const struct io *io);
+int io_tls_peer_verified(const struct io *io, const char **why);
+int io_tls_resumed(const struct io *io);
 
 #endif

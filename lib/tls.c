@@ -1,6 +1,6 @@
 /*
  * NAME
- *	tls - the server's TLS context: certificate, key, protocol floor
+ *	tls - the TLS contexts: the server's, and the delivery agent's client
  * SYNOPSIS
  *	See tls.h.
  * DESCRIPTION
@@ -13,11 +13,21 @@
  *	is reported with the system's reason (OpenSSL would say only
  *	"system lib"); what OpenSSL then finds wrong in the PEM text is
  *	reported with its reason string.
+ *
+ *	The client context verifies with SSL_VERIFY_NONE: OpenSSL still
+ *	checks the chain (and the name set with SSL_set1_host()) and keeps
+ *	the result for SSL_get_verify_result(), but goes on whatever it
+ *	is, which is what opportunistic TLS asks for. Sessions for
+ *	resumption come from OpenSSL's new-session callback (with TLS 1.3
+ *	after the handshake, when the server's tickets are read) and are
+ *	kept in a small table keyed by destination; each connection object
+ *	carries its destination's key as ex_data, freed with it.
  * DIAGNOSTICS
  *	See tls.h. Nothing here logs or exits.
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -64,6 +74,31 @@ struct tls {
 	char *key;
 	int min_version;
 };
+
+#define TLS_DEST_MAX	320
+
+struct tls_client_session {
+	char dest[TLS_DEST_MAX];	/* "" : a free slot */
+	SSL_SESSION *session;
+	unsigned long long used;	/* tc->clock when last stored or used */
+};
+
+struct tls_client {
+	SSL_CTX *ctx;
+	struct tls_client_session sessions[TLS_CLIENT_SESSIONS];
+	unsigned long long clock;
+};
+
+/*
+ * The ex_data index of a connection's destination: OpenSSL's indexes
+ * belong to the process, so one is asked for once and kept here.
+ */
+static int tls_dest_index = -1;
+
+static void tls_dest_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad,
+    int idx, long argl, void *argp);
+static int tls_client_new_session(SSL *ssl, SSL_SESSION *session);
+static int tls_is_address(const char *name);
 
 static SSL_CTX *tls_context_new(const char *certificate, const char *key,
     int min_version, char *err, size_t errlen, enum tls_what *what);
@@ -287,6 +322,176 @@ tls_ssl_new(struct tls *tls)
 	return ssl;
 }
 
+/* ---- the client context ------------------------------------------------ */
+
+/* tls_dest_free - a connection object is freed: so is its destination */
+static void
+tls_dest_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
+    long argl, void *argp)
+{
+	(void)parent;
+	(void)ad;
+	(void)idx;
+	(void)argl;
+	(void)argp;
+	free(ptr);
+}
+
+/* tls_is_address - whether name is an IPv4 or IPv6 address literal */
+static int
+tls_is_address(const char *name)
+{
+	unsigned char a[sizeof(struct in6_addr)];
+
+	return inet_pton(AF_INET, name, a) == 1
+	    || inet_pton(AF_INET6, name, a) == 1;
+}
+
+struct tls_client *
+tls_client_new(int min_version, char *err, size_t errlen)
+{
+	struct tls_client *tc;
+
+	ERR_clear_error();
+	if (tls_dest_index < 0 && (tls_dest_index = SSL_get_ex_new_index(0,
+	    NULL, NULL, NULL, tls_dest_free)) < 0) {
+		tls_error(err, errlen, "cannot make a TLS client context: %s",
+		    tls_reason());
+		ERR_clear_error();
+		return NULL;
+	}
+	if ((tc = calloc(1, sizeof(*tc))) == NULL) {
+		tls_error(err, errlen, "out of memory");
+		return NULL;
+	}
+	if ((tc->ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
+		tls_error(err, errlen, "cannot make a TLS client context: %s",
+		    tls_reason());
+		goto fail;
+	}
+	if (!SSL_CTX_set_min_proto_version(tc->ctx, min_version)) {
+		tls_error(err, errlen, "cannot set the lowest TLS version: %s",
+		    tls_reason());
+		goto fail;
+	}
+	/* As the server's context: no renegotiation, SMTP's QUIT ends it. */
+	SSL_CTX_set_options(tc->ctx, SSL_OP_NO_RENEGOTIATION
+	    | SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_COMPRESSION);
+	SSL_CTX_set_mode(tc->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE
+	    | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+	/*
+	 * Opportunistic (RFC 7435 section 3): the certificate is checked
+	 * for the log only. A host without a trust store still encrypts.
+	 */
+	SSL_CTX_set_verify(tc->ctx, SSL_VERIFY_NONE, NULL);
+	if (SSL_CTX_set_default_verify_paths(tc->ctx) != 1)
+		ERR_clear_error();
+	SSL_CTX_set_session_cache_mode(tc->ctx, SSL_SESS_CACHE_CLIENT
+	    | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_sess_set_new_cb(tc->ctx, tls_client_new_session);
+	SSL_CTX_set_app_data(tc->ctx, tc);
+	ERR_clear_error();
+	return tc;
+
+fail:
+	ERR_clear_error();
+	tls_client_free(tc);
+	return NULL;
+}
+
+void
+tls_client_free(struct tls_client *tc)
+{
+	size_t i;
+
+	if (tc == NULL)
+		return;
+	for (i = 0; i < TLS_CLIENT_SESSIONS; i++)
+		SSL_SESSION_free(tc->sessions[i].session);
+	/* A connection still open holds the context, not tc. */
+	if (tc->ctx != NULL)
+		SSL_CTX_set_app_data(tc->ctx, NULL);
+	SSL_CTX_free(tc->ctx);
+	free(tc);
+}
+
+/*
+ * tls_client_new_session - OpenSSL has a session the server will resume:
+ * it replaces the one kept for the connection's destination, or the
+ * least recently used. Returns 1: the reference is ours now.
+ */
+static int
+tls_client_new_session(SSL *ssl, SSL_SESSION *session)
+{
+	struct tls_client *tc = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+	const char *dest = SSL_get_ex_data(ssl, tls_dest_index);
+	struct tls_client_session *slot = NULL;
+	size_t i;
+
+	if (tc == NULL || dest == NULL || !SSL_SESSION_is_resumable(session))
+		return 0;
+	for (i = 0; i < TLS_CLIENT_SESSIONS; i++)
+		if (strcmp(tc->sessions[i].dest, dest) == 0) {
+			slot = &tc->sessions[i];
+			break;
+		}
+	for (i = 0; slot == NULL && i < TLS_CLIENT_SESSIONS; i++)
+		if (tc->sessions[i].dest[0] == '\0')
+			slot = &tc->sessions[i];
+	if (slot == NULL) {
+		slot = &tc->sessions[0];
+		for (i = 1; i < TLS_CLIENT_SESSIONS; i++)
+			if (tc->sessions[i].used < slot->used)
+				slot = &tc->sessions[i];
+	}
+	SSL_SESSION_free(slot->session);
+	slot->session = session;
+	(void)snprintf(slot->dest, sizeof(slot->dest), "%s", dest);
+	slot->used = ++tc->clock;
+	return 1;
+}
+
+struct ssl_st *
+tls_client_ssl_new(struct tls_client *tc, const char *servername,
+    const char *dest)
+{
+	SSL *ssl;
+	char *key = NULL;
+	size_t i;
+
+	ERR_clear_error();
+	if ((ssl = SSL_new(tc->ctx)) == NULL)
+		goto fail;
+	if (servername != NULL && *servername != '\0'
+	    && !tls_is_address(servername)
+	    && (SSL_set_tlsext_host_name(ssl, servername) != 1
+	    || SSL_set1_host(ssl, servername) != 1))
+		goto fail;
+	if (dest != NULL && strlen(dest) < TLS_DEST_MAX) {
+		if ((key = strdup(dest)) == NULL
+		    || SSL_set_ex_data(ssl, tls_dest_index, key) != 1)
+			goto fail;
+		key = NULL;		/* freed with ssl now */
+		for (i = 0; i < TLS_CLIENT_SESSIONS; i++)
+			if (tc->sessions[i].session != NULL
+			    && strcmp(tc->sessions[i].dest, dest) == 0) {
+				(void)SSL_set_session(ssl,
+				    tc->sessions[i].session);
+				tc->sessions[i].used = ++tc->clock;
+				break;
+			}
+	}
+	ERR_clear_error();
+	return ssl;
+
+fail:
+	ERR_clear_error();
+	free(key);
+	SSL_free(ssl);
+	errno = ENOMEM;
+	return NULL;
+}
+
 #else /* !HAVE_OPENSSL */
 
 struct tls *
@@ -331,6 +536,31 @@ struct ssl_st *
 tls_ssl_new(struct tls *tls)
 {
 	(void)tls;
+	errno = ENOTSUP;
+	return NULL;
+}
+
+struct tls_client *
+tls_client_new(int min_version, char *err, size_t errlen)
+{
+	(void)min_version;
+	tls_error(err, errlen, "built without OpenSSL: no TLS");
+	return NULL;
+}
+
+void
+tls_client_free(struct tls_client *tc)
+{
+	(void)tc;
+}
+
+struct ssl_st *
+tls_client_ssl_new(struct tls_client *tc, const char *servername,
+    const char *dest)
+{
+	(void)tc;
+	(void)servername;
+	(void)dest;
 	errno = ENOTSUP;
 	return NULL;
 }

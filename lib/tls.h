@@ -1,6 +1,7 @@
 /*
  * NAME
- *	tls - the server's TLS context: certificate, key, protocol floor
+ *	tls - the TLS contexts: the server's (certificate, key, protocol
+ *	floor) and the delivery agent's client context
  * SYNOPSIS
  *	#include "tls.h"
  * DESCRIPTION
@@ -28,6 +29,26 @@
  *	log: its subject and its SHA-256 fingerprint.
  *	tls_ssl_new() is a new server-side connection object (an SSL *)
  *	of the current context, for io.c.
+ *
+ *	The client side (the delivery agent's STARTTLS). One struct
+ *	tls_client holds the client context every outbound TLS connection
+ *	starts from (io_start_tls_client() in io.h): the lowest protocol
+ *	version allowed, renegotiation off, OpenSSL's default ciphers, the
+ *	system's trust store (OpenSSL's default paths). The security is
+ *	opportunistic (RFC 7435; Postfix's "may" and "encrypt" levels):
+ *	the connection is encrypted whatever certificate the server shows;
+ *	the certificate is checked (chain against the trust store, and the
+ *	server's name when there is one) only so that the result can be
+ *	logged, never to refuse the server. Sessions are resumed per
+ *	destination (TLS_CLIENT_SESSIONS of them kept, the oldest
+ *	forgotten).
+ *	tls_client_new() makes the context; tls_client_free() releases it
+ *	(NULL allowed; connections still using it keep it alive).
+ *	tls_client_ssl_new() is a new client-side connection object for
+ *	io.c: servername, when it is a host name (not an address literal),
+ *	is sent as SNI (RFC 6066) and is the name the certificate is
+ *	checked against; dest names the destination whose session is
+ *	resumed ("host[ip]:port"; NULL: none).
  * DIAGNOSTICS
  *	tls_new() returns NULL and tls_reload() -1 with a message in err:
  *	what could not be read or did not match and why; *what says
@@ -35,6 +56,9 @@
  *	that the caller can name the configuration line. Without OpenSSL
  *	tls_new() always fails ("built without OpenSSL").
  *	tls_ssl_new() returns NULL when out of memory.
+ *	tls_client_new() returns NULL with a message in err (without
+ *	OpenSSL: "built without OpenSSL"); tls_client_ssl_new() NULL with
+ *	errno (ENOMEM; ENOTSUP without OpenSSL).
  * LIMITS
  *	err is cut to errlen (TLS_ERROR_MAX is enough).
  */
@@ -46,6 +70,7 @@
 
 #define TLS_ERROR_MAX		512
 #define TLS_DESCRIBE_MAX	512
+#define TLS_CLIENT_SESSIONS	64
 
 enum tls_what {
 	TLS_WHAT_CERTIFICATE,
@@ -53,6 +78,7 @@ enum tls_what {
 };
 
 struct tls;
+struct tls_client;
 struct ssl_st;
 
 /*
@@ -97,5 +123,10 @@ int tls_reload(struct tls *tls, char *err, size_t errlen,
 void tls_free(struct tls *tls);
 int tls_describe(const struct tls *tls, char *dst, size_t dstlen);
 struct ssl_st *tls_ssl_new(struct tls *tls);
+struct tls_client *tls_client_new(int min_version, char *err,
+    size_t errlen);
+void tls_client_free(struct tls_client *tc);
+struct ssl_st *tls_client_ssl_new(struct tls_client *tc,
+    const char *servername, const char *dest);
 
 #endif

@@ -7,7 +7,8 @@
  *	  S: TEXT	the server says TEXT (CRLF added)
  *	  S- BYTES	the server sends BYTES (\r \n \\ escapes, no CRLF added)
  *	  C: TEXT	the engine's next output is TEXT CRLF
- *	  ! new helo=NAME tls=none|may|encrypt
+ *	  ! new helo=NAME tls=none|may|encrypt [tls-available]
+ *	  ! tls-started	client_tls_started() (the handshake is done)
  *	  ! letter SENDER|<> RCPT,RCPT... size=N [8bit] [utf8] [binary]
  *	      [mail=PARAMS] [rcptN=PARAMS]   (DSN parameters; '|' is a space)
  *	  ! body TEXT	(escapes) given to client_body()
@@ -15,7 +16,7 @@
  *	  ! result CODE...	the letter's reply codes, in recipient order
  *	  ! status X.Y.Z...	and their enhanced status codes
  *	  ! text-N TEXT	recipient N's reply text
- *	  ! want reply|letter|body|close
+ *	  ! want reply|letter|body|tls|close
  *	  ! timeout N	client_timeout()
  *	  ! quit		client_quit()
  *	  ! lost REASON	client_lost()
@@ -162,7 +163,8 @@ replay(const char *name, int bytewise)
 			if (strstr(line, "tls=encrypt") != NULL)
 				policy = CONF_TLS_ENCRYPT;
 			client_free(c);
-			c = client_new(helo, policy, 0);
+			c = client_new(helo, policy,
+			    strstr(line, " tls-available") != NULL);
 			ck_assert_ptr_nonnull(c);
 			continue;
 		}
@@ -289,6 +291,10 @@ replay(const char *name, int bytewise)
 		} else if (strncmp(line, "! timeout ", 10) == 0) {
 			ck_assert_msg(client_timeout(c) == atoi(line + 10),
 			    "%s: timeout %d", where, client_timeout(c));
+		} else if (strcmp(line, "! tls-started") == 0) {
+			ck_assert_msg(client_want(c) == CLIENT_WANT_TLS,
+			    "%s: TLS not wanted", where);
+			client_tls_started(c);
 		} else if (strcmp(line, "! quit") == 0) {
 			client_quit(c);
 		} else if (strncmp(line, "! lost ", 7) == 0) {

@@ -14,6 +14,14 @@
  *	that does not speak TLS fails the handshake with OpenSSL's reason,
  *	close_notify both ways.
  *
+ *	The client side (the delivery agent's STARTTLS) is the same io with
+ *	io_start_tls_client(), against an OpenSSL server in the same way:
+ *	the client speaks first, the host name goes as SNI (an address
+ *	literal does not), a self-signed certificate does not verify and
+ *	the connection goes on all the same (opportunistic), a second
+ *	connection to the same destination resumes the session, a server
+ *	that sends garbage fails the handshake.
+ *
  *	The certificates are made here (P-256, self-signed) in a temporary
  *	directory, never taken from the source tree. The tls keys of the
  *	configuration file are checked here too (conf_load() on files
@@ -26,6 +34,7 @@
 #include <check.h>
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +66,12 @@ static struct tls *server_tls(void);
 static void pair(int sv[2]);
 static int handshake(struct io *io, SSL *cl);
 static Suite *tls_suite(void);
+static SSL_CTX *server_ctx(void);
+static int client_handshake(struct io *io, SSL *srv);
+static int sni_seen(SSL *ssl, int *alert, void *arg);
+
+/* The SNI the test server saw last ("" for none). */
+static char sni[256];
 
 /* make_pair - a self-signed P-256 certificate for cn and its key */
 static void
@@ -514,6 +529,199 @@ START_TEST(test_old_protocol_refused)
 }
 END_TEST
 
+/* sni_seen - the test server's servername callback: keep what came */
+static int
+sni_seen(SSL *ssl, int *alert, void *arg)
+{
+	const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+
+	(void)alert;
+	(void)arg;
+	snprintf(sni, sizeof(sni), "%s", name != NULL ? name : "");
+	return SSL_TLSEXT_ERR_OK;
+}
+
+/* server_ctx - a plain OpenSSL server of a.test.example, tickets on */
+static SSL_CTX *
+server_ctx(void)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+
+	ck_assert_ptr_nonnull(ctx);
+	ck_assert_int_eq(SSL_CTX_use_certificate_chain_file(ctx, cert_a), 1);
+	ck_assert_int_eq(SSL_CTX_use_PrivateKey_file(ctx, key_a,
+	    SSL_FILETYPE_PEM), 1);
+	SSL_CTX_set_tlsext_servername_callback(ctx, sni_seen);
+	return ctx;
+}
+
+/*
+ * client_handshake - run both sides until the client io's handshake is
+ * done, waiting as it asks; the server then writes "220 x" and the
+ * client reads it (with TLS 1.3, the server's tickets come with it).
+ * Returns 0, or -1 with errno when the client's handshake failed.
+ */
+static int
+client_handshake(struct io *io, SSL *srv)
+{
+	char buf[16];
+	ssize_t n = -1;
+	int steps, r;
+
+	for (steps = 0; steps < STEPS_MAX; steps++) {
+		if (io_handshake(io) == 0)
+			break;
+		if (errno != EAGAIN)
+			return -1;
+		ck_assert_int_ne(io_events(io, 0), 0);
+		r = SSL_do_handshake(srv);
+		if (r != 1)
+			ck_assert_int_eq(SSL_get_error(srv, r)
+			    == SSL_ERROR_WANT_READ || SSL_get_error(srv, r)
+			    == SSL_ERROR_WANT_WRITE, 1);
+	}
+	ck_assert_int_lt(steps, STEPS_MAX);
+	for (steps = 0; steps < STEPS_MAX && SSL_do_handshake(srv) != 1;
+	    steps++)
+		;
+	ck_assert_int_eq(SSL_write(srv, "220 x\r\n", 7), 7);
+	for (steps = 0; steps < STEPS_MAX
+	    && (n = io_read(io, buf, sizeof(buf))) < 0; steps++)
+		ck_assert_int_eq(errno, EAGAIN);
+	ck_assert_int_eq(n, 7);
+	ck_assert_int_eq(memcmp(buf, "220 x\r\n", 7), 0);
+	return 0;
+}
+
+/*
+ * The client io: it speaks first, sends the name as SNI, goes on with
+ * a certificate that does not verify (and says why), carries bytes; a
+ * second connection to the same destination resumes the session, one
+ * to another destination does not.
+ */
+START_TEST(test_client_handshake)
+{
+	char err[TLS_ERROR_MAX], text[128], buf[16];
+	struct tls_client *tc;
+	SSL_CTX *sctx = server_ctx();
+	const char *why = NULL;
+	struct io *io;
+	SSL *srv;
+	int sv[2], round;
+
+	tc = tls_client_new(tls_parse_version("TLSv1.2"), err, sizeof(err));
+	ck_assert_msg(tc != NULL, "tls_client_new: %s", err);
+	for (round = 0; round < 3; round++) {
+		pair(sv);
+		ck_assert_ptr_nonnull(io = io_new(sv[0]));
+		ck_assert_int_eq(io_start_tls_client(io, tc, "a.test.example",
+		    round < 2 ? "a.test.example[127.0.0.2]:25"
+		    : "a.test.example[127.0.0.3]:25"), 0);
+		ck_assert_int_eq(io_start_tls_client(io, tc, "x", NULL), -1);
+		ck_assert_int_eq(errno, EALREADY);
+		ck_assert_int_eq(io_events(io, EVENT_READ), EVENT_WRITE);
+		ck_assert_int_eq(io_tls_peer_verified(io, &why), -1);
+		ck_assert_ptr_nonnull(srv = SSL_new(sctx));
+		ck_assert_int_eq(SSL_set_fd(srv, sv[1]), 1);
+		SSL_set_accept_state(srv);
+		sni[0] = '\0';
+		ck_assert_int_eq(client_handshake(io, srv), 0);
+		ck_assert_str_eq(sni, "a.test.example");
+		ck_assert_int_eq(io_tls_resumed(io), round == 1);
+		ck_assert_int_eq(io_tls_peer_verified(io, &why), 0);
+		ck_assert_msg(why != NULL && strstr(why, "self-signed") != NULL,
+		    "why: %s", why ? why : "NULL");
+		ck_assert_int_eq(io_tls_describe(io, text, sizeof(text)), 0);
+		ck_assert_msg(strncmp(text, "TLSv1.3 with cipher ", 20) == 0,
+		    "description: %s", text);
+		ck_assert_int_eq(io_write(io, "EHLO a\r\n", 8), 8);
+		ck_assert_int_eq(SSL_read(srv, buf, sizeof(buf)), 8);
+		ck_assert_int_eq(memcmp(buf, "EHLO a\r\n", 8), 0);
+		/* OpenSSL resumes no session that ended without a close_notify. */
+		ck_assert_int_eq(io_shutdown(io), 0);
+		SSL_free(srv);
+		io_free(io);
+		close(sv[1]);
+	}
+	tls_client_free(tc);
+	SSL_CTX_free(sctx);
+}
+END_TEST
+
+/* An address literal is no host name: no SNI, no name checked. */
+START_TEST(test_client_no_sni_for_address)
+{
+	char err[TLS_ERROR_MAX];
+	struct tls_client *tc;
+	SSL_CTX *sctx = server_ctx();
+	struct io *io;
+	SSL *srv;
+	int sv[2];
+
+	tc = tls_client_new(tls_parse_version("TLSv1.2"), err, sizeof(err));
+	ck_assert_ptr_nonnull(tc);
+	pair(sv);
+	ck_assert_ptr_nonnull(io = io_new(sv[0]));
+	ck_assert_int_eq(io_start_tls_client(io, tc, "127.0.0.2", NULL), 0);
+	ck_assert_ptr_nonnull(srv = SSL_new(sctx));
+	ck_assert_int_eq(SSL_set_fd(srv, sv[1]), 1);
+	SSL_set_accept_state(srv);
+	snprintf(sni, sizeof(sni), "not called");
+	ck_assert_int_eq(client_handshake(io, srv), 0);
+	ck_assert_str_eq(sni, "");
+	ck_assert_int_eq(io_tls_resumed(io), 0);
+	SSL_free(srv);
+	io_free(io);
+	close(sv[1]);
+	tls_client_free(tc);
+	SSL_CTX_free(sctx);
+}
+END_TEST
+
+/*
+ * A server that answers the client's hello with bytes that are no TLS
+ * (or closes): EPROTO with OpenSSL's reason (or ECONNRESET).
+ */
+START_TEST(test_client_garbage)
+{
+	static const char notls[] = "250 this is no TLS record\r\n";
+	char err[TLS_ERROR_MAX], hello[4096];
+	struct tls_client *tc;
+	struct io *io;
+	int sv[2];
+
+	/* A write to a closed peer: EPIPE, as in the agent, not SIGPIPE. */
+	signal(SIGPIPE, SIG_IGN);
+	tc = tls_client_new(tls_parse_version("TLSv1.2"), err, sizeof(err));
+	ck_assert_ptr_nonnull(tc);
+	pair(sv);
+	ck_assert_ptr_nonnull(io = io_new(sv[0]));
+	ck_assert_int_eq(io_start_tls_client(io, tc, "a.test.example", NULL),
+	    0);
+	ck_assert_int_eq(io_handshake(io), -1);
+	ck_assert_int_eq(errno, EAGAIN);
+	ck_assert_int_eq(io_events(io, EVENT_WRITE), EVENT_READ);
+	ck_assert_int_gt(read(sv[1], hello, sizeof(hello)), 0);
+	ck_assert_int_eq(write(sv[1], notls, sizeof(notls) - 1),
+	    (ssize_t)sizeof(notls) - 1);
+	ck_assert_int_eq(io_handshake(io), -1);
+	ck_assert_int_eq(errno, EPROTO);
+	ck_assert_ptr_nonnull(io_tls_error(io));
+	io_free(io);
+	close(sv[1]);
+
+	pair(sv);
+	ck_assert_ptr_nonnull(io = io_new(sv[0]));
+	ck_assert_int_eq(io_start_tls_client(io, tc, "a.test.example", NULL),
+	    0);
+	close(sv[1]);
+	ck_assert_int_eq(io_handshake(io), -1);
+	ck_assert_int_ne(errno, EAGAIN);
+	io_free(io);
+	tls_client_free(tc);
+}
+END_TEST
+
 /* What cannot be loaded is named, with the file it is about. */
 START_TEST(test_tls_new_errors)
 {
@@ -709,6 +917,9 @@ tls_suite(void)
 	tcase_add_test(tc, test_close_notify);
 	tcase_add_test(tc, test_no_renegotiation);
 	tcase_add_test(tc, test_old_protocol_refused);
+	tcase_add_test(tc, test_client_handshake);
+	tcase_add_test(tc, test_client_no_sni_for_address);
+	tcase_add_test(tc, test_client_garbage);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 

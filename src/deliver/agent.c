@@ -21,7 +21,10 @@
  *	  delivery.max_per_domain for one domain: DNS (dns.c), connect to
  *	  up to AGENT_ADDRS addresses in order, then the client engine
  *	  (client.c) over an io, carrying as many ready letters of the
- *	  domain as come;
+ *	  domain as come; when the engine wants TLS (STARTTLS answered
+ *	  220) the io becomes a TLS client and its handshake runs in the
+ *	  loop; one that fails is, with delivery.tls = "may", followed by
+ *	  the same address in plaintext (doc/delivery.md, STARTTLS);
  *	- claims a letter by renaming it to <domain>/.claim/NAME:HOST
  *	  before it is sent, and after the result either removes it, or
  *	  writes its state and puts it (shrunk to the recipients still
@@ -79,6 +82,7 @@
 #include "log.h"
 #include "maildir.h"
 #include "queuefile.h"
+#include "tls.h"
 
 #define AGENT_ADDRS		5	/* addresses tried per attempt */
 #define AGENT_RESCAN_S		60
@@ -191,6 +195,8 @@ struct agent_session {
 	int fd;				/* connecting, or io's */
 	struct io *io;
 	struct client *cl;
+	int handshaking;		/* STARTTLS: the TLS handshake */
+	size_t plain_addr;		/* addr_i + 1 retried without TLS, or 0 */
 	struct agent_work *work;
 	int letters;			/* letters tried on this connection */
 	int loop_checked;
@@ -221,6 +227,7 @@ struct agent_ctx {
 	uint64_t last_usec;
 	unsigned id_counter;
 	int status;			/* the exit status once stopped */
+	struct tls_client *tls;		/* STARTTLS, or NULL: not possible */
 	char relay_host[DNS_NAME_MAX];	/* delivery.relayhost, parsed */
 	unsigned short relay_port;
 	int relay_literal;
@@ -284,11 +291,16 @@ static void agent_session_io(struct event_loop *loop, int fd, int events,
     void *ctx);
 static void agent_session_step(struct agent_session *s);
 static void agent_session_next_addr(struct agent_session *s);
+static void agent_session_disconnect(struct agent_session *s);
 static void agent_session_end(struct agent_session *s);
 static void agent_session_free(struct agent_session *s, int release);
 static void agent_session_fail_domain(struct agent_session *s,
     const struct client_reply *r, int kind);
 static int agent_session_fill_body(struct agent_session *s);
+static void agent_session_start_tls(struct agent_session *s);
+static void agent_session_handshake(struct agent_session *s, int events);
+static void agent_session_tls_failed(struct agent_session *s,
+    const char *why);
 
 static struct agent_work *agent_claim(struct agent_ctx *ag,
     struct agent_letter *l, struct client_reply *why);
@@ -664,6 +676,19 @@ agent_setup(struct agent_ctx *ag, int parent_fd)
 	    conf->ndelivery_resolvers, AGENT_DNS_TIMEOUT_MS,
 	    AGENT_DNS_TRIES)) == NULL)
 		return -1;
+	if (conf->delivery_tls != CONF_TLS_NONE && !tls_available())
+		log_warnx("-", "delivery agent: built without OpenSSL, no "
+		    "STARTTLS: %s", conf->delivery_tls == CONF_TLS_ENCRYPT
+		    ? "delivery.tls = \"encrypt\" defers every letter"
+		    : "letters go in plaintext");
+	if (conf->delivery_tls != CONF_TLS_NONE && tls_available()) {
+		char err[TLS_ERROR_MAX];
+
+		/* Without it "may" sends in plaintext, "encrypt" defers. */
+		if ((ag->tls = tls_client_new(conf->tls_min_version, err,
+		    sizeof(err))) == NULL)
+			log_warnx("-", "delivery agent: no STARTTLS: %s", err);
+	}
 	if ((ag->sig_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) < 0
 	    || event_add(ag->loop, ag->sig_fd, EVENT_READ, agent_signal,
 	    ag) < 0)
@@ -712,6 +737,7 @@ agent_teardown(struct agent_ctx *ag)
 
 	while (ag->sessions != NULL)
 		agent_session_free(ag->sessions, 1);
+	tls_client_free(ag->tls);
 	for (i = 0; i < AGENT_HASH; i++)
 		for (l = ag->hash[i]; l != NULL; l = next) {
 			next = l->hash_next;
@@ -1586,8 +1612,9 @@ agent_session_connected(struct event_loop *loop, int fd, int events,
 		agent_session_next_addr(s);
 		return;
 	}
+	/* After a failed handshake "may" tries this address in plaintext. */
 	if ((s->cl = client_new(ag->conf->hostname, ag->conf->delivery_tls,
-	    0)) == NULL
+	    ag->tls != NULL && s->plain_addr != s->addr_i + 1)) == NULL
 	    || event_add(loop, fd, EVENT_READ, agent_session_io, s) < 0) {
 		agent_reply(&s->last_error, 451, "4.3.0", "out of memory");
 		agent_session_next_addr(s);
@@ -1608,12 +1635,17 @@ agent_session_io(struct event_loop *loop, int fd, int events, void *ctx)
 
 	(void)loop;
 	(void)fd;
+	if (s->handshaking) {
+		agent_session_handshake(s, events);
+		return;
+	}
 	if (events & EVENT_TIMEOUT) {
 		client_lost(s->cl, "timeout waiting for the server");
 		agent_session_step(s);
 		return;
 	}
-	if (events & (EVENT_READ | EVENT_ERROR)) {
+	/* With TLS, a read may wait for the socket to take bytes. */
+	if (events & (io_events(s->io, EVENT_READ) | EVENT_ERROR)) {
 		do {
 			n = io_read(s->io, data, sizeof(data));
 			if (n > 0)
@@ -1626,7 +1658,8 @@ agent_session_io(struct event_loop *loop, int fd, int events, void *ctx)
 		} while (n > 0 && client_want(s->cl) != CLIENT_WANT_CLOSE
 		    && io_pending(s->io) > 0);
 	}
-	if ((events & EVENT_WRITE) && client_want(s->cl) != CLIENT_WANT_CLOSE) {
+	if ((events & io_events(s->io, EVENT_WRITE))
+	    && client_want(s->cl) != CLIENT_WANT_CLOSE) {
 		out = client_output(s->cl);
 		while (buf_len(out) > 0) {
 			n = io_write(s->io, buf_data(out), buf_len(out));
@@ -1768,13 +1801,8 @@ agent_session_step(struct agent_session *s)
 			break;
 		}
 		if (want == CLIENT_WANT_TLS) {
-			/*
-			 * The STARTTLS hook: a TLS io would start here and
-			 * then call client_tls_started(). The engine asks
-			 * only when told TLS is available (it is not yet).
-			 */
-			client_lost(s->cl, "TLS is not available");
-			continue;
+			agent_session_start_tls(s);
+			return;
 		}
 		if (want == CLIENT_WANT_CLOSE) {
 			if (!s->usable) {
@@ -1789,20 +1817,115 @@ agent_session_step(struct agent_session *s)
 				agent_session_next_addr(s);
 				return;
 			}
+			/* A close_notify: OpenSSL resumes no session without. */
+			(void)io_shutdown(s->io);
 			agent_session_end(s);
 			return;
 		}
 		break;
 	}
-	event_set(ag->loop, s->fd, EVENT_READ
-	    | (buf_len(client_output(s->cl)) > 0 ? EVENT_WRITE : 0));
+	event_set(ag->loop, s->fd, io_events(s->io, EVENT_READ
+	    | (buf_len(client_output(s->cl)) > 0 ? EVENT_WRITE : 0)));
 	timeout = client_timeout(s->cl);
 	event_deadline(ag->loop, s->fd, timeout > 0 ? timeout * 1000L : -1);
+}
+
+/*
+ * agent_session_start_tls - the server said 220 to STARTTLS: the TLS
+ * handshake, in the loop, with the engine's limit for it
+ */
+static void
+agent_session_start_tls(struct agent_session *s)
+{
+	struct agent_ctx *ag = s->ag;
+
+	if (ag->tls == NULL || io_start_tls_client(s->io, ag->tls,
+	    s->addrs[s->addr_i].host, s->relay) < 0) {
+		agent_session_tls_failed(s, strerror(errno));
+		return;
+	}
+	s->handshaking = 1;
+	event_deadline(ag->loop, s->fd, client_timeout(s->cl) * 1000L);
+	agent_session_handshake(s, 0);
+}
+
+/*
+ * agent_session_handshake - move the handshake on; when it is done, log
+ * what was agreed and what the certificate is, and the engine starts
+ * over with EHLO (RFC 3207 4.2)
+ */
+static void
+agent_session_handshake(struct agent_session *s, int events)
+{
+	struct agent_ctx *ag = s->ag;
+	char text[256];
+	const char *why = "unknown";
+	int verified;
+
+	if (events & EVENT_TIMEOUT) {
+		agent_session_tls_failed(s, "timeout");
+		return;
+	}
+	if (io_handshake(s->io) < 0) {
+		if (errno == EAGAIN) {
+			event_set(ag->loop, s->fd, io_events(s->io, 0));
+			return;
+		}
+		if ((why = io_tls_error(s->io)) == NULL)
+			why = strerror(errno);
+		agent_session_tls_failed(s, why);
+		return;
+	}
+	s->handshaking = 0;
+	if (io_tls_describe(s->io, text, sizeof(text)) < 0)
+		(void)snprintf(text, sizeof(text), "TLS");
+	verified = io_tls_peer_verified(s->io, &why);
+	log_info("-", "%s: TLS established: %s%s, certificate %s%s", s->relay,
+	    text, io_tls_resumed(s->io) ? ", session resumed" : "",
+	    verified == 1 ? "verified" : "not verified: ",
+	    verified == 1 ? "" : why);
+	client_tls_started(s->cl);
+	agent_session_step(s);
+}
+
+/*
+ * agent_session_tls_failed - the handshake failed (or TLS could not
+ * start). "may": this address again at once, in plaintext (Postfix's
+ * smtp(8) does the same for its "may" level); "encrypt": nothing goes
+ * in the clear, the next address is tried and the letters are deferred
+ * with 4.7.5 when none does better.
+ */
+static void
+agent_session_tls_failed(struct agent_session *s, const char *why)
+{
+	int may = s->ag->conf->delivery_tls == CONF_TLS_MAY;
+
+	log_info("-", "%s: TLS handshake failed: %s%s", s->relay, why,
+	    may ? "; trying again without TLS" : "");
+	s->handshaking = 0;
+	if (may) {
+		s->plain_addr = s->addr_i + 1;
+		agent_session_disconnect(s);
+		agent_session_connect(s);
+		return;
+	}
+	agent_reply(&s->last_error, 454, "4.7.5", "Cannot start TLS with %s: "
+	    "handshake failure (%s)", s->relay, why);
+	agent_session_next_addr(s);
 }
 
 /* agent_session_next_addr - this connection is useless: the next address */
 static void
 agent_session_next_addr(struct agent_session *s)
+{
+	agent_session_disconnect(s);
+	s->addr_i++;
+	agent_session_connect(s);
+}
+
+/* agent_session_disconnect - close the connection, forget its dialog */
+static void
+agent_session_disconnect(struct agent_session *s)
 {
 	if (s->fd >= 0)
 		event_del(s->ag->loop, s->fd);
@@ -1814,8 +1937,7 @@ agent_session_next_addr(struct agent_session *s)
 	s->fd = -1;
 	client_free(s->cl);
 	s->cl = NULL;
-	s->addr_i++;
-	agent_session_connect(s);
+	s->handshaking = 0;
 }
 
 /*

@@ -242,6 +242,9 @@ client_timeout(const struct client *c)
 {
 	if (c->state == CLIENT_ST_BODY)
 		return 180;
+	/* The handshake is waited for like a reply (Postfix: 300 s). */
+	if (c->state == CLIENT_ST_TLS)
+		return 300;
 	if (c->npending == 0)
 		return 0;
 	switch (c->pending[c->pend_head].cmd) {
@@ -306,7 +309,13 @@ client_feed(struct client *c, const char *data, size_t len)
 	const char *lf;
 	size_t take;
 
-	while (len > 0 && c->state != CLIENT_ST_CLOSED) {
+	/*
+	 * RFC 3207 4.2 (and CVE-2011-0411 the other way round): what the
+	 * server sent after its 220 to STARTTLS, in plaintext, is never
+	 * read as SMTP.
+	 */
+	while (len > 0 && c->state != CLIENT_ST_CLOSED
+	    && c->state != CLIENT_ST_TLS) {
 		lf = memchr(data, '\n', len);
 		take = lf != NULL ? (size_t)(lf - data) + 1 : len;
 		if (buf_append(c->in, data, take) < 0) {
@@ -579,8 +588,8 @@ client_after_hello(struct client *c)
 	if (!c->tls_done && c->policy != CONF_TLS_NONE) {
 		if (c->policy == CONF_TLS_ENCRYPT && !c->tls_available) {
 			client_make_reply(&r, 451, "4.7.5", "TLS not available "
-			    "(delivery.tls = \"encrypt\", but this pollsmtpd "
-			    "has no client TLS yet)");
+			    "(delivery.tls = \"encrypt\", but this delivery "
+			    "agent cannot start TLS)");
 			client_fail_session(c, &r);
 			return;
 		}
@@ -606,6 +615,8 @@ client_tls_started(struct client *c)
 		log_panic(__func__, "not starting TLS");
 	/* RFC 3207 4.2: forget everything the server said before. */
 	c->tls_done = 1;
+	buf_reset(c->in);
+	c->reply_lines = 0;
 	c->ext = 0;
 	c->size_limit = 0;
 	c->server_name[0] = '\0';

@@ -69,7 +69,11 @@
  *	engine sends STARTTLS when it is offered and, on 220, wants
  *	CLIENT_WANT_TLS: the caller starts TLS on the connection (the one
  *	place where the TLS io plugs in) and calls client_tls_started(),
- *	which forgets what the server said and sends EHLO again. With
+ *	which forgets what the server said and sends EHLO again. Bytes
+ *	after the 220 (a reply that came with it) are thrown away unread,
+ *	never taken as replies (RFC 3207 4.2). While TLS is wanted,
+ *	client_timeout() is 300 s: the caller's limit for the handshake.
+ *	With
  *	"encrypt" and no TLS (not offered, or not available here), the
  *	connection is unusable: 454/451 4.7.5 (client_session_error()).
  * DIAGNOSTICS
