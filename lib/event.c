@@ -185,14 +185,16 @@ struct event_idle {
 
 /*
  * A descriptor that poll() or a deadline woke, or a timer that expired,
- * kept until its callback runs. A timer's entry has fd -1; one whose
- * timer was deleted or set again before its turn has neither.
+ * kept until its callback runs. A timer's entry has fd -1, and a NULL
+ * timer once the timer was deleted or set again before its turn.
  */
 struct event_fired {
-	int fd;
+	int fd;				/* -1: a timer's entry */
 	int events;
-	uint64_t serial;
-	struct event_timer *timer;
+	union {
+		uint64_t serial;	/* a descriptor's: which registration */
+		struct event_timer *timer;
+	} u;
 };
 
 struct event_loop {
@@ -723,7 +725,7 @@ event_timer_unfire(struct event_timer *t)
 {
 	if (t->fired_at == 0)
 		return;
-	t->loop->fired[t->fired_at - 1].timer = NULL;
+	t->loop->fired[t->fired_at - 1].u.timer = NULL;
 	t->fired_at = 0;
 }
 
@@ -1105,8 +1107,7 @@ event_fire(struct event_loop *loop, size_t slot, int events, size_t *nfired)
 	h->fired_at = (unsigned int)*nfired;
 	loop->fired[*nfired].fd = loop->pfds[slot].fd;
 	loop->fired[*nfired].events = events;
-	loop->fired[*nfired].serial = h->serial;
-	loop->fired[*nfired].timer = NULL;
+	loop->fired[*nfired].u.serial = h->serial;
 	(*nfired)++;
 }
 
@@ -1118,8 +1119,7 @@ event_fire_timer(struct event_loop *loop, struct event_timer *t,
 	t->fired_at = (unsigned int)*nfired + 1;
 	loop->fired[*nfired].fd = -1;
 	loop->fired[*nfired].events = EVENT_TIMEOUT;
-	loop->fired[*nfired].serial = 0;
-	loop->fired[*nfired].timer = t;
+	loop->fired[*nfired].u.timer = t;
 	(*nfired)++;
 }
 
@@ -1188,14 +1188,15 @@ event_dispatch(struct event_loop *loop, size_t nfired)
 	for (k = 0; k < nfired; k++) {
 		/* Copy: a callback's event_add() may move loop->fired. */
 		f = loop->fired[k];
-		if (f.timer != NULL) {
-			t = f.timer;
+		if (f.fd < 0) {
+			if ((t = f.u.timer) == NULL)
+				continue;
 			t->fired_at = 0;
 			t->fn(loop, t, t->ctx);
 			continue;
 		}
 		if ((i = event_slot(loop, f.fd)) < 0
-		    || loop->handlers[i].serial != f.serial)
+		    || loop->handlers[i].serial != f.u.serial)
 			continue;
 		/*
 		 * event_collect() cleared the deadline that fired; one that
