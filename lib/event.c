@@ -5,7 +5,7 @@
  *	See event.h.
  * DESCRIPTION
  *	The loop keeps one pollfd array that poll() takes as it is, and a
- *	parallel array of handlers (callback, context, timer, activity). A
+ *	parallel array of handlers (callback, context, deadline, activity). A
  *	map from descriptor number to slot index makes event_add(),
  *	event_set(), event_del() and event_deadline() O(1) (O(log n) with a
  *	deadline): a slot leaves no hole, another one is moved into it.
