@@ -809,9 +809,10 @@ agent_idle(struct event_loop *loop, void *ctx)
 	if ((w = dns_timeout(ag->dns)) >= 0 && w < wait)
 		wait = w;
 	/*
-	 * At least 1 ms: what is due is served by the next iteration, and
-	 * something that stays due (a rescan in the same second) cannot
-	 * make the loop spin.
+	 * At least 1 ms: due times are wall-clock seconds or milliseconds,
+	 * the loop's clock is monotonic, so a wake-up may come a little
+	 * before what it was for; it then comes again 1 ms later instead of
+	 * making the loop spin.
 	 */
 	if (wait < 1)
 		wait = 1;
