@@ -1,11 +1,11 @@
 /*
  * NAME
- *	event - the poll() loop: descriptors, deadlines, nothing of SMTP
+ *	event - the poll() loop: descriptors, deadlines, timers, nothing of SMTP
  * SYNOPSIS
  *	See event.h.
  * DESCRIPTION
  *	The loop keeps one pollfd array that poll() takes as it is, and a
- *	parallel array of handlers (callback, context, timer, activity). A
+ *	parallel array of handlers (callback, context, deadline, activity). A
  *	map from descriptor number to slot index makes event_add(),
  *	event_set(), event_del() and event_deadline() O(1) (O(log n) with a
  *	deadline): a slot leaves no hole, another one is moved into it.
@@ -59,10 +59,10 @@
  *	busy, which is correct, only slower.
  *
  *	One iteration: call the idle hooks, compute the poll timeout from
- *	the nearest deadline (and the next full scan), poll() the busy run
- *	(or everything), then collect every descriptor that has events or
- *	an expired deadline into a "fired" list and only then run the
- *	callbacks. A callback may add and delete any descriptor, including
+ *	the nearest deadline or timer (and the next full scan), poll() the
+ *	busy run (or everything), then collect every descriptor that has
+ *	events or an expired deadline, and every expired timer, into a
+ *	"fired" list and only then run the callbacks. A callback may add and delete any descriptor, including
  *	closing one and getting the same number back from accept(): every
  *	registration carries a serial number, and a fired entry whose
  *	descriptor is gone or was registered again is skipped, so a deleted
@@ -76,11 +76,28 @@
  *	looked at. A linear scan of every handler per iteration would be the
  *	next O(n) once poll() no longer is.
  *
+ *	Timers (event_timer_add()) are for what belongs to no descriptor: a
+ *	restart backoff, a retry time, a resolver's timeout. They live in
+ *	the same heap as the deadlines, an entry naming either a descriptor
+ *	or a timer, so that one order (time, then when set) holds for both,
+ *	the poll timeout is one look at the top, and a timer costs what a
+ *	deadline does: O(log n) to set, clear or delete, nothing while it
+ *	waits. A timer is a small object of its own that knows its heap
+ *	position and, between being collected and being called, its entry
+ *	in the fired list: setting or deleting it clears that entry (O(1)),
+ *	so a timer deleted by an earlier callback of the iteration is never
+ *	called, and its memory, even when malloc() hands it out again at
+ *	once, is never looked at. The heap and the fired list have room
+ *	for one entry per slot and one per timer (grown by event_add() and
+ *	event_timer_add(), the only calls that can fail), so arming a
+ *	deadline or a timer never allocates.
+ *
  *	Time is CLOCK_MONOTONIC in milliseconds: a step of the wall clock
  *	neither fires nor delays a timeout.
  * DIAGNOSTICS
  *	event_add() returns -1 with errno ENOMEM or EEXIST (EBADF for a
- *	negative fd). event_set() and event_deadline() on a descriptor that
+ *	negative fd), event_timer_add() NULL with errno ENOMEM.
+ *	event_set() and event_deadline() on a descriptor that
  *	is not registered are programming errors and panic. event_del() of
  *	an unknown descriptor does nothing. event_loop_run() returns -1 when
  *	poll() fails with another error than EINTR. When signal-driven I/O
@@ -88,8 +105,10 @@
  *	descriptors concerned simply stay busy.
  * LIMITS
  *	Memory grows with the highest descriptor number (one int each for
- *	the map) and the number of registered descriptors (a handler, a
- *	pollfd, a fired entry and, with a deadline, a heap entry each).
+ *	the map), the number of registered descriptors (a handler, a
+ *	pollfd, a fired entry and a heap entry each) and of timers (an
+ *	object, a fired entry and a heap entry each); descriptors and
+ *	timers together are at most UINT_MAX.
  *	The loop owns O_ASYNC, F_SETOWN and F_SETSIG of its descriptors
  *	while they are registered; EVENT_SIGNAL and SIGIO stay blocked and
  *	ignored in the process (and its children) once a descriptor went
@@ -133,18 +152,29 @@ struct event_handler {
 	uint64_t serial;		/* which registration of this fd */
 	uint64_t fired_iter;		/* iteration of fired_at, 0: none */
 	int64_t last_active;		/* loop->now of its last event */
-	unsigned int timer;		/* heap index + 1; 0: no deadline */
+	unsigned int heap_at;		/* its deadline's heap index + 1; 0: none */
 	unsigned int fired_at;		/* its entry in loop->fired */
 	unsigned char kind;		/* enum event_kind */
 	unsigned char async;		/* O_ASYNC is on: the slot is quiet */
 	unsigned char owned;		/* F_SETOWN and F_SETSIG are done */
 };
 
-/* A deadline in the heap. */
-struct event_timer {
-	int64_t deadline;		/* absolute ms */
+/* A descriptor's deadline or an armed timer, in the heap. */
+struct event_due {
+	int64_t when;			/* absolute ms */
 	uint64_t seq;			/* when it was set: ties fire in order */
+	struct event_timer *timer;	/* a timer's; NULL: the deadline of fd */
 	int fd;
+};
+
+/* A timer of event_timer_add(): belongs to the loop, not to a descriptor. */
+struct event_timer {
+	struct event_loop *loop;
+	event_timer_fn fn;
+	void *ctx;
+	unsigned int heap_at;		/* heap index + 1; 0: not armed */
+	unsigned int fired_at;		/* loop->fired index + 1 until it runs */
+	struct event_timer *prev, *next;	/* every timer of the loop */
 };
 
 /* An idle hook of event_add_idle(). */
@@ -153,26 +183,36 @@ struct event_idle {
 	void *ctx;
 };
 
-/* A descriptor that poll() or a deadline woke, kept until its callback runs. */
+/*
+ * A descriptor that poll() or a deadline woke, or a timer that expired,
+ * kept until its callback runs. A timer's entry has fd -1, and a NULL
+ * timer once the timer was deleted or set again before its turn.
+ */
 struct event_fired {
-	int fd;
+	int fd;				/* -1: a timer's entry */
 	int events;
-	uint64_t serial;
+	union {
+		uint64_t serial;	/* a descriptor's: which registration */
+		struct event_timer *timer;
+	} u;
 };
 
 struct event_loop {
 	struct pollfd *pfds;		/* slots 0..n-1, busy ones first */
 	struct event_handler *handlers;	/* parallel to pfds */
-	struct event_fired *fired;	/* same capacity as the slots */
+	struct event_fired *fired;	/* capacity qcap */
 	size_t n;
 	size_t nbusy;			/* slots 0..nbusy-1 are polled always */
 	size_t cap;
 	int *slot_of;			/* fd -> slot index + 1; 0: not registered */
 	size_t slot_of_len;
 	uint64_t next_serial;
-	struct event_timer *timers;	/* binary heap, nearest first; cap too */
+	struct event_due *heap;		/* binary heap, nearest first */
+	size_t nheap;
+	size_t qcap;			/* of heap and fired: >= cap + ntimers */
+	uint64_t next_due_seq;
+	struct event_timer *timers;	/* every timer, in no order */
 	size_t ntimers;
-	uint64_t next_timer_seq;
 	uint64_t iter;			/* iterations, from 1 */
 	struct event_idle *idles;	/* event_add_idle(), in order */
 	size_t nidles;
@@ -200,19 +240,24 @@ static pid_t event_signal_owner;
 
 static int64_t event_clock(void);
 static int event_grow_slots(struct event_loop *loop);
+static int event_grow_queues(struct event_loop *loop, size_t need);
 static int event_grow_map(struct event_loop *loop, int fd);
 static int event_slot(const struct event_loop *loop, int fd);
 static void event_swap(struct event_loop *loop, size_t a, size_t b);
 static short event_to_poll(int events);
 static int event_from_poll(short revents);
-static int event_timer_less(const struct event_timer *a,
-    const struct event_timer *b);
-static void event_timer_place(struct event_loop *loop, size_t pos,
-    struct event_timer t);
-static void event_timer_up(struct event_loop *loop, size_t pos);
-static void event_timer_down(struct event_loop *loop, size_t pos);
-static void event_timer_remove(struct event_loop *loop, size_t pos);
-static int64_t event_timer_nearest(const struct event_loop *loop);
+static int64_t event_due_at(int64_t ms);
+static int event_heap_less(const struct event_due *a,
+    const struct event_due *b);
+static void event_heap_place(struct event_loop *loop, size_t pos,
+    struct event_due d);
+static size_t event_heap_up(struct event_loop *loop, size_t pos);
+static void event_heap_down(struct event_loop *loop, size_t pos);
+static void event_heap_put(struct event_loop *loop, unsigned int heap_at,
+    struct event_due d);
+static void event_heap_remove(struct event_loop *loop, size_t pos);
+static int64_t event_heap_nearest(const struct event_loop *loop);
+static void event_timer_unfire(struct event_timer *t);
 static int event_signal_setup(struct event_loop *loop);
 static void event_signal_ready(struct event_loop *loop, int fd, int events,
     void *ctx);
@@ -222,6 +267,8 @@ static int event_try_quiet(struct event_loop *loop, size_t slot);
 static void event_quiet_check(struct event_loop *loop);
 static int event_poll_timeout(struct event_loop *loop, int full);
 static void event_fire(struct event_loop *loop, size_t slot, int events,
+    size_t *nfired);
+static void event_fire_timer(struct event_loop *loop, struct event_timer *t,
     size_t *nfired);
 static size_t event_collect(struct event_loop *loop, size_t lo, size_t hi);
 static void event_serve_woken(struct event_loop *loop);
@@ -248,7 +295,7 @@ event_loop_new(void)
 	if ((loop = calloc(1, sizeof(*loop))) == NULL)
 		return NULL;
 	loop->next_serial = 1;
-	loop->next_timer_seq = 1;
+	loop->next_due_seq = 1;
 	loop->now = event_clock();
 	loop->quiet_after = EVENT_QUIET_AFTER_MS;
 	loop->next_quiet_check = loop->now;
@@ -262,9 +309,14 @@ void
 event_loop_free(struct event_loop *loop)
 {
 	struct signalfd_siginfo si[EVENT_SIGINFO_BATCH];
+	struct event_timer *t;
 
 	if (loop == NULL)
 		return;
+	while ((t = loop->timers) != NULL) {
+		loop->timers = t->next;
+		free(t);
+	}
 	if (loop->sigfd >= 0) {
 		/* What is still queued would only wait against the user's limit. */
 		while (read(loop->sigfd, si, sizeof(si)) > 0)
@@ -277,27 +329,23 @@ event_loop_free(struct event_loop *loop)
 	free(loop->handlers);
 	free(loop->fired);
 	free(loop->slot_of);
-	free(loop->timers);
+	free(loop->heap);
 	free(loop->idles);
 	free(loop);
 }
 
-/* event_grow_slots - double the slot arrays; all four or none change */
+/* event_grow_slots - double the slot arrays; cap changes only if all did */
 static int
 event_grow_slots(struct event_loop *loop)
 {
 	size_t cap = loop->cap ? loop->cap * 2 : EVENT_MIN_SLOTS;
 	struct pollfd *pfds;
 	struct event_handler *handlers;
-	struct event_fired *fired;
-	struct event_timer *timers;
 
 	/*
 	 * Each realloc keeps the old block valid when it fails, and a
 	 * bigger block than needed is harmless: only cap says what is
-	 * usable, and it changes only when all four succeeded. The heap
-	 * holds one deadline per slot at most, so it never grows alone
-	 * and event_deadline() cannot fail.
+	 * usable, and it changes only when everything succeeded.
 	 */
 	if (cap > UINT_MAX)
 		return -1;
@@ -307,13 +355,41 @@ event_grow_slots(struct event_loop *loop)
 	if ((handlers = realloc(loop->handlers, cap * sizeof(*handlers))) == NULL)
 		return -1;
 	loop->handlers = handlers;
-	if ((fired = realloc(loop->fired, cap * sizeof(*fired))) == NULL)
+	if (event_grow_queues(loop, cap + loop->ntimers) < 0)
+		return -1;
+	loop->cap = cap;
+	return 0;
+}
+
+/*
+ * event_grow_queues - room in the heap and the fired list for need
+ * entries. Each holds one entry per descriptor and one per timer at
+ * most, so with qcap >= cap + ntimers, kept by event_add() and
+ * event_timer_add(), neither event_deadline() nor event_timer_set()
+ * nor event_collect() can run out of room.
+ */
+static int
+event_grow_queues(struct event_loop *loop, size_t need)
+{
+	size_t qcap = loop->qcap ? loop->qcap : EVENT_MIN_SLOTS;
+	struct event_due *heap;
+	struct event_fired *fired;
+
+	if (need <= loop->qcap)
+		return 0;
+	if (need > UINT_MAX)
+		return -1;
+	while (qcap < need)
+		qcap *= 2;
+	if (qcap > UINT_MAX)
+		qcap = UINT_MAX;
+	if ((heap = realloc(loop->heap, qcap * sizeof(*heap))) == NULL)
+		return -1;
+	loop->heap = heap;
+	if ((fired = realloc(loop->fired, qcap * sizeof(*fired))) == NULL)
 		return -1;
 	loop->fired = fired;
-	if ((timers = realloc(loop->timers, cap * sizeof(*timers))) == NULL)
-		return -1;
-	loop->timers = timers;
-	loop->cap = cap;
+	loop->qcap = qcap;
 	return 0;
 }
 
@@ -456,8 +532,8 @@ event_del(struct event_loop *loop, int fd)
 	if ((i = event_slot(loop, fd)) < 0)
 		return;
 	h = &loop->handlers[i];
-	if (h->timer != 0)
-		event_timer_remove(loop, h->timer - 1);
+	if (h->heap_at != 0)
+		event_heap_remove(loop, h->heap_at - 1);
 	if (h->async)
 		(void)event_async(fd, 0);
 	/* Keep the runs whole: busy -> end of busy -> end of all. */
@@ -470,113 +546,233 @@ event_del(struct event_loop *loop, int fd)
 	loop->n--;
 }
 
-/* ---------------------------------------------------------------- timers */
+/* ---------------------------------------------------------------- the heap */
+
+/* event_due_at - the absolute time ms from now, kept below "none" */
+static int64_t
+event_due_at(int64_t ms)
+{
+	int64_t now = event_clock();
+
+	return ms > EVENT_NO_DEADLINE - 1 - now ? EVENT_NO_DEADLINE - 1
+	    : now + ms;
+}
 
 static int
-event_timer_less(const struct event_timer *a, const struct event_timer *b)
+event_heap_less(const struct event_due *a, const struct event_due *b)
 {
-	return a->deadline < b->deadline
-	    || (a->deadline == b->deadline && a->seq < b->seq);
+	return a->when < b->when || (a->when == b->when && a->seq < b->seq);
 }
 
-/* event_timer_place - put t at heap position pos and tell its handler */
+/* event_heap_place - put d at heap position pos and tell its owner */
 static void
-event_timer_place(struct event_loop *loop, size_t pos, struct event_timer t)
+event_heap_place(struct event_loop *loop, size_t pos, struct event_due d)
 {
-	loop->timers[pos] = t;
-	loop->handlers[loop->slot_of[t.fd] - 1].timer = (unsigned int)pos + 1;
+	loop->heap[pos] = d;
+	if (d.timer != NULL)
+		d.timer->heap_at = (unsigned int)pos + 1;
+	else
+		loop->handlers[loop->slot_of[d.fd] - 1].heap_at =
+		    (unsigned int)pos + 1;
 }
 
-static void
-event_timer_up(struct event_loop *loop, size_t pos)
+/* event_heap_up - sift the entry at pos up; returns where it stopped */
+static size_t
+event_heap_up(struct event_loop *loop, size_t pos)
 {
-	struct event_timer t = loop->timers[pos];
+	struct event_due d = loop->heap[pos];
 	size_t parent;
 
 	while (pos > 0) {
 		parent = (pos - 1) / 2;
-		if (!event_timer_less(&t, &loop->timers[parent]))
+		if (!event_heap_less(&d, &loop->heap[parent]))
 			break;
-		event_timer_place(loop, pos, loop->timers[parent]);
+		event_heap_place(loop, pos, loop->heap[parent]);
 		pos = parent;
 	}
-	event_timer_place(loop, pos, t);
+	event_heap_place(loop, pos, d);
+	return pos;
 }
 
 static void
-event_timer_down(struct event_loop *loop, size_t pos)
+event_heap_down(struct event_loop *loop, size_t pos)
 {
-	struct event_timer t = loop->timers[pos];
+	struct event_due d = loop->heap[pos];
 	size_t child;
 
 	for (;;) {
 		child = 2 * pos + 1;
-		if (child >= loop->ntimers)
+		if (child >= loop->nheap)
 			break;
-		if (child + 1 < loop->ntimers
-		    && event_timer_less(&loop->timers[child + 1],
-		    &loop->timers[child]))
+		if (child + 1 < loop->nheap
+		    && event_heap_less(&loop->heap[child + 1],
+		    &loop->heap[child]))
 			child++;
-		if (!event_timer_less(&loop->timers[child], &t))
+		if (!event_heap_less(&loop->heap[child], &d))
 			break;
-		event_timer_place(loop, pos, loop->timers[child]);
+		event_heap_place(loop, pos, loop->heap[child]);
 		pos = child;
 	}
-	event_timer_place(loop, pos, t);
+	event_heap_place(loop, pos, d);
 }
 
-/* event_timer_remove - take the deadline at heap position pos away */
+/*
+ * event_heap_put - d replaces its owner's entry (heap_at, 0: it has
+ * none) or is added; qcap guarantees the room.
+ */
 static void
-event_timer_remove(struct event_loop *loop, size_t pos)
+event_heap_put(struct event_loop *loop, unsigned int heap_at,
+    struct event_due d)
 {
-	int fd = loop->timers[pos].fd;
+	size_t pos;
 
-	loop->handlers[loop->slot_of[fd] - 1].timer = 0;
-	if (pos == --loop->ntimers)
+	if (heap_at != 0) {
+		pos = heap_at - 1;
+	} else {
+		if (loop->nheap >= loop->qcap)
+			log_panic(__func__, "heap full (%zu)", loop->nheap);
+		pos = loop->nheap++;
+	}
+	loop->heap[pos] = d;
+	event_heap_down(loop, event_heap_up(loop, pos));
+}
+
+/* event_heap_remove - take the entry at heap position pos away */
+static void
+event_heap_remove(struct event_loop *loop, size_t pos)
+{
+	struct event_due *d = &loop->heap[pos];
+
+	if (d->timer != NULL)
+		d->timer->heap_at = 0;
+	else
+		loop->handlers[loop->slot_of[d->fd] - 1].heap_at = 0;
+	if (pos == --loop->nheap)
 		return;
 	/* The last one fills the hole and goes up or down from there. */
-	loop->timers[pos] = loop->timers[loop->ntimers];
-	event_timer_up(loop, pos);
-	event_timer_down(loop, loop->handlers[loop->slot_of[
-	    loop->timers[pos].fd] - 1].timer - 1);
+	loop->heap[pos] = loop->heap[loop->nheap];
+	event_heap_down(loop, event_heap_up(loop, pos));
 }
+
+/* event_heap_nearest - the earliest deadline or timer, or EVENT_NO_DEADLINE */
+static int64_t
+event_heap_nearest(const struct event_loop *loop)
+{
+	return loop->nheap > 0 ? loop->heap[0].when : EVENT_NO_DEADLINE;
+}
+
+/* ---------------------------------------------------------------- deadlines */
 
 void
 event_deadline(struct event_loop *loop, int fd, int64_t ms)
 {
 	struct event_handler *h;
-	struct event_timer t;
+	struct event_due d;
 	int i;
-	int64_t now;
 
 	if ((i = event_slot(loop, fd)) < 0)
 		log_panic(__func__, "descriptor %d is not registered", fd);
 	h = &loop->handlers[i];
 	if (ms < 0) {
-		if (h->timer != 0)
-			event_timer_remove(loop, h->timer - 1);
+		if (h->heap_at != 0)
+			event_heap_remove(loop, h->heap_at - 1);
 		return;
 	}
-	now = event_clock();
-	t.fd = fd;
-	t.seq = loop->next_timer_seq++;
-	t.deadline = ms > EVENT_NO_DEADLINE - 1 - now ? EVENT_NO_DEADLINE - 1
-	    : now + ms;
-	if (h->timer != 0) {
-		loop->timers[h->timer - 1] = t;
-		event_timer_up(loop, h->timer - 1);
-		event_timer_down(loop, loop->handlers[i].timer - 1);
-		return;
-	}
-	loop->timers[loop->ntimers++] = t;
-	event_timer_up(loop, loop->ntimers - 1);
+	d.when = event_due_at(ms);
+	d.seq = loop->next_due_seq++;
+	d.timer = NULL;
+	d.fd = fd;
+	event_heap_put(loop, h->heap_at, d);
 }
 
-/* event_timer_nearest - the earliest deadline, or EVENT_NO_DEADLINE */
-static int64_t
-event_timer_nearest(const struct event_loop *loop)
+/* ---------------------------------------------------------------- timers */
+
+struct event_timer *
+event_timer_add(struct event_loop *loop, int64_t ms, event_timer_fn fn,
+    void *ctx)
 {
-	return loop->ntimers > 0 ? loop->timers[0].deadline : EVENT_NO_DEADLINE;
+	struct event_timer *t;
+
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		goto fail;
+	if (event_grow_queues(loop, loop->cap + loop->ntimers + 1) < 0)
+		goto fail;
+	t->loop = loop;
+	t->fn = fn;
+	t->ctx = ctx;
+	t->next = loop->timers;
+	if (loop->timers != NULL)
+		loop->timers->prev = t;
+	loop->timers = t;
+	loop->ntimers++;
+	if (ms >= 0)
+		event_timer_set(t, ms);
+	return t;
+
+fail:
+	free(t);
+	errno = ENOMEM;
+	return NULL;
+}
+
+/*
+ * event_timer_unfire - a timer that expired in this iteration but has
+ * not been called yet is called no more: whoever sets or deletes it
+ * has decided anew.
+ */
+static void
+event_timer_unfire(struct event_timer *t)
+{
+	if (t->fired_at == 0)
+		return;
+	t->loop->fired[t->fired_at - 1].u.timer = NULL;
+	t->fired_at = 0;
+}
+
+void
+event_timer_set(struct event_timer *t, int64_t ms)
+{
+	struct event_loop *loop = t->loop;
+	struct event_due d;
+
+	event_timer_unfire(t);
+	if (ms < 0) {
+		if (t->heap_at != 0)
+			event_heap_remove(loop, t->heap_at - 1);
+		return;
+	}
+	d.when = event_due_at(ms);
+	d.seq = loop->next_due_seq++;
+	d.timer = t;
+	d.fd = -1;
+	event_heap_put(loop, t->heap_at, d);
+}
+
+void
+event_timer_del(struct event_timer *t)
+{
+	struct event_loop *loop;
+
+	if (t == NULL)
+		return;
+	loop = t->loop;
+	event_timer_unfire(t);
+	if (t->heap_at != 0)
+		event_heap_remove(loop, t->heap_at - 1);
+	if (t->prev != NULL)
+		t->prev->next = t->next;
+	else
+		loop->timers = t->next;
+	if (t->next != NULL)
+		t->next->prev = t->prev;
+	loop->ntimers--;
+	free(t);
+}
+
+int
+event_timer_armed(const struct event_timer *t)
+{
+	return t->heap_at != 0;
 }
 
 /* ---------------------------------------------------------------- idle hooks */
@@ -879,7 +1075,7 @@ event_quiet_check(struct event_loop *loop)
 static int
 event_poll_timeout(struct event_loop *loop, int full)
 {
-	int64_t nearest = event_timer_nearest(loop);
+	int64_t nearest = event_heap_nearest(loop);
 	int64_t wait;
 
 	if (loop->again || full) {
@@ -911,31 +1107,47 @@ event_fire(struct event_loop *loop, size_t slot, int events, size_t *nfired)
 	h->fired_at = (unsigned int)*nfired;
 	loop->fired[*nfired].fd = loop->pfds[slot].fd;
 	loop->fired[*nfired].events = events;
-	loop->fired[*nfired].serial = h->serial;
+	loop->fired[*nfired].u.serial = h->serial;
+	(*nfired)++;
+}
+
+/* event_fire_timer - note an expired timer (out of the heap already) */
+static void
+event_fire_timer(struct event_loop *loop, struct event_timer *t,
+    size_t *nfired)
+{
+	t->fired_at = (unsigned int)*nfired + 1;
+	loop->fired[*nfired].fd = -1;
+	loop->fired[*nfired].events = EVENT_TIMEOUT;
+	loop->fired[*nfired].u.timer = t;
 	(*nfired)++;
 }
 
 /*
  * event_collect - remember every descriptor that poll() woke (among
- * the slots lo..hi-1) or whose deadline passed, before any callback
- * can reorder the slots. A deadline that fires is cleared here: it
- * fires once. Quiet slots that poll() found ready (a full scan) become
- * busy.
+ * the slots lo..hi-1) or whose deadline passed, and every timer that
+ * expired, before any callback can reorder the slots. A deadline or
+ * timer that fires leaves the heap here: it fires once. Quiet slots
+ * that poll() found ready (a full scan) become busy.
  */
 static size_t
 event_collect(struct event_loop *loop, size_t lo, size_t hi)
 {
+	struct event_due d;
 	size_t i, k, nfired = 0;
-	int events, fd;
+	int events;
 
 	loop->now = event_clock();
 	loop->iter++;
-	/* Expired deadlines first, nearest first. */
-	while (loop->ntimers > 0 && loop->timers[0].deadline <= loop->now) {
-		fd = loop->timers[0].fd;
-		event_timer_remove(loop, 0);
-		event_fire(loop, (size_t)event_slot(loop, fd), EVENT_TIMEOUT,
-		    &nfired);
+	/* Expired deadlines and timers first, nearest first. */
+	while (loop->nheap > 0 && loop->heap[0].when <= loop->now) {
+		d = loop->heap[0];
+		event_heap_remove(loop, 0);
+		if (d.timer != NULL)
+			event_fire_timer(loop, d.timer, &nfired);
+		else
+			event_fire(loop, (size_t)event_slot(loop, d.fd),
+			    EVENT_TIMEOUT, &nfired);
 	}
 	for (i = lo; i < hi; i++) {
 		events = event_from_poll(loop->pfds[i].revents);
@@ -947,6 +1159,8 @@ event_collect(struct event_loop *loop, size_t lo, size_t hi)
 	}
 	if (hi > loop->nbusy) {
 		for (k = 0; k < nfired; k++) {
+			if (loop->fired[k].fd < 0)
+				continue;
 			i = (size_t)event_slot(loop, loop->fired[k].fd);
 			if ((loop->fired[k].events & ~EVENT_TIMEOUT)
 			    && loop->handlers[i].async)
@@ -957,30 +1171,39 @@ event_collect(struct event_loop *loop, size_t lo, size_t hi)
 }
 
 /*
- * event_dispatch - run the callbacks of the collected descriptors. One
- * deleted (or deleted and registered again) by an earlier callback of
- * this iteration is skipped: its serial no longer matches. Events are
+ * event_dispatch - run the callbacks of the collected descriptors and
+ * timers. A descriptor deleted (or deleted and registered again) by an
+ * earlier callback of this iteration is skipped: its serial no longer
+ * matches; a timer deleted or set again has lost its entry. Events are
  * those of the poll() just done; only the timeout is checked again.
  */
 static void
 event_dispatch(struct event_loop *loop, size_t nfired)
 {
 	struct event_fired f;
+	struct event_timer *t;
 	size_t k;
 	int i;
 
 	for (k = 0; k < nfired; k++) {
 		/* Copy: a callback's event_add() may move loop->fired. */
 		f = loop->fired[k];
+		if (f.fd < 0) {
+			if ((t = f.u.timer) == NULL)
+				continue;
+			t->fired_at = 0;
+			t->fn(loop, t, t->ctx);
+			continue;
+		}
 		if ((i = event_slot(loop, f.fd)) < 0
-		    || loop->handlers[i].serial != f.serial)
+		    || loop->handlers[i].serial != f.u.serial)
 			continue;
 		/*
 		 * event_collect() cleared the deadline that fired; one that
 		 * is set again means an earlier callback rearmed the timer,
 		 * and the old expiry no longer holds.
 		 */
-		if ((f.events & EVENT_TIMEOUT) && loop->handlers[i].timer != 0)
+		if ((f.events & EVENT_TIMEOUT) && loop->handlers[i].heap_at != 0)
 			f.events &= ~EVENT_TIMEOUT;
 		if (f.events == 0)
 			continue;

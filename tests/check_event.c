@@ -24,10 +24,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "event.h"
@@ -985,6 +988,572 @@ START_TEST(test_again_with_quiet)
 }
 END_TEST
 
+/* ------------------------------------------------------------ timers */
+
+/*
+ * A probe: a timer or a descriptor's deadline that notes its tag in
+ * torder when it fires, then does its action. Timers are upper case,
+ * deadlines lower case in these tests.
+ */
+struct tprobe {
+	char tag;
+	struct event_timer *t;		/* NULL for a descriptor's probe */
+	int calls;
+	int64_t when;			/* event_now() of the last call */
+	int armed_in_cb;		/* event_timer_armed() inside the call */
+	int rearms;			/* set itself again this many times */
+	int64_t rearm_ms;
+	int del_self;			/* delete itself in its callback */
+	struct tprobe *victim;		/* a timer it deletes, or NULL */
+	struct tprobe *spawn;		/* a timer it adds (ms 0), or NULL */
+	int64_t iter;			/* tidle_runs at the last call */
+};
+
+static char torder[64];
+static size_t ntorder;
+static size_t tstop_after;		/* stop when torder is this long */
+static int64_t tidle_runs;		/* iterations: the idle hook counts */
+
+static void tprobe_timer_cb(struct event_loop *loop, struct event_timer *t,
+    void *ctx);
+static void tprobe_fd_cb(struct event_loop *loop, int fd, int events,
+    void *ctx);
+static void tprobe_fired(struct event_loop *loop, struct tprobe *p);
+static void tcount_idle(struct event_loop *loop, void *ctx);
+static struct event_loop *tsetup(size_t stop_after);
+
+static void
+tcount_idle(struct event_loop *loop, void *ctx)
+{
+	(void)loop;
+	(void)ctx;
+	tidle_runs++;
+}
+
+static struct event_loop *
+tsetup(size_t stop_after)
+{
+	struct event_loop *loop = event_loop_new();
+
+	ck_assert_ptr_nonnull(loop);
+	memset(torder, 0, sizeof(torder));
+	ntorder = 0;
+	tstop_after = stop_after;
+	tidle_runs = 0;
+	ck_assert_int_eq(event_add_idle(loop, tcount_idle, NULL), 0);
+	return loop;
+}
+
+static void
+tprobe_fired(struct event_loop *loop, struct tprobe *p)
+{
+	ck_assert_uint_lt(ntorder, sizeof(torder) - 1);
+	torder[ntorder++] = p->tag;
+	p->calls++;
+	p->when = event_now(loop);
+	p->iter = tidle_runs;
+	if (p->victim != NULL) {
+		event_timer_del(p->victim->t);
+		p->victim->t = NULL;
+		p->victim = NULL;
+	}
+	if (p->spawn != NULL) {
+		/* Likely in the memory just freed: it must not inherit a call. */
+		p->spawn->t = event_timer_add(loop, 0, tprobe_timer_cb, p->spawn);
+		ck_assert_ptr_nonnull(p->spawn->t);
+		p->spawn = NULL;
+	}
+	if (ntorder >= tstop_after)
+		event_loop_stop(loop);
+}
+
+static void
+tprobe_timer_cb(struct event_loop *loop, struct event_timer *t, void *ctx)
+{
+	struct tprobe *p = ctx;
+
+	ck_assert_ptr_eq(t, p->t);
+	p->armed_in_cb = event_timer_armed(t);
+	if (p->rearms > 0) {
+		p->rearms--;
+		event_timer_set(t, p->rearm_ms);
+	}
+	if (p->del_self) {
+		event_timer_del(t);
+		p->t = NULL;
+	}
+	tprobe_fired(loop, p);
+}
+
+static void
+tprobe_fd_cb(struct event_loop *loop, int fd, int events, void *ctx)
+{
+	(void)fd;
+	ck_assert_int_eq(events, EVENT_TIMEOUT);
+	tprobe_fired(loop, ctx);
+}
+
+/* One-shot, on time (not early, not much later), then disarmed. */
+START_TEST(test_timer_fires_on_time)
+{
+	struct event_loop *loop = tsetup(2);
+	struct tprobe a = { .tag = 'A' }, b = { .tag = 'B' },
+	    idle = { .tag = 'I' }, kept = { .tag = 'K' };
+	int64_t start = event_now(loop);
+
+	ck_assert_ptr_nonnull(a.t = event_timer_add(loop, 60, tprobe_timer_cb,
+	    &a));
+	ck_assert_ptr_nonnull(b.t = event_timer_add(loop, 200,
+	    tprobe_timer_cb, &b));
+	/* Made unarmed: never fires until set. */
+	ck_assert_ptr_nonnull(idle.t = event_timer_add(loop, -1,
+	    tprobe_timer_cb, &idle));
+	ck_assert(event_timer_armed(a.t));
+	ck_assert(!event_timer_armed(idle.t));
+	ck_assert_int_eq(event_loop_run(loop), 0);
+	ck_assert_str_eq(torder, "AB");
+	ck_assert_int_eq(a.calls, 1);
+	ck_assert_int_ge(a.when - start, 60);
+	ck_assert_int_lt(a.when - start, 1000);
+	ck_assert_int_ge(b.when - start, 200);
+	/* Not armed in its own callback any more, nor after. */
+	ck_assert(!a.armed_in_cb);
+	ck_assert(!event_timer_armed(a.t));
+
+	/* Armed later, the unarmed one fires like any other. */
+	tstop_after = 3;
+	start = event_now(loop);
+	event_timer_set(idle.t, 30);
+	ck_assert_int_eq(event_loop_run(loop), 0);
+	ck_assert_str_eq(torder, "ABI");
+	ck_assert_int_ge(idle.when - start, 30);
+	ck_assert_int_eq(a.calls, 1);
+	event_timer_del(a.t);
+	event_timer_del(b.t);
+	event_timer_del(NULL);		/* harmless */
+	/* Armed or not, what is not deleted goes with the loop. */
+	ck_assert_ptr_nonnull(kept.t = event_timer_add(loop, 5000,
+	    tprobe_timer_cb, &kept));
+	event_loop_free(loop);
+}
+END_TEST
+
+/*
+ * Rearmed: by its own callback (it fires again, each time a whole
+ * interval later), before it fires (the later time holds), and
+ * disarmed (it never fires).
+ */
+START_TEST(test_timer_rearm)
+{
+	struct event_loop *loop = tsetup(4);
+	struct tprobe a = { .tag = 'A', .rearms = 2, .rearm_ms = 40 },
+	    b = { .tag = 'B' }, d = { .tag = 'D' };
+	int64_t start = event_now(loop);
+
+	ck_assert_ptr_nonnull(a.t = event_timer_add(loop, 30, tprobe_timer_cb,
+	    &a));
+	ck_assert_ptr_nonnull(b.t = event_timer_add(loop, 20, tprobe_timer_cb,
+	    &b));
+	ck_assert_ptr_nonnull(d.t = event_timer_add(loop, 10, tprobe_timer_cb,
+	    &d));
+	event_timer_set(b.t, 250);
+	event_timer_set(d.t, -1);
+	ck_assert(!event_timer_armed(d.t));
+	ck_assert_int_eq(event_loop_run(loop), 0);
+	ck_assert_str_eq(torder, "AAAB");
+	ck_assert_int_eq(a.calls, 3);
+	ck_assert_int_eq(d.calls, 0);
+	ck_assert_int_ge(a.when - start, 30 + 40 + 40);
+	ck_assert_int_ge(b.when - start, 250);
+	ck_assert(!event_timer_armed(a.t));
+	event_loop_free(loop);
+}
+END_TEST
+
+/*
+ * Deleted inside its own callback, also right after it set itself
+ * again: never called again, and nothing of it is touched (valgrind,
+ * ASan).
+ */
+START_TEST(test_timer_delete_in_own_callback)
+{
+	struct event_loop *loop = tsetup(3);
+	struct tprobe a = { .tag = 'A', .del_self = 1 },
+	    r = { .tag = 'R', .rearms = 1, .rearm_ms = 0, .del_self = 1 },
+	    stop = { .tag = 'S' };
+
+	ck_assert_ptr_nonnull(a.t = event_timer_add(loop, 0, tprobe_timer_cb,
+	    &a));
+	ck_assert_ptr_nonnull(r.t = event_timer_add(loop, 10, tprobe_timer_cb,
+	    &r));
+	ck_assert_ptr_nonnull(stop.t = event_timer_add(loop, 80,
+	    tprobe_timer_cb, &stop));
+	ck_assert_int_eq(event_loop_run(loop), 0);
+	ck_assert_str_eq(torder, "ARS");
+	ck_assert_ptr_null(a.t);
+	ck_assert_ptr_null(r.t);
+	event_loop_free(loop);
+}
+END_TEST
+
+/*
+ * Two timers and a deadline expire in the same iteration. The first
+ * called deletes the second timer, which is then not called, and adds
+ * a new one (which malloc() is likely to place where the deleted one
+ * was): the new one fires in a later iteration, once, not as the
+ * deleted one. A deadline's callback deleting a timer that expired
+ * with it works the same.
+ */
+START_TEST(test_timer_delete_in_other_callback)
+{
+	struct event_loop *loop = tsetup(3);
+	struct tprobe a = { .tag = 'A' }, b = { .tag = 'B' },
+	    c = { .tag = 'C' }, x = { .tag = 'x' }, y = { .tag = 'Y' },
+	    stop = { .tag = 'S' };
+	int p[2];
+
+	make_pipe(p);
+	ck_assert_int_eq(event_add(loop, p[0], 0, tprobe_fd_cb, &x), 0);
+	ck_assert_ptr_nonnull(a.t = event_timer_add(loop, 0, tprobe_timer_cb,
+	    &a));
+	ck_assert_ptr_nonnull(b.t = event_timer_add(loop, 0, tprobe_timer_cb,
+	    &b));
+	event_deadline(loop, p[0], 0);
+	ck_assert_ptr_nonnull(y.t = event_timer_add(loop, 0, tprobe_timer_cb,
+	    &y));
+	a.victim = &b;
+	a.spawn = &c;
+	x.victim = &y;
+	ck_assert_ptr_nonnull(stop.t = event_timer_add(loop, 100,
+	    tprobe_timer_cb, &stop));
+	ck_assert_int_eq(event_loop_run(loop), 0);
+	ck_assert_str_eq(torder, "AxC");
+	ck_assert_int_eq(b.calls, 0);
+	ck_assert_int_eq(y.calls, 0);
+	ck_assert_int_eq(c.calls, 1);
+	ck_assert_int_gt(c.iter, a.iter);
+	ck_assert_int_eq(x.iter, a.iter);
+	/* Nothing else is left to fire but the stop timer. */
+	tstop_after = 4;
+	ck_assert_int_eq(event_loop_run(loop), 0);
+	ck_assert_str_eq(torder, "AxCS");
+	ck_assert_int_eq(c.calls, 1);
+	event_loop_free(loop);
+	close(p[0]);
+	close(p[1]);
+}
+END_TEST
+
+/*
+ * Deleted before it fires, also after its time passed but before the
+ * loop looked, or disarmed by an earlier callback of the iteration in
+ * which it expired: it never fires.
+ */
+static void
+tdisarm_cb(struct event_loop *loop, struct event_timer *t, void *ctx)
+{
+	struct tprobe *p = ctx;
+
+	(void)t;
+	/* Disarmed, not deleted: tprobe_fired() must not see a victim. */
+	event_timer_set(p->victim->t, -1);
+	p->victim = NULL;
+	tprobe_fired(loop, p);
+}
+
+START_TEST(test_timer_never_fires_after_delete)
+{
+	struct event_loop *loop = tsetup(2);
+	struct tprobe a = { .tag = 'A' }, b = { .tag = 'B' },
+	    late = { .tag = 'L' }, d = { .tag = 'D' }, v = { .tag = 'V' },
+	    stop = { .tag = 'S' };
+	int64_t start = event_now(loop);
+
+	ck_assert_ptr_nonnull(a.t = event_timer_add(loop, 30, tprobe_timer_cb,
+	    &a));
+	ck_assert_ptr_nonnull(b.t = event_timer_add(loop, 60, tprobe_timer_cb,
+	    &b));
+	ck_assert_ptr_nonnull(late.t = event_timer_add(loop, 0,
+	    tprobe_timer_cb, &late));
+	ck_assert_ptr_nonnull(d.t = event_timer_add(loop, 0, tdisarm_cb, &d));
+	ck_assert_ptr_nonnull(v.t = event_timer_add(loop, 0, tprobe_timer_cb,
+	    &v));
+	d.victim = &v;
+	ck_assert_ptr_nonnull(stop.t = event_timer_add(loop, 150,
+	    tprobe_timer_cb, &stop));
+	event_timer_del(a.t);
+	event_timer_del(b.t);
+	/* Its time has passed; the loop has not looked yet. */
+	while (event_now(loop) - start < 5)
+		;
+	event_timer_del(late.t);
+	ck_assert_int_eq(event_loop_run(loop), 0);
+	ck_assert_str_eq(torder, "DS");
+	ck_assert_int_ge(stop.when - start, 150);
+	ck_assert_int_eq(v.calls, 0);
+	ck_assert(!event_timer_armed(v.t));
+	event_loop_free(loop);
+}
+END_TEST
+
+/*
+ * Timers and deadlines in one order: by time, and at the same time by
+ * the order they were set, whichever kind. Set out of order.
+ */
+START_TEST(test_timers_and_deadlines_interleaved)
+{
+	struct event_loop *loop = tsetup(10);
+	struct tprobe t[5], d[5];
+	int p[5][2], k;
+	/* Tags by expected position: "AbCdeFgHIj". */
+	static const struct {
+		int timer;
+		int64_t ms;
+		char tag;
+	} plan[10] = {
+		{ 0, 120, 'e' }, { 1, 0, 'A' }, { 0, 40, 'b' },
+		{ 1, 140, 'F' }, { 1, 60, 'C' }, { 0, 80, 'd' },
+		/* Same ms, set in this order: deadline, timer; timer, deadline. */
+		{ 0, 200, 'g' }, { 1, 200, 'H' }, { 1, 240, 'I' },
+		{ 0, 240, 'j' },
+	};
+	int nt = 0, nd = 0;
+
+	memset(t, 0, sizeof(t));
+	memset(d, 0, sizeof(d));
+	for (k = 0; k < 5; k++) {
+		make_pipe(p[k]);
+		ck_assert_int_eq(event_add(loop, p[k][0], EVENT_READ,
+		    tprobe_fd_cb, &d[k]), 0);
+	}
+	for (k = 0; k < 10; k++) {
+		if (plan[k].timer) {
+			t[nt].tag = plan[k].tag;
+			ck_assert_ptr_nonnull(t[nt].t = event_timer_add(loop,
+			    plan[k].ms, tprobe_timer_cb, &t[nt]));
+			nt++;
+		} else {
+			d[nd].tag = plan[k].tag;
+			event_deadline(loop, p[nd][0], plan[k].ms);
+			nd++;
+		}
+	}
+	ck_assert_int_eq(event_loop_run(loop), 0);
+	ck_assert_str_eq(torder, "AbCdeFgHIj");
+	event_loop_free(loop);
+	for (k = 0; k < 5; k++) {
+		close(p[k][0]);
+		close(p[k][1]);
+	}
+}
+END_TEST
+
+/*
+ * Many timers: n set at random far times, each set again at another,
+ * half deleted at random, the rest set to fire now in a random order:
+ * they fire in that order (same time: order of setting). The CPU time
+ * per timer grows with log n, not n: at 64 times the timers, a heap
+ * pays about 1.6 times per timer (a bit more for the cache), a list
+ * kept in order 64 times; the bound sits between them.
+ */
+#define MANY_SMALL	1000
+#define MANY_LARGE	64000
+#define MANY_RATIO_MAX	12.0
+
+/* No ck_assert() while timed: each one writes to Check's pipe. */
+struct many {
+	struct event_timer **t;
+	size_t *perm;
+	size_t n, fired, next;
+	size_t bad;			/* fired out of order, or not its own */
+	int nomem;			/* an event_timer_add() failed */
+	uint64_t rng;
+};
+
+static struct many many;
+
+static uint64_t
+many_random(void)
+{
+	/* xorshift64: the same sequence each run, no libc state. */
+	many.rng ^= many.rng << 13;
+	many.rng ^= many.rng >> 7;
+	many.rng ^= many.rng << 17;
+	return many.rng;
+}
+
+static void
+many_shuffle(size_t *v, size_t n)
+{
+	size_t i, j, x;
+
+	for (i = n; i > 1; i--) {
+		j = (size_t)(many_random() % i);
+		x = v[i - 1];
+		v[i - 1] = v[j];
+		v[j] = x;
+	}
+}
+
+static void
+many_cb(struct event_loop *loop, struct event_timer *t, void *ctx)
+{
+	size_t k = (size_t)(uintptr_t)ctx;
+
+	if (t != many.t[k] || k != many.perm[many.next])
+		many.bad++;
+	many.next++;
+	if (++many.fired == many.n / 2)
+		event_loop_stop(loop);
+}
+
+/* many_round - one round with n timers; its CPU time in nanoseconds */
+static double
+many_round(size_t n)
+{
+	struct event_loop *loop = event_loop_new();
+	struct timespec t0, t1;
+	size_t k, *all;
+
+	ck_assert_ptr_nonnull(loop);
+	ck_assert_ptr_nonnull(many.t = calloc(n, sizeof(*many.t)));
+	ck_assert_ptr_nonnull(all = calloc(n, sizeof(*all)));
+	many.n = n;
+	many.fired = many.next = many.bad = 0;
+	many.nomem = 0;
+	for (k = 0; k < n; k++)
+		all[k] = k;
+	many_shuffle(all, n);
+	ck_assert_int_eq(clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0), 0);
+	for (k = 0; k < n; k++)
+		if ((many.t[k] = event_timer_add(loop, 1000000
+		    + (int64_t)(many_random() % 9000000), many_cb,
+		    (void *)(uintptr_t)k)) == NULL)
+			many.nomem = 1;
+	ck_assert(!many.nomem);
+	for (k = 0; k < n; k++)
+		event_timer_set(many.t[k],
+		    1000000 + (int64_t)(many_random() % 9000000));
+	/* The first half of a shuffle is deleted, the rest fire now. */
+	for (k = 0; k < n / 2; k++) {
+		event_timer_del(many.t[all[k]]);
+		many.t[all[k]] = NULL;
+	}
+	many.perm = all + n / 2;
+	many_shuffle(many.perm, n - n / 2);
+	for (k = 0; k < n - n / 2; k++)
+		event_timer_set(many.t[many.perm[k]], 0);
+	ck_assert_int_eq(event_loop_run(loop), 0);
+	ck_assert_int_eq(clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t1), 0);
+	ck_assert_uint_eq(many.fired, n / 2);
+	ck_assert_msg(many.bad == 0, "%zu of %zu timers fired out of order",
+	    many.bad, n / 2);
+	event_loop_free(loop);		/* frees the timers that fired */
+	free(many.t);
+	free(all);
+	return (double)(t1.tv_sec - t0.tv_sec) * 1e9
+	    + (double)(t1.tv_nsec - t0.tv_nsec);
+}
+
+START_TEST(test_many_timers_log_n)
+{
+	double small, large, best_small = 0, best_large = 0, ratio;
+	int round, k;
+
+	many.rng = 0x9e3779b97f4a7c15ULL;
+	/* The best of three each: other processes only ever add time. */
+	for (round = 0; round < 3; round++) {
+		small = 0;
+		for (k = 0; k < MANY_LARGE / MANY_SMALL; k++)
+			small += many_round(MANY_SMALL);
+		large = many_round(MANY_LARGE);
+		if (round == 0 || small < best_small)
+			best_small = small;
+		if (round == 0 || large < best_large)
+			best_large = large;
+	}
+	ratio = best_large / best_small;
+	fprintf(stderr, "many timers: %.0f ns per timer at %d, %.0f at %d "
+	    "(ratio %.2f)\n", best_small / MANY_LARGE, MANY_SMALL,
+	    best_large / MANY_LARGE, MANY_LARGE, ratio);
+	ck_assert_msg(ratio < MANY_RATIO_MAX, "cost per timer grew %.2f times "
+	    "from %d to %d timers", ratio, MANY_SMALL, MANY_LARGE);
+}
+END_TEST
+
+/*
+ * While every descriptor is quiet (none polled), a timer fires on
+ * time, not at the safety net's full scan, and a descriptor it makes
+ * readable is served through the kernel's signal.
+ */
+static int64_t tquiet_since;
+
+static void
+tquiet_cb(struct event_loop *loop, struct event_timer *t, void *ctx)
+{
+	struct tprobe *p = ctx;
+
+	(void)t;
+	ck_assert_msg(all_quiet(loop), "not every descriptor was quiet");
+	tprobe_fired(loop, p);
+	write_all(loop, &qt);
+}
+
+/* tquiet_tick - every 10 ms until all are quiet, then arms the probe */
+static void
+tquiet_tick(struct event_loop *loop, struct event_timer *t, void *ctx)
+{
+	struct tprobe *p = ctx;
+
+	if (!all_quiet(loop)) {
+		event_timer_set(t, 10);
+		return;
+	}
+	tquiet_since = event_now(loop);
+	event_timer_set(p->t, 400);
+}
+
+static void
+tstop_cb(struct event_loop *loop, struct event_timer *t, void *ctx)
+{
+	(void)t;
+	(void)ctx;
+	event_loop_stop(loop);
+}
+
+START_TEST(test_timer_while_quiet)
+{
+	struct event_loop *loop;
+	struct event_timer *bound, *tick;
+	struct tprobe a = { .tag = 'A' };
+
+	loop = quiet_setup(4, 1, 0);
+	/* Not the deadline ticker: this one stops once all are quiet. */
+	event_deadline(loop, qt.tick[0], -1);
+	memset(torder, 0, sizeof(torder));
+	ntorder = 0;
+	tstop_after = 100;
+	tquiet_since = -1;
+	ck_assert_ptr_nonnull(a.t = event_timer_add(loop, -1, tquiet_cb, &a));
+	ck_assert_ptr_nonnull(tick = event_timer_add(loop, 10, tquiet_tick,
+	    &a));
+	/* A test that fails does not hang. */
+	ck_assert_ptr_nonnull(bound = event_timer_add(loop, 5000, tstop_cb,
+	    NULL));
+	ck_assert_int_eq(event_loop_run(loop), 0);
+	ck_assert_str_eq(torder, "A");
+	ck_assert_int_ge(a.when - tquiet_since, 400);
+	ck_assert_int_lt(a.when - tquiet_since, FULL_SCAN_MS);
+	ck_assert_int_eq(qt.nserved, 4);
+	ck_assert_int_lt(qt.sl[0].t_served - qt.sl[0].t_write,
+	    SIGNAL_BOUND_MS);
+	event_timer_del(a.t);
+	event_timer_del(bound);
+	event_timer_del(tick);
+	quiet_teardown(loop);
+}
+END_TEST
+
 static Suite *
 event_suite(void)
 {
@@ -1011,6 +1580,18 @@ event_suite(void)
 	tcase_add_loop_test(tc, test_quiet_lost_signal, 0, 2);
 	tcase_add_test(tc, test_again_with_quiet);
 	tcase_set_timeout(tc, 20);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("timers");
+	tcase_add_test(tc, test_timer_fires_on_time);
+	tcase_add_test(tc, test_timer_rearm);
+	tcase_add_test(tc, test_timer_delete_in_own_callback);
+	tcase_add_test(tc, test_timer_delete_in_other_callback);
+	tcase_add_test(tc, test_timer_never_fires_after_delete);
+	tcase_add_test(tc, test_timers_and_deadlines_interleaved);
+	tcase_add_test(tc, test_many_timers_log_n);
+	tcase_add_test(tc, test_timer_while_quiet);
+	tcase_set_timeout(tc, 120);
 	suite_add_tcase(s, tc);
 	return s;
 }

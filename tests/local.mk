@@ -159,7 +159,8 @@ E2E_TESTS = \
 	tests/e2e/test_extensions.py \
 	tests/e2e/test_scaleout.py \
 	tests/e2e/test_tls.py \
-	tests/e2e/test_delivery_tls.py
+	tests/e2e/test_delivery_tls.py \
+	tests/e2e/test_resolver.py
 
 TESTS += $(UNIT_TESTS) $(E2E_TESTS)
 TEST_EXTENSIONS = .py

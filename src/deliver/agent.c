@@ -5,7 +5,7 @@
  *	See agent.h.
  * DESCRIPTION
  *	The supervisor (in the daemon) forks the agent, restarts it with a
- *	backoff when it dies (a timerfd in the daemon's loop: the daemon
+ *	backoff when it dies (a timer of the daemon's loop: the daemon
  *	never waits), forwards SIGUSR1 and stops it. The agent learns that
  *	the daemon is gone from a pipe whose only write end the daemon
  *	holds, as the logger does.
@@ -33,9 +33,9 @@
  *	  the next, so a kill -9 at any moment leaves the letter either
  *	  queued or claimed by this host, and claims of this host are taken
  *	  back when the agent starts;
- *	- sleeps in poll() until a descriptor, the timerfd (the earliest of
- *	  the next due letter, the next rescan and c-ares's timeout) or a
- *	  signal (signalfd: SIGUSR1, SIGTERM, SIGINT) wakes it.
+ *	- sleeps in poll() until a descriptor, its loop timer (the earliest
+ *	  of the next due letter, the next rescan and c-ares's timeout) or
+ *	  a signal (signalfd: SIGUSR1, SIGTERM, SIGINT) wakes it.
  * DIAGNOSTICS
  *	Everything is logged; nothing stops the agent but its signals, the
  *	daemon's end, or a failure to set itself up (exit status 71).
@@ -63,7 +63,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
-#include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <sysexits.h>
 #include <time.h>
@@ -112,14 +111,14 @@ struct agent {
 	struct agent_hooks hooks;
 	pid_t pid;
 	int lifeline;			/* write end: the agent's read end EOFs */
-	int timer_fd;			/* the restart backoff */
+	struct event_timer *restart;	/* the restart backoff */
 	struct timespec started;
 	long backoff_ms;
 	int stopping;
 };
 
 static void agent_fork(struct agent *a);
-static void agent_restart_due(struct event_loop *loop, int fd, int events,
+static void agent_restart_due(struct event_loop *loop, struct event_timer *t,
     void *ctx);
 static long agent_ms_since(const struct timespec *then);
 
@@ -213,7 +212,8 @@ struct agent_ctx {
 	struct dns *dns;
 	int queuefd;			/* root/.OTHER_SERVERS */
 	int inotify_fd, queue_wd;
-	int timer_fd, sig_fd, parent_fd, log_fd;
+	struct event_timer *timer;	/* the earliest thing due */
+	int sig_fd, parent_fd, log_fd;
 	char host[MAILDIR_NAME_MAX];	/* this host in claim names */
 	struct agent_domain *domains;
 	struct agent_letter *hash[AGENT_HASH];
@@ -245,7 +245,7 @@ static void agent_parent_gone(struct event_loop *loop, int fd, int events,
     void *ctx);
 static void agent_log_ready(struct event_loop *loop, int fd, int events,
     void *ctx);
-static void agent_timer(struct event_loop *loop, int fd, int events,
+static void agent_timer(struct event_loop *loop, struct event_timer *t,
     void *ctx);
 static void agent_inotify(struct event_loop *loop, int fd, int events,
     void *ctx);
@@ -349,14 +349,8 @@ agent_start(struct event_loop *loop, const struct conf *conf,
 	a->conf = conf;
 	a->hooks = *hooks;
 	a->lifeline = -1;
-	if ((a->timer_fd = timerfd_create(CLOCK_MONOTONIC,
-	    TFD_NONBLOCK | TFD_CLOEXEC)) < 0) {
-		free(a);
-		return NULL;
-	}
-	if (event_add(loop, a->timer_fd, EVENT_READ, agent_restart_due, a)
-	    < 0) {
-		close(a->timer_fd);
+	if ((a->restart = event_timer_add(loop, -1, agent_restart_due, a))
+	    == NULL) {
 		free(a);
 		return NULL;
 	}
@@ -384,7 +378,6 @@ agent_ms_since(const struct timespec *then)
 static void
 agent_fork(struct agent *a)
 {
-	struct itimerspec its;
 	int fds[2];
 	pid_t pid;
 
@@ -413,21 +406,16 @@ agent_fork(struct agent *a)
 	return;
 
 later:
-	memset(&its, 0, sizeof(its));
-	its.it_value.tv_sec = 1;
-	(void)timerfd_settime(a->timer_fd, 0, &its, NULL);
+	event_timer_set(a->restart, 1000);
 }
 
 static void
-agent_restart_due(struct event_loop *loop, int fd, int events, void *ctx)
+agent_restart_due(struct event_loop *loop, struct event_timer *t, void *ctx)
 {
 	struct agent *a = ctx;
-	uint64_t n;
 
 	(void)loop;
-	(void)events;
-	while (read(fd, &n, sizeof(n)) == (ssize_t)sizeof(n))
-		continue;
+	(void)t;
 	if (a->pid == 0 && !a->stopping)
 		agent_fork(a);
 }
@@ -435,7 +423,6 @@ agent_restart_due(struct event_loop *loop, int fd, int events, void *ctx)
 void
 agent_reap(struct agent *a)
 {
-	struct itimerspec its;
 	int status = 0, known = 1;
 	pid_t r;
 
@@ -470,10 +457,7 @@ agent_reap(struct agent *a)
 		    "starting a new one in %ld ms", (long)a->pid,
 		    WEXITSTATUS(status), a->backoff_ms);
 	a->pid = 0;
-	memset(&its, 0, sizeof(its));
-	its.it_value.tv_sec = a->backoff_ms / 1000;
-	its.it_value.tv_nsec = (a->backoff_ms % 1000) * 1000000L;
-	(void)timerfd_settime(a->timer_fd, 0, &its, NULL);
+	event_timer_set(a->restart, a->backoff_ms);
 }
 
 void
@@ -508,8 +492,7 @@ agent_stop(struct agent *a)
 	}
 	if (a->lifeline >= 0)
 		close(a->lifeline);
-	event_del(a->loop, a->timer_fd);
-	close(a->timer_fd);
+	event_timer_del(a->restart);
 	free(a);
 }
 
@@ -609,7 +592,7 @@ agent_setup(struct agent_ctx *ag, int parent_fd)
 	int keep[3];
 	size_t nkeep = 0, i;
 
-	ag->queuefd = ag->inotify_fd = ag->timer_fd = ag->sig_fd = -1;
+	ag->queuefd = ag->inotify_fd = ag->sig_fd = -1;
 	ag->parent_fd = parent_fd;
 	ag->log_fd = ag->hooks->log_fd != NULL
 	    ? ag->hooks->log_fd(ag->hooks->ctx) : -1;
@@ -696,10 +679,8 @@ agent_setup(struct agent_ctx *ag, int parent_fd)
 	if (event_add(ag->loop, parent_fd, EVENT_READ, agent_parent_gone,
 	    ag) < 0)
 		return -1;
-	if ((ag->timer_fd = timerfd_create(CLOCK_MONOTONIC,
-	    TFD_NONBLOCK | TFD_CLOEXEC)) < 0
-	    || event_add(ag->loop, ag->timer_fd, EVENT_READ, agent_timer,
-	    ag) < 0)
+	if ((ag->timer = event_timer_add(ag->loop, -1, agent_timer, ag))
+	    == NULL)
 		return -1;
 	if (ag->log_fd >= 0 && event_add(ag->loop, ag->log_fd, 0,
 	    agent_log_ready, ag) < 0)
@@ -752,8 +733,7 @@ agent_teardown(struct agent_ctx *ag)
 	dns_free(ag->dns);
 	if (ag->inotify_fd >= 0)
 		close(ag->inotify_fd);
-	if (ag->timer_fd >= 0)
-		close(ag->timer_fd);
+	event_timer_del(ag->timer);
 	if (ag->sig_fd >= 0)
 		close(ag->sig_fd);
 	if (ag->queuefd >= 0)
@@ -831,7 +811,6 @@ agent_idle(struct event_loop *loop, void *ctx)
 {
 	struct agent_ctx *ag = ctx;
 	const struct agent_session *s;
-	struct itimerspec its;
 	int64_t now = agent_now_ms(), wait, w;
 	long long every;
 
@@ -855,24 +834,24 @@ agent_idle(struct event_loop *loop, void *ctx)
 		wait = ag->heap[0]->due - now;
 	if ((w = dns_timeout(ag->dns)) >= 0 && w < wait)
 		wait = w;
+	/*
+	 * At least 1 ms: due times are wall-clock seconds or milliseconds,
+	 * the loop's clock is monotonic, so a wake-up may come a little
+	 * before what it was for; it then comes again 1 ms later instead of
+	 * making the loop spin.
+	 */
 	if (wait < 1)
-		wait = 1;		/* 0 would disarm the timer */
-	memset(&its, 0, sizeof(its));
-	its.it_value.tv_sec = (time_t)(wait / 1000);
-	its.it_value.tv_nsec = (long)(wait % 1000) * 1000000L;
-	(void)timerfd_settime(ag->timer_fd, 0, &its, NULL);
+		wait = 1;
+	event_timer_set(ag->timer, wait);
 }
 
 static void
-agent_timer(struct event_loop *loop, int fd, int events, void *ctx)
+agent_timer(struct event_loop *loop, struct event_timer *t, void *ctx)
 {
 	struct agent_ctx *ag = ctx;
-	uint64_t n;
 
 	(void)loop;
-	(void)events;
-	while (read(fd, &n, sizeof(n)) == (ssize_t)sizeof(n))
-		continue;
+	(void)t;
 	dns_process_timeouts(ag->dns);
 	if (agent_time() >= ag->next_rescan)
 		agent_scan(ag);
