@@ -36,8 +36,8 @@
  *	that dies within LOGGER_STABLE_MS of its start is replaced after a
  *	delay that doubles, from LOGGER_BACKOFF_MIN_MS up to
  *	LOGGER_BACKOFF_MAX_MS, so a logger that cannot live does not make
- *	the daemon fork in a loop; the event loop wakes for it through a
- *	deadline on the queue descriptor (logger_restart_wait()).
+ *	the daemon fork in a loop; the daemon's loop wakes for it through
+ *	a loop timer set to logger_restart_wait().
  * DIAGNOSTICS
  *	The logger writes its own complaints (a failed write or reopen) to
  *	the log it has, and carries on.

@@ -118,6 +118,7 @@ struct main_daemon {
 	struct deliver *dl;
 	struct conn_server *srv;
 	struct logger *logger;
+	struct event_timer *logger_timer;	/* a logger's replacement is due */
 	struct agent *agent;		/* the delivery agent, or NULL */
 	int sigfd;
 	int ready_fd;			/* pipe to the waiting parent, or -1 */
@@ -172,6 +173,8 @@ static void main_signal_ready(struct event_loop *loop, int fd, int events,
     void *ctx);
 static void main_start_logger(struct main_daemon *d);
 static void main_logger_ready(struct event_loop *loop, int fd, int events,
+    void *ctx);
+static void main_logger_due(struct event_loop *loop, struct event_timer *t,
     void *ctx);
 static void main_idle(struct event_loop *loop, void *ctx);
 static void main_start_agent(struct main_daemon *d);
@@ -853,7 +856,8 @@ main_start_logger(struct main_daemon *d)
 	buf_free(main_early_log);
 	main_early_log = NULL;
 	if (event_add(d->loop, logger_fd(d->logger), 0, main_logger_ready,
-	    d) < 0)
+	    d) < 0 || (d->logger_timer = event_timer_add(d->loop, -1,
+	    main_logger_due, d)) == NULL)
 		main_fail(EX_OSERR, "event_add: %s", strerror(errno));
 }
 
@@ -866,6 +870,17 @@ main_logger_ready(struct event_loop *loop, int fd, int events, void *ctx)
 	(void)loop;
 	(void)fd;
 	(void)events;
+	logger_flush(d->logger);
+}
+
+/* main_logger_due - a logger's restart delay is over: flushing starts it */
+static void
+main_logger_due(struct event_loop *loop, struct event_timer *t, void *ctx)
+{
+	struct main_daemon *d = ctx;
+
+	(void)loop;
+	(void)t;
 	logger_flush(d->logger);
 }
 
@@ -883,9 +898,9 @@ main_idle(struct event_loop *loop, void *ctx)
 
 	if (d->logger == NULL)
 		return;
-	/* A logger replaced after a delay: the deadline wakes us for it. */
+	/* A logger replaced after a delay: the timer wakes us for it. */
 	if ((wait = logger_restart_wait(d->logger)) >= 0)
-		event_deadline(loop, logger_fd(d->logger), wait);
+		event_timer_set(d->logger_timer, wait);
 	logger_flush(d->logger);
 	event_set(loop, logger_fd(d->logger),
 	    logger_wants_write(d->logger) ? EVENT_WRITE : 0);

@@ -192,6 +192,24 @@ class KilledLogger(LoggerCase):
         self.assertTrue(self.wait_log("queued as " + msgid), self.log())
         self.assertIn("killed by signal 9", self.log())
 
+    def test_quick_second_death_is_replaced_after_its_delay(self):
+        # A logger that dies soon after its start is replaced after a
+        # delay; the idle daemon (no client) must wake for it by itself.
+        first = self.logger_pid()
+        self.assertIsNotNone(first)
+        os.kill(first, signal.SIGKILL)
+        second = wait_until(lambda: (self.logger_pid() not in (None, first))
+                            and self.logger_pid(), 1.0)
+        self.assertTrue(second, "no second logger")
+        os.kill(second, signal.SIGKILL)
+        third = wait_until(lambda: (self.logger_pid()
+                                    not in (None, first, second))
+                           and self.logger_pid(), 3.0)
+        self.assertTrue(third, "no third logger without traffic")
+        msgid = self.send_one()
+        self.assertTrue(self.wait_log("queued as " + msgid), self.log())
+        self.assertIn("starting a new one in 100 ms", self.log())
+
 
 class KilledDaemon(LoggerCase):
     def test_logger_exits_with_its_daemon(self):
