@@ -38,8 +38,10 @@
  *	Closing a socket that still has unread input makes the kernel send
  *	a reset, and a reset can destroy the reply (221 or 421) that the
  *	client has not read yet; the lingering close avoids that. The
- *	session's disconnect record is logged when the linger starts (its
- *	replies are out, the session is over), not when it ends.
+ *	session's disconnect record is logged, and its address's slot of
+ *	max_connections_per_ip given back, when the linger starts (its
+ *	replies are out, the session is over), not when it ends; the
+ *	descriptor still counts until it is closed.
  *
  *	TLS. After the session's STARTTLS action its 220 is sent in
  *	plaintext, then the io becomes TLS and the handshake runs in the
@@ -1032,6 +1034,9 @@ conn_drive(struct conn *c)
 			(void)io_shutdown(c->io);
 			c->lingering = 1;
 			conn_log_disconnect(c, "closed");
+			/* Its address may connect again, as the record says. */
+			conn_ip_release(c->srv, c->ip);
+			c->ip = NULL;
 			event_set(loop, c->fd, io_events(c->io, EVENT_READ));
 			event_deadline(loop, c->fd, CONN_LINGER_MS);
 			return;
