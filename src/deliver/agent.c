@@ -147,6 +147,7 @@ struct agent_domain {
 	struct agent_letter *ready_head, *ready_tail;
 	size_t nready;
 	long nsessions;
+	int claims_unsynced;		/* .claim/ changed since its fsync */
 	struct agent_domain *next;
 };
 
@@ -172,6 +173,7 @@ struct agent_work {
 	const char **rcpt_dsn;		/* each recipient's NOTIFY, ORCPT */
 	char mail_dsn[AGENT_DSN_MAX];	/* RET, ENVID for MAIL */
 	struct queuefile_state state;
+	int has_state;			/* .state/NAME was there at the claim */
 	struct buf *headers;		/* its header section */
 	long long arrival;
 	off_t size, offset;		/* file size, next byte of text */
@@ -313,6 +315,7 @@ static int agent_make_id(struct agent_ctx *ag, char *id, size_t idlen);
 static int agent_open_domain(struct agent_ctx *ag, const char *domain);
 static int agent_mkdirat(int dfd, const char *name);
 static int agent_fsync_dir(struct agent_ctx *ag, int dfd, const char *path);
+static void agent_sync_claims(struct agent_ctx *ag);
 static int agent_claim_name(struct agent_ctx *ag, const char *name,
     char *dst, size_t len);
 static void agent_log_outcome(struct agent_ctx *ag, struct agent_work *w,
@@ -712,6 +715,7 @@ agent_teardown(struct agent_ctx *ag)
 
 	while (ag->sessions != NULL)
 		agent_session_free(ag->sessions, 1);
+	agent_sync_claims(ag);
 	for (i = 0; i < AGENT_HASH; i++)
 		for (l = ag->hash[i]; l != NULL; l = next) {
 			next = l->hash_next;
@@ -806,9 +810,11 @@ agent_idle(struct event_loop *loop, void *ctx)
 	struct agent_ctx *ag = ctx;
 	const struct agent_session *s;
 	struct itimerspec its;
-	int64_t now = agent_now_ms(), wait, w;
+	int64_t now, wait, w;
 	long long every;
 
+	agent_sync_claims(ag);
+	now = agent_now_ms();
 	if (ag->log_fd >= 0) {
 		ag->hooks->log_flush(ag->hooks->ctx);
 		event_set(loop, ag->log_fd,
@@ -1922,6 +1928,29 @@ agent_fsync_dir(struct agent_ctx *ag, int dfd, const char *path)
 	return rc;
 }
 
+/*
+ * agent_sync_claims - one fsync of each .claim/ that letters left since
+ * the last one: the group commit of the removals of a turn of the loop
+ */
+static void
+agent_sync_claims(struct agent_ctx *ag)
+{
+	struct agent_domain *dom;
+	int dfd;
+
+	for (dom = ag->domains; dom != NULL; dom = dom->next) {
+		if (!dom->claims_unsynced)
+			continue;
+		dom->claims_unsynced = 0;
+		if ((dfd = agent_open_domain(ag, dom->name)) < 0
+		    || agent_fsync_dir(ag, dfd, QUEUEFILE_CLAIM_DIR) < 0)
+			log_warn("-", "delivery agent: cannot sync %s/%s",
+			    dom->name, QUEUEFILE_CLAIM_DIR);
+		if (dfd >= 0)
+			close(dfd);
+	}
+}
+
 static int
 agent_claim_name(struct agent_ctx *ag, const char *name, char *dst,
     size_t len)
@@ -1992,10 +2021,14 @@ agent_claim(struct agent_ctx *ag, struct agent_letter *l,
 	    < 0 || fstat(w->fd, &st) < 0)
 		goto fail;
 	w->size = st.st_size;
+	/* Absent (1: never tried) is the one case with nothing to remove. */
+	w->has_state = 1;
 	if (snprintf(path, sizeof(path), "%s/%s", QUEUEFILE_STATE_DIR,
 	    l->name) >= (int)sizeof(path)
-	    || queuefile_state_read(dfd, path, &w->state) < 0)
+	    || (rc = queuefile_state_read(dfd, path, &w->state)) < 0)
 		memset(&w->state, 0, sizeof(w->state));
+	else if (rc == 1)
+		w->has_state = 0;
 	forced = l->forced;
 	l->forced = 0;
 	if (!forced && w->state.next_attempt > agent_time()
@@ -2688,11 +2721,19 @@ agent_finish(struct agent_ctx *ag, struct agent_work *w,
 		agent_letter_wait(ag, l, due);
 		return;
 	}
+	/*
+	 * The removal is made durable by one fsync of .claim/ for every
+	 * letter that ended in this turn of the loop (agent_sync_claims(),
+	 * before the next poll()): until then a crash may bring the claim
+	 * back, and the letter is sent twice, never zero times.
+	 */
 	if (unlinkat(dfd, claim, 0) < 0)
 		log_warn(w->id, "cannot remove %s/%s", l->dom->name, claim);
-	(void)agent_fsync_dir(ag, dfd, QUEUEFILE_CLAIM_DIR);
-	if (snprintf(path, sizeof(path), "%s/%s", QUEUEFILE_STATE_DIR, l->name)
-	    < (int)sizeof(path) && unlinkat(dfd, path, 0) == 0)
+	else
+		l->dom->claims_unsynced = 1;
+	if (w->has_state && snprintf(path, sizeof(path), "%s/%s",
+	    QUEUEFILE_STATE_DIR, l->name) < (int)sizeof(path)
+	    && unlinkat(dfd, path, 0) == 0)
 		(void)agent_fsync_dir(ag, dfd, QUEUEFILE_STATE_DIR);
 	log_info(w->id, "removed");
 	close(dfd);
