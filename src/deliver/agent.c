@@ -97,6 +97,8 @@
 #define AGENT_DNS_TIMEOUT_MS	2000
 #define AGENT_DNS_TRIES		2
 #define AGENT_RELAY_MAX		(DNS_NAME_MAX + 64)
+#define AGENT_SYNC_MS		20	/* removals made durable within this */
+#define AGENT_SYNC_MAX		256	/* ... or after this many letters */
 #define AGENT_PATH_MAX		(MAILDIR_NAME_MAX * 2 + 64)
 #define MAILDIR_QUEUE_TMP	".tmp"	/* root/.OTHER_SERVERS/.tmp */
 
@@ -220,6 +222,8 @@ struct agent_ctx {
 	long long next_rescan;
 	long long next_sweep;		/* of the claims of every domain */
 	unsigned long tmp_counter;
+	int64_t unsynced_since;		/* the first removal not synced (ms) */
+	unsigned nunsynced;		/* removals not synced */
 	uint64_t last_usec;
 	unsigned id_counter;
 	int status;			/* the exit status once stopped */
@@ -315,7 +319,7 @@ static int agent_make_id(struct agent_ctx *ag, char *id, size_t idlen);
 static int agent_open_domain(struct agent_ctx *ag, const char *domain);
 static int agent_mkdirat(int dfd, const char *name);
 static int agent_fsync_dir(struct agent_ctx *ag, int dfd, const char *path);
-static void agent_sync_claims(struct agent_ctx *ag);
+static void agent_sync_claims(struct agent_ctx *ag, int64_t now, int all);
 static int agent_claim_name(struct agent_ctx *ag, const char *name,
     char *dst, size_t len);
 static void agent_log_outcome(struct agent_ctx *ag, struct agent_work *w,
@@ -715,7 +719,7 @@ agent_teardown(struct agent_ctx *ag)
 
 	while (ag->sessions != NULL)
 		agent_session_free(ag->sessions, 1);
-	agent_sync_claims(ag);
+	agent_sync_claims(ag, 0, 1);
 	for (i = 0; i < AGENT_HASH; i++)
 		for (l = ag->hash[i]; l != NULL; l = next) {
 			next = l->hash_next;
@@ -813,8 +817,8 @@ agent_idle(struct event_loop *loop, void *ctx)
 	int64_t now, wait, w;
 	long long every;
 
-	agent_sync_claims(ag);
 	now = agent_now_ms();
+	agent_sync_claims(ag, now, ag->nsessions == 0);
 	if (ag->log_fd >= 0) {
 		ag->hooks->log_flush(ag->hooks->ctx);
 		event_set(loop, ag->log_fd,
@@ -833,6 +837,8 @@ agent_idle(struct event_loop *loop, void *ctx)
 			wait = (s->work->renewed + every) * 1000 - now;
 	if (ag->nheap > 0 && ag->heap[0]->due - now < wait)
 		wait = ag->heap[0]->due - now;
+	if (ag->nunsynced > 0 && ag->unsynced_since + AGENT_SYNC_MS - now < wait)
+		wait = ag->unsynced_since + AGENT_SYNC_MS - now;
 	if ((w = dns_timeout(ag->dns)) >= 0 && w < wait)
 		wait = w;
 	if (wait < 1)
@@ -1929,15 +1935,23 @@ agent_fsync_dir(struct agent_ctx *ag, int dfd, const char *path)
 }
 
 /*
- * agent_sync_claims - one fsync of each .claim/ that letters left since
- * the last one: the group commit of the removals of a turn of the loop
+ * agent_sync_claims - the group commit of removals: one fsync of each
+ * .claim/ that letters left since the last one, once the first of them
+ * is AGENT_SYNC_MS old or AGENT_SYNC_MAX are waiting (all: now, when any
+ * is). Nothing waits for a removal to be durable: a crash before it
+ * brings the claim back, and the letter is sent twice, as after a crash
+ * between the 250 and the unlink; the window bounds how many.
  */
 static void
-agent_sync_claims(struct agent_ctx *ag)
+agent_sync_claims(struct agent_ctx *ag, int64_t now, int all)
 {
 	struct agent_domain *dom;
 	int dfd;
 
+	if (ag->nunsynced == 0 || (!all && ag->nunsynced < AGENT_SYNC_MAX
+	    && now - ag->unsynced_since < AGENT_SYNC_MS))
+		return;
+	ag->nunsynced = 0;
 	for (dom = ag->domains; dom != NULL; dom = dom->next) {
 		if (!dom->claims_unsynced)
 			continue;
@@ -2721,16 +2735,14 @@ agent_finish(struct agent_ctx *ag, struct agent_work *w,
 		agent_letter_wait(ag, l, due);
 		return;
 	}
-	/*
-	 * The removal is made durable by one fsync of .claim/ for every
-	 * letter that ended in this turn of the loop (agent_sync_claims(),
-	 * before the next poll()): until then a crash may bring the claim
-	 * back, and the letter is sent twice, never zero times.
-	 */
+	/* Made durable with others' by agent_sync_claims(). */
 	if (unlinkat(dfd, claim, 0) < 0)
 		log_warn(w->id, "cannot remove %s/%s", l->dom->name, claim);
-	else
+	else {
 		l->dom->claims_unsynced = 1;
+		if (ag->nunsynced++ == 0)
+			ag->unsynced_since = agent_now_ms();
+	}
 	if (w->has_state && snprintf(path, sizeof(path), "%s/%s",
 	    QUEUEFILE_STATE_DIR, l->name) < (int)sizeof(path)
 	    && unlinkat(dfd, path, 0) == 0)
