@@ -46,8 +46,8 @@ outbound_record() {
 	    -v t1="$6" -v arrived="$7" -v left="$8" -v cpu="$9" \
 	    -v load="$load" 'BEGIN {
 		s = (t1 - t0) / 1e9;
-		printf "outbound\t%s\t%s\t%s\t%.1f\t%.1f\t%.3f\t%s\t%s\t%s\n",
-		    mode, server, run, n / s, cpu / n, s, arrived, left, load
+		printf "outbound\t%s\t%s\t%s\t%.1f\t%.1f\t%.3f\t%s\t%s\t%s\t%s\n",
+		    mode, server, run, n / s, cpu / n, s, arrived, left, load, n
 	}' >> "$results"
 	if [ "$7" -lt "$4" ] || [ "$8" -ne 0 ]; then
 		printf 'fail\toutbound (%s) %s run %s: %s of %s letters at the sink, %s left in the queue\n' \

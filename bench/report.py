@@ -11,7 +11,7 @@ RESULTS.tsv has one tab-separated record a line, written by bench/run:
   datarss  SERVER  RUN  CLIENTS  MIB  BEFORE_BYTES  DURING_BYTES
         PER_CLIENT_BYTES  MODE
   outbound  MODE  SERVER  RUN  LETTERS/S  CPU_US/LETTER  SECONDS  ARRIVED
-        LEFT  LOAD1
+        LEFT  LOAD1  LETTERS
   fail  WHAT
 Every figure printed is the median over RUN. ONDISK/S is "-" for
 smtp-sink, which stores nothing. An idle record without MODE (older
@@ -189,8 +189,7 @@ def main(path):
                 # letters/s, CPU, seconds, at the sink, load; letters
                 row = [num(r[4]), num(r[5]), num(r[6]), num(r[7]),
                        num(r[9])]
-                row.append(round(row[0] * row[2]) if None not in row[0:3:2]
-                           else None)
+                row.append(num(r[10]) if len(r) > 10 else None)
                 outbound[(r[1], r[2])].append(row)
             elif r[0] == "fail":
                 fails.append(r[1])
