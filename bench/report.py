@@ -10,6 +10,8 @@ RESULTS.tsv has one tab-separated record a line, written by bench/run:
         CPU_PCT  MODE]
   datarss  SERVER  RUN  CLIENTS  MIB  BEFORE_BYTES  DURING_BYTES
         PER_CLIENT_BYTES  MODE
+  outbound  MODE  SERVER  RUN  LETTERS/S  CPU_US/LETTER  SECONDS  ARRIVED
+        LEFT  LOAD1  LETTERS
   fail  WHAT
 Every figure printed is the median over RUN. ONDISK/S is "-" for
 smtp-sink, which stores nothing. An idle record without MODE (older
@@ -119,12 +121,48 @@ def datarss_table(datarss):
               fmt(per, 1), verdict))
 
 
+def outbound_table(outbound):
+    """The outbound row (bench/outbound.sh): a queue of letters for one
+    domain delivered to smtp-sink through the relay host; the targets of
+    issue 14: at least 2x Postfix's letters/s, at most 0.3x its CPU."""
+    if not outbound:
+        return
+    for mode in sorted({k[0] for k in outbound}):
+        print()
+        print("== outbound, %s (letters queued for one domain, relayhost "
+              "-> smtp-sink; until the queue is empty) ==" % mode)
+        print("%-18s %8s %10s %14s %9s %9s %10s" % ("server", "letters",
+              "letters/s", "CPU us/letter", "seconds", "at sink",
+              "load avg"))
+        med = {}
+        for server in SERVERS:
+            rows = outbound.get((mode, server))
+            if not rows:
+                continue
+            m = [median([row[i] for row in rows]) for i in range(5)]
+            med[server] = m
+            print("%-18s %8s %10s %14s %9s %9s %10s" % (server,
+                  fmt(rows[0][5]), fmt(m[0]), fmt(m[1]), fmt(m[2], 2),
+                  fmt(m[3]), fmt(m[4], 2)))
+        p, q = med.get("pollsmtpd"), med.get("Postfix")
+        if p is None or q is None:
+            continue
+        print("%-18s %8s %10s %14s" % ("pollsmtpd/Postfix", "",
+              ratio(p[0], q[0]), ratio(p[1], q[1], 3)))
+        print("target: letters/s >= 2x Postfix: %s; CPU per letter <= 0.3x "
+              "Postfix: %s" % (
+                  "met" if p[0] and q[0] and p[0] >= 2 * q[0] else "NOT MET",
+                  "met" if p[1] is not None and q[1]
+                  and p[1] <= 0.3 * q[1] else "NOT MET"))
+
+
 def main(path):
     info = collections.OrderedDict()
     rates = collections.defaultdict(list)	# (mode, server, wl) -> [rows]
     idles = collections.defaultdict(list)	# (mode, server, conns) -> [rows]
     idle_modes = []
     datarss = collections.defaultdict(list)	# (mode, server, n, mib) -> rows
+    outbound = collections.defaultdict(list)	# (mode, server) -> rows
     modes, workloads, fails = [], [], []
     with open(path) as f:
         for line in f:
@@ -147,6 +185,12 @@ def main(path):
             elif r[0] == "datarss":
                 datarss[(r[8], r[1], int(r[3]), int(r[4]))].append(
                     [num(x) for x in r[5:8]])
+            elif r[0] == "outbound":
+                # letters/s, CPU, seconds, at the sink, load; letters
+                row = [num(r[4]), num(r[5]), num(r[6]), num(r[7]),
+                       num(r[9])]
+                row.append(num(r[10]) if len(r) > 10 else None)
+                outbound[(r[1], r[2])].append(row)
             elif r[0] == "fail":
                 fails.append(r[1])
 
@@ -226,6 +270,7 @@ def main(path):
                       fmt(m[4], 2)))
                 summary[(mode, server, conns)] = m + [per]
     datarss_table(datarss)
+    outbound_table(outbound)
     targets(summary, rate_medians)
     if fails:
         print()

@@ -100,6 +100,8 @@
 #define AGENT_DNS_TIMEOUT_MS	2000
 #define AGENT_DNS_TRIES		2
 #define AGENT_RELAY_MAX		(DNS_NAME_MAX + 64)
+#define AGENT_SYNC_MS		20	/* removals made durable within this */
+#define AGENT_SYNC_MAX		256	/* ... or after this many letters */
 #define AGENT_PATH_MAX		(MAILDIR_NAME_MAX * 2 + 64)
 #define MAILDIR_QUEUE_TMP	".tmp"	/* root/.OTHER_SERVERS/.tmp */
 
@@ -150,6 +152,7 @@ struct agent_domain {
 	struct agent_letter *ready_head, *ready_tail;
 	size_t nready;
 	long nsessions;
+	int claims_unsynced;		/* .claim/ changed since its fsync */
 	struct agent_domain *next;
 };
 
@@ -175,6 +178,7 @@ struct agent_work {
 	const char **rcpt_dsn;		/* each recipient's NOTIFY, ORCPT */
 	char mail_dsn[AGENT_DSN_MAX];	/* RET, ENVID for MAIL */
 	struct queuefile_state state;
+	int has_state;			/* .state/NAME was there at the claim */
 	struct buf *headers;		/* its header section */
 	long long arrival;
 	off_t size, offset;		/* file size, next byte of text */
@@ -224,6 +228,8 @@ struct agent_ctx {
 	long long next_rescan;
 	long long next_sweep;		/* of the claims of every domain */
 	unsigned long tmp_counter;
+	int64_t unsynced_since;		/* the first removal not synced (ms) */
+	unsigned nunsynced;		/* removals not synced */
 	uint64_t last_usec;
 	unsigned id_counter;
 	int status;			/* the exit status once stopped */
@@ -325,6 +331,7 @@ static int agent_make_id(struct agent_ctx *ag, char *id, size_t idlen);
 static int agent_open_domain(struct agent_ctx *ag, const char *domain);
 static int agent_mkdirat(int dfd, const char *name);
 static int agent_fsync_dir(struct agent_ctx *ag, int dfd, const char *path);
+static void agent_sync_claims(struct agent_ctx *ag, int64_t now, int all);
 static int agent_claim_name(struct agent_ctx *ag, const char *name,
     char *dst, size_t len);
 static void agent_log_outcome(struct agent_ctx *ag, struct agent_work *w,
@@ -718,6 +725,7 @@ agent_teardown(struct agent_ctx *ag)
 
 	while (ag->sessions != NULL)
 		agent_session_free(ag->sessions, 1);
+	agent_sync_claims(ag, 0, 1);
 	tls_client_free(ag->tls);
 	for (i = 0; i < AGENT_HASH; i++)
 		for (l = ag->hash[i]; l != NULL; l = next) {
@@ -811,9 +819,11 @@ agent_idle(struct event_loop *loop, void *ctx)
 {
 	struct agent_ctx *ag = ctx;
 	const struct agent_session *s;
-	int64_t now = agent_now_ms(), wait, w;
+	int64_t now, wait, w;
 	long long every;
 
+	now = agent_now_ms();
+	agent_sync_claims(ag, now, ag->nsessions == 0);
 	if (ag->log_fd >= 0) {
 		ag->hooks->log_flush(ag->hooks->ctx);
 		event_set(loop, ag->log_fd,
@@ -832,6 +842,8 @@ agent_idle(struct event_loop *loop, void *ctx)
 			wait = (s->work->renewed + every) * 1000 - now;
 	if (ag->nheap > 0 && ag->heap[0]->due - now < wait)
 		wait = ag->heap[0]->due - now;
+	if (ag->nunsynced > 0 && ag->unsynced_since + AGENT_SYNC_MS - now < wait)
+		wait = ag->unsynced_since + AGENT_SYNC_MS - now;
 	if ((w = dns_timeout(ag->dns)) >= 0 && w < wait)
 		wait = w;
 	/*
@@ -2023,6 +2035,37 @@ agent_fsync_dir(struct agent_ctx *ag, int dfd, const char *path)
 	return rc;
 }
 
+/*
+ * agent_sync_claims - the group commit of removals: one fsync of each
+ * .claim/ that letters left since the last one, once the first of them
+ * is AGENT_SYNC_MS old or AGENT_SYNC_MAX are waiting (all: now, when any
+ * is). Nothing waits for a removal to be durable: a crash before it
+ * brings the claim back, and the letter is sent twice, as after a crash
+ * between the 250 and the unlink; the window bounds how many.
+ */
+static void
+agent_sync_claims(struct agent_ctx *ag, int64_t now, int all)
+{
+	struct agent_domain *dom;
+	int dfd;
+
+	if (ag->nunsynced == 0 || (!all && ag->nunsynced < AGENT_SYNC_MAX
+	    && now - ag->unsynced_since < AGENT_SYNC_MS))
+		return;
+	ag->nunsynced = 0;
+	for (dom = ag->domains; dom != NULL; dom = dom->next) {
+		if (!dom->claims_unsynced)
+			continue;
+		dom->claims_unsynced = 0;
+		if ((dfd = agent_open_domain(ag, dom->name)) < 0
+		    || agent_fsync_dir(ag, dfd, QUEUEFILE_CLAIM_DIR) < 0)
+			log_warn("-", "delivery agent: cannot sync %s/%s",
+			    dom->name, QUEUEFILE_CLAIM_DIR);
+		if (dfd >= 0)
+			close(dfd);
+	}
+}
+
 static int
 agent_claim_name(struct agent_ctx *ag, const char *name, char *dst,
     size_t len)
@@ -2093,10 +2136,14 @@ agent_claim(struct agent_ctx *ag, struct agent_letter *l,
 	    < 0 || fstat(w->fd, &st) < 0)
 		goto fail;
 	w->size = st.st_size;
+	/* Absent (1: never tried) is the one case with nothing to remove. */
+	w->has_state = 1;
 	if (snprintf(path, sizeof(path), "%s/%s", QUEUEFILE_STATE_DIR,
 	    l->name) >= (int)sizeof(path)
-	    || queuefile_state_read(dfd, path, &w->state) < 0)
+	    || (rc = queuefile_state_read(dfd, path, &w->state)) < 0)
 		memset(&w->state, 0, sizeof(w->state));
+	else if (rc == 1)
+		w->has_state = 0;
 	forced = l->forced;
 	l->forced = 0;
 	if (!forced && w->state.next_attempt > agent_time()
@@ -2789,11 +2836,17 @@ agent_finish(struct agent_ctx *ag, struct agent_work *w,
 		agent_letter_wait(ag, l, due);
 		return;
 	}
+	/* Made durable with others' by agent_sync_claims(). */
 	if (unlinkat(dfd, claim, 0) < 0)
 		log_warn(w->id, "cannot remove %s/%s", l->dom->name, claim);
-	(void)agent_fsync_dir(ag, dfd, QUEUEFILE_CLAIM_DIR);
-	if (snprintf(path, sizeof(path), "%s/%s", QUEUEFILE_STATE_DIR, l->name)
-	    < (int)sizeof(path) && unlinkat(dfd, path, 0) == 0)
+	else {
+		l->dom->claims_unsynced = 1;
+		if (ag->nunsynced++ == 0)
+			ag->unsynced_since = agent_now_ms();
+	}
+	if (w->has_state && snprintf(path, sizeof(path), "%s/%s",
+	    QUEUEFILE_STATE_DIR, l->name) < (int)sizeof(path)
+	    && unlinkat(dfd, path, 0) == 0)
 		(void)agent_fsync_dir(ag, dfd, QUEUEFILE_STATE_DIR);
 	log_info(w->id, "removed");
 	close(dfd);
