@@ -676,6 +676,13 @@ event_deadline(struct event_loop *loop, int fd, int64_t ms)
 	if (ms < 0) {
 		if (h->heap_at != 0)
 			event_heap_remove(loop, h->heap_at - 1);
+		/*
+		 * An expiry already collected in this iteration, its callback
+		 * not yet run, is withdrawn too: cleared means no timeout.
+		 */
+		if (h->fired_iter != 0 && h->fired_iter == loop->iter
+		    && loop->fired[h->fired_at].u.serial == h->serial)
+			loop->fired[h->fired_at].events &= ~EVENT_TIMEOUT;
 		return;
 	}
 	d.when = event_due_at(ms);
@@ -1175,7 +1182,9 @@ event_collect(struct event_loop *loop, size_t lo, size_t hi)
  * timers. A descriptor deleted (or deleted and registered again) by an
  * earlier callback of this iteration is skipped: its serial no longer
  * matches; a timer deleted or set again has lost its entry. Events are
- * those of the poll() just done; only the timeout is checked again.
+ * those of the poll() just done; only the timeout is checked again (a
+ * deadline set again by an earlier callback drops it here, one cleared
+ * has had it withdrawn by event_deadline()).
  */
 static void
 event_dispatch(struct event_loop *loop, size_t nfired)

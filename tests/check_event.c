@@ -50,6 +50,7 @@ struct record {
 	int stop_after;			/* stop the loop after this many calls */
 	int victim;			/* fd the callback deletes, or -1 */
 	int rearm;			/* fd whose deadline the callback resets */
+	int clear;			/* fd whose deadline the callback clears */
 	int reuse;			/* 1: reopen the victim's number at once */
 	int reused[2];			/* the pipe that took the number */
 };
@@ -68,6 +69,7 @@ record_reset(void)
 	rec.stop_after = 1;
 	rec.victim = -1;
 	rec.rearm = -1;
+	rec.clear = -1;
 	rec.reused[0] = rec.reused[1] = -1;
 }
 
@@ -106,6 +108,10 @@ record_cb(struct event_loop *loop, int fd, int events, void *ctx)
 	if (rec.rearm >= 0 && rec.rearm != fd) {
 		event_deadline(loop, rec.rearm, 10000);
 		rec.rearm = -1;
+	}
+	if (rec.clear >= 0 && rec.clear != fd) {
+		event_deadline(loop, rec.clear, -1);
+		rec.clear = -1;
 	}
 	if (rec.ncalls >= rec.stop_after)
 		event_loop_stop(loop);
@@ -318,6 +324,39 @@ START_TEST(test_rearmed_deadline_respected)
 	event_deadline(loop, a[1], 0);
 	event_deadline(loop, stop[0], 80);
 	rec.rearm = a[1];
+	rec.stop_after = 2;
+	ck_assert_int_eq(event_loop_run(loop), 0);
+	ck_assert_int_eq(rec.ncalls, 2);
+	ck_assert_int_eq(rec.calls[0].fd, a[0]);
+	ck_assert_int_eq(rec.calls[1].fd, stop[0]);
+	event_loop_free(loop);
+	close(a[0]);
+	close(a[1]);
+	close(stop[0]);
+	close(stop[1]);
+}
+END_TEST
+
+/*
+ * Two deadlines pass together; the first callback clears the other's:
+ * the expiry already collected is not delivered (as a timer deleted by
+ * an earlier callback is not called).
+ */
+START_TEST(test_cleared_deadline_not_delivered)
+{
+	struct event_loop *loop = event_loop_new();
+	int a[2], stop[2];
+
+	record_reset();
+	make_pipe(a);
+	make_pipe(stop);
+	ck_assert_int_eq(event_add(loop, a[0], 0, record_cb, NULL), 0);
+	ck_assert_int_eq(event_add(loop, a[1], 0, record_cb, NULL), 0);
+	ck_assert_int_eq(event_add(loop, stop[0], 0, record_cb, NULL), 0);
+	event_deadline(loop, a[0], 0);
+	event_deadline(loop, a[1], 0);
+	event_deadline(loop, stop[0], 80);
+	rec.clear = a[1];
 	rec.stop_after = 2;
 	ck_assert_int_eq(event_loop_run(loop), 0);
 	ck_assert_int_eq(rec.ncalls, 2);
@@ -1567,6 +1606,7 @@ event_suite(void)
 	tcase_add_test(tc, test_deadline_fires_once_not_early);
 	tcase_add_test(tc, test_nearest_deadline_first_and_clear);
 	tcase_add_test(tc, test_rearmed_deadline_respected);
+	tcase_add_test(tc, test_cleared_deadline_not_delivered);
 	tcase_add_test(tc, test_error_reported_unasked);
 	tcase_add_test(tc, test_swap_on_delete_keeps_map);
 	tcase_add_test(tc, test_idle_before_each_poll);
