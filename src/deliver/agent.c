@@ -2546,8 +2546,9 @@ agent_notify(const struct agent_work *w, size_t i,
  * those sent that asked NOTIFY=SUCCESS) to the sender, stored durably:
  * in the sender's Maildir when the sender is local (or to the
  * postmaster when the local part is no user), else queued for the
- * sender's domain. RET=FULL puts the whole letter in (when it is under
- * AGENT_FULL_MAX), ENVID and ORCPT are reported. Returns 0 when stored,
+ * sender's domain. RET=FULL puts the whole letter in a bounce (when it
+ * is under AGENT_FULL_MAX; a "relayed" report carries the headers
+ * whatever RET says, RFC 3461 4.3), ENVID and ORCPT are reported. Returns 0 when stored,
  * or when there is nobody to tell (<>, an address literal, no recipient
  * asked; logged), -1 when it could not be stored (the failed recipients
  * then wait, to try again).
@@ -2583,7 +2584,9 @@ agent_bounce(struct agent_ctx *ag, struct agent_work *w,
 	}
 	n = 0;
 	v = queuefile_param(queuefile_params(w->qf), "RET", &vlen);
-	ret_full = v != NULL && vlen == 4 && strncasecmp(v, "FULL", 4) == 0
+	/* A report of no failure returns the headers (RFC 3461 4.3). */
+	ret_full = kind == AGENT_FAILED && v != NULL && vlen == 4
+	    && strncasecmp(v, "FULL", 4) == 0
 	    && msglen >= 0 && msglen <= AGENT_FULL_MAX;
 	v = queuefile_param(queuefile_params(w->qf), "ENVID", &vlen);
 	if (v == NULL || addr_xtext_decode(v, vlen, envid, sizeof(envid)) < 0)

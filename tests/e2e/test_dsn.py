@@ -161,6 +161,19 @@ class DsnTest(DsnBase):
             r"%s sender delivery status notification" % qid), 10,
             "the notification record")
 
+    def test_success_relayed_report_headers_only_with_ret_full(self):
+        """RET=FULL asks for the message in a report of failure; a
+        "relayed" report carries its headers only (RFC 3461 4.3)."""
+        self.setup_sink("plain.test", dsn=False)
+        self.start()
+        self.dsn_send([("bob@plain.test", "NOTIFY=SUCCESS")], "RET=FULL")
+        wait_until(lambda: self.daemon.files("alice"), 10, "the report")
+        _, parts, fields = self.report(self.bounces()[0])
+        self.assertEqual(fields[1]["Action"], "relayed")
+        self.assertEqual(parts[2].get_content_type(), "text/rfc822-headers")
+        self.assertIn("Subject: dsn test", parts[2].get_payload())
+        self.assertNotIn(b"the body line", self.bounces()[0])
+
     def test_success_with_dsn_passed_on(self):
         """NOTIFY=SUCCESS, next hop with DSN: RET/ENVID on MAIL, NOTIFY
         and ORCPT on RCPT, and no report of ours."""
