@@ -2545,10 +2545,11 @@ agent_notify(const struct agent_work *w, size_t i,
  * failed recipients that want one) or AGENT_SENT (a "relayed" report of
  * those sent that asked NOTIFY=SUCCESS) to the sender, stored durably:
  * in the sender's Maildir when the sender is local (or to the
- * postmaster when the local part is no user), else queued for the
- * sender's domain. RET=FULL puts the whole letter in a bounce (when it
- * is under AGENT_FULL_MAX; a "relayed" report carries the headers
- * whatever RET says, RFC 3461 4.3), ENVID and ORCPT are reported. Returns 0 when stored,
+ * postmaster when the local part, also without its +extension, is no
+ * user), else queued for the sender's domain. RET=FULL puts the whole
+ * letter in a bounce (when it is under AGENT_FULL_MAX; a "relayed"
+ * report carries the headers whatever RET says, RFC 3461 4.3), ENVID
+ * and ORCPT are reported. Returns 0 when stored,
  * or when there is nobody to tell (<>, an address literal, no recipient
  * asked; logged), -1 when it could not be stored (the failed recipients
  * then wait, to try again).
@@ -2562,6 +2563,7 @@ agent_bounce(struct agent_ctx *ag, struct agent_work *w,
 	struct bounce_info bi;
 	struct maildir_copy copy;
 	struct iovec iov[2];
+	struct conf_target target;
 	struct addr a;
 	struct buf *text = NULL, *head = NULL, *full = NULL;
 	char (*diag)[CLIENT_TEXT_MAX + 16] = NULL;
@@ -2598,7 +2600,11 @@ agent_bounce(struct agent_ctx *ag, struct agent_work *w,
 		return 0;
 	}
 	if (conf_is_local_domain(conf, a.domain)) {
-		if ((user = conf_find_user(conf, a.mailbox)) == NULL)
+		/* A user, also with a +extension; else the postmaster. */
+		if (conf_lookup_local(conf, a.mailbox, &target)
+		    && target.user != NULL)
+			user = target.user;
+		else
 			user = conf->postmaster;
 		if (user == NULL || *user == '\0') {
 			log_warnx(w->id, "no bounce: <%s> is no local user and "

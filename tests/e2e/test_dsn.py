@@ -29,12 +29,12 @@ from test_extensions import ExtTestCase, inspect
 class DsnBase(DeliveryTest):
     """Helpers: a client with ESMTP parameters, a sink, a report."""
 
-    def dsn_send(self, rcpts, mail_params=""):
+    def dsn_send(self, rcpts, mail_params="", sender="alice@example.org"):
         """rcpts: [(address, "NOTIFY=... ORCPT=...")]; returns the ID."""
         c = self.daemon.client()
         c.expect_ok("EHLO client.test", 250)
-        c.expect_ok("MAIL FROM:<alice@example.org>%s" %
-                    (" " + mail_params if mail_params else ""), 250)
+        c.expect_ok("MAIL FROM:<%s>%s" % (sender,
+                    " " + mail_params if mail_params else ""), 250)
         for addr, params in rcpts:
             c.expect_ok("RCPT TO:<%s>%s" % (addr, " " + params
                                              if params else ""), 250)
@@ -173,6 +173,20 @@ class DsnTest(DsnBase):
         self.assertEqual(parts[2].get_content_type(), "text/rfc822-headers")
         self.assertIn("Subject: dsn test", parts[2].get_payload())
         self.assertNotIn(b"the body line", self.bounces()[0])
+
+    def test_bounce_to_a_plus_tag_sender_reaches_the_user(self):
+        """A local sender with a +extension gets the bounce in the
+        user's Maildir, not the postmaster's (alice here)."""
+        sink = self.setup_sink("tag.test", dsn=False)
+        sink.rcpt = lambda a: "550 5.1.1 <%s>: no such user" % a
+        self.start()
+        self.dsn_send([("nobody@tag.test", "")], sender="bob+lists@example.org")
+        wait_until(lambda: self.daemon.files("bob"), 10, "the bounce")
+        self.assertEqual(self.daemon.files("alice"), [])
+        with open(os.path.join(self.daemon.maildir("bob"),
+                               self.daemon.files("bob")[0]), "rb") as f:
+            _, _, fields = self.report(f.read())
+        self.assertEqual(fields[1]["Action"], "failed")
 
     def test_success_with_dsn_passed_on(self):
         """NOTIFY=SUCCESS, next hop with DSN: RET/ENVID on MAIL, NOTIFY
