@@ -110,6 +110,9 @@ static void message_init(struct session_message *m,
 static void assert_letter(const char *path, const char *head,
     const char *from, const char *proto, const char *id, time_t before,
     time_t after, const char *text, size_t textlen);
+static void assert_only_letter(const char *dir, const char *head,
+    const char *id, time_t before, time_t after, const char *text,
+    size_t textlen);
 static void done_record(void *ctx, enum session_store_result result,
     const char *id);
 static unsigned count_logged(const char *what);
@@ -377,6 +380,24 @@ assert_letter(const char *path, const char *head, const char *from,
 	    got);
 	ck_assert(memcmp(got + hlen + rlen, text, textlen) == 0);
 	free(got);
+}
+
+/*
+ * assert_only_letter - root/dir holds one file, and it is the letter
+ * head, Received: from the test client with ESMTP under id, then text
+ */
+static void
+assert_only_letter(const char *dir, const char *head, const char *id,
+    time_t before, time_t after, const char *text, size_t textlen)
+{
+	char p[PATH_MAX];
+	char name[MAILDIR_NAME_MAX];
+
+	xpath(p, "%s/%s", root, dir);
+	only_entry(p, name, sizeof(name));
+	xpath(p, "%s/%s/%s", root, dir, name);
+	assert_letter(p, head, "from " HELO " ([" CLIENT "])", "ESMTP", id,
+	    before, after, text, textlen);
 }
 
 static void
@@ -699,8 +720,6 @@ START_TEST(test_flush_text_in_memory)
 	};
 	struct session_message m1, m2;
 	struct done_rec r1, r2;
-	char p[PATH_MAX];
-	char name[MAILDIR_NAME_MAX];
 	time_t before, after;
 	int fd2;
 
@@ -721,27 +740,16 @@ START_TEST(test_flush_text_in_memory)
 	ck_assert_int_eq(r2.result, SESSION_STORE_OK);
 	ck_assert_int_eq(r1.files_seen, 3);
 
-	xpath(p, "%s/alice/new", root);
-	only_entry(p, name, sizeof(name));
-	xpath(p, "%s/alice/new/%s", root, name);
-	assert_letter(p, "Return-Path: <" SENDER ">\n"
+	assert_only_letter("alice/new", "Return-Path: <" SENDER ">\n"
 	    "Delivered-To: alice@example.org\n",
-	    "from " HELO " ([" CLIENT "])", "ESMTP", r1.id, before, after,
-	    text1, sizeof(text1) - 1);
-	xpath(p, "%s/.OTHER_SERVERS/remote.example", root);
-	only_entry(p, name, sizeof(name));
-	xpath(p, "%s/.OTHER_SERVERS/remote.example/%s", root, name);
-	assert_letter(p, "X-Envelope-From: <" SENDER ">\n"
+	    r1.id, before, after, text1, sizeof(text1) - 1);
+	assert_only_letter(".OTHER_SERVERS/remote.example",
+	    "X-Envelope-From: <" SENDER ">\n"
 	    "X-Envelope-To: <r1@remote.example>\n",
-	    "from " HELO " ([" CLIENT "])", "ESMTP", r1.id, before, after,
-	    text1, sizeof(text1) - 1);
-	xpath(p, "%s/bob/new", root);
-	only_entry(p, name, sizeof(name));
-	xpath(p, "%s/bob/new/%s", root, name);
-	assert_letter(p, "Return-Path: <" SENDER ">\n"
+	    r1.id, before, after, text1, sizeof(text1) - 1);
+	assert_only_letter("bob/new", "Return-Path: <" SENDER ">\n"
 	    "Delivered-To: bob@example.org\n",
-	    "from " HELO " ([" CLIENT "])", "ESMTP", r2.id, before, after,
-	    text2, sizeof(text2) - 1);
+	    r2.id, before, after, text2, sizeof(text2) - 1);
 	ck_assert_int_eq(count_files(), 3);
 	(void)close(fd2);
 }

@@ -64,6 +64,8 @@ static void teardown(void);
 static SSL_CTX *client_ctx(void);
 static struct tls *server_tls(void);
 static void pair(int sv[2]);
+static SSL *tls_pair(struct tls *tls, SSL_CTX *cctx, int sv[2],
+    struct io **io);
 static int handshake(struct io *io, SSL *cl);
 static Suite *tls_suite(void);
 static SSL_CTX *server_ctx(void);
@@ -173,6 +175,25 @@ pair(int sv[2])
 {
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0,
 	    sv), 0);
+}
+
+/*
+ * tls_pair - a socket pair: on sv[0] a server-side TLS io of tls (in
+ * *io), on sv[1] a client of cctx about to connect (returned); the
+ * handshake is the caller's
+ */
+static SSL *
+tls_pair(struct tls *tls, SSL_CTX *cctx, int sv[2], struct io **io)
+{
+	SSL *cl;
+
+	pair(sv);
+	ck_assert_ptr_nonnull(*io = io_new(sv[0]));
+	ck_assert_int_eq(io_start_tls(*io, tls), 0);
+	ck_assert_ptr_nonnull(cl = SSL_new(cctx));
+	ck_assert_int_eq(SSL_set_fd(cl, sv[1]), 1);
+	SSL_set_connect_state(cl);
+	return cl;
 }
 
 /*
@@ -325,12 +346,7 @@ START_TEST(test_want_write_repeated)
 	SSL *cl;
 	int sv[2], r, k;
 
-	pair(sv);
-	ck_assert_ptr_nonnull(io = io_new(sv[0]));
-	ck_assert_int_eq(io_start_tls(io, tls), 0);
-	ck_assert_ptr_nonnull(cl = SSL_new(cctx));
-	ck_assert_int_eq(SSL_set_fd(cl, sv[1]), 1);
-	SSL_set_connect_state(cl);
+	cl = tls_pair(tls, cctx, sv, &io);
 	handshake(io, cl);
 
 	memset(chunk, 'w', sizeof(chunk));
@@ -423,12 +439,7 @@ START_TEST(test_close_notify)
 	SSL *cl;
 	int sv[2], r, k;
 
-	pair(sv);
-	ck_assert_ptr_nonnull(io = io_new(sv[0]));
-	ck_assert_int_eq(io_start_tls(io, tls), 0);
-	ck_assert_ptr_nonnull(cl = SSL_new(cctx));
-	ck_assert_int_eq(SSL_set_fd(cl, sv[1]), 1);
-	SSL_set_connect_state(cl);
+	cl = tls_pair(tls, cctx, sv, &io);
 	handshake(io, cl);
 
 	ck_assert_int_eq(io_shutdown(io), 0);
@@ -462,12 +473,7 @@ START_TEST(test_no_renegotiation)
 	int sv[2], k, r = 0, n = -1;
 
 	ck_assert_int_eq(SSL_CTX_set_max_proto_version(cctx, TLS1_2_VERSION), 1);
-	pair(sv);
-	ck_assert_ptr_nonnull(io = io_new(sv[0]));
-	ck_assert_int_eq(io_start_tls(io, tls), 0);
-	ck_assert_ptr_nonnull(cl = SSL_new(cctx));
-	ck_assert_int_eq(SSL_set_fd(cl, sv[1]), 1);
-	SSL_set_connect_state(cl);
+	cl = tls_pair(tls, cctx, sv, &io);
 	handshake(io, cl);
 	ck_assert_int_eq(SSL_version(cl), TLS1_2_VERSION);
 
@@ -507,12 +513,7 @@ START_TEST(test_old_protocol_refused)
 	SSL_CTX_set_security_level(cctx, 0);
 	ck_assert_int_eq(SSL_CTX_set_min_proto_version(cctx, TLS1_VERSION), 1);
 	ck_assert_int_eq(SSL_CTX_set_max_proto_version(cctx, TLS1_1_VERSION), 1);
-	pair(sv);
-	ck_assert_ptr_nonnull(io = io_new(sv[0]));
-	ck_assert_int_eq(io_start_tls(io, tls), 0);
-	ck_assert_ptr_nonnull(cl = SSL_new(cctx));
-	ck_assert_int_eq(SSL_set_fd(cl, sv[1]), 1);
-	SSL_set_connect_state(cl);
+	cl = tls_pair(tls, cctx, sv, &io);
 	r = SSL_do_handshake(cl);
 	ck_assert_int_eq(SSL_get_error(cl, r), SSL_ERROR_WANT_READ);
 	for (k = 0; k < 10 && (r = io_handshake(io)) < 0 && errno == EAGAIN; k++)
