@@ -226,11 +226,13 @@ class DeliveryTlsTest(DeliveryTest):
 
     def wait_deferred(self, qid):
         """The letter qid, queued for remote.test with an attempt made
-        and a last_error, as maildir-inspect shows it."""
+        and a last_error, as maildir-inspect shows it, and back in its
+        domain: the agent writes the state before it gives the claim
+        back, so a letter with its last_error may still be claimed."""
         def letter():
             for l in self.inspect_list():
                 if l["id"] == qid and l["attempts"] >= 1 and \
-                        l["last_error"]:
+                        l["last_error"] and not l["claimed"]:
                     return l
             return None
         return wait_until(letter, 15, "letter %s deferred" % qid)

@@ -53,8 +53,7 @@ version=$(make_var PACKAGE_VERSION)
 if make -C "$BUILDDIR" deb > "$WORK/build.log" 2>&1; then
 	pass "make deb"
 else
-	tail -n 60 "$WORK/build.log"
-	fail "make deb (the end of its log above)"
+	show_build_failure "$WORK/build.log" "make deb"
 	finish
 	exit
 fi

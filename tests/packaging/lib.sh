@@ -37,6 +37,15 @@ check_eq() {
 	if [ "$2" = "$3" ]; then pass "$1"; else fail "$1: got '$2', want '$3'"; fi
 }
 
+# show_build_failure LOG WHAT - a package build failed: the logs of its
+# failing tests (make check with VERBOSE=1 prints them), then its end.
+show_build_failure() {
+	awk '/^(FAIL|ERROR): /{p=1} /^(PASS|SKIP|XFAIL): /{p=0} p' "$1" \
+		| head -n 400
+	tail -n 60 "$1"
+	fail "$2 (the failing tests' logs and the end of its log above)"
+}
+
 finish() {
 	echo "$TEST_NAME: $PASS passed, $FAIL failed"
 	[ "$FAIL" -eq 0 ]

@@ -23,8 +23,7 @@ version=$(make_var PACKAGE_VERSION)
 if make -C "$BUILDDIR" rpm RPMBUILD_FLAGS="${RPMBUILD_FLAGS:-}" > "$WORK/build.log" 2>&1; then
 	pass "make rpm"
 else
-	tail -n 60 "$WORK/build.log"
-	fail "make rpm (the end of its log above)"
+	show_build_failure "$WORK/build.log" "make rpm"
 	finish
 	exit
 fi
