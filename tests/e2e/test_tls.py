@@ -362,8 +362,11 @@ class StartTLS(TLSTestCase):
             waits.append(time.monotonic() - start)
             c.expect_ok("QUIT", 221)
             c.close()
+        # The stall is not chance: every connection would wait its 40 ms.
+        # So the fastest of five says it, and a busy machine that slows
+        # one or two of them down does not.
         waits.sort()
-        self.assertLess(waits[2], 0.030, "EHLO replies took %r s" % waits)
+        self.assertLess(waits[0], 0.030, "EHLO replies took %r s" % waits)
 
     def test_not_tls_after_starttls(self):
         """Plaintext where the handshake should be: the connection is
