@@ -12,6 +12,7 @@ lib_libpollsmtpd_la_SOURCES = \
 	%D%/event.c %D%/event.h \
 	%D%/io.c %D%/io.h \
 	%D%/tls.c %D%/tls.h \
-	%D%/spool.c %D%/spool.h
+	%D%/spool.c %D%/spool.h \
+	%D%/child.c %D%/child.h
 lib_libpollsmtpd_la_CFLAGS = $(AM_CFLAGS) $(LIBCONFIG_CFLAGS) $(LIBIDN2_CFLAGS)
 lib_libpollsmtpd_la_LIBADD = $(LIBCONFIG_LIBS) $(LIBIDN2_LIBS)

@@ -26,7 +26,8 @@ UNIT_TESTS = \
 	tests/check_client \
 	tests/check_dns \
 	tests/check_bounce \
-	tests/check_claim
+	tests/check_claim \
+	tests/check_child
 # The TLS io and context, against an OpenSSL client in the same process.
 if HAVE_OPENSSL
 UNIT_TESTS += tests/check_tls
@@ -61,6 +62,11 @@ tests_check_claim_SOURCES = %D%/check_claim.c
 tests_check_claim_CFLAGS = $(TEST_CFLAGS)
 tests_check_claim_CPPFLAGS = $(DELIVER_TEST_CPPFLAGS)
 tests_check_claim_LDADD = $(DELIVER_TEST_LIBS)
+
+tests_check_child_SOURCES = %D%/check_child.c
+tests_check_child_CFLAGS = $(TEST_CFLAGS)
+tests_check_child_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_check_child_LDADD = $(TEST_LIBS)
 
 tests_check_buf_SOURCES = %D%/check_buf.c
 tests_check_buf_CFLAGS = $(TEST_CFLAGS)

@@ -58,7 +58,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/inotify.h>
-#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -72,6 +71,7 @@
 #include "agent.h"
 #include "bounce.h"
 #include "buf.h"
+#include "child.h"
 #include "claim.h"
 #include "client.h"
 #include "conf.h"
@@ -243,7 +243,6 @@ static long long agent_time(void);
 static int64_t agent_now_ms(void);
 static int agent_setup(struct agent_ctx *ag, int parent_fd);
 static void agent_teardown(struct agent_ctx *ag);
-static void agent_close_others(const int *keep, size_t nkeep);
 static void agent_idle(struct event_loop *loop, void *ctx);
 static void agent_signal(struct event_loop *loop, int fd, int events,
     void *ctx);
@@ -538,25 +537,6 @@ agent_reply(struct client_reply *r, int code, const char *status,
 	va_end(ap);
 }
 
-/* agent_close_others - every descriptor above 2 but those kept */
-static void
-agent_close_others(const int *keep, size_t nkeep)
-{
-	struct rlimit rl;
-	long fd, max = 1024;
-	size_t i;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
-		max = (long)rl.rlim_cur;
-	for (fd = 3; fd < max; fd++) {
-		for (i = 0; i < nkeep; i++)
-			if (keep[i] == fd)
-				break;
-		if (i == nkeep)
-			(void)close((int)fd);
-	}
-}
-
 int
 agent_run(const struct conf *conf, int parent_fd,
     const struct agent_hooks *hooks)
@@ -607,7 +587,7 @@ agent_setup(struct agent_ctx *ag, int parent_fd)
 	if (ag->log_fd >= 0)
 		keep[nkeep++] = ag->log_fd;
 	/* Nothing of the daemon's: listeners, clients, the logger's pipe. */
-	agent_close_others(keep, nkeep);
+	child_close_others(keep, nkeep);
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_IGN;

@@ -55,7 +55,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -63,6 +62,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "child.h"
 #include "log.h"
 #include "logger.h"
 
@@ -106,7 +106,6 @@ static int logger_send(struct logger *lg, char type, const char *data,
 static int logger_fork(struct logger *lg, int first);
 static void logger_free(struct logger *lg);
 static int logger_open_file(const char *path);
-static void logger_close_others(int keep1, int keep2, int keep3);
 static __attribute__((noreturn)) void logger_child_main(struct logger *lg,
     int first);
 static long logger_ms_since(const struct timespec *then);
@@ -480,20 +479,6 @@ logger_fork(struct logger *lg, int first)
 	return 0;
 }
 
-/* logger_close_others - close every descriptor above 2 but the three kept */
-static void
-logger_close_others(int keep1, int keep2, int keep3)
-{
-	struct rlimit rl;
-	long fd, max = 1024;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
-		max = (long)rl.rlim_cur;
-	for (fd = 3; fd < max; fd++)
-		if (fd != keep1 && fd != keep2 && fd != keep3)
-			(void)close((int)fd);
-}
-
 /*
  * logger_detach_stdio - the logger needs no terminal: its standard input
  * and output (and standard error, unless that is its log) go to
@@ -653,6 +638,7 @@ static void
 logger_child_main(struct logger *lg, int first)
 {
 	struct pollfd pfd[2];
+	int keep[3];
 	char c;
 
 	/*
@@ -666,7 +652,10 @@ logger_child_main(struct logger *lg, int first)
 	signal(SIGCHLD, SIG_DFL);
 	log_set_sink(NULL, NULL);
 	close(lg->pipe_wr);
-	logger_close_others((int)lg->mq, lg->pipe_rd, lg->log_fd);
+	keep[0] = (int)lg->mq;
+	keep[1] = lg->pipe_rd;
+	keep[2] = lg->log_fd;
+	child_close_others(keep, 3);
 	logger_detach_stdio(*lg->path == '\0');
 
 	if (first && lg->uid != (uid_t)-1 && geteuid() == 0) {
