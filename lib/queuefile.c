@@ -590,6 +590,24 @@ queuefile_param(const char *params, const char *name, size_t *len)
 	return NULL;
 }
 
+int
+queuefile_notify(const char *params, const char *what)
+{
+	const char *v, *end;
+	size_t len, k, wlen = strlen(what);
+
+	if ((v = queuefile_param(params, "NOTIFY", &len)) == NULL)
+		return -1;
+	for (end = v + len; v < end; v += k + 1) {
+		k = strcspn(v, ",");
+		if (k > (size_t)(end - v))
+			k = (size_t)(end - v);
+		if (k == wlen && strncasecmp(v, what, k) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 size_t
 queuefile_envelope_len(const struct queuefile *qf)
 {

@@ -40,7 +40,11 @@
  *	queuefile_rcpt_params() the parameters of recipient i ("" when
  *	none). queuefile_smtputf8() tells whether the sender's parameters
  *	say SMTPUTF8. queuefile_param() finds one parameter in a params
- *	string: its value and length, or NULL.
+ *	string: its value and length, or NULL. queuefile_notify() tells
+ *	whether a recipient's params ask NOTIFY for what ("SUCCESS",
+ *	"FAILURE", "DELAY"; RFC 3461 4.1): 1 when its list names it, 0
+ *	when not, -1 when there is no NOTIFY (each caller has its default:
+ *	a bounce is owed for a failure, a success report is not).
  *	queuefile_envelope_len() is the offset of the Received: line, where
  *	the message (its header section first) begins.
  *
@@ -118,6 +122,7 @@ const char *queuefile_rcpt_params(const struct queuefile *qf, size_t i);
 int queuefile_smtputf8(const struct queuefile *qf);
 const char *queuefile_param(const char *params, const char *name,
     size_t *len);
+int queuefile_notify(const char *params, const char *what);
 size_t queuefile_envelope_len(const struct queuefile *qf);
 
 struct queuefile_state {

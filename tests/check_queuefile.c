@@ -250,6 +250,31 @@ START_TEST(test_dsn_params)
 }
 END_TEST
 
+START_TEST(test_notify)
+{
+	/* Whole keywords of the list, any case; "SUCCESS" is no "SUCC". */
+	ck_assert_int_eq(queuefile_notify("NOTIFY=SUCCESS,FAILURE "
+	    "ORCPT=rfc822;r+40remote.example", "FAILURE"), 1);
+	ck_assert_int_eq(queuefile_notify("NOTIFY=success,failure",
+	    "SUCCESS"), 1);
+	ck_assert_int_eq(queuefile_notify("NOTIFY=SUCCESS", "FAILURE"), 0);
+	ck_assert_int_eq(queuefile_notify("NOTIFY=SUCCESS", "SUCC"), 0);
+	ck_assert_int_eq(queuefile_notify("NOTIFY=SUCC", "SUCCESS"), 0);
+	ck_assert_int_eq(queuefile_notify("NOTIFY=NEVER", "FAILURE"), 0);
+	ck_assert_int_eq(queuefile_notify("NOTIFY=DELAY,SUCCESS", "SUCCESS"),
+	    1);
+	/* The list ends at its parameter: the next one is not read. */
+	ck_assert_int_eq(queuefile_notify("NOTIFY=DELAY FAILURE", "FAILURE"),
+	    0);
+	ck_assert_int_eq(queuefile_notify("NOTIFY= ORCPT=rfc822;x",
+	    "FAILURE"), 0);
+	/* No NOTIFY: each caller's default. */
+	ck_assert_int_eq(queuefile_notify("", "FAILURE"), -1);
+	ck_assert_int_eq(queuefile_notify("ORCPT=rfc822;NOTIFY", "FAILURE"),
+	    -1);
+}
+END_TEST
+
 START_TEST(test_smtputf8_envelope)
 {
 	/* SMTPUTF8: UTF-8 addresses; the directory is the A-label's. */
@@ -608,6 +633,7 @@ queuefile_suite(void)
 	tcase_add_test(tc, test_truncated_everywhere);
 	tcase_add_test(tc, test_read_fd);
 	tcase_add_test(tc, test_read_fd_long_line);
+	tcase_add_test(tc, test_notify);
 	tcase_add_test(tc, test_header_len);
 	tcase_add_test(tc, test_read_headers);
 	suite_add_tcase(s, tc);

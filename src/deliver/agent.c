@@ -2501,23 +2501,13 @@ static int
 agent_notify(const struct agent_work *w, size_t i,
     const struct agent_outcome *o, int kind)
 {
-	const char *v, *end;
-	size_t len, k;
-	const char *what = kind == AGENT_SENT ? "SUCCESS" : "FAILURE";
+	int asked;
 
 	if (o->kind != kind || (kind == AGENT_SENT && o->dsn_offered))
 		return 0;
-	v = queuefile_param(queuefile_rcpt_params(w->qf, i), "NOTIFY", &len);
-	if (v == NULL)
-		return kind == AGENT_FAILED;
-	for (end = v + len; v < end; v += k + 1) {
-		k = strcspn(v, ",");
-		if (v + k > end)
-			k = (size_t)(end - v);
-		if (k == strlen(what) && strncasecmp(v, what, k) == 0)
-			return 1;
-	}
-	return 0;
+	asked = queuefile_notify(queuefile_rcpt_params(w->qf, i),
+	    kind == AGENT_SENT ? "SUCCESS" : "FAILURE");
+	return asked < 0 ? kind == AGENT_FAILED : asked;
 }
 
 /*

@@ -736,20 +736,8 @@ deliver_stage(struct deliver *d, const char *session_id,
 static int
 deliver_notify_success(const struct session_rcpt *r)
 {
-	const char *v, *end;
-	size_t len, k;
-
-	if (r->mailbox == NULL || r->params == NULL
-	    || (v = queuefile_param(r->params, "NOTIFY", &len)) == NULL)
-		return 0;
-	for (end = v + len; v < end; v += k + 1) {
-		k = strcspn(v, ",");
-		if (k > (size_t)(end - v))
-			k = (size_t)(end - v);
-		if (k == 7 && strncasecmp(v, "SUCCESS", 7) == 0)
-			return 1;
-	}
-	return 0;
+	return r->mailbox != NULL && r->params != NULL
+	    && queuefile_notify(r->params, "SUCCESS") == 1;
 }
 
 /*
