@@ -23,7 +23,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -182,7 +181,7 @@ stop_dnsmasq(void)
 struct run {
 	struct event_loop *loop;
 	struct dns *dns;
-	int timer_fd;
+	struct event_timer *timer;	/* c-ares's next timeout */
 	int done;
 	struct dns_result result;
 };
@@ -198,34 +197,24 @@ run_done(void *ctx, const struct dns_result *r)
 }
 
 static void
-run_timer(struct event_loop *loop, int fd, int events, void *ctx)
+run_timer(struct event_loop *loop, struct event_timer *t, void *ctx)
 {
 	struct run *run = ctx;
-	uint64_t n;
 
 	(void)loop;
-	(void)events;
-	while (read(fd, &n, sizeof(n)) == (ssize_t)sizeof(n))
-		continue;
+	(void)t;
 	dns_process_timeouts(run->dns);
 }
 
+/* run_idle - before each poll(), the timer at c-ares's next timeout */
 static void
 run_idle(struct event_loop *loop, void *ctx)
 {
 	struct run *run = ctx;
-	struct itimerspec its;
 	int ms = dns_timeout(run->dns);
 
 	(void)loop;
-	memset(&its, 0, sizeof(its));
-	if (ms >= 0) {
-		if (ms == 0)
-			ms = 1;
-		its.it_value.tv_sec = ms / 1000;
-		its.it_value.tv_nsec = (ms % 1000) * 1000000L;
-	}
-	timerfd_settime(run->timer_fd, 0, &its, NULL);
+	event_timer_set(run->timer, ms);
 }
 
 static void
@@ -238,10 +227,8 @@ run_setup(struct run *run, int timeout_ms)
 	ck_assert_ptr_nonnull(run->loop);
 	run->dns = dns_new(run->loop, servers, 1, timeout_ms, 1);
 	ck_assert_ptr_nonnull(run->dns);
-	run->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK);
-	ck_assert_int_ge(run->timer_fd, 0);
-	ck_assert_int_eq(event_add(run->loop, run->timer_fd, EVENT_READ,
-	    run_timer, run), 0);
+	run->timer = event_timer_add(run->loop, -1, run_timer, run);
+	ck_assert_ptr_nonnull(run->timer);
 	event_set_idle(run->loop, run_idle, run);
 }
 
@@ -249,8 +236,7 @@ static void
 run_free(struct run *run)
 {
 	dns_free(run->dns);
-	event_del(run->loop, run->timer_fd);
-	close(run->timer_fd);
+	event_timer_del(run->timer);
 	event_loop_free(run->loop);
 }
 
