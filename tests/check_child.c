@@ -42,10 +42,14 @@ is_open(int fd)
 	return fcntl(fd, F_GETFD) != -1 || errno != EBADF;
 }
 
-/* refuse_close_range - close_range(2) answers ENOSYS from now on */
+/*
+ * refuse_close_range - close_range(2) answers ENOSYS from now on (with
+ * kernel headers too old to name it, the library falls back anyway)
+ */
 static void
 refuse_close_range(void)
 {
+#ifdef SYS_close_range
 	struct sock_filter filter[] = {
 		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
 		    offsetof(struct seccomp_data, nr)),
@@ -64,6 +68,7 @@ refuse_close_range(void)
 	/* The filter must really be in the way, or the test proves nothing. */
 	if (syscall(SYS_close_range, 3U, 2U, 0U) != -1 || errno != ENOSYS)
 		_exit(101);
+#endif
 }
 
 /*
