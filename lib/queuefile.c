@@ -99,6 +99,7 @@ static int qf_feed(struct qf_parser *p, const char *data, size_t len,
     int eof, size_t *used);
 static int qf_begin(struct qf_parser *p, struct queuefile_error *err);
 static int qf_finish(struct qf_parser *p, int step, struct queuefile **qfp);
+static int qf_empty_line(const char *p, const char *end);
 
 /* qf_malformed - record why the envelope is malformed */
 static int
@@ -620,12 +621,12 @@ queuefile_header_len(const char *data, size_t len, int *complete)
 	const char *lf, *end = data + len;
 
 	*complete = 1;
-	if (len > 0 && data[0] == '\n')
+	if (qf_empty_line(data, end))
 		return 0;
 	for (lf = data; lf < end; lf++) {
 		if ((lf = memchr(lf, '\n', (size_t)(end - lf))) == NULL)
 			break;
-		if (lf + 1 < end && lf[1] == '\n')
+		if (qf_empty_line(lf + 1, end))
 			return (size_t)(lf + 1 - data);
 	}
 	*complete = 0;
@@ -651,14 +652,31 @@ queuefile_read_headers(int fd, off_t offset, struct buf *out)
 			return 0;
 		/* The empty line may begin in the chunk before this one. */
 		for (i = 0; i < (size_t)n; i++) {
-			if (chunk[i] == '\n' && at_line_start)
+			if (at_line_start
+			    && qf_empty_line(chunk + i, chunk + n))
 				return buf_append(out, chunk, i);
+			/* A CR that ends the chunk: read again from it. */
+			if (at_line_start && chunk[i] == '\r' && i > 0
+			    && i + 1 == (size_t)n)
+				break;
 			at_line_start = chunk[i] == '\n';
 		}
-		if (buf_append(out, chunk, (size_t)n) < 0)
+		if (buf_append(out, chunk, i) < 0)
 			return -1;
-		offset += n;
+		offset += (off_t)i;
 	}
+}
+
+/*
+ * qf_empty_line - whether the line at p (before end) is empty:
+ * LF alone, or CR LF in a text kept as it was received (BINARYMIME,
+ * RFC 3030), whose lines end in CR LF
+ */
+static int
+qf_empty_line(const char *p, const char *end)
+{
+	return p < end && (*p == '\n'
+	    || (*p == '\r' && p + 1 < end && p[1] == '\n'));
 }
 
 int

@@ -51,11 +51,12 @@
  *	queuefile_header_len() tells how many bytes at the start of data
  *	belong to a header section: every line up to, not including, the
  *	first empty line (*complete = 1), or all of data when it holds no
- *	empty line (*complete = 0).
+ *	empty line (*complete = 0). An empty line is an LF alone, or a CR
+ *	LF: a BINARYMIME text is kept as received, with CR LF line ends.
  *	queuefile_read_headers() appends to out the header section that
  *	starts at offset in the file open on fd (for a queue file: offset
  *	queuefile_envelope_len()), reading no further than the empty line
- *	that ends it or the end of the file.
+ *	(either kind) that ends it or the end of the file.
  *
  *	The delivery state of a letter NAME in <domain>/ is the file
  *	<domain>/.state/NAME (for a letter in error/: error/.state/NAME),

@@ -560,6 +560,63 @@ START_TEST(test_header_len)
 	ck_assert_int_eq(complete, 1);
 	ck_assert_uint_eq(queuefile_header_len("", 0, &complete), 0);
 	ck_assert_int_eq(complete, 0);
+	/* BINARYMIME, kept as received: CR LF ends the header section. */
+	m = "Received: x\nSubject: y\r\n\r\nbody \xff\x00\n\nmore\n";
+	ck_assert_uint_eq(queuefile_header_len(m, strlen(m), &complete),
+	    strlen("Received: x\nSubject: y\r\n"));
+	ck_assert_int_eq(complete, 1);
+	ck_assert_uint_eq(queuefile_header_len("\r\nbody\n", 7, &complete), 0);
+	ck_assert_int_eq(complete, 1);
+	/* A CR inside a line, or one at the end, ends nothing. */
+	m = "Subject: y\r\nX: a\rb\r\n\r";
+	ck_assert_uint_eq(queuefile_header_len(m, strlen(m), &complete),
+	    strlen(m));
+	ck_assert_int_eq(complete, 0);
+}
+END_TEST
+
+/*
+ * A BINARYMIME text's empty line CR LF, with its CR the last byte of a
+ * read chunk: the section ends before it, nothing of the body is read.
+ */
+START_TEST(test_read_headers_crlf)
+{
+	const char *env = "X-Envelope-From: <a@example.net> BODY=BINARYMIME\n"
+	    "X-Envelope-To: <r@remote.example>\n";
+	struct buf *file = buf_new(1024 * 1024);
+	struct buf *out = buf_new(1024 * 1024);
+	size_t hdrlen, at;
+	int fd;
+
+	for (at = QUEUEFILE_CHUNK - 1; at <= QUEUEFILE_CHUNK + 1; at++) {
+		buf_reset(file);
+		buf_reset(out);
+		ck_assert_int_eq(buf_printf(file, "%s" RECEIVED "X-Filler: ",
+		    env), 0);
+		/* The empty line's CR at offset at of the read. */
+		while (buf_len(file) < strlen(env) + at - 2)
+			ck_assert_int_eq(buf_append(file, "f", 1), 0);
+		ck_assert_int_eq(buf_append(file, "\r\n", 2), 0);
+		hdrlen = buf_len(file) - strlen(env);
+		ck_assert_uint_eq(hdrlen, at);
+		ck_assert_int_eq(buf_append(file, "\r\nbinary \xff\x00\n\n"
+		    "more\r\n", 19), 0);
+		fd = temp_file(buf_data(file), buf_len(file));
+		ck_assert_int_eq(queuefile_read_headers(fd, (off_t)strlen(env),
+		    out), 0);
+		ck_assert_uint_eq(buf_len(out), hdrlen);
+		ck_assert_int_eq(memcmp(buf_data(out), buf_data(file)
+		    + strlen(env), hdrlen), 0);
+		ck_assert_int_eq(close(fd), 0);
+	}
+	/* A text that is one CR: read whole, and the read ends. */
+	buf_reset(out);
+	fd = temp_file("\r", 1);
+	ck_assert_int_eq(queuefile_read_headers(fd, 0, out), 0);
+	ck_assert_uint_eq(buf_len(out), 1);
+	ck_assert_int_eq(close(fd), 0);
+	buf_free(file);
+	buf_free(out);
 }
 END_TEST
 
@@ -636,6 +693,7 @@ queuefile_suite(void)
 	tcase_add_test(tc, test_notify);
 	tcase_add_test(tc, test_header_len);
 	tcase_add_test(tc, test_read_headers);
+	tcase_add_test(tc, test_read_headers_crlf);
 	suite_add_tcase(s, tc);
 	return s;
 }
