@@ -337,6 +337,100 @@ START_TEST(test_delivered)
 }
 END_TEST
 
+/*
+ * RFC 6533: a UTF-8 recipient makes the report global: its type, the
+ * notice's charset, the utf-8 address type for that recipient only, and
+ * the headers as message/global-headers.
+ */
+START_TEST(test_global_recipient)
+{
+	struct bounce_info bi;
+	struct bounce_rcpt r[2];
+	struct buf *b = buf_new(65536);
+	const char *t, *report, *hdrs;
+
+	info(&bi, r);
+	r[0].rcpt = "j\xc3\xb6rg@b\xc3\xbc" "cher.example";
+	ck_assert_int_eq(bounce_is_global(&bi), 1);
+	ck_assert_int_eq(bounce_format(&bi, b), 0);
+	t = buf_data(b);
+	ck_assert_ptr_nonnull(strstr(t, "\nContent-Type: multipart/report; "
+	    "report-type=global-delivery-status;\n"));
+	ck_assert_ptr_nonnull(strstr(t, "Content-Type: text/plain; "
+	    "charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n"));
+	ck_assert_ptr_nonnull(strstr(t, "\n<j\xc3\xb6rg@b\xc3\xbc" "cher.example>: "
+	    "smtp; 550"));
+	report = strstr(t, "Content-Type: message/global-delivery-status\n\n"
+	    "Reporting-MTA: dns; mx.example.org\n");
+	ck_assert_ptr_nonnull(report);
+	ck_assert_ptr_nonnull(strstr(report, "\n\nFinal-Recipient: utf-8; "
+	    "j\xc3\xb6rg@b\xc3\xbc" "cher.example\nAction: failed\n"));
+	/* An ASCII address keeps the rfc822 type. */
+	ck_assert_ptr_nonnull(strstr(report, "\n\nFinal-Recipient: rfc822; "
+	    "late@remote.example\n"));
+	hdrs = strstr(t, "Content-Type: message/global-headers\n\n");
+	ck_assert_ptr_nonnull(hdrs);
+	ck_assert(hdrs > report);
+	ck_assert_ptr_nonnull(strstr(hdrs, headers));
+	ck_assert_ptr_null(strstr(t, "message/delivery-status"));
+	ck_assert_ptr_null(strstr(t, "text/rfc822-headers"));
+	ck_assert_ptr_null(strstr(t, "us-ascii"));
+	buf_free(b);
+}
+END_TEST
+
+/* A UTF-8 sender, or UTF-8 in the text returned, is enough too. */
+START_TEST(test_global_sender_and_text)
+{
+	static const char utf8_headers[] = "Subject: Gr\xc3\xbc\xc3\x9f"
+	    "e\nFrom: <a@example.org>\n";
+	static const char whole[] = "Subject: Gr\xc3\xbc\xc3\x9f" "e\n\nbody\n";
+	struct bounce_info bi;
+	struct bounce_rcpt r[2];
+	struct buf *b = buf_new(65536);
+	const char *t;
+
+	info(&bi, r);
+	ck_assert_int_eq(bounce_is_global(&bi), 0);
+	bi.sender = "\xc3\xa5sa@example.org";
+	ck_assert_int_eq(bounce_is_global(&bi), 1);
+	ck_assert_int_eq(bounce_format(&bi, b), 0);
+	t = buf_data(b);
+	ck_assert_ptr_nonnull(strstr(t, "\nTo: <\xc3\xa5sa@example.org>\n"));
+	ck_assert_ptr_nonnull(strstr(t, "report-type=global-delivery-status"));
+	buf_reset(b);
+
+	info(&bi, r);
+	bi.headers = utf8_headers;
+	bi.headers_len = sizeof(utf8_headers) - 1;
+	ck_assert_int_eq(bounce_is_global(&bi), 1);
+	/* RET=FULL: the text returned is the message, as message/global. */
+	bi.message = whole;
+	bi.message_len = sizeof(whole) - 1;
+	ck_assert_int_eq(bounce_is_global(&bi), 1);
+	ck_assert_int_eq(bounce_format(&bi, b), 0);
+	t = buf_data(b);
+	ck_assert_ptr_nonnull(strstr(t, "Content-Type: message/global\n\n"
+	    "Subject: Gr\xc3\xbc\xc3\x9f" "e\n\nbody\n"));
+	ck_assert_ptr_nonnull(strstr(t, "\n\nFinal-Recipient: rfc822; "
+	    "nobody@remote.example\n"));
+	buf_reset(b);
+
+	/* ASCII message returned whole, UTF-8 only in headers not sent. */
+	info(&bi, r);
+	bi.message = "Subject: x\n\nbody\n";
+	bi.message_len = strlen(bi.message);
+	bi.headers = utf8_headers;
+	bi.headers_len = sizeof(utf8_headers) - 1;
+	ck_assert_int_eq(bounce_is_global(&bi), 0);
+	ck_assert_int_eq(bounce_format(&bi, b), 0);
+	t = buf_data(b);
+	ck_assert_ptr_nonnull(strstr(t, "Content-Type: message/rfc822\n\n"));
+	ck_assert_ptr_nonnull(strstr(t, "report-type=delivery-status;"));
+	buf_free(b);
+}
+END_TEST
+
 static Suite *
 bounce_suite(void)
 {
@@ -352,6 +446,8 @@ bounce_suite(void)
 	tcase_add_test(tc, test_envid_orcpt);
 	tcase_add_test(tc, test_relayed);
 	tcase_add_test(tc, test_delivered);
+	tcase_add_test(tc, test_global_recipient);
+	tcase_add_test(tc, test_global_sender_and_text);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -2563,13 +2563,15 @@ agent_bounce(struct agent_ctx *ag, struct agent_work *w,
 	v = queuefile_param(queuefile_params(w->qf), "ENVID", &vlen);
 	if (v == NULL || addr_xtext_decode(v, vlen, envid, sizeof(envid)) < 0)
 		envid[0] = '\0';
+	/* Under SMTPUTF8 the sender may be UTF-8: the report is, too. */
 	if (snprintf(path, sizeof(path), "<%s>", sender) >= (int)sizeof(path)
-	    || addr_parse_path(path, strlen(path), 0, &a, &used) != ADDR_OK) {
+	    || addr_parse_path(path, strlen(path), queuefile_smtputf8(w->qf)
+	    ? ADDR_ALLOW_UTF8 : 0, &a, &used) != ADDR_OK) {
 		log_warnx(w->id, "no bounce: the sender <%s> is no address",
 		    sender);
 		return 0;
 	}
-	if (conf_is_local_domain(conf, a.domain)) {
+	if (!a.literal && conf_is_local_domain(conf, a.ace)) {
 		/* A user, also with a +extension; else the postmaster. */
 		if (conf_lookup_local(conf, a.mailbox, &target)
 		    && target.user != NULL)
@@ -2581,7 +2583,7 @@ agent_bounce(struct agent_ctx *ag, struct agent_work *w,
 			    "there is no postmaster", sender);
 			return 0;
 		}
-	} else if (a.literal || !addr_domain_is_safe(a.domain)) {
+	} else if (a.literal || !addr_domain_is_safe(a.ace)) {
 		log_warnx(w->id, "no bounce: <%s> cannot be queued", sender);
 		return 0;
 	}
@@ -2653,9 +2655,10 @@ agent_bounce(struct agent_ctx *ag, struct agent_work *w,
 		    "Received: by %s (pollsmtpd) id %s; %s\n", sender,
 		    conf->hostname, id, date) < 0)
 			goto done;
-	} else if (buf_printf(head, "X-Envelope-From: <>\nX-Envelope-To: <%s>\n"
-	    "Received: by %s (pollsmtpd) id %s; %s\n", sender,
-	    conf->hostname, id, date) < 0)
+	} else if (buf_printf(head, "X-Envelope-From: <>%s\n"
+	    "X-Envelope-To: <%s>\nReceived: by %s (pollsmtpd) id %s; %s\n",
+	    bounce_is_global(&bi) ? " SMTPUTF8" : "", sender, conf->hostname,
+	    id, date) < 0)
 		goto done;
 	iov[0].iov_base = (void *)buf_data(head);
 	iov[0].iov_len = buf_len(head);
@@ -2663,7 +2666,7 @@ agent_bounce(struct agent_ctx *ag, struct agent_work *w,
 	iov[1].iov_len = buf_len(text);
 	memset(&copy, 0, sizeof(copy));
 	copy.mailbox = user;
-	copy.domain = user == NULL ? a.domain : NULL;
+	copy.domain = user == NULL ? a.ace : NULL;
 	copy.iov = iov;
 	copy.iovcnt = 2;
 	copy.text_fd = -1;

@@ -8,8 +8,17 @@
  *	that it cannot occur in the text it separates (the original headers
  *	are the only text not ours, and a header line that begins with
  *	"--" and this ID would have to be made for it). Every value that
- *	came from elsewhere (addresses, replies of remote servers) has been
- *	checked or cleaned by the client engine: printable ASCII only.
+ *	came from elsewhere has been checked or cleaned: replies of remote
+ *	servers by the client engine (printable ASCII only), addresses and
+ *	headers by the session (printable ASCII, or good UTF-8 under
+ *	SMTPUTF8).
+ *	A report that holds UTF-8 is internationalized as RFC 6533 says:
+ *	report-type=global-delivery-status, the notice in charset utf-8, a
+ *	message/global-delivery-status part whose UTF-8 addresses have the
+ *	utf-8 address type (written as they are, its "utf-8-address" form),
+ *	and the returned text as message/global-headers or message/global
+ *	(RFC 6532 3.7). A report all in ASCII stays as RFC 3464 has it, so
+ *	that every reader understands it.
  * DIAGNOSTICS
  *	See bounce.h.
  */
@@ -22,6 +31,41 @@
 
 #include "bounce.h"
 #include "buf.h"
+
+static int bounce_has_8bit(const char *s, size_t len);
+
+/* bounce_has_8bit - whether s[0 .. len - 1] holds a byte over 0x7f */
+static int
+bounce_has_8bit(const char *s, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if ((unsigned char)s[i] > 0x7f)
+			return 1;
+	return 0;
+}
+
+int
+bounce_is_global(const struct bounce_info *bi)
+{
+	const struct bounce_rcpt *r;
+	size_t i;
+
+	if (bounce_has_8bit(bi->sender, strlen(bi->sender)))
+		return 1;
+	for (i = 0; i < bi->nrcpts; i++) {
+		r = &bi->rcpts[i];
+		if (bounce_has_8bit(r->rcpt, strlen(r->rcpt))
+		    || (r->orcpt != NULL
+		    && bounce_has_8bit(r->orcpt, strlen(r->orcpt))))
+			return 1;
+	}
+	/* What goes back: the whole text, or the headers (always when delivered). */
+	if (bi->message != NULL && !bi->delivered)
+		return bounce_has_8bit(bi->message, bi->message_len);
+	return bounce_has_8bit(bi->headers, bi->headers_len);
+}
 
 int
 bounce_format_date(time_t t, char *dst, size_t dstlen)
@@ -51,7 +95,7 @@ bounce_format(const struct bounce_info *bi, struct buf *out)
 	const struct bounce_rcpt *r;
 	const char *part, *action, *message = bi->message;
 	size_t i, message_len = bi->message_len;
-	int n, rc = 0;
+	int n, rc = 0, global = bounce_is_global(bi);
 
 	/*
 	 * RFC 3461 4.3: RET chooses what a report of failure returns; one
@@ -84,21 +128,24 @@ bounce_format(const struct bounce_info *bi, struct buf *out)
 	    "Message-ID: <%s@%s>\n"
 	    "Auto-Submitted: auto-replied\n"
 	    "MIME-Version: 1.0\n"
-	    "Content-Type: multipart/report; report-type=delivery-status;\n"
+	    "Content-Type: multipart/report; report-type=%sdelivery-status;\n"
 	    "\tboundary=\"%s\"\n"
 	    "\n"
 	    "This is a MIME-encapsulated message.\n"
 	    "\n"
 	    "--%s\n"
 	    "Content-Description: Notification\n"
-	    "Content-Type: text/plain; charset=us-ascii\n"
+	    "Content-Type: text/plain; charset=%s\n"
+	    "%s"
 	    "\n"
 	    "This is the mail system at host %s.\n"
 	    "\n",
 	    bi->hostname, bi->sender, bi->relayed || bi->delivered
 	    ? "Successful Mail Delivery Report"
 	    : "Undelivered Mail Returned to Sender", now, bi->id, bi->hostname,
-	    boundary, boundary, bi->hostname);
+	    global ? "global-" : "", boundary, boundary,
+	    global ? "utf-8" : "us-ascii",
+	    global ? "Content-Transfer-Encoding: 8bit\n" : "", bi->hostname);
 	if (bi->delivered)
 		rc |= buf_printf(out,
 		    "Your message (queue ID %s) was delivered to the mailboxes\n"
@@ -130,9 +177,9 @@ bounce_format(const struct bounce_info *bi, struct buf *out)
 	    "\n"
 	    "--%s\n"
 	    "Content-Description: Delivery report\n"
-	    "Content-Type: message/delivery-status\n"
+	    "Content-Type: message/%sdelivery-status\n"
 	    "\n",
-	    boundary);
+	    boundary, global ? "global-" : "");
 	/* RFC 3464 2.2: Original-Envelope-Id first, then Reporting-MTA. */
 	if (bi->envid != NULL)
 		rc |= buf_printf(out, "Original-Envelope-Id: %s\n", bi->envid);
@@ -148,11 +195,13 @@ bounce_format(const struct bounce_info *bi, struct buf *out)
 		if (r->orcpt != NULL)
 			rc |= buf_printf(out, "Original-Recipient: %s\n",
 			    r->orcpt);
+		/* RFC 6533 3: a UTF-8 address has the utf-8 type. */
 		rc |= buf_printf(out,
-		    "Final-Recipient: rfc822; %s\n"
+		    "Final-Recipient: %s; %s\n"
 		    "Action: %s\n"
 		    "Status: %s\n",
-		    r->rcpt, action, r->status);
+		    bounce_has_8bit(r->rcpt, strlen(r->rcpt)) ? "utf-8"
+		    : "rfc822", r->rcpt, action, r->status);
 		if (r->remote_mta != NULL)
 			rc |= buf_printf(out, "Remote-MTA: dns; %s\n",
 			    r->remote_mta);
@@ -173,7 +222,8 @@ bounce_format(const struct bounce_info *bi, struct buf *out)
 	    "Content-Description: %s\n"
 	    "Content-Type: %s\n"
 	    "\n",
-	    boundary, part, message != NULL ? "message/rfc822"
+	    boundary, part, message != NULL ? (global ? "message/global"
+	    : "message/rfc822") : global ? "message/global-headers"
 	    : "text/rfc822-headers");
 	if (message != NULL) {
 		/* RET=FULL (RFC 3461 4.3): the message as it came. */

@@ -27,6 +27,10 @@
  *	"delivered", and the headers only whatever message says (RFC 3461
  *	4.3: RET concerns reports of failure; one without failure SHOULD
  *	return the headers only).
+ *	bounce_is_global() tells whether the report holds UTF-8 (the
+ *	sender, a reported address, or the returned text: SMTPUTF8, RFC
+ *	6531): bounce_format() then writes it internationalized (RFC 6533),
+ *	and it must travel with SMTPUTF8.
  *	bounce_format_date() writes an RFC 5322 date (UTC, "+0000"),
  *	independent of the locale.
  * DIAGNOSTICS
@@ -69,6 +73,7 @@ struct bounce_info {
 };
 
 int bounce_format(const struct bounce_info *bi, struct buf *out);
+int bounce_is_global(const struct bounce_info *bi);
 int bounce_format_date(time_t t, char *dst, size_t dstlen);
 
 #endif

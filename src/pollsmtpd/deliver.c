@@ -776,36 +776,28 @@ deliver_is_ascii(const char *s)
  * for bounces), else the queue of the sender's domain, which the agent
  * drains like any letter. Returns 1, or 0 when the report cannot be
  * made (logged; the message is stored all the same): a sender that is
- * an address literal or UTF-8, UTF-8 recipients (RFC 6533's utf-8
- * address type is not written), no postmaster.
+ * an address literal or cannot be queued, no postmaster. Under SMTPUTF8
+ * the sender and the recipients may be UTF-8: the report is then
+ * internationalized (RFC 6533, bounce.c).
  */
 static int
 deliver_report_dest(struct deliver *d, const char *id,
     const struct session_message *msg, struct deliver_report *report)
 {
 	const struct conf *conf = d->conf;
-	const struct session_rcpt *r;
 	struct conf_target t;
 	char path[ADDR_PATH_MAX + 3];
 	struct addr a;
-	size_t i, used;
+	size_t used;
 	int n;
 
-	for (i = 0; i < msg->nrcpts; i++) {
-		r = &msg->rcpts[i];
-		if (deliver_notify_success(r) && (!deliver_is_ascii(r->address)
-		    || (r->original != NULL && !deliver_is_ascii(r->original)))) {
-			log_warnx(id, "no success report: <%s> is a UTF-8 "
-			    "address", r->address);
-			return 0;
-		}
-	}
 	n = snprintf(path, sizeof(path), "<%s>", msg->sender);
 	if (n < 0 || (size_t)n >= sizeof(path)
-	    || addr_parse_path(path, (size_t)n, 0, &a, &used) != ADDR_OK
+	    || addr_parse_path(path, (size_t)n, msg->smtputf8
+	    ? ADDR_ALLOW_UTF8 : 0, &a, &used) != ADDR_OK
 	    || used != (size_t)n) {
 		log_warnx(id, "no success report: the sender <%s> is no "
-		    "ASCII address", msg->sender);
+		    "address", msg->sender);
 		return 0;
 	}
 	if (!a.literal && conf_is_local_domain(conf, a.ace)) {
@@ -947,8 +939,9 @@ deliver_report_build(struct deliver *d, const struct session_message *msg,
 		    sizeof(d->report_orcpt[n])) == 0)
 			br->orcpt = d->report_orcpt[n];
 		else if (r->original != NULL && (len = snprintf(
-		    d->report_orcpt[n], sizeof(d->report_orcpt[n]),
-		    "rfc822;%s", r->original)) > 0
+		    d->report_orcpt[n], sizeof(d->report_orcpt[n]), "%s;%s",
+		    deliver_is_ascii(r->original) ? "rfc822" : "utf-8",
+		    r->original)) > 0
 		    && (size_t)len < sizeof(d->report_orcpt[n]))
 			br->orcpt = d->report_orcpt[n];
 		n++;
@@ -993,8 +986,9 @@ deliver_report_build(struct deliver *d, const struct session_message *msg,
 		return -1;
 	if (report->mailbox != NULL ? buf_printf(d->report_head,
 	    "Return-Path: <>\nDelivered-To: %s\n", msg->sender) < 0
-	    : buf_printf(d->report_head, "X-Envelope-From: <>\n"
-	    "X-Envelope-To: <%s>\n", msg->sender) < 0)
+	    : buf_printf(d->report_head, "X-Envelope-From: <>%s\n"
+	    "X-Envelope-To: <%s>\n", bounce_is_global(&bi) ? " SMTPUTF8"
+	    : "", msg->sender) < 0)
 		return -1;
 	if (buf_printf(d->report_head, "Received: by %s (pollsmtpd) id %s; "
 	    "%s\n", conf->hostname, report->id, date) < 0)

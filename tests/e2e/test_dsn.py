@@ -63,6 +63,19 @@ class DsnBase(DeliveryTest):
         return msg, parts, fields
 
 
+    @staticmethod
+    def wire(s):
+        """s as the harness client sends it: its UTF-8 bytes, one
+        latin-1 character each."""
+        return s.encode("utf-8").decode("latin-1")
+
+    @staticmethod
+    def logged(s):
+        """s as a log record has it: 8-bit bytes as \\xHH, as a regex."""
+        return re.escape("".join(
+            chr(b) if 0x20 <= b < 0x7f else "\\x%02x" % b
+            for b in s.encode("utf-8")))
+
 
 class DsnTest(DsnBase):
 
@@ -209,6 +222,69 @@ class DsnTest(DsnBase):
         self.assertFalse(self.log_has(r"%s sender delivery status" % qid))
 
 
+class GlobalDsnTest(DsnBase):
+    """SMTPUTF8 letters (RFC 6531) whose reports hold UTF-8 are
+    internationalized as RFC 6533 says, and reach a UTF-8 sender."""
+
+    def test_utf8_recipient_bounce_is_global(self):
+        """A UTF-8 recipient fails: alice's bounce is a
+        global-delivery-status report with the utf-8 address type."""
+        sink = self.setup_sink("utf8.test", dsn=False)
+        sink.ehlo = sink.ehlo + ["SMTPUTF8"]
+        sink.rcpt = lambda a: "550 5.1.1 no such user"
+        self.start()
+        rcpt = "j\u00f6rg@utf8.test"
+        self.dsn_send([(self.wire(rcpt), "")], "SMTPUTF8")
+        wait_until(lambda: self.daemon.files("alice"), 10, "the bounce")
+        self.wait_empty("utf8.test")
+        # The agent said SMTPUTF8 to the sink, which refused the RCPT.
+        self.assertTrue([l for l in sink.transcripts[0]
+                         if l.startswith("C: MAIL") and "SMTPUTF8" in l])
+        raw = self.bounces()[0]
+        self.assertIn(b"report-type=global-delivery-status;", raw)
+        self.assertIn(b"Content-Type: text/plain; charset=utf-8\n", raw)
+        self.assertIn(b"Content-Type: message/global-delivery-status\n\n",
+                      raw)
+        self.assertIn(("\n\nFinal-Recipient: utf-8; %s\nAction: failed\n"
+                       "Status: 5.1.1\n" % rcpt).encode(), raw)
+        self.assertIn(("\n<%s>: smtp; 550 5.1.1" % rcpt).encode(), raw)
+        self.assertIn(b"Content-Type: message/global-headers\n\n", raw)
+        for ascii_only in (b"message/delivery-status", b"rfc822-headers",
+                           b"us-ascii"):
+            self.assertNotIn(ascii_only, raw)
+
+    def test_utf8_sender_gets_its_bounce_with_smtputf8(self):
+        """A UTF-8 sender of another domain: its bounce is queued with
+        SMTPUTF8 and sent on to the sender's server, MAIL FROM:<>
+        SMTPUTF8 and the sender as it was given (before, the agent
+        could not read the sender and stored no bounce at all)."""
+        sink = self.setup_sink("hard8.test", dsn=False)
+        sink.ehlo = sink.ehlo + ["SMTPUTF8"]
+        sink.rcpt = lambda a: ("550 5.1.1 no such user"
+                               if a.startswith("nobody") else "250 2.1.5 Ok")
+        self.dns.mx("sender8.test", "mx.hard8.test", 10)
+        self.start()
+        sender = "\u00e5sa@sender8.test"
+        self.dsn_send([("nobody@hard8.test", "")], "SMTPUTF8",
+                      sender=self.wire(sender))
+
+        def bounce():
+            return [l for l in sink.letters if l[0].startswith("MAIL FROM:<>")]
+        got = wait_until(bounce, 15, "the bounce at the sender's server")
+        mail, rcpts, data = got[0]
+        self.assertIn("SMTPUTF8", mail.upper().split())
+        self.assertEqual([r.encode("latin-1").decode("utf-8") for r in rcpts],
+                         [sender])
+        self.assertIn(("\r\nTo: <%s>\r\n" % sender).encode(), data)
+        self.assertIn(b"report-type=global-delivery-status;", data)
+        self.assertIn(b"\r\nFinal-Recipient: rfc822; nobody@hard8.test\r\n",
+                      data)
+        self.wait_empty("hard8.test")
+        self.wait_empty("sender8.test")
+        self.assert_logged(r"non-delivery notification: \w+ \(to <%s>\)"
+                           % self.logged(sender))
+
+
 class BinarymimeTest(DsnBase):
 
     BODY = (b"Subject: binary\r\n\r\n.leading dot\r\nbare LF\nbare CR\r"
@@ -254,9 +330,15 @@ class BinarymimeTest(DsnBase):
         self.bdat_send("bob@nobin.test")
         wait_until(lambda: self.daemon.files("alice"), 10, "the bounce")
         self.wait_empty("nobin.test")
-        _, _, fields = self.report(self.bounces()[0])
+        _, parts, fields = self.report(self.bounces()[0])
         self.assertEqual(fields[1]["Status"], "5.6.3")
         self.assertEqual(sink.letters, [])
+        # The text is kept with its CR LFs: its header section ends at
+        # the CR LF empty line, and none of the binary body is returned.
+        self.assertEqual(parts[2].get_content_type(), "text/rfc822-headers")
+        self.assertIn("Subject: binary", parts[2].get_payload())
+        self.assertNotIn(b".leading dot", self.bounces()[0])
+        self.assertNotIn(b"\xff\xfe", self.bounces()[0])
         wait_until(lambda: sink.transcripts, 10, "the sink's transcript")
         self.assertFalse([l for l in sink.transcripts[0]
                           if l.startswith("C: MAIL")])
@@ -287,8 +369,10 @@ class LocalSuccessReport(ExtTestCase):
         for addr, opts in rcpts:
             code, _ = s.rcpt(addr, list(opts))
             self.assertEqual(code, 250, addr)
-        code, text = s.data("From: <%s>\r\nSubject: dsn local\r\n\r\n%s"
-                            % (sender or "nobody@example.org", self.BODY))
+        # Bytes: a UTF-8 sender (SMTPUTF8) is UTF-8 in From: too.
+        code, text = s.data(("From: <%s>\r\nSubject: dsn local\r\n\r\n%s"
+                             % (sender or "nobody@example.org", self.BODY))
+                            .encode("utf-8"))
         self.assertEqual(code, 250, text)
         s.quit()
         return re.search(rb"queued as (\w+)", text).group(1).decode()
@@ -444,6 +528,31 @@ class LocalSuccessReport(ExtTestCase):
             ("rfc822; alice+lists@example.org", None, "delivered")])
         self.wait_logged(r"%s from=<> to=<bob@example\.org> success "
                          r"report of %s, 3 recipients delivered" % (rid, qid))
+
+    def test_utf8_sender_gets_a_global_report(self):
+        """SMTPUTF8 and a UTF-8 sender of another domain: the report is
+        queued with SMTPUTF8 for it, internationalized (RFC 6533), and
+        maildir-inspect reads the queue file (before, no report was
+        made for a UTF-8 address)."""
+        sender = "\u00e5sa@remote.example"
+        qid = self.smtp_send(sender, [("carol@example.org",
+                                       ["NOTIFY=SUCCESS"])], ["SMTPUTF8"])
+        self.assertEqual(len(self.d.files("carol")), 1)
+        names = self.d.queue_files("remote.example")
+        self.assertEqual(len(names), 1)
+        rid = names[0].split(".")[1]
+        raw = self.d.read_queue("remote.example", names[0])
+        self.assertTrue(raw.startswith(("X-Envelope-From: <> SMTPUTF8\n"
+                                        "X-Envelope-To: <%s>\n" % sender)
+                                       .encode()), raw[:200])
+        self.assertIn(("\nTo: <%s>\n" % sender).encode(), raw)
+        self.assertIn(b"report-type=global-delivery-status;", raw)
+        self.assertIn(b"\n\nFinal-Recipient: rfc822; carol@example.org\n"
+                      b"Action: delivered\n", raw)
+        st, out = inspect(self.d, "check")
+        self.assertEqual(st, 0, out)
+        self.wait_logged(r"%s success report %s queued for <%s>"
+                         % (qid, rid, DsnBase.logged(sender)))
 
     def test_no_report(self):
         """NOTIFY=NEVER, FAILURE or none, and the null sender: the
