@@ -6,7 +6,9 @@
  *	the envelope with a reason or returns one that keeps its promises:
  *	at least one recipient, the message starting at a "Received:" line
  *	inside the data, printable fields, and an envelope that, written out
- *	again in the queue-file format, reads back the same.
+ *	again in the queue-file format, reads back the same. The header
+ *	section found in memory ends at an empty line (LF or CR LF), and
+ *	the one read from a file of the same bytes is the same.
  */
 #include "config.h"
 
@@ -14,11 +16,49 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "queuefile.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void check_headers(const char *data, size_t size);
+
+/*
+ * check_headers - what queuefile_header_len() finds in memory ends where
+ * an empty line begins, and queuefile_read_headers() reads the same
+ * bytes from a file
+ */
+static void
+check_headers(const char *data, size_t size)
+{
+	struct buf *out;
+	size_t hlen;
+	int complete, fd;
+
+	hlen = queuefile_header_len(data, size, &complete);
+	if (hlen > size)
+		abort();
+	if (complete && !(hlen < size && (data[hlen] == '\n'
+	    || (data[hlen] == '\r' && hlen + 1 < size
+	    && data[hlen + 1] == '\n'))))
+		abort();
+	if (!complete && hlen != size)
+		abort();
+	if ((fd = memfd_create("fuzz_queuefile", MFD_CLOEXEC)) < 0)
+		return;
+	if ((out = buf_new(size + 1)) != NULL
+	    && write(fd, data, size) == (ssize_t)size) {
+		if (queuefile_read_headers(fd, 0, out) < 0
+		    || buf_len(out) != hlen
+		    || (hlen > 0 && memcmp(buf_data(out), data, hlen) != 0))
+			abort();
+	}
+	buf_free(out);
+	(void)close(fd);
+}
 
 /*
  * check_printable - no control byte; 8-bit bytes only in an envelope
@@ -39,12 +79,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct queuefile *qf = NULL, *again = NULL;
 	struct queuefile_error err;
 	struct buf *b;
-	size_t i, off, hlen;
-	int complete, r;
+	size_t i, off;
+	int r;
 
-	hlen = queuefile_header_len((const char *)data, size, &complete);
-	if (hlen > size)
-		abort();
+	check_headers((const char *)data, size);
 	r = queuefile_parse((const char *)data, size, &qf, &err);
 	if (r == 1) {
 		if (memchr(err.reason, '\0', sizeof(err.reason)) == NULL ||
