@@ -360,7 +360,11 @@ START_TEST(test_global_recipient)
 	    "charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n"));
 	ck_assert_ptr_nonnull(strstr(t, "\n<j\xc3\xb6rg@b\xc3\xbc" "cher.example>: "
 	    "smtp; 550"));
-	report = strstr(t, "Content-Type: message/global-delivery-status\n\n"
+	ck_assert_ptr_nonnull(strstr(t, "report-type=global-delivery-status;"
+	    "\n\tboundary=\"0000000100000Z001/mx.example.org\"\n"
+	    "Content-Transfer-Encoding: 8bit\n\n"));
+	report = strstr(t, "Content-Type: message/global-delivery-status\n"
+	    "Content-Transfer-Encoding: 8bit\n\n"
 	    "Reporting-MTA: dns; mx.example.org\n");
 	ck_assert_ptr_nonnull(report);
 	ck_assert_ptr_nonnull(strstr(report, "\n\nFinal-Recipient: utf-8; "
@@ -368,7 +372,8 @@ START_TEST(test_global_recipient)
 	/* An ASCII address keeps the rfc822 type. */
 	ck_assert_ptr_nonnull(strstr(report, "\n\nFinal-Recipient: rfc822; "
 	    "late@remote.example\n"));
-	hdrs = strstr(t, "Content-Type: message/global-headers\n\n");
+	hdrs = strstr(t, "Content-Type: message/global-headers\n"
+	    "Content-Transfer-Encoding: 8bit\n\n");
 	ck_assert_ptr_nonnull(hdrs);
 	ck_assert(hdrs > report);
 	ck_assert_ptr_nonnull(strstr(hdrs, headers));
@@ -410,7 +415,8 @@ START_TEST(test_global_sender_and_text)
 	ck_assert_int_eq(bounce_is_global(&bi), 1);
 	ck_assert_int_eq(bounce_format(&bi, b), 0);
 	t = buf_data(b);
-	ck_assert_ptr_nonnull(strstr(t, "Content-Type: message/global\n\n"
+	ck_assert_ptr_nonnull(strstr(t, "Content-Type: message/global\n"
+	    "Content-Transfer-Encoding: 8bit\n\n"
 	    "Subject: Gr\xc3\xbc\xc3\x9f" "e\n\nbody\n"));
 	ck_assert_ptr_nonnull(strstr(t, "\n\nFinal-Recipient: rfc822; "
 	    "nobody@remote.example\n"));
@@ -427,6 +433,7 @@ START_TEST(test_global_sender_and_text)
 	t = buf_data(b);
 	ck_assert_ptr_nonnull(strstr(t, "Content-Type: message/rfc822\n\n"));
 	ck_assert_ptr_nonnull(strstr(t, "report-type=delivery-status;"));
+	ck_assert_ptr_null(strstr(t, "Content-Transfer-Encoding"));
 	buf_free(b);
 }
 END_TEST

@@ -96,6 +96,8 @@ bounce_format(const struct bounce_info *bi, struct buf *out)
 	const char *part, *action, *message = bi->message;
 	size_t i, message_len = bi->message_len;
 	int n, rc = 0, global = bounce_is_global(bi);
+	/* UTF-8 is 8-bit text: the whole and every part say so. */
+	const char *cte = global ? "Content-Transfer-Encoding: 8bit\n" : "";
 
 	/*
 	 * RFC 3461 4.3: RET chooses what a report of failure returns; one
@@ -130,6 +132,7 @@ bounce_format(const struct bounce_info *bi, struct buf *out)
 	    "MIME-Version: 1.0\n"
 	    "Content-Type: multipart/report; report-type=%sdelivery-status;\n"
 	    "\tboundary=\"%s\"\n"
+	    "%s"
 	    "\n"
 	    "This is a MIME-encapsulated message.\n"
 	    "\n"
@@ -143,9 +146,8 @@ bounce_format(const struct bounce_info *bi, struct buf *out)
 	    bi->hostname, bi->sender, bi->relayed || bi->delivered
 	    ? "Successful Mail Delivery Report"
 	    : "Undelivered Mail Returned to Sender", now, bi->id, bi->hostname,
-	    global ? "global-" : "", boundary, boundary,
-	    global ? "utf-8" : "us-ascii",
-	    global ? "Content-Transfer-Encoding: 8bit\n" : "", bi->hostname);
+	    global ? "global-" : "", boundary, cte, boundary,
+	    global ? "utf-8" : "us-ascii", cte, bi->hostname);
 	if (bi->delivered)
 		rc |= buf_printf(out,
 		    "Your message (queue ID %s) was delivered to the mailboxes\n"
@@ -178,8 +180,9 @@ bounce_format(const struct bounce_info *bi, struct buf *out)
 	    "--%s\n"
 	    "Content-Description: Delivery report\n"
 	    "Content-Type: message/%sdelivery-status\n"
+	    "%s"
 	    "\n",
-	    boundary, global ? "global-" : "");
+	    boundary, global ? "global-" : "", cte);
 	/* RFC 3464 2.2: Original-Envelope-Id first, then Reporting-MTA. */
 	if (bi->envid != NULL)
 		rc |= buf_printf(out, "Original-Envelope-Id: %s\n", bi->envid);
@@ -221,10 +224,11 @@ bounce_format(const struct bounce_info *bi, struct buf *out)
 	    "--%s\n"
 	    "Content-Description: %s\n"
 	    "Content-Type: %s\n"
+	    "%s"
 	    "\n",
 	    boundary, part, message != NULL ? (global ? "message/global"
 	    : "message/rfc822") : global ? "message/global-headers"
-	    : "text/rfc822-headers");
+	    : "text/rfc822-headers", cte);
 	if (message != NULL) {
 		/* RET=FULL (RFC 3461 4.3): the message as it came. */
 		if (message_len > 0)

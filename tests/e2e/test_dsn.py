@@ -243,12 +243,13 @@ class GlobalDsnTest(DsnBase):
         raw = self.bounces()[0]
         self.assertIn(b"report-type=global-delivery-status;", raw)
         self.assertIn(b"Content-Type: text/plain; charset=utf-8\n", raw)
-        self.assertIn(b"Content-Type: message/global-delivery-status\n\n",
-                      raw)
+        self.assertIn(b"Content-Type: message/global-delivery-status\n"
+                      b"Content-Transfer-Encoding: 8bit\n\n", raw)
         self.assertIn(("\n\nFinal-Recipient: utf-8; %s\nAction: failed\n"
                        "Status: 5.1.1\n" % rcpt).encode(), raw)
         self.assertIn(("\n<%s>: smtp; 550 5.1.1" % rcpt).encode(), raw)
-        self.assertIn(b"Content-Type: message/global-headers\n\n", raw)
+        self.assertIn(b"Content-Type: message/global-headers\n"
+                      b"Content-Transfer-Encoding: 8bit\n\n", raw)
         for ascii_only in (b"message/delivery-status", b"rfc822-headers",
                            b"us-ascii"):
             self.assertNotIn(ascii_only, raw)
