@@ -36,7 +36,10 @@
  *	daemon's signalfd, a message queue) is always busy.
  *
  *	Going quiet is checked for at most every quiet_after / 4 ms, on the
- *	busy run only. After O_ASYNC is set, one poll() of that descriptor
+ *	busy run only. The loop wakes for a check when a busy descriptor is
+ *	due to go quiet (next_quiet_due), even with nothing else to do: else
+ *	a burst of clients that go idle together would stay polled until
+ *	the next event, which may be a deadline minutes away. After O_ASYNC is set, one poll() of that descriptor
  *	with timeout 0 closes the race with data that came just before:
  *	a descriptor found ready stays busy.
  *
@@ -222,6 +225,7 @@ struct event_loop {
 	int64_t now;			/* clock at the last wake-up */
 	int64_t quiet_after;		/* ms without events; < 0: never quiet */
 	int64_t next_quiet_check;
+	int64_t next_quiet_due;		/* a busy one may go quiet; or none */
 	int64_t next_full_scan;
 	int full_scan;			/* SIGIO came: poll everything next */
 	size_t woken_lo;		/* first slot woken by a signal, or SIZE_MAX */
@@ -265,6 +269,8 @@ static int event_async(int fd, int on);
 static void event_wake(struct event_loop *loop, size_t slot);
 static int event_try_quiet(struct event_loop *loop, size_t slot);
 static void event_quiet_check(struct event_loop *loop);
+static void event_quiet_due(struct event_loop *loop,
+    const struct event_handler *h);
 static int event_poll_timeout(struct event_loop *loop, int full);
 static void event_fire(struct event_loop *loop, size_t slot, int events,
     size_t *nfired);
@@ -299,6 +305,7 @@ event_loop_new(void)
 	loop->now = event_clock();
 	loop->quiet_after = EVENT_QUIET_AFTER_MS;
 	loop->next_quiet_check = loop->now;
+	loop->next_quiet_due = EVENT_NO_DEADLINE;
 	loop->next_full_scan = loop->now + EVENT_FULL_SCAN_MS;
 	loop->sigfd = -1;
 	loop->woken_lo = SIZE_MAX;
@@ -495,6 +502,7 @@ event_add(struct event_loop *loop, int fd, int events, event_fn fn, void *ctx)
 	h->ctx = ctx;
 	h->serial = loop->next_serial++;
 	h->last_active = loop->now;
+	event_quiet_due(loop, h);
 	loop->slot_of[fd] = (int)i + 1;
 	event_swap(loop, i, loop->nbusy++);
 	return 0;
@@ -521,6 +529,9 @@ event_set(struct event_loop *loop, int fd, int events)
 	 */
 	if ((loop->pfds[i].events & ~old) != 0 && loop->handlers[i].async)
 		event_wake(loop, (size_t)i);
+	/* No longer waiting to write: it may go quiet in its time. */
+	if ((old & POLLOUT) && !(loop->pfds[i].events & POLLOUT))
+		event_quiet_due(loop, &loop->handlers[i]);
 }
 
 void
@@ -873,6 +884,7 @@ event_loop_quiet_after(struct event_loop *loop, int64_t ms)
 
 	loop->quiet_after = ms;
 	loop->next_quiet_check = loop->now;
+	loop->next_quiet_due = loop->now;
 	if (ms >= 0)
 		return;
 	/* Never quiet: every descriptor is polled again from now on. */
@@ -989,6 +1001,7 @@ event_wake(struct event_loop *loop, size_t slot)
 		(void)event_async(loop->pfds[slot].fd, 0);
 	h->async = 0;
 	h->last_active = loop->now;
+	event_quiet_due(loop, h);
 	event_swap(loop, slot, loop->nbusy++);
 }
 
@@ -1059,17 +1072,39 @@ event_quiet_check(struct event_loop *loop)
 	    || loop->now < loop->next_quiet_check)
 		return;
 	loop->next_quiet_check = loop->now + loop->quiet_after / 4;
+	loop->next_quiet_due = EVENT_NO_DEADLINE;
 	since = loop->now - loop->quiet_after;
 	for (i = loop->nbusy; i > 0; i--) {
 		struct event_handler *h = &loop->handlers[i - 1];
 
-		if (h->last_active > since || h->kind == EVENT_KIND_ALWAYS
+		if (h->kind == EVENT_KIND_ALWAYS
 		    || (loop->pfds[i - 1].events & POLLOUT))
 			continue;
-		(void)event_try_quiet(loop, i - 1);
-		if (loop->no_quiet)
-			return;
+		/* Too recent, or found ready: its turn comes later. */
+		if (h->last_active > since || !event_try_quiet(loop, i - 1)) {
+			if (loop->no_quiet)
+				return;
+			/* The signalfd's event_add() may have moved handlers. */
+			h = &loop->handlers[i - 1];
+			if (h->kind != EVENT_KIND_ALWAYS)
+				event_quiet_due(loop, h);
+		}
 	}
+}
+
+/*
+ * event_quiet_due - busy h may go quiet quiet_after ms after its last
+ * event: the loop must wake by then, even with nothing else to do, or a
+ * burst of descriptors that all go idle together stays polled until the
+ * next event (a deadline minutes away)
+ */
+static void
+event_quiet_due(struct event_loop *loop, const struct event_handler *h)
+{
+	int64_t due = h->last_active + loop->quiet_after;
+
+	if (due < loop->next_quiet_due)
+		loop->next_quiet_due = due;
 }
 
 /* ---------------------------------------------------------------- the loop */
@@ -1083,7 +1118,7 @@ static int
 event_poll_timeout(struct event_loop *loop, int full)
 {
 	int64_t nearest = event_heap_nearest(loop);
-	int64_t wait;
+	int64_t wait, due;
 
 	if (loop->again || full) {
 		/* Work is left for the next iteration: look, do not sleep. */
@@ -1092,6 +1127,14 @@ event_poll_timeout(struct event_loop *loop, int full)
 	}
 	if (loop->nbusy < loop->n && loop->next_full_scan < nearest)
 		nearest = loop->next_full_scan;
+	/* The next quiet check that has a descriptor to make quiet. */
+	if (loop->quiet_after >= 0 && !loop->no_quiet
+	    && loop->next_quiet_due != EVENT_NO_DEADLINE) {
+		due = loop->next_quiet_due > loop->next_quiet_check
+		    ? loop->next_quiet_due : loop->next_quiet_check;
+		if (due < nearest)
+			nearest = due;
+	}
 	if (nearest == EVENT_NO_DEADLINE)
 		return -1;
 	if (nearest <= loop->now)

@@ -993,6 +993,85 @@ START_TEST(test_quiet_lost_signal)
 END_TEST
 
 /*
+ * Descriptors that all go idle together, with nothing else to wake the
+ * loop before a timer far away: they go quiet in their time, not at the
+ * timer's wake-up (the loop wakes for the quiet check they are due),
+ * and then the loop sleeps: a handful of iterations, no busy polling.
+ */
+#define BURST_N		20
+#define BURST_LOOK_MS	400
+
+struct burst {
+	int fds[BURST_N][2];
+	int quiet_at_look;
+	unsigned long idle_runs;
+};
+
+static void
+burst_read(struct event_loop *loop, int fd, int events, void *ctx)
+{
+	(void)loop;
+	(void)fd;
+	(void)events;
+	(void)ctx;
+	ck_abort_msg("nothing was written to a burst descriptor");
+}
+
+static void
+burst_look(struct event_loop *loop, struct event_timer *t, void *ctx)
+{
+	struct burst *b = ctx;
+	int k;
+
+	(void)t;
+	for (k = 0; k < BURST_N; k++)
+		b->quiet_at_look += event_is_quiet(loop, b->fds[k][0]);
+	event_loop_stop(loop);
+}
+
+static void
+burst_idle(struct event_loop *loop, void *ctx)
+{
+	(void)loop;
+	((struct burst *)ctx)->idle_runs++;
+}
+
+START_TEST(test_quiet_without_other_events)
+{
+	struct event_loop *loop = event_loop_new();
+	struct event_timer *t;
+	struct burst b;
+	int k;
+
+	ck_assert_ptr_nonnull(loop);
+	memset(&b, 0, sizeof(b));
+	event_loop_quiet_after(loop, QUIET_MS);
+	for (k = 0; k < BURST_N; k++) {
+		ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, b.fds[k]),
+		    0);
+		ck_assert_int_eq(event_add(loop, b.fds[k][0], EVENT_READ,
+		    burst_read, &b), 0);
+	}
+	ck_assert_int_eq(event_add_idle(loop, burst_idle, &b), 0);
+	ck_assert_ptr_nonnull(t = event_timer_add(loop, BURST_LOOK_MS,
+	    burst_look, &b));
+	ck_assert_int_eq(event_loop_run(loop), 0);
+	ck_assert_msg(b.quiet_at_look == BURST_N, "%d of %d descriptors "
+	    "quiet after %d ms (quiet_after %d ms)", b.quiet_at_look, BURST_N,
+	    BURST_LOOK_MS, QUIET_MS);
+	/* Woken for the checks only: far fewer than one per millisecond. */
+	ck_assert_msg(b.idle_runs <= 20, "%lu iterations in %d ms",
+	    b.idle_runs, BURST_LOOK_MS);
+	event_timer_del(t);
+	event_loop_free(loop);
+	for (k = 0; k < BURST_N; k++) {
+		close(b.fds[k][0]);
+		close(b.fds[k][1]);
+	}
+}
+END_TEST
+
+/*
  * event_loop_again() still makes poll() not sleep with quiet
  * descriptors: with no deadline left, the next wake-up would be the
  * safety net's full scan, seconds away.
@@ -1609,6 +1688,7 @@ event_suite(void)
 	tcase_add_test(tc, test_quiet_del_and_reuse_while_waking);
 	tcase_add_loop_test(tc, test_quiet_lost_signal, 0, 2);
 	tcase_add_test(tc, test_again_with_quiet);
+	tcase_add_test(tc, test_quiet_without_other_events);
 	tcase_set_timeout(tc, 20);
 	suite_add_tcase(s, tc);
 
