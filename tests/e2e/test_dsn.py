@@ -237,7 +237,9 @@ class GlobalDsnTest(DsnBase):
         self.dsn_send([(self.wire(rcpt), "")], "SMTPUTF8")
         wait_until(lambda: self.daemon.files("alice"), 10, "the bounce")
         self.wait_empty("utf8.test")
-        # The agent said SMTPUTF8 to the sink, which refused the RCPT.
+        # The agent said SMTPUTF8 to the sink, which refused the RCPT
+        # (the sink keeps a transcript once the connection has ended).
+        wait_until(lambda: sink.transcripts, 10, "the sink's transcript")
         self.assertTrue([l for l in sink.transcripts[0]
                          if l.startswith("C: MAIL") and "SMTPUTF8" in l])
         raw = self.bounces()[0]
@@ -271,7 +273,8 @@ class GlobalDsnTest(DsnBase):
 
         def bounce():
             return [l for l in sink.letters if l[0].startswith("MAIL FROM:<>")]
-        got = wait_until(bounce, 15, "the bounce at the sender's server")
+        got = wait_until(bounce, 15 * harness.SLOW,
+                         "the bounce at the sender's server")
         mail, rcpts, data = got[0]
         self.assertIn("SMTPUTF8", mail.upper().split())
         self.assertEqual([r.encode("latin-1").decode("utf-8") for r in rcpts],
